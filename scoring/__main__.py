@@ -1,0 +1,79 @@
+"""Command line: `python -m scoring build|score|api`."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from dataclasses import asdict
+
+from .config import Workdir
+from .errors import ScoringError
+
+
+def _build(args) -> int:
+    from .build import build
+    from .model import CostWeights
+
+    build(Workdir.resolve(args.workdir), schema=args.schema, rows=args.rows, seed=args.seed,
+          costs=CostWeights(args.cost_missed_default, args.cost_refused_good), quiet=args.quiet)
+    return 0
+
+
+def _score(args) -> int:
+    from .service import LocalScoringService
+
+    service = LocalScoringService(Workdir.resolve(args.workdir))
+    score, explanation = service.score_and_explain(args.client, top=args.top)
+    out = {**asdict(score), "base_value": explanation.base_value,
+           "contributions": [asdict(c) for c in explanation.contributions], "others": explanation.others}
+    print(json.dumps(out, indent=1, ensure_ascii=False))
+    return 0
+
+
+def _api(args) -> int:
+    from .api import serve
+
+    return serve(host=args.host, port=args.port, workdir=args.workdir, insecure_no_auth=args.insecure_no_auth)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m scoring", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    b = sub.add_parser("build", help="generate or load data, train the model, write the client files")
+    b.add_argument("--schema", help="TOML schema of another credit dataset (default: Home Credit, real or generated)")
+    b.add_argument("--workdir", help="where data/ and model/ go (default: $SCORING_WORKDIR or the repository)")
+    b.add_argument("--rows", type=int, help="labelled applications to generate or sample (default: full size)")
+    b.add_argument("--seed", type=int, default=42)
+    b.add_argument("--cost-missed-default", type=float, default=10.0, help="cost of accepting a client who defaults")
+    b.add_argument("--cost-refused-good", type=float, default=1.0, help="cost of refusing a client who would repay")
+    b.add_argument("--quiet", action="store_true")
+    b.set_defaults(func=_build)
+
+    s = sub.add_parser("score", help="score and explain one client, as JSON")
+    s.add_argument("--client", required=True, type=int, help="client ID (SK_ID_CURR)")
+    s.add_argument("--workdir")
+    s.add_argument("--top", type=int, default=10, help="contributions to list (the rest are summed in 'others')")
+    s.set_defaults(func=_score)
+
+    a = sub.add_parser("api", help="serve the REST API with uvicorn")
+    a.add_argument("--host", default="127.0.0.1")
+    a.add_argument("--port", type=int, default=8000)
+    a.add_argument("--workdir")
+    a.add_argument("--insecure-no-auth", action="store_true", help="serve without tokens (local development only)")
+    a.set_defaults(func=_api)
+
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args)
+    except ScoringError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

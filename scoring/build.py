@@ -1,0 +1,182 @@
+"""Build everything the dashboard and the API serve: data, model, client-file store.
+
+Builds into a temporary directory beside the target, then swaps it in: a failed or interrupted
+build never leaves half-written artefacts in the work directory.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import pandas as pd
+
+from .config import Workdir
+from .dataset import Dataset, default_schema, load_dataset
+from .features import FeatureSpec
+from .model import CostWeights, save_model, train_model
+from .schema import DatasetSchema, load_schema
+from .scorer import Scorer
+from .store import ClientStore, role_frame
+
+IMPORTANCE_SAMPLE = 4000
+STEPS = ("data", "features", "model", "scores", "store", "importance")
+
+
+class Progress:
+    """Steps with a text progress bar on stderr (no-op when `quiet`)."""
+
+    def __init__(self, quiet: bool = False, stream=None):
+        self.quiet = quiet
+        self.stream = stream or sys.stderr
+        self.started = time.perf_counter()
+        self.done = 0
+
+    def step(self, name: str, message: str) -> None:
+        if self.quiet:
+            return
+        self.done += 1
+        width = 24
+        filled = round(width * self.done / len(STEPS))
+        bar = "#" * filled + "-" * (width - filled)
+        elapsed = time.perf_counter() - self.started
+        print(f"[{bar}] {self.done}/{len(STEPS)} {name:<10} {message}  ({elapsed:5.1f} s)", file=self.stream, flush=True)
+
+    def note(self, message: str) -> None:
+        if not self.quiet:
+            print(f"    {message}", file=self.stream, flush=True)
+
+
+@dataclass(frozen=True)
+class BuildSummary:
+    workdir: Path
+    n_labelled: int
+    n_new: int
+    default_rate: float
+    roc_auc: float
+    oracle_roc_auc: float | None
+    threshold: float
+    acceptance_rate: float
+    seconds: float
+    model_version: str
+
+    def text(self) -> str:
+        oracle = f" (oracle {self.oracle_roc_auc:.4f})" if self.oracle_roc_auc else ""
+        return "\n".join([
+            f"built model {self.model_version} in {self.seconds:.0f} s",
+            f"  applications  {self.n_labelled:,} labelled ({self.default_rate:.1%} defaults) + {self.n_new:,} new",
+            f"  holdout AUC   {self.roc_auc:.4f}{oracle}",
+            f"  threshold     {self.threshold:.3f} (refuse at or above this default probability)",
+            f"  acceptance    {self.acceptance_rate:.1%} of holdout applications",
+            f"  artefacts     {self.workdir / 'data'}, {self.workdir / 'model'}",
+        ])
+
+
+def build(workdir: Workdir | None = None, schema: DatasetSchema | str | Path | None = None, rows: int | None = None,
+          costs: CostWeights = CostWeights(), seed: int = 42, quiet: bool = False,
+          nthread: int = 0) -> BuildSummary:
+    """Load (or generate) the data, train, score every application, write the store, swap it in."""
+    workdir = workdir or Workdir.resolve()
+    progress = Progress(quiet)
+    started = time.perf_counter()
+    workdir.root.mkdir(parents=True, exist_ok=True)
+    if schema is None:
+        # generated data is a cache of its own, outside the swapped artefacts
+        schema = default_schema(workdir.data, rows=rows, seed=seed, progress=progress.note)
+    elif not isinstance(schema, DatasetSchema):
+        schema = load_schema(schema)
+    dataset = load_dataset(schema)
+    if rows is not None and schema.name != "home_credit_generated" and rows < len(dataset.train):
+        dataset = _sample(dataset, rows, seed)
+    progress.step("data", f"{len(dataset.train):,} labelled + {0 if dataset.new is None else len(dataset.new):,} "
+                          f"new applications from {schema.name}")
+
+    spec = FeatureSpec.fit(schema, dataset.train)
+    X_train = spec.transform_frame(dataset.train)
+    X_new = spec.transform_frame(dataset.new) if dataset.new is not None else np.empty((0, len(spec.features)), np.float32)
+    progress.step("features", f"{len(spec.features)} model features")
+
+    true_p = None
+    if dataset.true_probability is not None:
+        true_p = dataset.true_probability.reindex(dataset.train_ids).to_numpy(dtype=np.float64)
+    booster, card, _ = train_model(X_train, dataset.target, spec, fingerprint=dataset.fingerprint, costs=costs,
+                                   true_probability=true_p, seed=seed, nthread=nthread, progress=progress.note)
+    progress.step("model", f"ROC AUC {card.metrics['roc_auc']:.4f} on the holdout, threshold {card.threshold:.3f}")
+
+    scorer = Scorer(booster, card)
+    X_all = np.vstack([X_train, X_new])
+    ids = np.concatenate([dataset.train_ids, dataset.new_ids if dataset.new is not None else np.empty(0, np.int64)])
+    probability = scorer.predict_proba(X_all)
+    split = np.array(["train"] * len(X_train) + ["new"] * len(X_new), dtype=object)
+    target = np.concatenate([dataset.target.astype(np.float64), np.full(len(X_new), np.nan)])
+    progress.step("scores", f"scored {len(ids):,} applications")
+
+    staging = Path(tempfile.mkdtemp(prefix=".build-", dir=workdir.root))
+    try:
+        stage = Workdir(staging)
+        stage.data.mkdir()
+        save_model(booster, card, stage.model)
+        raw = pd.concat([dataset.train, dataset.new], ignore_index=True) if dataset.new is not None else dataset.train
+        order = np.argsort(ids, kind="stable")
+        np.save(stage.features_path, X_all[order])
+        meta = {"model_version": card.version, "features": spec.names, "schema": schema.name,
+                "data_fingerprint": dataset.fingerprint}
+        ClientStore.write(stage.store_path, ids, split, target, probability, card.threshold,
+                          role_frame(raw, schema), raw, meta)
+        progress.step("store", f"client files in {workdir.store_path.name}")
+
+        sample = _stratified_sample(dataset.target, IMPORTANCE_SAMPLE, seed)
+        importance = scorer.global_importance(X_train[sample])
+        stage.importance_path.write_text(json.dumps({"model_version": card.version, "sample_size": int(len(sample)),
+                                                     "features": importance}, indent=1))
+        progress.step("importance", f"global importance over {len(sample):,} applications")
+        _swap_in(stage, workdir)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+    summary = BuildSummary(workdir.root, len(dataset.train), 0 if dataset.new is None else len(dataset.new),
+                           card.default_rate, card.metrics["roc_auc"], card.metrics.get("oracle_roc_auc"),
+                           card.threshold, card.metrics["acceptance_rate"], time.perf_counter() - started, card.version)
+    if not quiet:
+        print(summary.text(), file=sys.stderr, flush=True)
+    return summary
+
+
+def _swap_in(stage: Workdir, target: Workdir) -> None:
+    """Replace the built artefacts (store, features, model files) with the staged ones."""
+    target.data.mkdir(parents=True, exist_ok=True)
+    target.model.mkdir(parents=True, exist_ok=True)
+    pairs = [(stage.store_path, target.store_path), (stage.features_path, target.features_path),
+             (stage.booster_path, target.booster_path), (stage.card_path, target.card_path),
+             (stage.importance_path, target.importance_path)]
+    for src, dst in pairs:
+        src.replace(dst)  # same filesystem: each rename is atomic
+
+
+def _stratified_sample(y: np.ndarray, size: int, seed: int) -> np.ndarray:
+    if len(y) <= size:
+        return np.arange(len(y))
+    from sklearn.model_selection import train_test_split
+    sample, _ = train_test_split(np.arange(len(y)), train_size=size, stratify=y, random_state=seed)
+    return np.sort(sample)
+
+
+def _sample(dataset: Dataset, rows: int, seed: int) -> Dataset:
+    """A stratified subset of a user dataset (for quick trials with --rows)."""
+    keep = _stratified_sample(dataset.target, rows, seed)
+    new_keep = None
+    if dataset.new is not None:
+        n_new = min(len(dataset.new), max(1, round(rows * len(dataset.new) / len(dataset.train))))
+        new_keep = np.arange(n_new)
+    return Dataset(dataset.schema, dataset.train.iloc[keep].reset_index(drop=True), dataset.train_ids[keep],
+                   dataset.target[keep],
+                   None if new_keep is None else dataset.new.iloc[new_keep].reset_index(drop=True),
+                   None if new_keep is None else dataset.new_ids[new_keep], dataset.true_probability,
+                   dataset.fingerprint + f"-rows{rows}")

@@ -1,0 +1,36 @@
+"""Specific, actionable errors raised by the scoring domain."""
+
+from __future__ import annotations
+
+
+class ScoringError(Exception):
+    """Base class: every error the domain raises on bad input or bad artefacts."""
+
+
+class SchemaError(ScoringError):
+    """The data or the schema file does not describe a usable credit dataset."""
+
+
+class UnknownClientError(ScoringError, KeyError):
+    def __init__(self, client_id):
+        self.client_id = client_id
+        super().__init__(f"unknown client ID {client_id!r}: no application with this ID in the client files")
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return self.args[0]
+
+
+class InvalidApplicationError(ScoringError, ValueError):
+    """An application sent for scoring has a bad field (name, type, NaN/inf, negative amount)."""
+
+    def __init__(self, field: str, message: str):
+        self.field = field
+        super().__init__(f"{field}: {message}")
+
+
+class ModelError(ScoringError):
+    """The model directory is missing, corrupt, or does not match the data."""
+
+
+class ArtefactsMissingError(ModelError):
+    """Nothing built yet in the work directory."""

@@ -1,0 +1,226 @@
+"""Feature engineering: from raw application columns to the model's float matrix.
+
+One `FeatureSpec`, fitted on the labelled data and saved in the model card, turns either a
+DataFrame (batch) or one application given as a mapping (API, advisor input) into the same
+NumPy layout, so the hot path never builds a pandas object.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+import numpy as np
+import pandas as pd
+
+from .errors import InvalidApplicationError
+from .labels import feature_labels
+from .schema import DatasetSchema
+
+DAYS_PER_YEAR = 365.25
+MAX_CATEGORIES = 200  # more distinct strings than this is free text or an identifier, not a category
+
+
+@dataclass(frozen=True)
+class Feature:
+    name: str
+    kind: str                 # "numeric" | "categorical" | "flag" | "ratio"
+    label: str                # English business label
+    label_fr: str
+    source: str | None = None  # the raw column it comes from, when there is one
+    categories: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict:
+        d = {"name": self.name, "kind": self.kind, "label": self.label, "label_fr": self.label_fr, "source": self.source}
+        if self.categories:
+            d["categories"] = list(self.categories)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "Feature":
+        return cls(d["name"], d["kind"], d["label"], d["label_fr"], d.get("source"), tuple(d.get("categories", ())))
+
+
+def _yearly(values: np.ndarray, unit: str) -> np.ndarray:
+    return values * 12.0 if unit == "monthly" else values
+
+
+@dataclass(frozen=True)
+class FeatureSpec:
+    schema: DatasetSchema
+    raw_columns: tuple[str, ...]          # what an application may contain
+    features: tuple[Feature, ...]         # the model's inputs, in order
+    _index: dict = field(default_factory=dict, compare=False, repr=False)
+
+    def __post_init__(self):
+        self._index.update({f.name: i for i, f in enumerate(self.features)})
+        self._index["__cat__"] = {f.source: {c: i for i, c in enumerate(f.categories)}
+                                  for f in self.features if f.kind == "categorical"}
+
+    # ---------------------------------------------------------------- fitting
+    @classmethod
+    def fit(cls, schema: DatasetSchema, train: pd.DataFrame) -> "FeatureSpec":
+        features: list[Feature] = []
+        kept: list[str] = []
+        renamed = {}
+        for role, new_name in (("age", "AGE_YEARS"), ("employment", "EMPLOYMENT_YEARS")):
+            r = schema.roles.get(role)
+            if r is not None:
+                renamed[r.column] = new_name
+        for column in train.columns:
+            values = train[column]
+            name = renamed.get(column, column)
+            en, fr = feature_labels(name)
+            if pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values):
+                features.append(Feature(name, "numeric", en, fr, column))
+                kept.append(column)
+            else:
+                counts = values.dropna().astype(str).value_counts()
+                if len(counts) > MAX_CATEGORIES or len(counts) == 0:
+                    continue
+                features.append(Feature(name, "categorical", en, fr, column, tuple(counts.index)))
+                kept.append(column)
+        for column in schema.sentinels:
+            name = f"{column}_MISSING"
+            en, fr = feature_labels(name)
+            features.append(Feature(name, "flag", en, fr, column))
+        for name in cls._ratio_names(schema):
+            en, fr = feature_labels(name)
+            features.append(Feature(name, "ratio", en, fr))
+        return cls(schema, tuple(kept), tuple(features))
+
+    @staticmethod
+    def _ratio_names(schema: DatasetSchema) -> list[str]:
+        has = schema.roles.__contains__
+        names = []
+        if has("credit_amount") and has("income"):
+            names.append("CREDIT_INCOME_RATIO")
+        if has("annuity") and has("income"):
+            names.append("ANNUITY_INCOME_RATIO")
+        if has("credit_amount") and has("annuity") and not has("term"):
+            names.append("CREDIT_TERM_MONTHS")
+        if has("credit_amount") and has("goods_price"):
+            names.append("CREDIT_GOODS_RATIO")
+        return names
+
+    # ---------------------------------------------------------------- transforming
+    @property
+    def names(self) -> list[str]:
+        return [f.name for f in self.features]
+
+    @property
+    def feature_types(self) -> list[str]:
+        """XGBoost feature types: 'c' for categorical codes, 'q' otherwise."""
+        return ["c" if f.kind == "categorical" else "q" for f in self.features]
+
+    def index(self, name: str) -> int:
+        return self._index[name]
+
+    def transform_frame(self, frame: pd.DataFrame) -> np.ndarray:
+        """Batch path: raw DataFrame -> float32 matrix (n, p)."""
+        codes = self._index["__cat__"]
+        cols: dict[str, np.ndarray] = {}
+        for column in self.raw_columns:
+            values = frame[column]
+            if column in codes:
+                cat = pd.Categorical(values.astype("string"), categories=list(codes[column]))
+                c = cat.codes.astype(np.float64)
+                c[c < 0] = np.nan
+                cols[column] = c
+            elif pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values):
+                cols[column] = values.to_numpy(dtype=np.float64, na_value=np.nan)
+        return self._assemble(cols, len(frame))
+
+    def transform_record(self, record: Mapping[str, Any]) -> np.ndarray:
+        """One application as a mapping raw column -> value (missing keys are missing values)."""
+        validate_record(self, record)
+        codes = self._index["__cat__"]
+        cols = {}
+        for column, value in record.items():
+            if column in codes:
+                cols[column] = np.array([np.nan if value is None else codes[column][str(value)]], dtype=np.float64)
+            else:
+                cols[column] = np.array([np.nan if value is None else float(value)], dtype=np.float64)
+        return self._assemble(cols, 1)
+
+    def _assemble(self, cols: dict[str, np.ndarray], n: int) -> np.ndarray:
+        schema = self.schema
+        missing = np.full(n, np.nan)
+        get = lambda c: cols.get(c, missing) if c else missing  # noqa: E731
+        flags = {}
+        for column, sentinel in schema.sentinels.items():
+            v = get(column)
+            is_sentinel = v == sentinel
+            flags[f"{column}_MISSING"] = is_sentinel.astype(np.float64)
+            cols[column] = np.where(is_sentinel, np.nan, v)
+        for role, feature in (("age", "AGE_YEARS"), ("employment", "EMPLOYMENT_YEARS")):
+            r = schema.roles.get(role)
+            if r is not None and r.column in cols:
+                v = cols[r.column]
+                cols[feature] = -v / DAYS_PER_YEAR if r.unit == "negative_days" else v
+
+        def role(name):
+            r = schema.roles.get(name)
+            return (get(r.column), r.unit) if r else (missing, "")
+
+        with np.errstate(divide="ignore", invalid="ignore"):
+            income = _yearly(*role("income"))
+            annuity = _yearly(*role("annuity"))
+            credit, _ = role("credit_amount")
+            goods, _ = role("goods_price")
+            periods_per_year = 12.0 if schema.roles.get("annuity") and schema.roles["annuity"].unit == "monthly" else 1.0
+            ratios = {
+                "CREDIT_INCOME_RATIO": credit / income,
+                "ANNUITY_INCOME_RATIO": annuity / income,
+                "CREDIT_TERM_MONTHS": credit / (annuity / periods_per_year) * (12.0 / periods_per_year),
+                "CREDIT_GOODS_RATIO": credit / goods,
+            }
+        out = np.empty((n, len(self.features)), dtype=np.float32)
+        for i, f in enumerate(self.features):
+            if f.kind == "flag":
+                v = flags[f.name]
+            elif f.kind == "ratio":
+                v = ratios[f.name]
+            else:
+                v = cols.get(f.name, cols.get(f.source, missing))
+            out[:, i] = v
+        out[~np.isfinite(out)] = np.nan
+        return out
+
+    # ---------------------------------------------------------------- persistence
+    def to_dict(self) -> dict:
+        return {"schema": self.schema.to_dict(), "raw_columns": list(self.raw_columns),
+                "features": [f.to_dict() for f in self.features]}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "FeatureSpec":
+        return cls(DatasetSchema.from_dict(d["schema"]), tuple(d["raw_columns"]),
+                   tuple(Feature.from_dict(f) for f in d["features"]))
+
+
+def validate_record(spec: FeatureSpec, record: Mapping[str, Any]) -> None:
+    """Reject what the model must never see: unknown fields, wrong types, NaN/inf, negative amounts."""
+    if not isinstance(record, Mapping):
+        raise InvalidApplicationError("application", "must be a mapping of column name to value")
+    known = set(spec.raw_columns)
+    categories = spec._index["__cat__"]
+    amounts = set(spec.schema.amount_columns)
+    for column, value in record.items():
+        if column not in known:
+            raise InvalidApplicationError(column, "unknown field; expected one of the application's columns")
+        if value is None:
+            continue
+        if column in categories:
+            if not isinstance(value, str):
+                raise InvalidApplicationError(column, f"must be a text category, got {type(value).__name__}")
+            if value not in categories[column]:
+                allowed = ", ".join(list(categories[column])[:12])
+                raise InvalidApplicationError(column, f"unknown category {value!r}; expected one of: {allowed}")
+            continue
+        if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+            raise InvalidApplicationError(column, f"must be a number, got {type(value).__name__}")
+        if not math.isfinite(float(value)):
+            raise InvalidApplicationError(column, "must be a finite number (NaN and infinity are not accepted)")
+        if column in amounts and value < 0:
+            raise InvalidApplicationError(column, f"is an amount and cannot be negative (got {value})")

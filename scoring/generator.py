@@ -1,0 +1,776 @@
+"""Synthetic Home Credit portfolio: a seeded, vectorised look-alike of the public
+`application_train.csv` / `application_test.csv`, with each applicant's true default probability.
+
+The real files cannot be downloaded on the project's machines, so this module makes data with the
+same 122 columns (file order, dtypes, conventions such as negative ``DAYS_*`` and the
+``DAYS_EMPLOYED = 365243`` sentinel) and marginals calibrated on the published per-column figures
+in ``resources/home_credit_stats.json``.
+
+How a row is made
+-----------------
+A few independent standard-normal factors drive each applicant: age, socio-economic status
+(education, income, occupation, region), a credit-quality factor shared by the three external
+scores, and a gender factor. Columns are monotone maps of noisy mixtures of those factors through
+knots placed on the published quantiles (a Gaussian copula), or conditional draws whose category
+frequencies are fitted back to the published counts. Building columns (``*_AVG/_MODE/_MEDI``) are
+present for nested subsets of rows, one block's three columns always missing together.
+``DAYS_EMPLOYED = 365243`` rows are exactly the ``ORGANIZATION_TYPE == "XNA"`` rows (pensioners,
+a few unemployed; older; ``FLAG_EMP_PHONE = 0``). ``AMT_GOODS_PRICE`` is missing only for some
+revolving loans. The region table (population, rating) is a fixed "country", the same for every seed.
+
+The latent default risk (logit)
+-------------------------------
+``TRUE_DEFAULT_PROBABILITY = sigmoid(alpha + L)`` and ``TARGET ~ Bernoulli(p)``, with::
+
+    L =  - 0.50 * z(EXT_SOURCE_1) - 0.45 * z(EXT_SOURCE_2) - 0.55 * z(EXT_SOURCE_3)
+         + 0.20 * (43 - age_years) / 12                     younger = riskier
+         - 0.20 * (ln(1 + years_employed) - 1.6) / 0.75     shorter employment = riskier
+         - 0.30 * [DAYS_EMPLOYED == 365243]                   (instead of the line above)
+         + 0.10 * z(ln(AMT_CREDIT / AMT_INCOME_TOTAL))
+         + 0.08 * clip((AMT_ANNUITY / AMT_INCOME_TOTAL - 0.18) / 0.09, -2, 4)
+         + 0.12 * clip((AMT_CREDIT / AMT_GOODS_PRICE - 1.10) / 0.10, -3, 4)
+         + 0.30 * [CODE_GENDER == "M"]
+         + education effect (Lower secondary +0.25, Secondary 0, Incomplete higher -0.10,
+                             Higher education -0.30, Academic degree -0.60)
+         + 0.15 * (REGION_RATING_CLIENT_W_CITY - 2)
+         + 0.08 * (DAYS_ID_PUBLISH + 3000) / 1500           recent ID document = riskier
+         + 0.10 * (DAYS_LAST_PHONE_CHANGE + 960) / 830      recent phone change = riskier
+         + 0.25 * u,   u ~ N(0, 1) unobserved (not in any column)
+
+all multiplied by ``_RISK_SCALE`` (see ``_RISK_WEIGHTS`` for the exact figures in force), where
+``z(EXT_SOURCE_k)`` standardises the *underlying* score: a score that is then hidden (missing) still
+drives the risk, so missingness does not carry the signal away. Revolving loans have no goods price
+of their own: their credit/goods term uses a ratio of 1. ``alpha`` is found by bisection at
+generation time so that the mean probability over the labelled rows is the real default rate
+(8.07 %). The scale is set so that the oracle ROC AUC (true probability against TARGET) is about
+0.80 and a gradient-boosting model on the columns gets close to it; the Bernoulli draw plus the
+small unobserved factor keep the problem as noisy as real credit data.
+
+New applications (drift)
+------------------------
+``new`` rows come from the same process in a later period: amounts (income, goods, credit, annuity)
++5 %, applicants about a year younger (so slightly fewer pensioners), more revolving loans (12.5 %
+against 9.5 %), EXT_SOURCE_1 missing less often (42 % as in the real test file, against 56 %),
+EXT_SOURCE_3 17.8 % missing, no ``CODE_GENDER == "XNA"``. Their default probability uses the
+training ``alpha``. A drift monitor should notice the amounts, the contract mix and EXT_SOURCE_1.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from statistics import NormalDist
+
+import numpy as np
+import pandas as pd
+
+_RESOURCES = Path(__file__).parent / "resources"
+_STATS: dict = json.loads((_RESOURCES / "home_credit_stats.json").read_text(encoding="utf-8"))
+
+HOME_CREDIT_COLUMNS: list[str] = list(_STATS["columns_in_order"])
+TRAIN_ROWS = 307_511
+NEW_ROWS = 48_744
+
+DAYS_EMPLOYED_SENTINEL = 365243
+FIRST_ID = 100002
+TARGET_RATE: float = float(_STATS["facts"]["target_rate"])
+
+_NUM = _STATS["numeric_[nmiss,mean,std,min,p25,p50,p75,max]"]
+_CAT = _STATS["categorical_counts"]
+_FLAGS = _STATS["binary_flag_means"]
+_REAL_ROWS = TRAIN_ROWS
+
+_ND = NormalDist()
+_YEAR = 365.25
+
+
+@dataclass(frozen=True)
+class GeneratedPortfolio:
+    """A generated portfolio: labelled history, new applications, and the truth behind both."""
+
+    train: pd.DataFrame             # the 122 columns of application_train.csv, TARGET 0/1 int64
+    new: pd.DataFrame               # the 121 columns of application_test.csv (no TARGET)
+    true_probability: pd.DataFrame  # SK_ID_CURR, TRUE_DEFAULT_PROBABILITY: train rows then new rows
+
+
+# --------------------------------------------------------------------------------------------
+# Latent risk: weights in logit units (before _RISK_SCALE); documented in the module docstring.
+_RISK_WEIGHTS = {
+    "EXT_SOURCE_1": -0.50,
+    "EXT_SOURCE_2": -0.45,
+    "EXT_SOURCE_3": -0.55,
+    "young": 0.20,
+    "employment": -0.20,
+    "sentinel": -0.30,
+    "credit_income": 0.10,
+    "annuity_income": 0.08,
+    "credit_goods": 0.12,
+    "male": 0.30,
+    "region_rating": 0.15,
+    "id_publish": 0.08,
+    "phone_change": 0.10,
+    "unobserved": 0.25,
+}
+_EDUCATION_RISK = {
+    "Lower secondary": 0.25,
+    "Secondary / secondary special": 0.0,
+    "Incomplete higher": -0.10,
+    "Higher education": -0.30,
+    "Academic degree": -0.60,
+}
+_RISK_SCALE = 1.0
+# reference moments used to standardise the risk inputs (fixed: the same formula for every sample)
+_ES_MEAN_SD = {k: (_NUM[k][1], _NUM[k][2]) for k in ("EXT_SOURCE_1", "EXT_SOURCE_2", "EXT_SOURCE_3")}
+
+
+@dataclass(frozen=True)
+class _Period:
+    """What differs between the labelled history and the later new applications."""
+
+    amount_factor: float = 1.0
+    age_shift: float = 0.0  # added to the standard-normal age factor (negative = younger)
+    revolving_share: float = _CAT["NAME_CONTRACT_TYPE"]["Revolving loans"] / _REAL_ROWS
+    es1_missing: float = _NUM["EXT_SOURCE_1"][0] / _REAL_ROWS
+    es3_missing: float = _NUM["EXT_SOURCE_3"][0] / _REAL_ROWS
+    gender_xna_rate: float = _CAT["CODE_GENDER"]["XNA"] / _REAL_ROWS
+
+
+_HISTORY = _Period()
+_LATER = _Period(amount_factor=1.05, age_shift=-0.08, revolving_share=0.125,
+                 es1_missing=0.421, es3_missing=0.178, gender_xna_rate=0.0)
+
+
+# --------------------------------------------------------------------------------------------
+# Small numerical helpers (NumPy only)
+
+def _norm_cdf(x: np.ndarray) -> np.ndarray:
+    """Standard normal CDF (Abramowitz & Stegun 7.1.26, |error| < 1.5e-7)."""
+    x = np.asarray(x, dtype=float)
+    y = np.abs(x) / np.sqrt(2.0)
+    t = 1.0 / (1.0 + 0.3275911 * y)
+    poly = t * (0.254829592 + t * (-0.284496736 + t * (1.421413741 + t * (-1.453152027 + t * 1.061405429))))
+    erf = 1.0 - poly * np.exp(-y * y)
+    return 0.5 * (1.0 + np.sign(x) * erf)
+
+
+def _threshold(rate: float) -> float:
+    """z such that P(N(0,1) > z) = rate."""
+    return _ND.inv_cdf(min(max(1.0 - rate, 1e-12), 1 - 1e-12))
+
+
+def _mix(*terms: tuple[float, np.ndarray], rng: np.random.Generator, n: int) -> np.ndarray:
+    """Weighted sum of standard normals topped up with fresh noise to unit variance."""
+    out = np.zeros(n)
+    used = 0.0
+    for w, z in terms:
+        out += w * z
+        used += w * w
+    if used < 1.0:
+        out += np.sqrt(1.0 - used) * rng.standard_normal(n)
+    return out
+
+
+def _knots(z: np.ndarray, knots: list[tuple[float, float]], log: bool = False) -> np.ndarray:
+    """Monotone map of a standard-normal score through (z, value) knots (clamped at the ends)."""
+    zs = np.array([k[0] for k in knots])
+    vs = np.array([k[1] for k in knots], dtype=float)
+    if log:
+        return np.exp(np.interp(z, zs, np.log(vs)))
+    return np.interp(z, zs, vs)
+
+
+def _choice(rng: np.random.Generator, weights, n: int) -> np.ndarray:
+    p = np.asarray(weights, dtype=float)
+    cum = np.cumsum(p / p.sum())
+    return np.minimum(np.searchsorted(cum, rng.random(n), side="right"), len(p) - 1)
+
+
+def _tilted_choice(rng: np.random.Generator, weights, tilt: np.ndarray) -> np.ndarray:
+    """Draw a category per row with row-specific log-odds offsets `tilt` (n x K), the base
+    log-weights being refitted (iterative proportional fitting) so that the expected category
+    frequencies over the rows still equal `weights`."""
+    n, k = tilt.shape
+    if n == 0:
+        return np.zeros(0, dtype=np.int64)
+    target = np.asarray(weights, dtype=float)
+    target = target / target.sum()
+    base = np.log(np.maximum(target, 1e-300))
+    for _ in range(10):
+        logits = base + tilt
+        logits -= logits.max(axis=1, keepdims=True)
+        prob = np.exp(logits)
+        prob /= prob.sum(axis=1, keepdims=True)
+        base += np.log(target / np.maximum(prob.mean(axis=0), 1e-300))
+    cum = np.cumsum(prob, axis=1)
+    idx = (cum < rng.random(n)[:, None]).sum(axis=1)
+    return np.minimum(idx, k - 1)
+
+
+def _ordinal(score: np.ndarray, probs) -> np.ndarray:
+    """Cut a standard-normal score into ordered categories with the given probabilities."""
+    p = np.asarray(probs, dtype=float)
+    cuts = np.cumsum(p / p.sum())[:-1]
+    thresholds = np.array([_ND.inv_cdf(min(max(c, 1e-12), 1 - 1e-12)) for c in cuts])
+    return np.searchsorted(thresholds, score)
+
+
+def _labels(categories, idx: np.ndarray, missing: np.ndarray | None = None) -> np.ndarray:
+    out = np.asarray(list(categories), dtype=object)[idx]
+    if missing is not None:
+        out[missing] = np.nan
+    return out
+
+
+def _with_nan(values: np.ndarray, missing: np.ndarray) -> np.ndarray:
+    out = values.astype(float, copy=True)
+    out[missing] = np.nan
+    return out
+
+
+def _counts(name: str) -> tuple[list[str], np.ndarray, float]:
+    """Categories, their weights, and the missing rate of a categorical column."""
+    counts = dict(_CAT[name])
+    na = counts.pop("<NA>", 0)
+    total = sum(counts.values()) + na
+    return list(counts), np.array(list(counts.values()), dtype=float), na / total
+
+
+def _missing_rate(name: str) -> float:
+    return _NUM[name][0] / _REAL_ROWS
+
+
+def _sigmoid(x: np.ndarray) -> np.ndarray:
+    return 0.5 * (1.0 + np.tanh(0.5 * x))
+
+
+# --------------------------------------------------------------------------------------------
+# Marginal shapes: (standard-normal z, value) knots on the published quantiles (p25 at z=-0.674,
+# median at 0, p75 at +0.674), with tails reaching the published min/max near |z| = 3.7-4.9.
+_Q = 0.6745
+_AGE_KNOTS = [(-3.7, 7489), (-1.96, 8900), (-_Q, 12413), (0, 15750), (_Q, 19682), (1.96, 23900), (3.7, 25229)]
+_EMPLOYED_KNOTS = [(-3.9, 0), (-1.6, 250), (-_Q, 767), (0, 1648), (_Q, 3175), (1.28, 4900), (2.33, 9200),
+                   (4.0, 17912)]
+_REGISTRATION_KNOTS = [(-3.9, 0), (-1.6, 600), (-_Q, 2010), (0, 4504), (_Q, 7479.5), (1.6, 11500),
+                       (2.6, 15500), (4.0, 24672)]
+_ID_PUBLISH_KNOTS = [(-3.9, 0), (-1.4, 620), (-_Q, 1720), (0, 3254), (_Q, 4299), (1.6, 4900), (2.6, 5800),
+                     (4.0, 7197)]
+_PHONE_KNOTS = [(-3.9, 0), (-1.175, 0), (-_Q, 274), (0, 757), (_Q, 1570), (1.6, 2400), (2.6, 3200),
+                (4.0, 4292)]
+_INCOME_KNOTS = [(-4.0, 25650), (-2.0, 58500), (-_Q, 112500), (0, 147150), (_Q, 202500), (1.64, 315000),
+                 (2.33, 450000), (3.1, 900000), (3.9, 2250000), (4.5, 9000000), (5.0, 117000000)]
+_GOODS_KNOTS = [(-4.0, 40500), (-2.0, 76500), (-_Q, 238500), (0, 450000), (_Q, 679500), (1.64, 1125000),
+                (2.33, 1575000), (3.1, 2475000), (4.2, 4050000)]
+_CAR_AGE_KNOTS = [(-3.5, 0), (-1.5, 1), (-_Q, 5), (0, 9), (_Q, 15), (1.4, 21), (2.05, 28), (3.0, 40),
+                  (4.0, 91)]
+_ES_KNOTS = {
+    "EXT_SOURCE_1": [(-3.9, 0.014568), (-1.96, 0.135), (-_Q, 0.334007), (0, 0.505998), (_Q, 0.675053),
+                     (1.96, 0.865), (3.9, 0.962693)],
+    "EXT_SOURCE_2": [(-4.2, 8.17e-08), (-1.96, 0.085), (-_Q, 0.392457), (0, 0.565961), (_Q, 0.663617),
+                     (1.96, 0.765), (4.2, 0.855)],
+    "EXT_SOURCE_3": [(-4.0, 0.000527), (-1.96, 0.125), (-_Q, 0.37065), (0, 0.535276), (_Q, 0.669057),
+                     (1.96, 0.805), (4.0, 0.89601)],
+}
+
+_INCOME_TYPES_WORKING = ["Working", "Commercial associate", "State servant", "Student", "Businessman",
+                         "Maternity leave", "Pensioner"]
+_EDUCATION_ORDER = ["Lower secondary", "Secondary / secondary special", "Incomplete higher",
+                    "Higher education", "Academic degree"]
+_CHILDREN_COUNTS = {0: 215371, 1: 61119, 2: 26749, 3: 3717, 4: 429, 5: 84, 6: 21, 7: 7, 8: 2, 9: 2,
+                    10: 2, 11: 1, 12: 2, 14: 3, 19: 2}
+
+# ORGANIZATION_TYPE: the published top 12; the other 46 levels of the real file with approximate
+# counts, rescaled so that all 58 add up to the real total.
+_ORG_TAIL = {
+    "Transport: type 4": 5398, "Industry: type 9": 3368, "Industry: type 3": 3278, "Trade: type 3": 3492,
+    "Security": 3247, "Housing": 2958, "Industry: type 11": 2704, "Military": 2634, "Bank": 2507,
+    "Agriculture": 2454, "Police": 2341, "Transport: type 2": 2204, "Postal": 2157,
+    "Security Ministries": 1974, "Trade: type 2": 1900, "Restaurant": 1811, "Services": 1575,
+    "University": 1327, "Industry: type 7": 1307, "Transport: type 3": 1187, "Industry: type 1": 1039,
+    "Hotel": 966, "Electricity": 950, "Industry: type 4": 877, "Trade: type 6": 631,
+    "Industry: type 5": 599, "Insurance": 597, "Telecom": 577, "Emergency": 560, "Industry: type 2": 458,
+    "Advertising": 429, "Realtor": 396, "Culture": 379, "Industry: type 12": 369, "Trade: type 1": 348,
+    "Mobile": 317, "Legal Services": 305, "Cleaning": 260, "Transport: type 1": 201, "Industry: type 6": 112,
+    "Industry: type 10": 109, "Religion": 85, "Industry: type 13": 67, "Trade: type 4": 64,
+    "Trade: type 5": 49, "Industry: type 8": 24,
+}
+
+
+def _organizations() -> tuple[list[str], np.ndarray]:
+    top = {k: v for k, v in _CAT["ORGANIZATION_TYPE_top"].items() if not k.startswith("_") and k != "XNA"}
+    rest = _REAL_ROWS - sum(v for k, v in _CAT["ORGANIZATION_TYPE_top"].items() if not k.startswith("_"))
+    scale = rest / sum(_ORG_TAIL.values())
+    names = list(top) + list(_ORG_TAIL)
+    weights = np.array(list(top.values()) + [v * scale for v in _ORG_TAIL.values()])
+    return names, weights
+
+
+_ORG_NAMES, _ORG_WEIGHTS = _organizations()
+
+# OCCUPATION_TYPE tilts: (male, socio-economic status)
+_OCCUPATION_TILT = {
+    "Laborers": (0.8, -0.5), "Sales staff": (-0.8, -0.3), "Core staff": (-0.8, 0.5), "Managers": (0.3, 1.0),
+    "Drivers": (2.5, -0.3), "High skill tech staff": (0.5, 0.8), "Accountants": (-2.0, 0.6),
+    "Medicine staff": (-2.0, 0.2), "Security staff": (1.0, -0.5), "Cooking staff": (-0.8, -0.5),
+    "Cleaning staff": (-1.2, -0.8), "Private service staff": (-1.0, -0.2), "Low-skill Laborers": (0.8, -1.0),
+    "Waiters/barmen staff": (-0.8, -0.5), "Secretaries": (-2.0, 0.0), "Realty agents": (-0.8, 0.3),
+    "HR staff": (-1.5, 0.5), "IT staff": (0.8, 1.0),
+}
+
+
+def _region_table() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A fixed country of 81 regions: applicant share, REGION_POPULATION_RELATIVE, REGION_RATING_CLIENT.
+
+    Sorted by population so that a higher socio-economic score picks a more populous region.
+    """
+    rng = np.random.default_rng(20180517)
+    k = 81
+    share = rng.gamma(1.3, size=k - 1)
+    share[0] *= 0.05                          # the least populated region: few applicants
+    share = np.append(share / share.sum() * (1 - 0.027), 0.027)  # the capital: 2.7 % of applicants
+    mid = np.cumsum(share) - share / 2
+    q = _NUM["REGION_POPULATION_RELATIVE"]
+    pop = np.interp(mid, [0, 0.25, 0.5, 0.75, 1.0], [q[3], q[4], q[5], q[6], q[7]])
+    pop[0], pop[-1] = q[3], q[7]
+    pop = np.round(pop, 6)
+    # ratings: 1 for the rich (populous) regions, 3 for the poor ones, with some shuffling
+    richness = mid + rng.normal(0, 0.2, k)
+    richness[-1] = np.inf
+    order = np.argsort(-richness)
+    cum = np.cumsum(share[order])
+    rating = np.full(k, 2)
+    rating[order[cum <= 0.105 + 1e-9]] = 1
+    rating[order[cum > 1 - 0.157]] = 3
+    return share, pop, rating
+
+
+_REGION_SHARE, _REGION_POP, _REGION_RATING = _region_table()
+
+# building blocks: (kind, parameters); missing counts from the stats file, nested across blocks
+_BUILDING_BLOCKS = {
+    "APARTMENTS": ("area", 0.0876, 0.75),
+    "BASEMENTAREA": ("area", 0.0763, 0.80),
+    "YEARS_BEGINEXPLUATATION": ("begin", 0.9816, 0.6),
+    "YEARS_BUILD": ("build", 0.7552, 0.11),
+    "COMMONAREA": ("area", 0.0211, 0.95),
+    "ELEVATORS": ("elevators", 0.0, 0.0),
+    "ENTRANCES": ("entrances", 0.1379, 0.0),
+    "FLOORSMAX": ("floors", 4.0, 0.0),
+    "FLOORSMIN": ("floorsmin", 5.0, 0.0),
+    "LANDAREA": ("area", 0.0481, 0.95),
+    "LIVINGAPARTMENTS": ("area", 0.0756, 0.75),
+    "LIVINGAREA": ("area", 0.0745, 0.80),
+    "NONLIVINGAPARTMENTS": ("zero", 0.55, 0.0039),
+    "NONLIVINGAREA": ("zero", 0.42, 0.0150),
+}
+_BUILDING_MISSING = _STATS["building_block_missing_counts(_AVG=_MODE=_MEDI)"]
+_DOC_FLAGS = [f"FLAG_DOCUMENT_{i}" for i in range(2, 22)]
+_BUREAU = {  # column: (mean, variance) for a negative binomial; missing together
+    "AMT_REQ_CREDIT_BUREAU_HOUR": None, "AMT_REQ_CREDIT_BUREAU_DAY": None, "AMT_REQ_CREDIT_BUREAU_WEEK": None,
+    "AMT_REQ_CREDIT_BUREAU_MON": None, "AMT_REQ_CREDIT_BUREAU_QRT": None, "AMT_REQ_CREDIT_BUREAU_YEAR": None,
+}
+
+
+def _negative_binomial(rng: np.random.Generator, mean: float, sd: float, n: int, cap: float) -> np.ndarray:
+    var = max(sd * sd, mean * 1.0001)
+    r = mean * mean / (var - mean)
+    p = r / (r + mean)
+    return np.minimum(rng.negative_binomial(r, p, size=n), cap).astype(float)
+
+
+# --------------------------------------------------------------------------------------------
+# The generative process
+
+def _simulate(rng: np.random.Generator, n: int, period: _Period) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """Columns (all but SK_ID_CURR and TARGET) and the latent risk L (logit without intercept)."""
+    c: dict[str, np.ndarray] = {}
+    z_age = rng.standard_normal(n) + period.age_shift
+    z_ses = rng.standard_normal(n)
+    z_quality = rng.standard_normal(n)
+    z_sex = rng.standard_normal(n)
+
+    # --- contract, gender, age, pensioners (the DAYS_EMPLOYED sentinel)
+    revolving = rng.random(n) < period.revolving_share
+    c["NAME_CONTRACT_TYPE"] = np.where(revolving, "Revolving loans", "Cash loans").astype(object)
+    gender_counts = _CAT["CODE_GENDER"]
+    p_male = gender_counts["M"] / (gender_counts["M"] + gender_counts["F"])
+    male = z_sex > _threshold(p_male)
+    gender = np.where(male, "M", "F").astype(object)
+    xna = rng.random(n) < period.gender_xna_rate
+    gender[xna] = "XNA"
+    male &= ~xna
+    c["CODE_GENDER"] = gender
+
+    age_days = np.rint(_knots(z_age, _AGE_KNOTS))
+    age_years = age_days / _YEAR
+    c["DAYS_BIRTH"] = (-age_days).astype(np.int64)
+    sentinel_share = _STATS["facts"]["DAYS_EMPLOYED_365243"]["share"]
+    # women retire earlier: the pension score leans on age and (a little) on being female
+    sentinel = _mix((0.88, z_age), (-0.2, z_sex), rng=rng, n=n) > _threshold(sentinel_share)
+    employed = ~sentinel
+
+    # --- income type, education, family, children, housing, suite
+    income_type = np.empty(n, dtype=object)
+    pension_kind = rng.random(n) < _CAT["NAME_INCOME_TYPE"]["Unemployed"] / sentinel_share / _REAL_ROWS
+    income_type[sentinel] = np.where(pension_kind[sentinel], "Unemployed", "Pensioner")
+    w_counts = _CAT["NAME_INCOME_TYPE"]
+    w_weights = [w_counts[k] if k != "Pensioner" else 10 for k in _INCOME_TYPES_WORKING]
+    ne = int(employed.sum())
+    tilt = np.zeros((ne, len(_INCOME_TYPES_WORKING)))
+    ses_e, age_e, male_e = z_ses[employed], z_age[employed], male[employed]
+    tilt[:, 1] = 0.4 * ses_e
+    tilt[:, 2] = 0.2 * ses_e + 0.2 * age_e
+    tilt[:, 3] = -2.5 * age_e
+    tilt[:, 4] = 1.5 * ses_e
+    tilt[:, 5] = np.where(male_e, -8.0, 0.0) - 1.0 * age_e
+    tilt[:, 6] = 2.0 * age_e
+    income_type[employed] = _labels(_INCOME_TYPES_WORKING, _tilted_choice(rng, w_weights, tilt))
+    c["NAME_INCOME_TYPE"] = income_type
+
+    ed_counts = _CAT["NAME_EDUCATION_TYPE"]
+    edu_idx = _ordinal(_mix((0.75, z_ses), rng=rng, n=n), [ed_counts[k] for k in _EDUCATION_ORDER])
+    education = _labels(_EDUCATION_ORDER, edu_idx)
+    c["NAME_EDUCATION_TYPE"] = education
+
+    age_c = (age_years - 43.0) / 12.0
+    fam_names = list(_CAT["NAME_FAMILY_STATUS"])
+    fam_tilt = np.zeros((n, len(fam_names)))
+    fam_tilt[:, fam_names.index("Single / not married")] = -1.0 * age_c + 0.3 * male
+    fam_tilt[:, fam_names.index("Civil marriage")] = -0.3 * age_c
+    fam_tilt[:, fam_names.index("Separated")] = 0.1 * age_c - 0.3 * male
+    fam_tilt[:, fam_names.index("Widow")] = 1.6 * age_c - 1.5 * male
+    family = _labels(fam_names, _tilted_choice(rng, list(_CAT["NAME_FAMILY_STATUS"].values()), fam_tilt))
+    c["NAME_FAMILY_STATUS"] = family
+    couple = (family == "Married") | (family == "Civil marriage")
+
+    kids = np.array(list(_CHILDREN_COUNTS))
+    kid_tilt = np.minimum(kids, 3)[None, :] * (0.6 * couple - 1.5 * sentinel - 0.5 * np.abs(age_c + 0.5)
+                                               - 0.4 * (family == "Single / not married"))[:, None]
+    children = kids[_tilted_choice(rng, list(_CHILDREN_COUNTS.values()), kid_tilt)]
+    c["CNT_CHILDREN"] = children.astype(np.int64)
+    fam_members = children + 1.0 + couple
+    c["CNT_FAM_MEMBERS"] = _with_nan(fam_members, rng.random(n) < _missing_rate("CNT_FAM_MEMBERS"))
+
+    housing_names = list(_CAT["NAME_HOUSING_TYPE"])
+    h_tilt = np.zeros((n, len(housing_names)))
+    h_tilt[:, housing_names.index("With parents")] = -1.5 * age_c
+    h_tilt[:, housing_names.index("Rented apartment")] = -0.6 * age_c
+    h_tilt[:, housing_names.index("Municipal apartment")] = 0.2 * age_c
+    c["NAME_HOUSING_TYPE"] = _labels(housing_names,
+                                     _tilted_choice(rng, list(_CAT["NAME_HOUSING_TYPE"].values()), h_tilt))
+
+    suite_names, suite_w, suite_na = _counts("NAME_TYPE_SUITE")
+    c["NAME_TYPE_SUITE"] = _labels(suite_names, _choice(rng, suite_w, n), rng.random(n) < suite_na)
+
+    # --- region
+    z_region = _mix((0.3, z_ses), rng=rng, n=n)
+    region = np.minimum(np.searchsorted(np.cumsum(_REGION_SHARE), _norm_cdf(z_region)), len(_REGION_SHARE) - 1)
+    c["REGION_POPULATION_RELATIVE"] = _REGION_POP[region]
+    rating = _REGION_RATING[region].astype(np.int64)
+    c["REGION_RATING_CLIENT"] = rating
+    u = rng.random(n)  # the city can rate better than its region
+    w_city = rating.copy()
+    w_city[(rating == 3) & (u < 0.09)] = 2
+    w_city[(rating == 2) & (u > 0.992)] = 1
+    c["REGION_RATING_CLIENT_W_CITY"] = w_city.astype(np.int64)
+
+    # --- income and the loan
+    z_income = _mix((0.55, z_ses), (0.30, z_sex), (0.10, z_age), rng=rng, n=n)
+    income = _knots(z_income, _INCOME_KNOTS, log=True) * np.where(sentinel, 0.72, 1.06) * period.amount_factor
+    coarse = rng.random(n) < 0.8
+    income = np.where(coarse, np.round(income / 2250) * 2250, np.round(income / 45) * 45)
+    income = np.clip(income, _NUM["AMT_INCOME_TOTAL"][3], _NUM["AMT_INCOME_TOTAL"][7])
+    c["AMT_INCOME_TOTAL"] = income
+
+    z_goods = _mix((0.45, z_income), rng=rng, n=n)
+    goods = _knots(z_goods, _GOODS_KNOTS, log=True) * period.amount_factor
+    goods = np.where(rng.random(n) < 0.6, np.round(goods / 22500) * 22500, np.round(goods / 4500) * 4500)
+    goods = np.clip(goods, _NUM["AMT_GOODS_PRICE"][3], _NUM["AMT_GOODS_PRICE"][7])
+    kind = _choice(rng, [0.30, 0.65, 0.05], n)  # equal, insurance/fees on top, down payment
+    ratio = np.select([kind == 0, kind == 1],
+                      [1.0, 1.0 + rng.gamma(2.0, 0.065, n)], rng.uniform(0.8, 1.0, n))
+    credit_cash = np.round(goods * ratio * 2) / 2
+    # revolving: a card limit on a grid, scaled on income
+    grid = np.array([45000, 67500, 90000, 112500, 135000, 157500, 180000, 202500, 225000, 270000, 315000,
+                     360000, 450000, 540000, 675000, 900000, 1125000, 1350000], dtype=float)
+    want = income * np.exp(rng.normal(0.25, 0.5, n))
+    pos = np.clip(np.searchsorted(grid, want), 1, len(grid) - 1)
+    limit = np.where(want - grid[pos - 1] < grid[pos] - want, grid[pos - 1], grid[pos])
+    credit = np.where(revolving, limit, credit_cash)
+    credit = np.clip(credit, _NUM["AMT_CREDIT"][3], _NUM["AMT_CREDIT"][7])
+    goods = np.where(revolving, credit, goods)
+    goods_missing = revolving & (rng.random(n) < _NUM["AMT_GOODS_PRICE"][0] /
+                                 _CAT["NAME_CONTRACT_TYPE"]["Revolving loans"])
+    c["AMT_CREDIT"] = credit
+    c["AMT_GOODS_PRICE"] = _with_nan(goods, goods_missing)
+
+    # credit / annuity ~ the repayment term: 10-30, longer for bigger loans
+    term = 19.0 * np.exp(0.32 * _mix((0.45, z_goods), rng=rng, n=n))
+    term = np.clip(term, 8.0, 40.0)
+    card_rate = np.array([0.05, 0.10, 0.075, 0.0375])[_choice(rng, [0.7, 0.15, 0.1, 0.05], n)]
+    annuity = np.where(revolving, credit * card_rate, credit / term)
+    annuity = np.clip(np.round(annuity * 2) / 2, _NUM["AMT_ANNUITY"][3], _NUM["AMT_ANNUITY"][7])
+    c["AMT_ANNUITY"] = _with_nan(annuity, rng.random(n) < _missing_rate("AMT_ANNUITY"))
+
+    # --- employment and organisation
+    emp_days = _knots(_mix((0.45, z_age), (0.2, z_ses), rng=rng, n=n), _EMPLOYED_KNOTS)
+    cap = np.maximum(age_days - 16 * 365, 0)
+    emp_days = np.where(emp_days > cap, rng.random(n) * cap, emp_days)
+    emp_days = np.rint(emp_days)
+    c["DAYS_EMPLOYED"] = np.where(sentinel, DAYS_EMPLOYED_SENTINEL, -emp_days).astype(np.int64)
+    org = _labels(_ORG_NAMES, _choice(rng, _ORG_WEIGHTS, n))
+    org[sentinel] = "XNA"
+    c["ORGANIZATION_TYPE"] = org
+
+    occ_names, occ_w, _ = _counts("OCCUPATION_TYPE")
+    occ_tilt = np.array([_OCCUPATION_TILT[k] for k in occ_names])  # K x 2
+    occ_idx = _tilted_choice(rng, occ_w, np.column_stack([male_e, ses_e]).astype(float) @ occ_tilt.T)
+    occupation = np.full(n, np.nan, dtype=object)
+    occ_missing_employed = (_CAT["OCCUPATION_TYPE"]["<NA>"] - sentinel_share * _REAL_ROWS) / (
+        (1 - sentinel_share) * _REAL_ROWS)
+    occupation[employed] = _labels(occ_names, occ_idx, rng.random(ne) < occ_missing_employed)
+    c["OCCUPATION_TYPE"] = occupation
+
+    # --- other DAYS_*
+    reg_days = _knots(_mix((0.35, z_age), rng=rng, n=n), _REGISTRATION_KNOTS)
+    reg_cap = np.maximum(age_days - 14 * 365, 0)
+    reg_days = np.rint(np.where(reg_days > reg_cap, rng.random(n) * reg_cap, reg_days))
+    c["DAYS_REGISTRATION"] = -reg_days.astype(float)
+    id_days = _knots(_mix((0.2, z_age), rng=rng, n=n), _ID_PUBLISH_KNOTS)
+    id_days = np.rint(np.where(id_days > reg_cap, rng.random(n) * reg_cap, id_days))
+    c["DAYS_ID_PUBLISH"] = (-id_days).astype(np.int64)
+
+    # --- car and realty
+    car = _mix((0.45, z_sex), (0.35, z_ses), rng=rng, n=n) > _threshold(
+        _CAT["FLAG_OWN_CAR"]["Y"] / _REAL_ROWS)
+    c["FLAG_OWN_CAR"] = np.where(car, "Y", "N").astype(object)
+    c["FLAG_OWN_REALTY"] = np.where(_mix((0.3, z_age), rng=rng, n=n) > _threshold(
+        _CAT["FLAG_OWN_REALTY"]["Y"] / _REAL_ROWS), "Y", "N").astype(object)
+    car_age = np.rint(_knots(rng.standard_normal(n), _CAR_AGE_KNOTS))
+    legacy = rng.random(n) < 0.024      # the real file's 64/65-year "unknown" car ages
+    car_age = np.where(legacy, 64 + (rng.random(n) < 0.5), car_age)
+    car_age_missing = ~car | (rng.random(n) < 5 / _CAT["FLAG_OWN_CAR"]["Y"])
+    c["OWN_CAR_AGE"] = _with_nan(car_age, car_age_missing)
+
+    # --- contact flags
+    c["FLAG_MOBIL"] = (rng.random(n) < _FLAGS["FLAG_MOBIL"]).astype(np.int64)
+    c["FLAG_EMP_PHONE"] = employed.astype(np.int64)
+    work_phone_rate = (_FLAGS["FLAG_WORK_PHONE"] - sentinel_share * 0.02) / (1 - sentinel_share)
+    c["FLAG_WORK_PHONE"] = (rng.random(n) < np.where(sentinel, 0.02, work_phone_rate)).astype(np.int64)
+    c["FLAG_CONT_MOBILE"] = (rng.random(n) < _FLAGS["FLAG_CONT_MOBILE"]).astype(np.int64)
+    c["FLAG_PHONE"] = (_mix((0.3, z_age), rng=rng, n=n) > _threshold(_FLAGS["FLAG_PHONE"])).astype(np.int64)
+    c["FLAG_EMAIL"] = (_mix((0.4, z_ses), rng=rng, n=n) > _threshold(_FLAGS["FLAG_EMAIL"])).astype(np.int64)
+
+    # --- application time
+    wd_names = list(_CAT["WEEKDAY_APPR_PROCESS_START"])
+    c["WEEKDAY_APPR_PROCESS_START"] = _labels(wd_names, _choice(rng, list(_CAT["WEEKDAY_APPR_PROCESS_START"].values()), n))
+    hour = np.rint(rng.normal(_NUM["HOUR_APPR_PROCESS_START"][1], 3.25, n))
+    c["HOUR_APPR_PROCESS_START"] = np.clip(hour, 0, 23).astype(np.int64)
+
+    # --- address / work place mismatches (city flags; region flags are subsets of them)
+    reg_not_live_city = _mix((-0.25, z_age), rng=rng, n=n) > _threshold(_FLAGS["REG_CITY_NOT_LIVE_CITY"])
+    live_not_work_city = employed & (_mix((-0.15, z_age), rng=rng, n=n) > _threshold(0.222))
+    reg_not_work_city = employed & np.where(reg_not_live_city,
+                                            ~live_not_work_city | (rng.random(n) < 0.5), live_not_work_city)
+    reg_not_live_region = reg_not_live_city & (rng.random(n) < _FLAGS["REG_REGION_NOT_LIVE_REGION"] /
+                                               _FLAGS["REG_CITY_NOT_LIVE_CITY"])
+    live_not_work_region = live_not_work_city & (rng.random(n) < _FLAGS["LIVE_REGION_NOT_WORK_REGION"] /
+                                                 _FLAGS["LIVE_CITY_NOT_WORK_CITY"])
+    reg_not_work_region = reg_not_work_city & (reg_not_live_region | live_not_work_region)
+    c["REG_REGION_NOT_LIVE_REGION"] = reg_not_live_region.astype(np.int64)
+    c["REG_REGION_NOT_WORK_REGION"] = reg_not_work_region.astype(np.int64)
+    c["LIVE_REGION_NOT_WORK_REGION"] = live_not_work_region.astype(np.int64)
+    c["REG_CITY_NOT_LIVE_CITY"] = reg_not_live_city.astype(np.int64)
+    c["REG_CITY_NOT_WORK_CITY"] = reg_not_work_city.astype(np.int64)
+    c["LIVE_CITY_NOT_WORK_CITY"] = live_not_work_city.astype(np.int64)
+
+    # --- external scores: computed for everyone (they drive the risk), then hidden
+    ext = {
+        "EXT_SOURCE_1": _knots(_mix((0.62, z_age), (0.30, z_quality), (0.15, z_ses), rng=rng, n=n),
+                               _ES_KNOTS["EXT_SOURCE_1"]),
+        "EXT_SOURCE_2": _knots(_mix((0.10, z_age), (0.30, z_quality), (0.30, z_ses), rng=rng, n=n),
+                               _ES_KNOTS["EXT_SOURCE_2"]),
+        "EXT_SOURCE_3": _knots(_mix((0.20, z_age), (0.30, z_quality), (0.05, z_ses), rng=rng, n=n),
+                               _ES_KNOTS["EXT_SOURCE_3"]),
+    }
+    ext_missing = {
+        "EXT_SOURCE_1": rng.random(n) < period.es1_missing,
+        "EXT_SOURCE_2": rng.random(n) < _missing_rate("EXT_SOURCE_2"),
+        "EXT_SOURCE_3": rng.random(n) < period.es3_missing,
+    }
+    for name, values in ext.items():
+        c[name] = _with_nan(values, ext_missing[name])
+
+    # --- building of the home (nested availability: rows with little data have none of it)
+    c.update(_building(rng, n))
+
+    # --- social circle
+    obs30 = _negative_binomial(rng, _NUM["OBS_30_CNT_SOCIAL_CIRCLE"][1], _NUM["OBS_30_CNT_SOCIAL_CIRCLE"][2], n,
+                               _NUM["OBS_30_CNT_SOCIAL_CIRCLE"][7])
+    obs60 = np.maximum(obs30 - (rng.random(n) < 0.03) * rng.integers(0, 2, n), 0)
+    def_rate = np.clip(0.10 * np.exp(-0.3 * z_quality - 0.045), 0, 1)
+    def30 = rng.binomial(obs30.astype(np.int64), def_rate).astype(float)
+    def60 = rng.binomial(def30.astype(np.int64), 0.70).astype(float)
+    social_missing = rng.random(n) < _missing_rate("OBS_30_CNT_SOCIAL_CIRCLE")
+    c["OBS_30_CNT_SOCIAL_CIRCLE"] = _with_nan(obs30, social_missing)
+    c["DEF_30_CNT_SOCIAL_CIRCLE"] = _with_nan(def30, social_missing)
+    c["OBS_60_CNT_SOCIAL_CIRCLE"] = _with_nan(obs60, social_missing)
+    c["DEF_60_CNT_SOCIAL_CIRCLE"] = _with_nan(def60, social_missing)
+
+    phone_days = np.rint(_knots(_mix((0.15, z_age), rng=rng, n=n), _PHONE_KNOTS))
+    c["DAYS_LAST_PHONE_CHANGE"] = _with_nan(-phone_days + 0.0,
+                                            rng.random(n) < _missing_rate("DAYS_LAST_PHONE_CHANGE"))
+
+    # --- documents: 3, 6 and 8 are alternatives (the main document supplied); the rest are extras
+    main_doc = _tilted_choice(rng, [_FLAGS["FLAG_DOCUMENT_3"], _FLAGS["FLAG_DOCUMENT_6"], _FLAGS["FLAG_DOCUMENT_8"],
+                                    1 - _FLAGS["FLAG_DOCUMENT_3"] - _FLAGS["FLAG_DOCUMENT_6"] - _FLAGS["FLAG_DOCUMENT_8"]],
+                              np.column_stack([np.zeros(n), 1.5 * sentinel, np.zeros(n), 2.5 * revolving]))
+    for i, name in enumerate(_DOC_FLAGS, start=2):
+        if i in (3, 6, 8):
+            flag = main_doc == {3: 0, 6: 1, 8: 2}[i]
+        else:
+            flag = rng.random(n) < _FLAGS[name]
+        c[name] = flag.astype(np.int64)
+
+    # --- credit bureau enquiries (missing together)
+    bureau_missing = rng.random(n) < _missing_rate("AMT_REQ_CREDIT_BUREAU_YEAR")
+    for name in _BUREAU:
+        _, mean, sd, _, _, _, _, mx = _NUM[name]
+        c[name] = _with_nan(_negative_binomial(rng, mean, sd, n, mx), bureau_missing)
+
+    # --- the latent risk
+    w = _RISK_WEIGHTS
+    risk = np.zeros(n)
+    for name in ext:
+        m, s = _ES_MEAN_SD[name]
+        risk += w[name] * (ext[name] - m) / s
+    risk += w["young"] * (43.0 - age_years) / 12.0
+    emp_years = emp_days / _YEAR
+    risk += np.where(sentinel, w["sentinel"], w["employment"] * (np.log1p(emp_years) - 1.6) / 0.75)
+    risk += w["credit_income"] * (np.log(credit / income) - 1.2) / 0.7
+    risk += w["annuity_income"] * np.clip((annuity / income - 0.18) / 0.09, -2, 4)
+    credit_goods = np.where(revolving, 1.0, credit / goods)
+    risk += w["credit_goods"] * np.clip((credit_goods - 1.10) / 0.10, -3, 4)
+    risk += w["male"] * male
+    risk += np.array([_EDUCATION_RISK[k] for k in _EDUCATION_ORDER])[edu_idx]
+    risk += w["region_rating"] * (w_city - 2)
+    risk += w["id_publish"] * (-id_days + 3000.0) / 1500.0
+    risk += w["phone_change"] * (-phone_days + 960.0) / 830.0
+    risk += w["unobserved"] * rng.standard_normal(n)
+    return c, _RISK_SCALE * risk
+
+
+def _building(rng: np.random.Generator, n: int) -> dict[str, np.ndarray]:
+    out: dict[str, np.ndarray] = {}
+    depth = rng.random(n)  # how much is known about the building: nested availability
+    size = rng.standard_normal(n)
+    floors = np.clip(np.rint(4.0 * np.exp(0.55 * _mix((0.8, size), rng=rng, n=n))), 1, 24)
+
+    def present(missing_count: int) -> np.ndarray:
+        return depth < 1.0 - missing_count / _REAL_ROWS
+
+    avg: dict[str, np.ndarray] = {}
+    for block, (kind, a, b) in _BUILDING_BLOCKS.items():
+        if kind == "area":
+            v = a * np.exp(b * _mix((0.85, size), rng=rng, n=n))
+        elif kind == "begin":
+            v = 1.0 - (1.0 - a) * np.exp(b * rng.standard_normal(n))
+        elif kind == "build":
+            v = a + b * rng.standard_normal(n)
+        elif kind == "elevators":
+            v = np.where(floors >= 9, rng.poisson(2.0 * np.exp(0.4 * size)) * 0.04, 0.0)
+            v = np.where(rng.random(n) < 0.1, 0.0, v)
+        elif kind == "entrances":
+            v = (1 + rng.poisson(3.0 * np.exp(0.4 * size))) / 29.0
+        elif kind == "floors":
+            v = floors / 24.0
+        elif kind == "floorsmin":
+            v = np.maximum(floors - rng.poisson(0.8, n) * (rng.random(n) < 0.4), 0) / 24.0
+        else:  # zero-inflated
+            v = np.where(rng.random(n) < a, 0.0, b * np.exp(0.9 * _mix((0.5, size), rng=rng, n=n)))
+        v = np.round(np.clip(v, 0.0, 1.0), 4)
+        avg[block] = _with_nan(v, ~present(_BUILDING_MISSING[block]))
+
+    def variant(values: np.ndarray, spread: float) -> np.ndarray:
+        return np.round(np.clip(values * np.exp(spread * rng.standard_normal(n)), 0.0, 1.0), 4)
+
+    for block, values in avg.items():
+        out[f"{block}_AVG"] = values
+    for block, values in avg.items():
+        discrete = _BUILDING_BLOCKS[block][0] in ("floors", "floorsmin", "entrances", "elevators")
+        out[f"{block}_MODE"] = values if discrete else variant(values, 0.08)
+    for block, values in avg.items():
+        discrete = _BUILDING_BLOCKS[block][0] in ("floors", "floorsmin", "entrances", "elevators")
+        out[f"{block}_MEDI"] = values.copy() if discrete else variant(values, 0.02)
+
+    for name in ("FONDKAPREMONT_MODE", "HOUSETYPE_MODE", "WALLSMATERIAL_MODE", "EMERGENCYSTATE_MODE"):
+        names, weights, na = _counts(name)
+        out[name] = _labels(names, _choice(rng, weights, n), ~(depth < 1.0 - na))
+    total = np.round(np.clip(0.0688 * np.exp(0.83 * _mix((0.9, size), rng=rng, n=n)), 0, 1), 4)
+    out["TOTALAREA_MODE"] = _with_nan(total, ~present(_NUM["TOTALAREA_MODE"][0]))
+    return out
+
+
+def _intercept(risk: np.ndarray, rate: float) -> float:
+    """alpha such that mean(sigmoid(alpha + risk)) == rate (bisection: deterministic)."""
+    lo, hi = -20.0, 10.0
+    for _ in range(60):
+        mid = 0.5 * (lo + hi)
+        if _sigmoid(mid + risk).mean() < rate:
+            lo = mid
+        else:
+            hi = mid
+    return 0.5 * (lo + hi)
+
+
+# --------------------------------------------------------------------------------------------
+# Public API
+
+def generate_portfolio(n_train: int = TRAIN_ROWS, n_new: int = NEW_ROWS, seed: int = 42) -> GeneratedPortfolio:
+    """Generate `n_train` labelled applications and `n_new` new ones (same seed -> same frames).
+
+    The labelled rows depend only on (`n_train`, `seed`); new rows share the ID space (IDs from
+    100002 upward, interleaved) and the training intercept.
+    """
+    if isinstance(n_train, bool) or not isinstance(n_train, (int, np.integer)) or n_train < 1:
+        raise ValueError(f"n_train must be a whole number >= 1 (labelled applications); got {n_train!r}")
+    if isinstance(n_new, bool) or not isinstance(n_new, (int, np.integer)) or n_new < 0:
+        raise ValueError(f"n_new must be a whole number >= 0 (new applications); got {n_new!r}")
+    n_train, n_new = int(n_train), int(n_new)
+    train_seq, new_seq, id_seq = np.random.SeedSequence(seed).spawn(3)
+    train_rng, new_rng = np.random.default_rng(train_seq), np.random.default_rng(new_seq)
+
+    train_cols, train_risk = _simulate(train_rng, n_train, _HISTORY)
+    new_cols, new_risk = _simulate(new_rng, n_new, _LATER)
+    alpha = _intercept(train_risk, TARGET_RATE)
+    p_train = _sigmoid(alpha + train_risk)
+    p_new = _sigmoid(alpha + new_risk)
+    target = (train_rng.random(n_train) < p_train).astype(np.int64)
+
+    ids = np.random.default_rng(id_seq).permutation(n_train + n_new).astype(np.int64) + FIRST_ID
+    train_ids, new_ids = np.sort(ids[:n_train]), np.sort(ids[n_train:])
+
+    train_cols.update(SK_ID_CURR=train_ids, TARGET=target)
+    new_cols.update(SK_ID_CURR=new_ids)
+    train = pd.DataFrame({k: train_cols[k] for k in HOME_CREDIT_COLUMNS})
+    new = pd.DataFrame({k: new_cols[k] for k in HOME_CREDIT_COLUMNS if k != "TARGET"})
+    truth = pd.DataFrame({
+        "SK_ID_CURR": np.concatenate([train_ids, new_ids]),
+        "TRUE_DEFAULT_PROBABILITY": np.concatenate([p_train, p_new]),
+    })
+    return GeneratedPortfolio(train=train, new=new, true_probability=truth)
+
+
+def write_portfolio(portfolio: GeneratedPortfolio, directory: Path) -> dict[str, Path]:
+    """Write the three CSV files (Home Credit names) into `directory`; returns their paths."""
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    paths = {
+        "train": directory / "application_train.csv",
+        "new": directory / "application_test.csv",
+        "true_probability": directory / "true_default_probability.csv",
+    }
+    portfolio.train.to_csv(paths["train"], index=False)
+    portfolio.new.to_csv(paths["new"], index=False)
+    portfolio.true_probability.to_csv(paths["true_probability"], index=False)
+    return paths

@@ -1,0 +1,172 @@
+"""Describe a credit dataset: where its files are, its id and target, and the business roles of columns.
+
+The Home Credit application table has a built-in schema; any other CSV/Parquet dataset is
+described by a TOML file (format in the README, example in `examples/`).
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from .errors import SchemaError
+
+#: role -> the units it may be given in (first one is the default)
+ROLE_UNITS: dict[str, tuple[str, ...]] = {
+    "age": ("years", "negative_days"),
+    "income": ("yearly", "monthly"),
+    "debt": ("yearly", "monthly"),
+    "credit_amount": ("currency",),
+    "term": ("months", "years"),
+    "annuity": ("yearly", "monthly"),
+    "goods_price": ("currency",),
+    "contract_type": ("category",),
+    "employment": ("years", "negative_days"),
+    "family": ("category",),
+    "children": ("count",),
+}
+#: roles holding money: they must not be negative
+AMOUNT_ROLES = ("income", "debt", "credit_amount", "annuity", "goods_price")
+
+
+@dataclass(frozen=True)
+class Role:
+    column: str
+    unit: str
+
+
+@dataclass(frozen=True)
+class DatasetSchema:
+    """What the rest of the system needs to know about a dataset."""
+
+    name: str
+    train_path: Path | None
+    new_path: Path | None = None
+    id_column: str | None = None
+    target_column: str = "TARGET"
+    positive: Any = 1
+    roles: dict[str, Role] = field(default_factory=dict)
+    #: column -> value meaning "missing" (e.g. DAYS_EMPLOYED = 365243); becomes NaN plus a flag feature
+    sentinels: dict[str, float] = field(default_factory=dict)
+    #: columns never used as features (free text, leakage)
+    exclude: tuple[str, ...] = ()
+    #: extra columns that must be >= 0 besides the amount roles
+    non_negative: tuple[str, ...] = ()
+    #: file with each applicant's true default probability (generated data only)
+    true_probability_path: Path | None = None
+
+    def role_column(self, role: str) -> str | None:
+        r = self.roles.get(role)
+        return r.column if r else None
+
+    def with_paths(self, train: Path, new: Path | None, true_probability: Path | None = None) -> "DatasetSchema":
+        return replace(self, train_path=train, new_path=new, true_probability_path=true_probability)
+
+    @property
+    def amount_columns(self) -> tuple[str, ...]:
+        cols = [self.roles[r].column for r in AMOUNT_ROLES if r in self.roles]
+        return tuple(dict.fromkeys([*cols, *self.non_negative]))
+
+    def to_dict(self) -> dict:
+        return {
+            "name": self.name,
+            "id": self.id_column,
+            "target": self.target_column,
+            "positive": self.positive,
+            "roles": {k: {"column": v.column, "unit": v.unit} for k, v in self.roles.items()},
+            "sentinels": dict(self.sentinels),
+            "exclude": list(self.exclude),
+            "non_negative": list(self.non_negative),
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "DatasetSchema":
+        """Rebuild the part of a schema a model card stores (no file paths)."""
+        return cls(
+            name=d["name"],
+            train_path=None,
+            id_column=d.get("id"),
+            target_column=d["target"],
+            positive=d["positive"],
+            roles={k: Role(v["column"], v["unit"]) for k, v in d.get("roles", {}).items()},
+            sentinels=dict(d.get("sentinels", {})),
+            exclude=tuple(d.get("exclude", ())),
+            non_negative=tuple(d.get("non_negative", ())),
+        )
+
+
+def home_credit_schema(train: Path | None = None, new: Path | None = None,
+                       true_probability: Path | None = None, name: str = "home_credit") -> DatasetSchema:
+    """The public Home Credit `application_train.csv` / `application_test.csv` layout."""
+    amounts = ("AMT_INCOME_TOTAL", "AMT_CREDIT", "AMT_ANNUITY", "AMT_GOODS_PRICE")
+    return DatasetSchema(
+        name=name,
+        train_path=train,
+        new_path=new,
+        id_column="SK_ID_CURR",
+        target_column="TARGET",
+        positive=1,
+        roles={
+            "age": Role("DAYS_BIRTH", "negative_days"),
+            "income": Role("AMT_INCOME_TOTAL", "yearly"),
+            "credit_amount": Role("AMT_CREDIT", "currency"),
+            "annuity": Role("AMT_ANNUITY", "yearly"),
+            "goods_price": Role("AMT_GOODS_PRICE", "currency"),
+            "contract_type": Role("NAME_CONTRACT_TYPE", "category"),
+            "employment": Role("DAYS_EMPLOYED", "negative_days"),
+            "family": Role("NAME_FAMILY_STATUS", "category"),
+            "children": Role("CNT_CHILDREN", "count"),
+        },
+        sentinels={"DAYS_EMPLOYED": 365243},
+        non_negative=amounts,
+        true_probability_path=true_probability,
+    )
+
+
+def _parse_role(role: str, spec: Any, source: Path) -> Role:
+    if role not in ROLE_UNITS:
+        raise SchemaError(f"{source}: unknown role {role!r} in [roles]; known roles: {', '.join(ROLE_UNITS)}")
+    units = ROLE_UNITS[role]
+    if isinstance(spec, str):
+        return Role(spec, units[0])
+    if isinstance(spec, dict) and isinstance(spec.get("column"), str):
+        unit = spec.get("unit", units[0])
+        if unit not in units:
+            raise SchemaError(f"{source}: role {role!r} has unit {unit!r}; expected one of {', '.join(units)}")
+        return Role(spec["column"], unit)
+    raise SchemaError(f"{source}: role {role!r} must be a column name or {{ column = ..., unit = ... }}")
+
+
+def load_schema(path: str | Path) -> DatasetSchema:
+    """Read a TOML schema file; paths inside it are relative to the file."""
+    path = Path(path).expanduser().resolve()
+    if not path.exists():
+        raise SchemaError(f"schema file {path} does not exist")
+    try:
+        doc = tomllib.loads(path.read_text())
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise SchemaError(f"{path} is not valid TOML: {exc}") from exc
+    data, columns = doc.get("data", {}), doc.get("columns", {})
+    if "train" not in data:
+        raise SchemaError(f"{path}: [data] needs train = \"<labelled applications file>\"")
+    if "target" not in columns or "positive" not in columns:
+        raise SchemaError(f"{path}: [columns] needs target = \"<column>\" and positive = <value meaning default>")
+    base = path.parent
+    roles = {name: _parse_role(name, spec, path) for name, spec in doc.get("roles", {}).items()}
+    sentinels = doc.get("sentinels", {})
+    if not all(isinstance(v, (int, float)) for v in sentinels.values()):
+        raise SchemaError(f"{path}: [sentinels] values must be numbers")
+    return DatasetSchema(
+        name=doc.get("name", path.stem),
+        train_path=base / data["train"],
+        new_path=(base / data["new"]) if data.get("new") else None,
+        id_column=columns.get("id"),
+        target_column=columns["target"],
+        positive=columns["positive"],
+        roles=roles,
+        sentinels={k: float(v) for k, v in sentinels.items()},
+        exclude=tuple(columns.get("exclude", ())),
+        non_negative=tuple(columns.get("non_negative", ())),
+    )

@@ -1,0 +1,131 @@
+"""Score one application and explain it: default probability, decision, SHAP contributions.
+
+Hot path: a NumPy row in the model's feature order; XGBoost's exact TreeSHAP (`pred_contribs`)
+gives the same values as `shap.TreeExplainer` (checked in the tests) at lower cost per row.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from typing import Any, Mapping
+
+import numpy as np
+import xgboost as xgb
+
+from .features import FeatureSpec
+from .model import ModelCard
+
+ACCEPTED, REFUSED = "accepted", "refused"
+
+
+@dataclass(frozen=True)
+class Score:
+    client_id: int | None
+    default_probability: float
+    decision: str            # "accepted" | "refused"
+    threshold: float
+    model_version: str
+
+
+@dataclass(frozen=True)
+class Contribution:
+    feature: str
+    label: str
+    label_fr: str
+    value: float | str | None   # the client's value, categories as text, None when missing
+    contribution: float         # SHAP value, log-odds; > 0 pushes towards default
+
+
+@dataclass(frozen=True)
+class Explanation:
+    client_id: int | None
+    base_value: float            # log-odds of the average application
+    margin: float                # log-odds of this application = base_value + sum of all contributions
+    contributions: tuple[Contribution, ...]   # sorted by |contribution|, largest first
+    others: float = 0.0          # sum of the contributions left out by `top`
+
+    def top(self, n: int) -> "Explanation":
+        kept, rest = self.contributions[:n], self.contributions[n:]
+        return Explanation(self.client_id, self.base_value, self.margin, kept,
+                           self.others + float(sum(c.contribution for c in rest)))
+
+
+def decide(probability: float, threshold: float) -> str:
+    return REFUSED if probability >= threshold else ACCEPTED
+
+
+class Scorer:
+    """The model with its card: probabilities, decisions and explanations."""
+
+    def __init__(self, booster: xgb.Booster, card: ModelCard):
+        self.booster = booster
+        self.card = card
+        self.spec: FeatureSpec = card.feature_spec
+        self.threshold = card.threshold
+        self.version = card.version
+        self._feature_types = self.spec.feature_types
+        self._names = self.spec.names
+        self._lock = threading.Lock()
+        self._categories = [f.categories for f in self.spec.features]
+
+    def predict_proba(self, X: np.ndarray) -> np.ndarray:
+        return self.booster.inplace_predict(np.ascontiguousarray(X, dtype=np.float32), validate_features=False)
+
+    def score_row(self, x: np.ndarray, client_id: int | None = None) -> Score:
+        p = float(self.predict_proba(x.reshape(1, -1))[0])
+        return Score(client_id, p, decide(p, self.threshold), self.threshold, self.version)
+
+    def contributions(self, X: np.ndarray) -> np.ndarray:
+        """SHAP matrix (n, p + 1); the last column is the base value."""
+        d = xgb.DMatrix(np.ascontiguousarray(X, dtype=np.float32), feature_names=self._names,
+                        feature_types=self._feature_types, enable_categorical=True)
+        with self._lock:  # Booster.predict on a DMatrix is not safe under concurrent sessions
+            return self.booster.predict(d, pred_contribs=True)
+
+    def _display_value(self, j: int, v: float) -> float | str | None:
+        if not np.isfinite(v):
+            return None
+        if self._categories[j]:
+            return self._categories[j][int(v)]
+        return float(v)
+
+    def explain_row(self, x: np.ndarray, client_id: int | None = None, top: int | None = None) -> Explanation:
+        shap_row = self.contributions(x.reshape(1, -1))[0]
+        return self._explanation(x.reshape(-1), shap_row, client_id, top)
+
+    def score_and_explain(self, x: np.ndarray, client_id: int | None = None,
+                          top: int | None = None) -> tuple[Score, Explanation]:
+        shap_row = self.contributions(x.reshape(1, -1))[0]
+        margin = float(shap_row.sum())
+        p = float(1.0 / (1.0 + np.exp(-margin)))
+        score = Score(client_id, p, decide(p, self.threshold), self.threshold, self.version)
+        return score, self._explanation(x.reshape(-1), shap_row, client_id, top)
+
+    def _explanation(self, x: np.ndarray, shap_row: np.ndarray, client_id, top) -> Explanation:
+        values, base = shap_row[:-1], float(shap_row[-1])
+        order = np.argsort(-np.abs(values), kind="stable")
+        feats = self.spec.features
+        contributions = tuple(
+            Contribution(feats[j].name, feats[j].label, feats[j].label_fr, self._display_value(j, x[j]), float(values[j]))
+            for j in order
+        )
+        explanation = Explanation(client_id, base, float(shap_row.sum()), contributions)
+        return explanation.top(top) if top is not None else explanation
+
+    def score_record(self, record: Mapping[str, Any], explain: bool = False,
+                     top: int | None = None) -> tuple[Score, Explanation | None]:
+        """Score an application given as raw columns (validated; missing keys are missing values)."""
+        x = self.spec.transform_record(record)[0]
+        if explain:
+            return self.score_and_explain(x, None, top)
+        return self.score_row(x), None
+
+    def global_importance(self, X_sample: np.ndarray) -> list[dict]:
+        """Mean |SHAP| per feature over a sample, largest first."""
+        shap_values = self.contributions(X_sample)[:, :-1]
+        mean_abs = np.abs(shap_values).mean(axis=0)
+        order = np.argsort(-mean_abs, kind="stable")
+        feats = self.spec.features
+        return [{"feature": feats[j].name, "label": feats[j].label, "label_fr": feats[j].label_fr,
+                 "importance": float(mean_abs[j])} for j in order]

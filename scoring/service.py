@@ -1,0 +1,392 @@
+"""The one scoring interface the dashboard and the API use, and its in-process backend.
+
+`ScoringService` is the contract; `LocalScoringService` implements it over the built artefacts
+(model, store, feature matrix) and `scoring.client.HttpScoringService` over the REST API. Every
+number the dashboard shows comes from here, as plain dataclasses and small lists: histograms are
+binned on the server, tables are paginated.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import threading
+from dataclasses import asdict, dataclass, field
+from typing import Any, Mapping, Protocol, runtime_checkable
+
+import numpy as np
+
+from .config import Workdir
+from .errors import ArtefactsMissingError, ModelError, UnknownClientError
+from .model import load_model
+from .monitoring import drift_report
+from .scorer import Contribution, Explanation, Score, Scorer, decide
+from .store import ClientPage, ClientQuery, ClientStore
+
+HIST_BINS = 40
+PROFILE_FIELDS = ("age_years", "income", "debt", "debt_ratio", "family", "children", "employment_years")
+APPLICATION_FIELDS = ("contract_type", "credit_amount", "term_months", "annuity", "goods_price", "credit_income_ratio")
+RATIOS = {  # store column -> (English, French) label
+    "debt_ratio": ("Annuity / income", "Annuité / revenu"),
+    "credit_income_ratio": ("Credit / income", "Crédit / revenu"),
+}
+
+
+@dataclass(frozen=True)
+class ClientFile:
+    client_id: int
+    split: str                 # "train" (labelled history) | "new" (application to decide)
+    known_outcome: int | None  # 1 = defaulted, 0 = repaid, None for new applications
+    score: Score
+    profile: dict[str, Any]
+    application: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class PortfolioSummary:
+    n_applications: int
+    n_accepted: int
+    n_refused: int
+    acceptance_rate: float
+    mean_default_probability: float
+    error_rate: float          # holdout, at the threshold
+    roc_auc: float
+    threshold: float
+    drift_share: float         # share of features with PSI >= 0.2 (new applications vs training)
+    n_drifting: int
+    score_psi: float
+    model_version: str
+
+
+@dataclass(frozen=True)
+class DriftRow:
+    feature: str
+    label: str
+    label_fr: str
+    psi: float
+    status: str
+
+
+@dataclass(frozen=True)
+class Histogram:
+    edges: list[float]                 # numeric: bin edges (len = bins + 1); empty for categories
+    categories: list[str]              # categorical: one bar per category; empty for numeric
+    counts: dict[str, list[int]]       # series -> counts per bin ("repaid"/"defaulted" or "all"/"accepted")
+
+
+@dataclass(frozen=True)
+class FeatureDistribution:
+    feature: str
+    label: str
+    label_fr: str
+    kind: str
+    histogram: Histogram
+    client_id: int | None = None
+    client_value: float | str | None = None
+    client_percentile: float | None = None   # share of labelled applications with a lower value, in %
+
+
+@dataclass(frozen=True)
+class RatioComparison:
+    name: str
+    label: str
+    label_fr: str
+    client: float | None
+    population_mean: float
+    accepted_mean: float
+    histogram: Histogram
+
+
+@dataclass(frozen=True)
+class DebtCapacity:
+    client_id: int
+    ratios: list[RatioComparison] = field(default_factory=list)
+
+
+@runtime_checkable
+class ScoringService(Protocol):
+    roles: frozenset[str]
+
+    def model_card(self) -> dict: ...
+    def portfolio(self) -> PortfolioSummary: ...
+    def drift(self) -> list[DriftRow]: ...
+    def global_importance(self, top: int = 15) -> list[dict]: ...
+    def top_features(self, n: int = 5) -> list[dict]: ...
+    def contract_types(self) -> list[str]: ...
+    def search(self, query: ClientQuery) -> ClientPage: ...
+    def client(self, client_id: int) -> ClientFile: ...
+    def explain(self, client_id: int, top: int | None = None) -> Explanation: ...
+    def predict(self, record: Mapping[str, Any], explain: bool = False,
+                top: int | None = None) -> tuple[Score, Explanation | None]: ...
+    def distribution(self, feature: str, client_id: int | None = None) -> FeatureDistribution: ...
+    def debt_capacity(self, client_id: int) -> DebtCapacity: ...
+
+
+def _hist(values: np.ndarray, edges: np.ndarray) -> list[int]:
+    return np.histogram(values[np.isfinite(values)], bins=edges)[0].astype(int).tolist()
+
+
+def _robust_edges(values: np.ndarray, bins: int = HIST_BINS) -> np.ndarray:
+    finite = values[np.isfinite(values)]
+    if finite.size == 0:
+        return np.linspace(0, 1, bins + 1)
+    lo, hi = np.quantile(finite, [0.005, 0.995])
+    if hi <= lo:
+        lo, hi = float(finite.min()), float(finite.max()) + 1e-9
+    return np.linspace(lo, hi, bins + 1)
+
+
+class LocalScoringService:
+    """In-process backend: model, store and feature matrix loaded once, shared by all sessions."""
+
+    def __init__(self, workdir: Workdir | None = None):
+        self.workdir = workdir or Workdir.resolve()
+        if not self.workdir.is_built():
+            raise ArtefactsMissingError(f"no model or client files in {self.workdir.root}: run `make model` "
+                                        f"or `python -m scoring build --workdir {self.workdir.root}`")
+        booster, card = load_model(self.workdir.model)
+        self.scorer = Scorer(booster, card)
+        self.card = card
+        self.store = ClientStore(self.workdir.store_path)
+        if self.store.meta.get("model_version") != card.version or self.store.meta.get("features") != self.scorer.spec.names:
+            raise ModelError(f"model {card.version} in {self.workdir.model} does not match the client files in "
+                             f"{self.workdir.store_path} (built with model {self.store.meta.get('model_version')}); "
+                             f"rebuild with `python -m scoring build`")
+        try:
+            self.X = np.load(self.workdir.features_path, mmap_mode="r")
+        except (ValueError, OSError) as exc:
+            raise ModelError(f"feature matrix {self.workdir.features_path} is corrupt: {exc}") from exc
+        if self.X.ndim != 2 or self.X.shape[1] != len(self.scorer.spec.features):
+            raise ModelError(f"feature matrix {self.workdir.features_path} has shape {self.X.shape}, "
+                             f"expected {len(self.scorer.spec.features)} columns")
+        self.ids = self._ids()
+        if len(self.ids) != self.X.shape[0]:
+            raise ModelError(f"{self.workdir.features_path} has {self.X.shape[0]} rows for {len(self.ids)} client files")
+        self.roles = self.store.roles
+        self._lock = threading.Lock()
+
+    def _ids(self) -> np.ndarray:
+        return self.store._cur.execute("SELECT client_id FROM applications ORDER BY client_id").fetchnumpy()["client_id"]
+
+    # ------------------------------------------------------------ model and portfolio
+    def model_card(self) -> dict:
+        return self.card.summary()
+
+    @functools.cached_property
+    def _importance(self) -> list[dict]:
+        path = self.workdir.importance_path
+        try:
+            doc = json.loads(path.read_text())
+        except (OSError, ValueError) as exc:
+            raise ModelError(f"global importance file {path} is missing or corrupt: rebuild ({exc})") from exc
+        return doc["features"]
+
+    def global_importance(self, top: int = 15) -> list[dict]:
+        return self._importance[: max(1, int(top))]
+
+    def top_features(self, n: int = 5) -> list[dict]:
+        return self.global_importance(n)
+
+    @functools.cached_property
+    def _labelled_mask(self) -> np.ndarray:
+        return np.isfinite(self.store.column("target"))
+
+    @functools.cached_property
+    def _target(self) -> np.ndarray:
+        return self.store.column("target")
+
+    @functools.cached_property
+    def _drift(self) -> tuple[list[DriftRow], float]:
+        new = ~self._labelled_mask
+        if not new.any():  # no new applications: nothing to compare with the training reference
+            return [], 0.0
+        X_new = np.asarray(self.X[new])
+        p_new = self.store.column("default_probability")[new]
+        spec = self.scorer.spec
+        table, score_psi = drift_report(self.card.reference, X_new, p_new, spec.names, [f.label for f in spec.features])
+        fr = {f.name: f.label_fr for f in spec.features}
+        rows = [DriftRow(r.feature, r.label, fr[r.feature], float(r.psi), r.status) for r in table.itertuples()]
+        return rows, score_psi
+
+    def drift(self) -> list[DriftRow]:
+        return self._drift[0]
+
+    @functools.cached_property
+    def _portfolio(self) -> PortfolioSummary:
+        p = self.store.portfolio()
+        rows, score_psi = self._drift
+        n_drifting = sum(r.status == "drift" for r in rows)
+        m = self.card.metrics
+        return PortfolioSummary(
+            n_applications=p["n_applications"], n_accepted=p["n_accepted"], n_refused=p["n_refused"],
+            acceptance_rate=p["n_accepted"] / max(p["n_applications"], 1),
+            mean_default_probability=p["mean_default_probability"], error_rate=m["error_rate"], roc_auc=m["roc_auc"],
+            threshold=self.card.threshold, drift_share=n_drifting / max(len(rows), 1), n_drifting=n_drifting,
+            score_psi=score_psi, model_version=self.card.version)
+
+    def portfolio(self) -> PortfolioSummary:
+        return self._portfolio
+
+    def contract_types(self) -> list[str]:
+        return self._contract_types
+
+    @functools.cached_property
+    def _contract_types(self) -> list[str]:
+        return self.store.contract_types() if "contract_type" in self.roles else []
+
+    # ------------------------------------------------------------ clients
+    def search(self, query: ClientQuery) -> ClientPage:
+        return self.store.search(query)
+
+    def _row(self, client_id: int) -> int:
+        try:
+            cid = int(client_id)
+        except (TypeError, ValueError):
+            raise UnknownClientError(client_id) from None
+        i = int(np.searchsorted(self.ids, cid))
+        if i >= len(self.ids) or self.ids[i] != cid:
+            raise UnknownClientError(cid)
+        return i
+
+    def client(self, client_id: int) -> ClientFile:
+        row = self.store.get(client_id)
+        p = row["default_probability"]
+        score = Score(row["client_id"], p, decide(p, self.card.threshold), self.card.threshold, self.card.version)
+        target = row["target"]
+        return ClientFile(
+            client_id=row["client_id"], split=row["split"], known_outcome=None if target is None else int(target),
+            score=score,
+            profile={k: row[k] for k in PROFILE_FIELDS},
+            application={k: row[k] for k in APPLICATION_FIELDS},
+        )
+
+    def explain(self, client_id: int, top: int | None = None) -> Explanation:
+        i = self._row(client_id)
+        return self.scorer.explain_row(np.asarray(self.X[i]), int(self.ids[i]), top)
+
+    def score_and_explain(self, client_id: int, top: int | None = None) -> tuple[Score, Explanation]:
+        """The hot path of a client switch: one NumPy row, one TreeSHAP call."""
+        i = self._row(client_id)
+        return self.scorer.score_and_explain(np.asarray(self.X[i]), int(self.ids[i]), top)
+
+    def predict(self, record: Mapping[str, Any], explain: bool = False,
+                top: int | None = None) -> tuple[Score, Explanation | None]:
+        return self.scorer.score_record(record, explain=explain, top=top)
+
+    # ------------------------------------------------------------ comparisons with the population
+    @functools.lru_cache(maxsize=64)
+    def _feature_reference(self, feature: str) -> tuple[Histogram, np.ndarray, str]:
+        spec = self.scorer.spec
+        try:
+            j = spec.index(feature)
+        except KeyError:
+            raise KeyError(f"unknown feature {feature!r}; model features include "
+                           f"{', '.join(f['feature'] for f in self.top_features(5))}") from None
+        f = spec.features[j]
+        labelled = self._labelled_mask
+        col = np.asarray(self.X[:, j], dtype=np.float64)[labelled]
+        y = self._target[labelled]
+        if f.kind == "categorical":
+            k = len(f.categories)
+            counts = {name: np.bincount(col[(y == t) & np.isfinite(col)].astype(int), minlength=k)[:k].tolist()
+                      for name, t in (("repaid", 0), ("defaulted", 1))}
+            return Histogram([], list(f.categories), counts), np.empty(0), f.kind
+        edges = _robust_edges(col)
+        counts = {"repaid": _hist(col[y == 0], edges), "defaulted": _hist(col[y == 1], edges)}
+        sorted_values = np.sort(col[np.isfinite(col)])
+        return Histogram(edges.tolist(), [], counts), sorted_values, f.kind
+
+    def distribution(self, feature: str, client_id: int | None = None) -> FeatureDistribution:
+        hist, sorted_values, kind = self._feature_reference(feature)
+        f = self.scorer.spec.features[self.scorer.spec.index(feature)]
+        value = percentile = None
+        if client_id is not None:
+            i = self._row(client_id)
+            raw = float(self.X[i, self.scorer.spec.index(feature)])
+            if np.isfinite(raw):
+                if kind == "categorical":
+                    value = f.categories[int(raw)]
+                else:
+                    value = raw
+                    if sorted_values.size:
+                        percentile = 100.0 * np.searchsorted(sorted_values, raw, side="left") / sorted_values.size
+        return FeatureDistribution(f.name, f.label, f.label_fr, kind, hist, None if client_id is None else int(client_id),
+                                   value, percentile)
+
+    @functools.cached_property
+    def _ratio_reference(self) -> dict[str, tuple[np.ndarray, float, float, Histogram]]:
+        accepted = self.store.column("default_probability") < self.card.threshold
+        out = {}
+        for name in RATIOS:
+            if name not in self.roles:
+                continue
+            values = self.store.column(name)
+            edges = _robust_edges(values)
+            hist = Histogram(edges.tolist(), [], {"all": _hist(values, edges), "accepted": _hist(values[accepted], edges)})
+            out[name] = (values, float(np.nanmean(values)), float(np.nanmean(values[accepted])), hist)
+        return out
+
+    def debt_capacity(self, client_id: int) -> DebtCapacity:
+        i = self._row(client_id)
+        ratios = []
+        for name, (values, pop_mean, acc_mean, hist) in self._ratio_reference.items():
+            v = values[i]
+            en, fr = RATIOS[name]
+            ratios.append(RatioComparison(name, en, fr, None if not np.isfinite(v) else float(v), pop_mean, acc_mean, hist))
+        return DebtCapacity(int(self.ids[i]), ratios)
+
+
+# ------------------------------------------------------------------ JSON round trips (API and HTTP backend)
+def to_jsonable(obj: Any) -> Any:
+    if isinstance(obj, ClientPage):
+        rows = obj.rows.astype(object).where(obj.rows.notna(), None)
+        return {"total": obj.total, "limit": obj.query.limit, "offset": obj.query.offset,
+                "items": rows.to_dict(orient="records")}
+    return asdict(obj)
+
+
+def explanation_from_json(d: dict) -> Explanation:
+    return Explanation(d["client_id"], d["base_value"], d["margin"],
+                       tuple(Contribution(**c) for c in d["contributions"]), d.get("others", 0.0))
+
+
+def score_from_json(d: dict) -> Score:
+    return Score(**d)
+
+
+def client_file_from_json(d: dict) -> ClientFile:
+    return ClientFile(**{**d, "score": score_from_json(d["score"])})
+
+
+def portfolio_from_json(d: dict) -> PortfolioSummary:
+    return PortfolioSummary(**d)
+
+
+def drift_from_json(rows: list[dict]) -> list[DriftRow]:
+    return [DriftRow(**r) for r in rows]
+
+
+def distribution_from_json(d: dict) -> FeatureDistribution:
+    return FeatureDistribution(**{**d, "histogram": Histogram(**d["histogram"])})
+
+
+def debt_capacity_from_json(d: dict) -> DebtCapacity:
+    return DebtCapacity(d["client_id"], [RatioComparison(**{**r, "histogram": Histogram(**r["histogram"])})
+                                         for r in d["ratios"]])
+
+
+@functools.lru_cache(maxsize=None)
+def local_service(root: str) -> LocalScoringService:
+    """One in-process backend per work directory and process, shared by every session."""
+    return LocalScoringService(Workdir.resolve(root))
+
+
+def open_service(workdir: str | None = None) -> ScoringService:
+    """The HTTP backend when `SCORING_API_URL` is set, else the in-process one."""
+    import os
+
+    if os.environ.get("SCORING_API_URL"):
+        from .client import HttpScoringService
+
+        return HttpScoringService.from_env()
+    return local_service(str(Workdir.resolve(workdir).root))

@@ -1,0 +1,284 @@
+"""The client-file store: every application with its profile, score and decision, in DuckDB.
+
+Search by ID (exact or prefix), filters, sorting and pagination; parameterised queries only.
+One read-only connection per process, one cursor per thread.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import numpy as np
+import pandas as pd
+
+from .errors import ModelError, UnknownClientError
+from .features import DAYS_PER_YEAR
+from .schema import DatasetSchema
+
+#: business columns of the store, derived from the schema's roles (None when the role is absent)
+ROLE_COLUMNS = ("age_years", "income", "credit_amount", "annuity", "term_months", "goods_price", "contract_type",
+                "family", "employment_years", "children", "debt", "debt_ratio", "credit_income_ratio")
+LIST_COLUMNS = ("client_id", "split", "decision", "default_probability", "contract_type", "age_years", "income",
+                "credit_amount", "annuity", "term_months")
+SORTABLE = frozenset(("client_id", "default_probability", "age_years", "income", "credit_amount", "annuity",
+                      "term_months", "debt_ratio", "credit_income_ratio"))
+DECISIONS = ("accepted", "refused")
+MAX_PAGE = 500
+
+
+def role_frame(raw: pd.DataFrame, schema: DatasetSchema) -> pd.DataFrame:
+    """The bank's view of each application, in fixed units: years, yearly amounts, months."""
+    n = len(raw)
+    nan = pd.Series(np.nan, index=raw.index)
+
+    def col(role: str) -> tuple[pd.Series, str | None]:
+        r = schema.roles.get(role)
+        if r is None:
+            return nan, None
+        v = raw[r.column]
+        if r.column in schema.sentinels:
+            v = v.where(v != schema.sentinels[r.column])
+        return v, r.unit
+
+    def years(role: str) -> pd.Series:
+        v, unit = col(role)
+        return -v / DAYS_PER_YEAR if unit == "negative_days" else v.astype("float64")
+
+    def yearly(role: str) -> pd.Series:
+        v, unit = col(role)
+        return v * 12.0 if unit == "monthly" else v.astype("float64")
+
+    def text(role: str) -> pd.Series:
+        v, unit = col(role)
+        return pd.Series([None] * n, index=raw.index, dtype="object") if unit is None else v.astype("string")
+
+    out = pd.DataFrame(index=raw.index)
+    out["age_years"] = years("age")
+    out["income"] = yearly("income")
+    out["credit_amount"] = col("credit_amount")[0].astype("float64")
+    out["annuity"] = yearly("annuity")
+    term, unit = col("term")
+    if unit is not None:
+        out["term_months"] = term * 12.0 if unit == "years" else term.astype("float64")
+    else:
+        with np.errstate(divide="ignore", invalid="ignore"):
+            out["term_months"] = out["credit_amount"] / out["annuity"] * 12.0
+    out["goods_price"] = col("goods_price")[0].astype("float64")
+    out["contract_type"] = text("contract_type")
+    out["family"] = text("family")
+    out["employment_years"] = years("employment")
+    out["children"] = col("children")[0].astype("float64")
+    out["debt"] = yearly("debt")
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out["debt_ratio"] = out["annuity"] / out["income"]
+        out["credit_income_ratio"] = out["credit_amount"] / out["income"]
+    numeric = out.select_dtypes("number").columns
+    out[numeric] = out[numeric].replace([np.inf, -np.inf], np.nan)
+    return out
+
+
+@dataclass(frozen=True)
+class ClientQuery:
+    q: str | None = None               # client ID, exact or prefix
+    decision: str | None = None        # "accepted" | "refused"
+    min_probability: float | None = None
+    max_probability: float | None = None
+    contract_type: str | None = None
+    min_income: float | None = None
+    max_income: float | None = None
+    min_amount: float | None = None
+    max_amount: float | None = None
+    min_age: float | None = None
+    max_age: float | None = None
+    split: str | None = None           # "train" (labelled history) | "new"
+    sort: str = "client_id"
+    descending: bool = False
+    limit: int = 20
+    offset: int = 0
+
+    def __post_init__(self):
+        if self.decision not in (None, *DECISIONS):
+            raise ValueError(f"decision must be one of {DECISIONS}, got {self.decision!r}")
+        if self.sort not in SORTABLE:
+            raise ValueError(f"cannot sort by {self.sort!r}; sortable: {', '.join(sorted(SORTABLE))}")
+        if not 1 <= int(self.limit) <= MAX_PAGE:
+            raise ValueError(f"limit must be between 1 and {MAX_PAGE}")
+        if int(self.offset) < 0:
+            raise ValueError("offset cannot be negative")
+        for name in ("min_probability", "max_probability"):
+            v = getattr(self, name)
+            if v is not None and not 0 <= v <= 1:
+                raise ValueError(f"{name} must be between 0 and 1")
+        if self.q is not None and self.q.strip() and not self.q.strip().isdigit():
+            raise ValueError("a client ID holds digits only")
+
+    def to_params(self) -> dict[str, Any]:
+        """Non-default fields, e.g. for a query string."""
+        out = {}
+        for f in fields(self):
+            v = getattr(self, f.name)
+            if v != f.default:
+                out[f.name] = v
+        return out
+
+
+@dataclass(frozen=True)
+class ClientPage:
+    rows: pd.DataFrame
+    total: int
+    query: ClientQuery
+
+
+class ClientStore:
+    """Read-only access to the client files built by `scoring build`."""
+
+    def __init__(self, path: Path):
+        path = Path(path)
+        if not path.exists():
+            raise ModelError(f"client-file store {path} is missing: build it first (python -m scoring build)")
+        try:
+            self._con = duckdb.connect(str(path), read_only=True)
+            meta = dict(self._con.execute("SELECT key, value FROM meta").fetchall())
+        except duckdb.Error as exc:
+            raise ModelError(f"client-file store {path} is corrupt: {exc}") from exc
+        self.path = path
+        self.meta = {k: json.loads(v) for k, v in meta.items()}
+        self._local = threading.local()
+        self.roles: frozenset[str] = frozenset(self.meta["roles_present"])
+
+    @property
+    def _cur(self) -> duckdb.DuckDBPyConnection:
+        cur = getattr(self._local, "cur", None)
+        if cur is None:
+            cur = self._local.cur = self._con.cursor()
+        return cur
+
+    def close(self) -> None:
+        self._con.close()
+
+    # ----------------------------------------------------------------- building
+    @staticmethod
+    def write(path: Path, client_ids: np.ndarray, split: np.ndarray, target: np.ndarray, probability: np.ndarray,
+              threshold: float, roles: pd.DataFrame, raw: pd.DataFrame, meta: dict) -> None:
+        """Create the store (rows sorted by client ID so point lookups skip most of the file)."""
+        order = np.argsort(client_ids, kind="stable")
+        apps = roles.iloc[order].reset_index(drop=True)
+        apps.insert(0, "client_id", client_ids[order])
+        apps.insert(1, "row_index", np.arange(len(order), dtype=np.int32))
+        apps.insert(2, "split", split[order])
+        apps.insert(3, "target", pd.array(target[order], dtype="Int8"))
+        apps.insert(4, "default_probability", probability[order].astype(np.float64))
+        apps.insert(5, "decision", np.where(probability[order] >= threshold, "refused", "accepted"))
+        raw_sorted = raw.iloc[order].reset_index(drop=True)
+        raw_sorted.insert(0, "client_id", client_ids[order])
+        roles_present = [c for c in ROLE_COLUMNS if apps[c].notna().any()]
+        con = duckdb.connect(str(path))
+        try:
+            con.register("apps_df", apps)
+            con.execute("CREATE TABLE applications AS SELECT * FROM apps_df")
+            con.register("raw_df", raw_sorted)
+            con.execute("CREATE TABLE raw AS SELECT * FROM raw_df")
+            con.execute("CREATE TABLE meta (key VARCHAR PRIMARY KEY, value VARCHAR)")
+            rows = [(k, json.dumps(v)) for k, v in {**meta, "roles_present": roles_present}.items()]
+            con.executemany("INSERT INTO meta VALUES (?, ?)", rows)
+            con.execute("CHECKPOINT")
+        finally:
+            con.close()
+
+    # ----------------------------------------------------------------- reading
+    def get(self, client_id: int) -> dict[str, Any]:
+        """One client file (business columns, score, decision) or UnknownClientError."""
+        try:
+            cid = int(client_id)
+        except (TypeError, ValueError):
+            raise UnknownClientError(client_id) from None
+        if not -(2**63) <= cid < 2**63:
+            raise UnknownClientError(client_id)
+        rel = self._cur.execute("SELECT * FROM applications WHERE client_id = ?", [cid])
+        row = rel.fetchone()
+        if row is None:
+            raise UnknownClientError(cid)
+        names = [d[0] for d in rel.description]
+        return {k: _plain(v) for k, v in zip(names, row)}
+
+    def raw_record(self, client_id: int) -> dict[str, Any]:
+        rel = self._cur.execute("SELECT * FROM raw WHERE client_id = ?", [int(client_id)])
+        row = rel.fetchone()
+        if row is None:
+            raise UnknownClientError(client_id)
+        names = [d[0] for d in rel.description]
+        return {k: _plain(v) for k, v in zip(names, row) if k != "client_id"}
+
+    def search(self, query: ClientQuery) -> ClientPage:
+        where, params = ["TRUE"], []
+        q = (query.q or "").strip()
+        if q:
+            where.append("CAST(client_id AS VARCHAR) LIKE ?")
+            params.append(q + "%")
+        for column, op, value in (
+            ("decision", "=", query.decision),
+            ("default_probability", ">=", query.min_probability),
+            ("default_probability", "<=", query.max_probability),
+            ("contract_type", "=", query.contract_type),
+            ("income", ">=", query.min_income),
+            ("income", "<=", query.max_income),
+            ("credit_amount", ">=", query.min_amount),
+            ("credit_amount", "<=", query.max_amount),
+            ("age_years", ">=", query.min_age),
+            ("age_years", "<=", query.max_age),
+            ("split", "=", query.split),
+        ):
+            if value is not None:
+                where.append(f"{column} {op} ?")
+                params.append(value)
+        order = f"{query.sort} {'DESC' if query.descending else 'ASC'} NULLS LAST, client_id"
+        if q.isdigit():  # the exact ID first, then its prefix matches
+            order = f"(client_id = {int(q)}) DESC, {order}"
+        sql_where = " AND ".join(where)
+        cols = ", ".join(LIST_COLUMNS)
+        cur = self._cur
+        total = cur.execute(f"SELECT count(*) FROM applications WHERE {sql_where}", params).fetchone()[0]
+        rows = cur.execute(f"SELECT {cols} FROM applications WHERE {sql_where} ORDER BY {order} LIMIT ? OFFSET ?",
+                           [*params, int(query.limit), int(query.offset)]).df()
+        return ClientPage(rows, int(total), query)
+
+    def contract_types(self) -> list[str]:
+        return [r[0] for r in self._cur.execute(
+            "SELECT contract_type FROM applications WHERE contract_type IS NOT NULL GROUP BY 1 ORDER BY count(*) DESC"
+        ).fetchall()]
+
+    def column(self, name: str, where: str = "TRUE") -> np.ndarray:
+        """A whole business column as floats (for server-side histograms); `where` is a fixed SQL fragment."""
+        if name not in ROLE_COLUMNS and name not in ("default_probability", "target"):
+            raise ValueError(f"unknown store column {name!r}")
+        sql = f"SELECT CAST({name} AS DOUBLE) AS v FROM applications WHERE {where} ORDER BY client_id"
+        values = self._cur.execute(sql).fetchnumpy()["v"]
+        return np.ma.filled(np.ma.asarray(values, dtype=np.float64), np.nan)
+
+    def portfolio(self) -> dict[str, Any]:
+        row = self._cur.execute("""
+            SELECT count(*), count(*) FILTER (decision = 'accepted'), count(*) FILTER (decision = 'refused'),
+                   avg(default_probability), count(*) FILTER (split = 'new'),
+                   avg(CASE WHEN decision = 'refused' THEN 1.0 ELSE 0.0 END) FILTER (split = 'new')
+            FROM applications""").fetchone()
+        return {"n_applications": int(row[0]), "n_accepted": int(row[1]), "n_refused": int(row[2]),
+                "mean_default_probability": float(row[3]), "n_new": int(row[4]),
+                "refusal_rate_new": None if row[5] is None else float(row[5])}
+
+
+def _plain(v: Any) -> Any:
+    """DuckDB/NumPy scalars and NaN -> JSON-friendly Python values."""
+    if v is None:
+        return None
+    if isinstance(v, float) and not np.isfinite(v):
+        return None
+    if isinstance(v, (np.integer,)):
+        return int(v)
+    if isinstance(v, (np.floating,)):
+        return None if not np.isfinite(v) else float(v)
+    return v
