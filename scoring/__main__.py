@@ -37,6 +37,14 @@ def _api(args) -> int:
     return serve(host=args.host, port=args.port, workdir=args.workdir, insecure_no_auth=args.insecure_no_auth)
 
 
+def _secrets(args) -> int:
+    from .credentials import ensure_secrets
+
+    for key, path in ensure_secrets(args.dir).items():
+        print(f"{key:<14} {path}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m scoring", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -63,6 +71,10 @@ def main(argv: list[str] | None = None) -> int:
     a.add_argument("--workdir")
     a.add_argument("--insecure-no-auth", action="store_true", help="serve without tokens (local development only)")
     a.set_defaults(func=_api)
+
+    c = sub.add_parser("secrets", help="create local dashboard logins, cookie secret and API token (never overwrites)")
+    c.add_argument("--dir", default="secrets")
+    c.set_defaults(func=_secrets)
 
     args = parser.parse_args(argv)
     try:

@@ -1,0 +1,27 @@
+"""Shared fixtures: one small portfolio built once per test session with the project's own generator."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from scoring.build import build
+from scoring.config import Workdir
+
+TEST_ROWS = int(os.environ.get("SCORING_TEST_ROWS", "3000"))
+
+
+@pytest.fixture(scope="session")
+def workdir(tmp_path_factory) -> Workdir:
+    """A built work directory (data + model + store) over a small generated portfolio."""
+    wd = Workdir(tmp_path_factory.mktemp("workdir"))
+    build(wd, rows=TEST_ROWS, quiet=True, nthread=2)
+    return wd
+
+
+@pytest.fixture(scope="session")
+def service(workdir):
+    from scoring.service import LocalScoringService
+
+    return LocalScoringService(workdir)
