@@ -1,0 +1,87 @@
+"""The audit log keeps every entry, refuses edits, and survives many parallel writers."""
+
+from __future__ import annotations
+
+import multiprocessing
+import sqlite3
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from scoring.audit import AuditLog, audit_log_from_env
+
+ENTRY = dict(event="client_opened", user="advisor", client_id=100002, model_version="v1",
+             default_probability=0.12, decision="refused", source="dashboard")
+
+
+def test_record_then_recent_newest_first_with_utc_time(tmp_path):
+    log = AuditLog(tmp_path / "nested" / "dir" / "audit.sqlite")  # parent dirs are created
+    log.record(**ENTRY)
+    log.record(**{**ENTRY, "event": "predicted", "client_id": None, "user": None, "source": "api",
+                  "default_probability": 0.03, "decision": "accepted"})
+    first, second = log.recent(1)[0], log.recent()[1]
+    assert first["event"] == "predicted" and first["client_id"] is None and first["decision"] == "accepted"
+    assert second == {**ENTRY, "id": second["id"], "at": second["at"]}
+    at = datetime.fromisoformat(second["at"])
+    assert at.utcoffset() == timedelta(0)
+    assert abs(datetime.now(timezone.utc) - at) < timedelta(minutes=1)
+
+
+def test_log_is_in_wal_mode_and_refuses_update_and_delete(tmp_path):
+    log = AuditLog(tmp_path / "audit.sqlite")
+    log.record(**ENTRY)
+    con = sqlite3.connect(tmp_path / "audit.sqlite")
+    assert con.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    with pytest.raises(sqlite3.DatabaseError, match="append-only"):
+        con.execute("UPDATE audit SET decision = 'accepted'")
+    with pytest.raises(sqlite3.DatabaseError, match="append-only"):
+        con.execute("DELETE FROM audit")
+    assert log.recent()[0]["decision"] == "refused"
+    assert not any(hasattr(log, name) for name in ("update", "delete", "clear", "purge"))
+
+
+def test_unknown_event_or_source_is_rejected_with_the_allowed_values(tmp_path):
+    log = AuditLog(tmp_path / "audit.sqlite")
+    with pytest.raises(ValueError, match="client_opened"):
+        log.record(**{**ENTRY, "event": "viewed"})
+    with pytest.raises(ValueError, match="dashboard"):
+        log.record(**{**ENTRY, "source": "cli"})
+    assert log.count() == 0
+
+
+def test_environment_variable_overrides_the_default_path(tmp_path, monkeypatch):
+    monkeypatch.delenv("SCORING_AUDIT_DB", raising=False)
+    assert audit_log_from_env(tmp_path / "default.sqlite").path == tmp_path / "default.sqlite"
+    monkeypatch.setenv("SCORING_AUDIT_DB", str(tmp_path / "elsewhere" / "audit.sqlite"))
+    log = audit_log_from_env(tmp_path / "other-default.sqlite")
+    log.record(**ENTRY)
+    assert (tmp_path / "elsewhere" / "audit.sqlite").exists() and not (tmp_path / "other-default.sqlite").exists()
+
+
+def _write_many(path: str, writer: str, n: int) -> None:
+    log = AuditLog(path)
+    for i in range(n):
+        log.record(**{**ENTRY, "user": writer, "client_id": i})
+
+
+def test_parallel_threads_and_processes_lose_nothing(tmp_path):
+    path = str(tmp_path / "audit.sqlite")
+    shared = AuditLog(path)
+    n = 150
+    ctx = multiprocessing.get_context("spawn")
+    procs = [ctx.Process(target=_write_many, args=(path, f"process-{k}", n)) for k in range(4)]
+    for p in procs:
+        p.start()
+    with ThreadPoolExecutor(8) as pool:  # threads sharing one AuditLog object, each with its connection
+        list(pool.map(lambda k: [shared.record(**{**ENTRY, "user": f"thread-{k}", "client_id": i})
+                                 for i in range(n)], range(8)))
+    for p in procs:
+        p.join(60)
+        assert p.exitcode == 0
+    rows = shared.recent(100_000)
+    assert len(rows) == 12 * n
+    seen = {(r["user"], r["client_id"]) for r in rows}
+    assert seen == {(f"{kind}-{k}", i) for kind, ks in (("thread", range(8)), ("process", range(4)))
+                    for k in ks for i in range(n)}
+    assert len({r["id"] for r in rows}) == len(rows)
