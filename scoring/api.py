@@ -1,0 +1,475 @@
+"""The scoring REST API: the domain the dashboard uses, over HTTP, behind bearer tokens, with an audit log.
+
+`create_app(service, tokens=..., audit=...)` builds the FastAPI application (routers by resource,
+the service injected with `Depends`, auth as a dependency); `serve()` runs it with uvicorn for
+`python -m scoring api`. Results are the domain's dataclasses, so `scoring.client` rebuilds
+exactly what `LocalScoringService` returns.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+import sqlite3
+import sys
+from dataclasses import dataclass
+from typing import Annotated, Any, Literal, Optional
+
+from annotated_types import Ge
+from fastapi import APIRouter, Body, Depends, FastAPI, Header, HTTPException, Path, Query, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import AllowInfNan, BaseModel, ConfigDict, Field, Strict, create_model
+
+from .audit import AuditLog
+from .credentials import read_tokens
+from .errors import InvalidApplicationError, ModelError, ScoringError, UnknownClientError
+from .features import FeatureSpec
+from .scorer import Explanation, Score
+from .service import (ClientFile, DebtCapacity, DriftRow, FeatureDistribution, LocalScoringService,
+                      PortfolioSummary, to_jsonable)
+from .store import MAX_PAGE, SORTABLE, ClientQuery
+
+TOKENS_ENV, TOKENS_FILE_ENV = "SCORING_API_TOKENS", "SCORING_API_TOKENS_FILE"
+INT64 = (-(2**63), 2**63 - 1)
+MAX_TOP = 1000
+ClientId = Annotated[int, Path(description="Client ID (SK_ID_CURR)", examples=[100002])]
+Top = Annotated[Optional[int], Query(ge=1, le=MAX_TOP, description="keep the N largest contributions; "
+                                     "the rest are summed in `others`")]
+
+
+# ---------------------------------------------------------------------------------------- access
+class TokenConfigError(ScoringError):
+    """No usable API token configuration."""
+
+
+def tokens_from_env(environ: dict[str, str] | None = None) -> frozenset[str]:
+    """Accepted tokens: `SCORING_API_TOKENS` (comma-separated) plus the file named by `SCORING_API_TOKENS_FILE`."""
+    env = os.environ if environ is None else environ
+    tokens = read_tokens(env.get(TOKENS_ENV, ""))
+    path = env.get(TOKENS_FILE_ENV)
+    if path:
+        try:
+            tokens |= read_tokens(open(path, encoding="utf-8").read())
+        except OSError as exc:
+            raise TokenConfigError(f"{TOKENS_FILE_ENV}={path} cannot be read ({exc.strerror}); create it with "
+                                   f"`python -m scoring secrets` or point it at your token file") from exc
+    return tokens
+
+
+def token_identity(token: str) -> str:
+    """What the audit log records for a token: a short hash, never the token."""
+    return "token:" + hashlib.sha256(token.encode("utf-8")).hexdigest()[:12]
+
+
+@dataclass(frozen=True)
+class Caller:
+    identity: str              # token:<hash> or "anonymous" (--insecure-no-auth)
+    user: str | None = None    # X-User forwarded by the dashboard (the person behind the token)
+
+    @property
+    def audit_user(self) -> str:
+        return f"{self.user} via {self.identity}" if self.user else self.identity
+
+
+class TokenAuth:
+    """Bearer tokens compared in constant time; `None` means authentication is disabled."""
+
+    def __init__(self, tokens: frozenset[str] | None):
+        self.enabled = tokens is not None
+        self._tokens = [(t.encode("utf-8"), token_identity(t)) for t in (tokens or ())]
+
+    def identify(self, presented: str) -> str | None:
+        p = presented.encode("utf-8", "surrogateescape")
+        found = None
+        for token, identity in self._tokens:  # no early exit: the time does not depend on which token matched
+            if hmac.compare_digest(p, token):
+                found = identity
+        return found
+
+
+_bearer = HTTPBearer(auto_error=False, description="An API token from SCORING_API_TOKENS or SCORING_API_TOKENS_FILE")
+_UNAUTHORIZED = {"WWW-Authenticate": "Bearer"}
+
+
+async def caller(request: Request,
+                 credentials: Annotated[Optional[HTTPAuthorizationCredentials], Depends(_bearer)],
+                 x_user: Annotated[Optional[str], Header(max_length=120, description=(
+                     "the person using the dashboard, recorded in the audit log next to the token's identity"))] = None,
+                 ) -> Caller:
+    auth: TokenAuth = request.app.state.auth
+    user = ("".join(ch for ch in x_user if ch.isprintable()).strip() or None) if x_user else None
+    if not auth.enabled:
+        return Caller("anonymous", user)
+    if credentials is None:
+        raise HTTPException(401, "missing bearer token: send the header `Authorization: Bearer <token>`",
+                            headers=_UNAUTHORIZED)
+    identity = auth.identify(credentials.credentials)
+    if identity is None:
+        raise HTTPException(401, "invalid bearer token: check SCORING_API_TOKEN against the tokens the API accepts",
+                            headers=_UNAUTHORIZED)
+    return Caller(identity, user)
+
+
+def get_service(request: Request) -> LocalScoringService:
+    return request.app.state.service
+
+
+Service = Annotated[LocalScoringService, Depends(get_service)]
+CallerDep = Annotated[Caller, Depends(caller)]
+
+
+def _audit(request: Request, who: Caller, *, event: str, client_id: int | None, score: Score) -> None:
+    log: AuditLog | None = request.app.state.audit
+    if log is None:
+        return
+    try:
+        log.record(event=event, user=who.audit_user, client_id=client_id, model_version=score.model_version,
+                   default_probability=score.default_probability, decision=score.decision, source="api")
+    except sqlite3.Error as exc:  # no audit entry, no data
+        raise HTTPException(503, f"the audit log {log.path} cannot be written ({exc}); nothing was returned") from exc
+
+
+def _checked_id(client_id: int) -> int:
+    if not INT64[0] <= client_id <= INT64[1]:
+        raise UnknownClientError(client_id)
+    return client_id
+
+
+# ---------------------------------------------------------------------------------------- response models
+class ModelCardOut(BaseModel):
+    """The model card (`scoring.model.ModelCard.summary()`) plus the business roles of the client files."""
+    model_config = ConfigDict(extra="allow")
+    version: str
+    threshold: float
+    cost_weights: dict[str, float]
+    metrics: dict[str, Any]
+    features: list[dict[str, Any]]
+    roles: list[str] = Field(description="business roles present in the data (age_years, income, credit_amount, ...)")
+
+
+class Importance(BaseModel):
+    feature: str
+    label: str
+    label_fr: str
+    importance: float = Field(description="mean |SHAP| over a sample, in log-odds")
+
+
+class ClientRow(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    client_id: int
+    split: str
+    decision: str
+    default_probability: float
+    contract_type: Optional[str] = None
+    age_years: Optional[float] = None
+    income: Optional[float] = None
+    credit_amount: Optional[float] = None
+    annuity: Optional[float] = None
+    term_months: Optional[float] = None
+
+
+class ClientPageOut(BaseModel):
+    total: int = Field(description="client files matching the filters")
+    limit: int
+    offset: int
+    items: list[ClientRow]
+
+
+class ClientFilter(BaseModel):
+    """Search and filters of `GET /clients` (the fields of `scoring.store.ClientQuery`)."""
+    model_config = ConfigDict(extra="forbid")
+    q: Optional[str] = Field(None, max_length=18, pattern=r"^\s*\d*\s*$", description="client ID, exact or prefix")
+    decision: Optional[Literal["accepted", "refused"]] = None
+    min_probability: Optional[float] = Field(None, ge=0, le=1)
+    max_probability: Optional[float] = Field(None, ge=0, le=1)
+    contract_type: Optional[str] = Field(None, max_length=200, description="one of `GET /contract-types`")
+    min_income: Optional[float] = Field(None, allow_inf_nan=False, description="yearly income")
+    max_income: Optional[float] = Field(None, allow_inf_nan=False)
+    min_amount: Optional[float] = Field(None, allow_inf_nan=False, description="credit amount")
+    max_amount: Optional[float] = Field(None, allow_inf_nan=False)
+    min_age: Optional[float] = Field(None, allow_inf_nan=False, description="age in years")
+    max_age: Optional[float] = Field(None, allow_inf_nan=False)
+    split: Optional[Literal["train", "new"]] = Field(None, description="train: labelled history; new: to decide")
+    sort: Literal[tuple(sorted(SORTABLE))] = "client_id"  # type: ignore[valid-type]
+    descending: bool = False
+    limit: int = Field(20, ge=1, le=MAX_PAGE)
+    offset: int = Field(0, ge=0, le=10**9)
+
+
+class Prediction(BaseModel):
+    default_probability: float
+    decision: Literal["accepted", "refused"]
+    threshold: float
+    model_version: str
+    explanation: Optional[Explanation] = Field(None, description="with `?explain=true`: SHAP contributions")
+
+
+class Health(BaseModel):
+    status: Literal["ok"]
+    model_version: str
+
+
+def application_model(spec: FeatureSpec, example: dict[str, Any] | None = None) -> type[BaseModel]:
+    """The body of `POST /predict`, built from the feature spec: every raw column, all optional."""
+    categories = {f.source: f.categories for f in spec.features if f.kind == "categorical" and f.source}
+    labels = {f.source: f for f in spec.features if f.source}
+    amounts = set(spec.schema.amount_columns)
+    fields: dict[str, Any] = {}
+    for i, column in enumerate(spec.raw_columns):
+        f = labels.get(column)
+        description = f"{f.label} ({f.label_fr})" if f else column
+        if column in categories:
+            kind: Any = Literal[tuple(categories[column])]  # type: ignore[valid-type]
+        else:
+            constraints = [Strict(), AllowInfNan(False)] + ([Ge(0)] if column in amounts else [])
+            kind = Annotated[float, *constraints]
+            description += "; an amount, >= 0" if column in amounts else ""
+        # internal names avoid clashes between column names and BaseModel attributes; the alias is the column
+        fields[f"f{i}"] = (Optional[kind], Field(None, alias=column, description=description))
+    config = ConfigDict(extra="forbid", title="Application",
+                        json_schema_extra={"examples": [example]} if example else None)
+    return create_model("Application", __config__=config, **fields)
+
+
+# ---------------------------------------------------------------------------------------- errors
+def _error_item(e: dict) -> dict:
+    item = {"type": e.get("type", "value_error"), "loc": list(e.get("loc", ())), "msg": e.get("msg", "")}
+    if item["type"] == "json_invalid" and len(item["loc"]) == 2:  # ["body", character position]
+        item["msg"] += f" at character {item['loc'][1]}"
+        item["loc"] = ["body"]
+    if e.get("ctx"):
+        item["ctx"] = {k: str(v) for k, v in e["ctx"].items()}  # never echo NaN/inf back: it is not JSON
+    return item
+
+
+def _field_name(loc: list) -> str:
+    parts = [str(p) for p in loc[1:]] if len(loc) > 1 and loc[0] in ("body", "query", "path", "header") else \
+        [str(p) for p in loc]
+    return ".".join(parts) or "body"
+
+
+def unprocessable(errors: list[dict]) -> JSONResponse:
+    """422 with FastAPI's `detail` list plus one readable `message` naming each field."""
+    items = [_error_item(e) for e in errors]
+    message = "; ".join(f"{_field_name(i['loc'])}: {i['msg']}"
+                        + (f" ({i['ctx']['error']})" if "error" in i.get("ctx", {}) else "") for i in items)
+    return JSONResponse({"detail": items, "message": message}, status_code=422)
+
+
+def _install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(RequestValidationError)
+    async def _validation(request: Request, exc: RequestValidationError):
+        return unprocessable(list(exc.errors()))
+
+    @app.exception_handler(InvalidApplicationError)
+    async def _invalid_application(request: Request, exc: InvalidApplicationError):
+        return unprocessable([{"type": "value_error", "loc": ["body", exc.field], "msg": str(exc.args[0])
+                               .removeprefix(f"{exc.field}: ")}])
+
+    @app.exception_handler(UnknownClientError)
+    async def _unknown_client(request: Request, exc: UnknownClientError):
+        return JSONResponse({"detail": str(exc)}, status_code=404)
+
+    @app.exception_handler(ModelError)
+    async def _model_error(request: Request, exc: ModelError):
+        return JSONResponse({"detail": f"the model artefacts are unusable: {exc}"}, status_code=503)
+
+
+# ---------------------------------------------------------------------------------------- routers
+_E401 = {401: {"description": "missing or invalid bearer token"}}
+_E404 = {404: {"description": "unknown client ID (or feature)"}}
+_E422 = {422: {"description": "invalid parameter or application; `message` names the field"}}
+
+health = APIRouter(tags=["health"])
+
+
+@health.get("/health", response_model=Health, summary="Liveness and model version (no token needed)")
+def get_health(service: Service) -> Health:
+    return Health(status="ok", model_version=service.card.version)
+
+
+model = APIRouter(prefix="/model", tags=["model"], responses=_E401)
+
+
+@model.get("", response_model=ModelCardOut, summary="Model card: metrics, threshold, cost weights, features, version")
+def get_model(service: Service):
+    return {**service.model_card(), "roles": sorted(service.roles)}
+
+
+@model.get("/importance", response_model=list[Importance], summary="Global feature importance, largest first",
+           responses=_E422)
+def get_importance(service: Service, top: Annotated[int, Query(ge=1, le=MAX_TOP)] = 15):
+    return service.global_importance(top)
+
+
+@model.get("/top-features", response_model=list[Importance], summary="The model's main features (for comparisons)",
+           responses=_E422)
+def get_top_features(service: Service, n: Annotated[int, Query(ge=1, le=MAX_TOP)] = 5):
+    return service.top_features(n)
+
+
+@model.get("/drift", response_model=list[DriftRow], summary="Population stability (PSI) of each feature, "
+           "new applications against training")
+def get_drift(service: Service):
+    return service.drift()
+
+
+portfolio = APIRouter(tags=["portfolio"], responses=_E401)
+
+
+@portfolio.get("/portfolio", response_model=PortfolioSummary, summary="Applications, acceptance, model health")
+def get_portfolio(service: Service):
+    return service.portfolio()
+
+
+@portfolio.get("/contract-types", response_model=list[str], summary="Contract types, most frequent first")
+def get_contract_types(service: Service):
+    return service.contract_types()
+
+
+clients = APIRouter(prefix="/clients", tags=["clients"], responses={**_E401, **_E404, **_E422})
+
+
+@clients.get("", response_model=ClientPageOut, summary="Search and filter client files, paginated")
+def search_clients(service: Service, filters: Annotated[ClientFilter, Query()]):
+    try:
+        query = ClientQuery(**filters.model_dump())
+    except ValueError as exc:
+        raise RequestValidationError([{"type": "value_error", "loc": ("query",), "msg": str(exc)}]) from None
+    return to_jsonable(service.search(query))
+
+
+@clients.get("/{client_id}", response_model=ClientFile,
+             summary="Client file: profile, application, default probability, decision, threshold")
+def get_client(service: Service, who: CallerDep, request: Request, client_id: ClientId):
+    file = service.client(_checked_id(client_id))
+    _audit(request, who, event="client_opened", client_id=file.client_id, score=file.score)
+    return file
+
+
+@clients.get("/{client_id}/explanation", response_model=Explanation,
+             summary="Local explanation: base value and contributions sorted by size, with the client's values")
+def get_explanation(service: Service, who: CallerDep, request: Request, client_id: ClientId, top: Top = None):
+    score, explanation = service.score_and_explain(_checked_id(client_id), top)
+    _audit(request, who, event="explained", client_id=client_id, score=score)
+    return explanation
+
+
+@clients.get("/{client_id}/debt-capacity", response_model=DebtCapacity,
+             summary="Debt ratios of the client against the population and the accepted applications")
+def get_debt_capacity(service: Service, client_id: ClientId):
+    return service.debt_capacity(_checked_id(client_id))
+
+
+features = APIRouter(prefix="/features", tags=["features"], responses={**_E401, **_E404, **_E422})
+
+
+@features.get("/{feature}/distribution", response_model=FeatureDistribution,
+              summary="Histogram of a feature (repaid vs defaulted), optionally with a client's value and percentile")
+def get_distribution(service: Service, feature: Annotated[str, Path(examples=["EXT_SOURCE_2"])],
+                     client_id: Annotated[Optional[int], Query(description="mark this client")] = None):
+    try:
+        return service.distribution(feature, None if client_id is None else _checked_id(client_id))
+    except UnknownClientError:
+        raise
+    except KeyError as exc:
+        raise HTTPException(404, str(exc.args[0]) if exc.args else f"unknown feature {feature!r}") from None
+
+
+def _predict_router(service: LocalScoringService) -> APIRouter:
+    spec = service.scorer.spec
+    example = None
+    if len(service.ids):
+        raw = service.store.raw_record(int(service.ids[0]))
+        example = {k: v for k, v in raw.items() if v is not None and k in spec.raw_columns}
+    Application = application_model(spec, example)
+    router = APIRouter(tags=["predict"], responses={**_E401, **_E422})
+
+    examples = {
+        "a client's application": {"summary": "a real application from the client files", "value": example or {}},
+        "amounts only": {"summary": "only the amounts: the model handles missing values",
+                         "value": {k: v for k, v in (example or {}).items() if k in spec.schema.amount_columns}},
+    }
+
+    def predict(service: Service, who: CallerDep, request: Request, application,
+                explain: Annotated[bool, Query(description="also return the SHAP contributions")] = False,
+                top: Top = None) -> Prediction:
+        record = application.model_dump(by_alias=True, exclude_unset=True)
+        score, explanation = service.predict(record, explain=explain, top=top)
+        _audit(request, who, event="predicted", client_id=None, score=score)
+        return Prediction(default_probability=score.default_probability, decision=score.decision,
+                          threshold=score.threshold, model_version=score.model_version, explanation=explanation)
+
+    # the body model exists only at run time: give FastAPI the real type, not a string annotation
+    predict.__annotations__["application"] = Annotated[Application, Body(openapi_examples=examples)]
+    router.post("/predict", response_model=Prediction,
+                summary="Score a new application sent as JSON (missing fields are missing values)")(predict)
+    return router
+
+
+# ---------------------------------------------------------------------------------------- application
+def create_app(service: LocalScoringService, *, tokens: frozenset[str] | None,
+               audit: AuditLog | None = None) -> FastAPI:
+    """The API over one in-process service. `tokens=None` disables authentication (local development)."""
+    app = FastAPI(
+        title="Credit scoring API",
+        version=service.card.version,
+        summary="Default probability, decision and explanation of credit applications (Home Credit schema).",
+        description="Every endpoint but `/health` needs `Authorization: Bearer <token>`. Probabilities are "
+                    "probabilities of default; an application is refused at or above the model's threshold.",
+    )
+    app.state.service = service
+    app.state.auth = TokenAuth(tokens)
+    app.state.audit = audit
+    _install_error_handlers(app)
+    app.include_router(health)
+    secured = [Depends(caller)]
+    for router in (model, portfolio, clients, features, _predict_router(service)):
+        app.include_router(router, dependencies=secured)
+    return app
+
+
+def serve(host: str = "127.0.0.1", port: int = 8000, workdir: str | None = None,
+          insecure_no_auth: bool = False) -> int:
+    """`python -m scoring api`: one uvicorn process; returns an exit code."""
+    import uvicorn
+
+    from .audit import audit_log_from_env
+    from .config import Workdir
+
+    try:
+        tokens = tokens_from_env()
+    except TokenConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    if not tokens and not insecure_no_auth:
+        print(f"error: no API token configured, refusing to start. Set {TOKENS_ENV}=<token>[,<token>...] or "
+              f"{TOKENS_FILE_ENV}=<file> (`make api` does it with secrets/api_tokens, created by "
+              f"`python -m scoring secrets`). For local development only: --insecure-no-auth.", file=sys.stderr)
+        return 2
+    if tokens and insecure_no_auth:
+        print("note: API tokens are configured, so --insecure-no-auth is ignored: tokens are required",
+              file=sys.stderr)
+    elif not tokens:
+        print("WARNING: serving WITHOUT authentication (--insecure-no-auth): anyone who can reach "
+              f"{host}:{port} can read every client file. Local development only.", file=sys.stderr)
+    service = LocalScoringService(Workdir.resolve(workdir))
+    # One process, scoring in the threadpool: keep XGBoost from spawning a team of threads per request.
+    service.scorer.booster.set_param({"nthread": int(os.environ.get("SCORING_NTHREAD", "1"))})
+    try:
+        audit = audit_log_from_env(service.workdir.data / "audit.sqlite")
+    except (OSError, sqlite3.Error) as exc:
+        print(f"error: cannot open the audit log: {exc} (set SCORING_AUDIT_DB to a writable path)", file=sys.stderr)
+        return 2
+    app = create_app(service, tokens=tokens or None, audit=audit)
+    access_log = os.environ.get("SCORING_API_ACCESS_LOG", "1") not in ("0", "false", "no")
+    server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, workers=1, access_log=access_log,
+                                           proxy_headers=True, server_header=False))
+    try:
+        server.run()
+    except SystemExit as exc:  # uvicorn exits when it cannot bind the port
+        return int(exc.code or 1)
+    return 0 if server.started else 1

@@ -1,0 +1,416 @@
+"""The REST API against a real uvicorn on 127.0.0.1: what a caller sees, including refusals."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import socket
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import httpx
+import pytest
+
+from api_server import LiveServer
+from scoring.api import create_app, token_identity, tokens_from_env
+from scoring.audit import AuditLog
+from scoring.service import to_jsonable as _to_jsonable
+from scoring.store import ClientQuery
+
+TOKEN, OTHER_TOKEN = "test-token-0123456789abcdef", "second-token-for-a-batch-job"
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+@pytest.fixture(scope="module")
+def audit(tmp_path_factory):
+    return AuditLog(tmp_path_factory.mktemp("audit") / "audit.sqlite")
+
+
+@pytest.fixture(scope="module")
+def server(service, audit):
+    app = create_app(service, tokens=frozenset({TOKEN, OTHER_TOKEN}), audit=audit)
+    with LiveServer(app) as live:
+        yield live
+
+
+@pytest.fixture(scope="module")
+def api(server):
+    with httpx.Client(base_url=server.url, headers={"Authorization": f"Bearer {TOKEN}"}, timeout=30) as client:
+        yield client
+
+
+@pytest.fixture(scope="module")
+def anonymous(server):
+    with httpx.Client(base_url=server.url, timeout=30) as client:
+        yield client
+
+
+@pytest.fixture(scope="module")
+def ids(service):
+    page = service.search(ClientQuery(limit=500))
+    return [int(i) for i in page.rows["client_id"]]
+
+
+@pytest.fixture(scope="module")
+def application(service, ids):
+    """A real client's application as the raw columns, without its missing values."""
+    return {k: v for k, v in service.store.raw_record(ids[0]).items() if v is not None}
+
+
+def to_jsonable(obj):
+    """What the API sends for a domain result (tuples become lists)."""
+    return json.loads(json.dumps(_to_jsonable(obj)))
+
+
+def secured_get_paths(api, client_id: int) -> list[str]:
+    paths = [p for p, ops in api.get("/openapi.json").json()["paths"].items() if "get" in ops and p != "/health"]
+    return [p.replace("{client_id}", str(client_id)).replace("{feature}", "EXT_SOURCE_2") for p in paths]
+
+
+# ------------------------------------------------------------------------------------------ health and docs
+def test_health_needs_no_token_and_gives_the_model_version(anonymous, service):
+    r = anonymous.get("/health")
+    assert r.status_code == 200
+    assert r.json() == {"status": "ok", "model_version": service.card.version}
+
+
+def test_openapi_documents_every_endpoint_with_bearer_auth_and_docs_page_renders(anonymous):
+    doc = anonymous.get("/openapi.json").json()
+    assert {"/health", "/model", "/clients", "/clients/{client_id}", "/clients/{client_id}/explanation", "/predict",
+            "/portfolio", "/model/importance", "/model/drift", "/features/{feature}/distribution",
+            "/clients/{client_id}/debt-capacity", "/contract-types"} <= set(doc["paths"])
+    assert doc["components"]["securitySchemes"]["HTTPBearer"]["scheme"] == "bearer"
+    assert doc["paths"]["/clients/{client_id}"]["get"]["security"] == [{"HTTPBearer": []}]
+    assert "security" not in doc["paths"]["/health"]["get"]
+    page = anonymous.get("/docs")
+    assert page.status_code == 200 and "swagger-ui" in page.text.lower()
+
+
+def test_predict_schema_lists_every_application_field_with_constraints(anonymous, service):
+    schema = anonymous.get("/openapi.json").json()["components"]["schemas"]["Application"]
+    spec = service.scorer.spec
+    assert set(schema["properties"]) == set(spec.raw_columns)
+    assert schema["additionalProperties"] is False and not schema.get("required")
+    contract = schema["properties"]["NAME_CONTRACT_TYPE"]["anyOf"][0]
+    assert contract["enum"] == ["Cash loans", "Revolving loans"]
+    assert schema["properties"]["AMT_CREDIT"]["anyOf"][0] == {"type": "number", "minimum": 0.0}
+    assert "Credit amount" in schema["properties"]["AMT_CREDIT"]["description"]
+
+
+def test_documented_predict_examples_score_successfully(api):
+    body = api.get("/openapi.json").json()["paths"]["/predict"]["post"]["requestBody"]["content"]["application/json"]
+    examples = body["examples"]
+    assert len(examples) >= 2
+    for name, example in examples.items():
+        r = api.post("/predict", json=example["value"])
+        assert r.status_code == 200, (name, r.text)
+        assert r.json()["decision"] in ("accepted", "refused")
+
+
+# ------------------------------------------------------------------------------------------ access control
+def test_every_endpoint_but_health_refuses_a_missing_token_without_data(anonymous, api, ids):
+    for path in secured_get_paths(api, ids[0]):
+        r = anonymous.get(path)
+        assert r.status_code == 401, path
+        assert r.headers["www-authenticate"] == "Bearer"
+        assert "missing bearer token" in r.json()["detail"]
+        assert str(ids[0]) not in r.text and "probability" not in r.text
+    r = anonymous.post("/predict", json={})
+    assert r.status_code == 401 and "default_probability" not in r.text
+
+
+@pytest.mark.parametrize("header", [f"Bearer {TOKEN}x", "Bearer", f"Basic {TOKEN}", TOKEN, f"Bearer {TOKEN[:-1]}"])
+def test_a_wrong_token_is_refused_without_data(server, ids, header):
+    r = httpx.get(f"{server.url}/clients/{ids[0]}", headers={"Authorization": header})
+    assert r.status_code == 401
+    assert str(ids[0]) not in r.text and "profile" not in r.text
+
+
+def test_every_configured_token_is_accepted(server, ids):
+    for token in (TOKEN, OTHER_TOKEN):
+        r = httpx.get(f"{server.url}/clients/{ids[0]}", headers={"Authorization": f"Bearer {token}"})
+        assert r.status_code == 200
+
+
+def test_tokens_come_from_the_environment_and_the_token_file(tmp_path):
+    path = tmp_path / "api_tokens"
+    path.write_text("from-file-1\nfrom-file-2\n")
+    env = {"SCORING_API_TOKENS": "a, b,,", "SCORING_API_TOKENS_FILE": str(path)}
+    assert tokens_from_env(env) == {"a", "b", "from-file-1", "from-file-2"}
+    assert tokens_from_env({}) == frozenset()
+    with pytest.raises(Exception, match="SCORING_API_TOKENS_FILE"):
+        tokens_from_env({"SCORING_API_TOKENS_FILE": str(tmp_path / "missing")})
+
+
+# ------------------------------------------------------------------------------------------ model and portfolio
+def test_model_card_gives_metrics_threshold_costs_features_version_and_roles(api, service):
+    card = api.get("/model").json()
+    assert card["version"] == service.card.version
+    assert card["threshold"] == service.card.threshold
+    assert set(card["metrics"]) >= {"roc_auc", "error_rate"}
+    assert set(card["cost_weights"]) == {"missed_default", "refused_good_client"}
+    assert len(card["features"]) == len(service.scorer.spec.features)
+    assert set(card["roles"]) == set(service.roles)
+
+
+def test_portfolio_importance_drift_and_contract_types_match_the_service(api, service):
+    assert api.get("/portfolio").json() == to_jsonable(service.portfolio())
+    top = api.get("/model/importance", params={"top": 4}).json()
+    assert top == service.global_importance(4) and len(top) == 4
+    assert [r["importance"] for r in top] == sorted((r["importance"] for r in top), reverse=True)
+    assert api.get("/model/top-features", params={"n": 5}).json() == service.top_features(5)
+    assert api.get("/model/drift").json() == [to_jsonable(r) for r in service.drift()]
+    assert api.get("/contract-types").json() == service.contract_types()
+
+
+# ------------------------------------------------------------------------------------------ client files
+def test_search_filters_by_decision_and_probability(api, service):
+    r = api.get("/clients", params={"decision": "refused", "min_probability": 0.2, "limit": 50}).json()
+    assert r["total"] == service.search(ClientQuery(decision="refused", min_probability=0.2)).total > 0
+    assert all(i["decision"] == "refused" and i["default_probability"] >= 0.2 for i in r["items"])
+    assert len(r["items"]) == min(50, r["total"])
+
+
+def test_search_by_id_prefix_puts_the_exact_id_first(api, ids):
+    prefix = str(ids[0])[:-1]
+    items = api.get("/clients", params={"q": str(ids[0])}).json()["items"]
+    assert items[0]["client_id"] == ids[0]
+    assert all(str(i["client_id"]).startswith(prefix) for i in api.get("/clients", params={"q": prefix}).json()["items"])
+
+
+def test_search_exposes_every_filter_sort_and_pagination(api, service):
+    params = {"contract_type": "Cash loans", "min_income": 50_000, "max_income": 400_000, "min_amount": 100_000,
+              "max_amount": 900_000, "min_age": 25, "max_age": 60, "split": "train", "sort": "default_probability",
+              "descending": True, "limit": 10}
+    r = api.get("/clients", params=params).json()
+    query = ClientQuery(**params)
+    assert r["total"] == service.search(query).total > 10
+    probs = [i["default_probability"] for i in r["items"]]
+    assert probs == sorted(probs, reverse=True)
+    for i in r["items"]:
+        assert i["contract_type"] == "Cash loans" and i["split"] == "train"
+        assert 50_000 <= i["income"] <= 400_000 and 100_000 <= i["credit_amount"] <= 900_000 and 25 <= i["age_years"] <= 60
+    second = api.get("/clients", params={**params, "offset": 10}).json()["items"]
+    assert not {i["client_id"] for i in second} & {i["client_id"] for i in r["items"]}
+
+
+@pytest.mark.parametrize("params, field", [({"limit": 0}, "limit"), ({"limit": 501}, "limit"), ({"sort": "name"}, "sort"),
+                                           ({"q": "12ab"}, "q"), ({"decision": "maybe"}, "decision"),
+                                           ({"min_probability": 2}, "min_probability"), ({"offset": -1}, "offset"),
+                                           ({"min_income": "nan"}, "min_income"), ({"colour": "red"}, "colour")])
+def test_bad_search_parameters_are_422_naming_the_parameter(api, params, field):
+    r = api.get("/clients", params=params)
+    assert r.status_code == 422
+    assert r.json()["message"].startswith(f"{field}:")
+
+
+def test_client_file_has_profile_application_probability_decision_threshold(api, service, ids):
+    body = api.get(f"/clients/{ids[1]}").json()
+    assert body == to_jsonable(service.client(ids[1]))
+    assert body["score"]["threshold"] == service.card.threshold
+    assert body["score"]["decision"] == ("refused" if body["score"]["default_probability"] >= body["score"]["threshold"]
+                                         else "accepted")
+    assert {"age_years", "income"} <= set(body["profile"]) and {"credit_amount", "annuity"} <= set(body["application"])
+
+
+@pytest.mark.parametrize("path", ["/clients/{id}", "/clients/{id}/explanation", "/clients/{id}/debt-capacity",
+                                  "/features/EXT_SOURCE_2/distribution?client_id={id}"])
+@pytest.mark.parametrize("unknown", [1, -5, 10**25])
+def test_unknown_client_is_404_naming_the_id(api, path, unknown):
+    r = api.get(path.format(id=unknown))
+    assert r.status_code == 404
+    assert f"unknown client ID {unknown}" in r.json()["detail"]
+
+
+def test_non_numeric_client_id_is_422(api):
+    r = api.get("/clients/abc")
+    assert r.status_code == 422 and r.json()["message"].startswith("client_id:")
+
+
+def test_explanation_is_sorted_with_labels_values_and_adds_up(api, service, ids):
+    full = api.get(f"/clients/{ids[2]}/explanation").json()
+    assert full == to_jsonable(service.explain(ids[2]))
+    top = api.get(f"/clients/{ids[2]}/explanation", params={"top": 5}).json()
+    sizes = [abs(c["contribution"]) for c in top["contributions"]]
+    assert len(sizes) == 5 and sizes == sorted(sizes, reverse=True)
+    assert all(c["label"] and c["label_fr"] and "value" in c for c in top["contributions"])
+    total = top["base_value"] + sum(c["contribution"] for c in top["contributions"]) + top["others"]
+    assert total == pytest.approx(top["margin"], abs=1e-4)
+    stored = api.get(f"/clients/{ids[2]}").json()["score"]["default_probability"]
+    assert 1 / (1 + math.exp(-top["margin"])) == pytest.approx(stored, abs=1e-4)
+
+
+def test_unknown_feature_distribution_is_404_listing_real_features(api):
+    r = api.get("/features/NOT_A_FEATURE/distribution")
+    assert r.status_code == 404 and "NOT_A_FEATURE" in r.json()["detail"] and "EXT_SOURCE" in r.json()["detail"]
+
+
+def test_distribution_and_debt_capacity_mark_the_client(api, service, ids):
+    d = api.get("/features/EXT_SOURCE_2/distribution", params={"client_id": ids[0]}).json()
+    assert d == to_jsonable(service.distribution("EXT_SOURCE_2", ids[0]))
+    assert d["client_id"] == ids[0] and len(d["histogram"]["edges"]) > 2
+    debt = api.get(f"/clients/{ids[0]}/debt-capacity").json()
+    assert debt == to_jsonable(service.debt_capacity(ids[0]))
+    assert {r["name"] for r in debt["ratios"]} == {"debt_ratio", "credit_income_ratio"}
+
+
+# ------------------------------------------------------------------------------------------ predict
+def test_predicting_a_known_application_gives_its_stored_score(api, service, ids, application):
+    r = api.post("/predict", json=application)
+    assert r.status_code == 200
+    body = r.json()
+    stored = service.client(ids[0]).score
+    assert body["default_probability"] == pytest.approx(stored.default_probability, abs=1e-5)
+    assert body["decision"] == stored.decision and body["threshold"] == stored.threshold
+    assert body["model_version"] == service.card.version and body["explanation"] is None
+
+
+def test_predict_with_explain_returns_sorted_contributions(api, application):
+    body = api.post("/predict", params={"explain": "true", "top": 3}, json=application).json()
+    contributions = body["explanation"]["contributions"]
+    assert len(contributions) == 3
+    assert [abs(c["contribution"]) for c in contributions] == sorted((abs(c["contribution"]) for c in contributions),
+                                                                     reverse=True)
+    assert 1 / (1 + math.exp(-body["explanation"]["margin"])) == pytest.approx(body["default_probability"], abs=1e-4)
+
+
+def test_missing_fields_are_allowed_and_change_the_score(api, application):
+    partial = {k: application[k] for k in ("AMT_CREDIT", "AMT_INCOME_TOTAL", "NAME_CONTRACT_TYPE")}
+    for body in ({}, partial, {**partial, "EXT_SOURCE_2": None}):
+        r = api.post("/predict", json=body)
+        assert r.status_code == 200 and 0 < r.json()["default_probability"] < 1
+    assert api.post("/predict", json=partial).json() != api.post("/predict", json=application).json()
+
+
+@pytest.mark.parametrize("text, field", [
+    ('{"AMT_CREDIT": NaN}', "AMT_CREDIT"),
+    ('{"AMT_ANNUITY": Infinity}', "AMT_ANNUITY"),
+    ('{"EXT_SOURCE_2": -Infinity}', "EXT_SOURCE_2"),
+    ('{"AMT_CREDIT": -1000}', "AMT_CREDIT"),
+    ('{"AMT_INCOME_TOTAL": "120000"}', "AMT_INCOME_TOTAL"),
+    ('{"AMT_INCOME_TOTAL": true}', "AMT_INCOME_TOTAL"),
+    ('{"NAME_CONTRACT_TYPE": "Mortgage"}', "NAME_CONTRACT_TYPE"),
+    ('{"NAME_CONTRACT_TYPE": 1}', "NAME_CONTRACT_TYPE"),
+    ('{"SALARY": 1000}', "SALARY"),
+    ('{"AMT_CREDIT": 1e999}', "AMT_CREDIT"),
+    ('{"AMT_CREDIT": 1000,', "body"),
+    ('[{"AMT_CREDIT": 1000}]', "body"),
+])
+def test_bad_applications_are_422_naming_the_field(api, text, field):
+    r = api.post("/predict", content=text, headers={"Content-Type": "application/json"})
+    assert r.status_code == 422, r.text
+    body = r.json()
+    assert body["message"].startswith(f"{field}:"), body["message"]
+    assert body["detail"][0]["loc"][0] == "body"
+    assert "default_probability" not in r.text
+
+
+# ------------------------------------------------------------------------------------------ audit
+def test_opening_and_scoring_are_audited_with_identity_not_token(server, audit, service, ids, application):
+    headers = {"Authorization": f"Bearer {OTHER_TOKEN}", "X-User": "advisor.martin"}
+    before = audit.count()
+    httpx.get(f"{server.url}/clients/{ids[3]}", headers=headers).raise_for_status()
+    httpx.get(f"{server.url}/clients/{ids[3]}/explanation", headers=headers).raise_for_status()
+    httpx.post(f"{server.url}/predict", json=application, headers=headers).raise_for_status()
+    httpx.get(f"{server.url}/clients/{ids[3]}", headers={"Authorization": "Bearer wrong"})  # refused: not audited
+    assert audit.count() == before + 3
+    predicted, explained, opened = audit.recent(3)
+    stored = service.client(ids[3]).score
+    assert opened["event"] == "client_opened" and opened["client_id"] == ids[3]
+    assert opened["default_probability"] == stored.default_probability and opened["decision"] == stored.decision
+    assert opened["model_version"] == service.card.version and opened["source"] == "api"
+    assert explained["event"] == "explained" and explained["client_id"] == ids[3]
+    assert predicted["event"] == "predicted" and predicted["client_id"] is None
+    for entry in (opened, explained, predicted):
+        assert entry["user"] == f"advisor.martin via {token_identity(OTHER_TOKEN)}"
+        assert OTHER_TOKEN not in str(entry)
+
+
+def test_parallel_requests_are_all_audited(server, audit, ids, application):
+    before = audit.count()
+    chosen = ids[:60]
+    with httpx.Client(base_url=server.url, headers={"Authorization": f"Bearer {TOKEN}"}, timeout=60) as client:
+        def work(i):
+            cid = chosen[i % len(chosen)]
+            r = client.get(f"/clients/{cid}") if i % 2 else client.post("/predict", json=application)
+            return r.status_code
+        with ThreadPoolExecutor(16) as pool:
+            codes = list(pool.map(work, range(200)))
+    assert codes == [200] * 200
+    entries = audit.recent(200)
+    assert audit.count() == before + 200
+    assert sum(e["event"] == "client_opened" for e in entries) == 100
+    assert {e["client_id"] for e in entries if e["event"] == "client_opened"} == {
+        chosen[i % len(chosen)] for i in range(1, 200, 2)}
+
+
+# ------------------------------------------------------------------------------------------ serve()
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _run_api(workdir, env_extra: dict, *args: str) -> subprocess.Popen:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SCORING_API_TOKENS")}
+    env.update(env_extra)
+    return subprocess.Popen([sys.executable, "-m", "scoring", "api", "--workdir", str(workdir.root), *args],
+                            cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def test_api_refuses_to_start_without_tokens_and_says_how_to_fix_it(workdir):
+    port = _free_port()
+    proc = _run_api(workdir, {}, "--port", str(port))
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 2
+    assert "refusing to start" in err and "SCORING_API_TOKENS" in err and "--insecure-no-auth" in err
+    with pytest.raises(httpx.ConnectError):
+        httpx.get(f"http://127.0.0.1:{port}/health", timeout=2)
+
+
+def test_api_refuses_to_start_with_an_unreadable_token_file(workdir, tmp_path):
+    proc = _run_api(workdir, {"SCORING_API_TOKENS_FILE": str(tmp_path / "nope")}, "--port", str(_free_port()))
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 2 and "nope" in err
+
+
+def _wait_health(url: str, proc: subprocess.Popen, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, proc.communicate()[1]
+        try:
+            if httpx.get(url + "/health", timeout=1).status_code == 200:
+                return
+        except httpx.TransportError:
+            time.sleep(0.1)
+    raise AssertionError("the API did not start")
+
+
+@pytest.mark.parametrize("mode", ["tokens", "insecure"])
+def test_python_m_scoring_api_serves_with_tokens_or_insecure_flag(workdir, tmp_path, ids, mode):
+    port = _free_port()
+    env = {"SCORING_AUDIT_DB": str(tmp_path / "audit.sqlite")}
+    if mode == "tokens":
+        (tmp_path / "tokens").write_text("file-token\n")
+        env["SCORING_API_TOKENS_FILE"] = str(tmp_path / "tokens")
+        proc = _run_api(workdir, env, "--port", str(port))
+    else:
+        proc = _run_api(workdir, env, "--port", str(port), "--insecure-no-auth")
+    url = f"http://127.0.0.1:{port}"
+    try:
+        _wait_health(url, proc)
+        anonymous = httpx.get(f"{url}/clients/{ids[0]}")
+        if mode == "tokens":
+            assert anonymous.status_code == 401
+            assert httpx.get(f"{url}/clients/{ids[0]}", headers={"Authorization": "Bearer file-token"}).status_code == 200
+        else:
+            assert anonymous.status_code == 200
+    finally:
+        proc.terminate()
+        _, err = proc.communicate(timeout=30)
+    if mode == "insecure":
+        assert "WITHOUT authentication" in err
+    assert AuditLog(tmp_path / "audit.sqlite").recent(1)[0]["client_id"] == ids[0]
