@@ -7,6 +7,7 @@ build never leaves half-written artefacts in the work directory.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import sys
 import tempfile
@@ -110,7 +111,7 @@ def build(workdir: Workdir | None = None, schema: DatasetSchema | str | Path | N
                                    true_probability=true_p, seed=seed, nthread=nthread, progress=progress.note)
     progress.step("model", f"ROC AUC {card.metrics['roc_auc']:.4f} on the holdout, threshold {card.threshold:.3f}")
 
-    scorer = Scorer(booster, card)
+    scorer = Scorer(booster, card, nthread=nthread or (os.cpu_count() or 1))
     X_all = np.vstack([X_train, X_new])
     ids = np.concatenate([dataset.train_ids, dataset.new_ids if dataset.new is not None else np.empty(0, np.int64)])
     probability = scorer.predict_proba(X_all)

@@ -124,8 +124,8 @@ class FeatureSpec:
         for column in self.raw_columns:
             values = frame[column]
             if column in codes:
-                cat = pd.Categorical(values.astype("string"), categories=list(codes[column]))
-                c = cat.codes.astype(np.float64)
+                text = values.astype(object).where(values.isna(), values.astype(str))
+                c = pd.Index(list(codes[column])).get_indexer(text).astype(np.float64)
                 c[c < 0] = np.nan
                 cols[column] = c
             elif pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values):

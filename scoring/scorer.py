@@ -58,7 +58,10 @@ def decide(probability: float, threshold: float) -> str:
 class Scorer:
     """The model with its card: probabilities, decisions and explanations."""
 
-    def __init__(self, booster: xgb.Booster, card: ModelCard):
+    def __init__(self, booster: xgb.Booster, card: ModelCard, nthread: int = 1):
+        # one thread per prediction: a single row gains nothing from more, and a server runs many sessions
+        booster.set_param({"nthread": nthread})
+        self._nthread = nthread
         self.booster = booster
         self.card = card
         self.spec: FeatureSpec = card.feature_spec
@@ -78,10 +81,12 @@ class Scorer:
 
     def contributions(self, X: np.ndarray) -> np.ndarray:
         """SHAP matrix (n, p + 1); the last column is the base value."""
+        # DMatrix construction spins up every core by default: for a few rows that costs far more than it saves
         d = xgb.DMatrix(np.ascontiguousarray(X, dtype=np.float32), feature_names=self._names,
-                        feature_types=self._feature_types, enable_categorical=True)
+                        feature_types=self._feature_types, enable_categorical=True,
+                        nthread=1 if len(X) < 1000 else self._nthread)
         with self._lock:  # Booster.predict on a DMatrix is not safe under concurrent sessions
-            return self.booster.predict(d, pred_contribs=True)
+            return self.booster.predict(d, pred_contribs=True, validate_features=False)
 
     def _display_value(self, j: int, v: float) -> float | str | None:
         if not np.isfinite(v):

@@ -174,8 +174,8 @@ class ClientStore:
         apps.insert(3, "target", pd.array(target[order], dtype="Int8"))
         apps.insert(4, "default_probability", probability[order].astype(np.float64))
         apps.insert(5, "decision", np.where(probability[order] >= threshold, "refused", "accepted"))
-        raw_sorted = raw.iloc[order].reset_index(drop=True)
-        raw_sorted.insert(0, "client_id", client_ids[order])
+        raw_sorted = pd.concat([pd.DataFrame({"client_id": client_ids[order]}),
+                                raw.iloc[order].reset_index(drop=True)], axis=1)
         roles_present = [c for c in ROLE_COLUMNS if apps[c].notna().any()]
         con = duckdb.connect(str(path))
         try:

@@ -1,0 +1,46 @@
+# The two commands a newcomer needs: `make run` and `make test`. Everything else is a step of those.
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+PORT   ?= 5006
+API_PORT ?= 8000
+ROWS   ?=
+SECRETS ?= secrets
+BUILD_ARGS := $(if $(ROWS),--rows $(ROWS),)
+
+.PHONY: install run model rebuild api test bench secrets clean
+
+install: $(VENV)/.installed
+
+$(VENV)/.installed: requirements.lock
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements.lock
+	touch $@
+
+# Build data and model only when missing (a second `make run` reuses them).
+model: install
+	@if [ -f data/clients.duckdb ] && [ -f model/model.json ] && [ -f model/model_card.json ] && [ -f data/features.npy ]; then \
+		echo "data and model already built (delete model/ or run 'make rebuild' to rebuild)"; \
+	else $(PY) -m scoring build $(BUILD_ARGS); fi
+
+rebuild: install
+	$(PY) -m scoring build $(BUILD_ARGS)
+
+secrets: install
+	@$(PY) -m scoring secrets --dir $(SECRETS)
+
+run: model secrets
+	$(PY) -m views.serve --port $(PORT) --secrets $(SECRETS)
+
+api: model secrets
+	SCORING_API_TOKENS_FILE=$(SECRETS)/api_tokens $(PY) -m scoring api --host 127.0.0.1 --port $(API_PORT)
+
+test: install
+	$(PY) -m pytest -q
+
+bench: install
+	$(PY) -m bench
+
+clean:
+	rm -rf data/generated data/clients.duckdb data/features.npy model/*.json test-artifacts

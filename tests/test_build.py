@@ -1,0 +1,103 @@
+"""Building artefacts: real Home Credit files are used when present, failures leave nothing behind, CLI."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from scoring.build import build
+from scoring.config import Workdir
+from scoring.dataset import default_schema
+from scoring.errors import SchemaError
+from scoring.generator import generate_portfolio
+
+REPO = Path(__file__).resolve().parent.parent
+EXAMPLE = REPO / "examples" / "loans" / "loans.toml"
+
+
+def run_cli(*args, env=None):
+    return subprocess.run([sys.executable, "-m", "scoring", *args], cwd=REPO, capture_output=True, text=True,
+                          env={**os.environ, **(env or {})}, timeout=300)
+
+
+def test_real_home_credit_csvs_are_used_unchanged(tmp_path):
+    portfolio = generate_portfolio(n_train=1200, n_new=200, seed=3)
+    data = tmp_path / "data"
+    data.mkdir()
+    portfolio.train.to_csv(data / "application_train.csv", index=False)
+    portfolio.new.to_csv(data / "application_test.csv", index=False)
+    schema = default_schema(data)
+    assert schema.train_path == data / "application_train.csv"
+    assert schema.new_path == data / "application_test.csv"
+    summary = build(Workdir(tmp_path), quiet=True, nthread=2)
+    assert summary.n_labelled == 1200 and summary.n_new == 200
+    assert summary.oracle_roc_auc is None  # real files carry no true probabilities
+    assert not (data / "generated").exists()
+
+
+def test_failed_build_leaves_previous_artefacts_untouched(tmp_path):
+    wd = Workdir(tmp_path)
+    build(wd, schema=EXAMPLE, quiet=True, nthread=2)
+    before = {p: p.stat().st_mtime_ns for p in (wd.store_path, wd.card_path, wd.booster_path, wd.features_path)}
+    broken = tmp_path / "broken.toml"
+    broken.write_text(EXAMPLE.read_text().replace('"loans.csv"', f'"{EXAMPLE.parent / "loans.csv"}"')
+                      .replace('"loans_new.csv"', '""').replace('"loan_amount"', '"principal"'))
+    with pytest.raises(SchemaError, match="column principal missing"):
+        build(wd, schema=broken, quiet=True, nthread=2)
+    after = {p: p.stat().st_mtime_ns for p in before}
+    assert before == after
+    assert not list(tmp_path.glob(".build-*"))
+
+
+def test_a_dataset_without_some_roles_builds_and_says_which_roles_it_has(tmp_path):
+    from scoring.service import LocalScoringService
+
+    wd = Workdir(tmp_path)
+    build(wd, schema=EXAMPLE, quiet=True, nthread=2)
+    service = LocalScoringService(wd)
+    assert {"age_years", "income", "credit_amount", "term_months", "debt"} <= service.roles
+    assert "goods_price" not in service.roles and "contract_type" not in service.roles
+    assert service.contract_types() == []
+    file = service.client(5001)
+    assert file.application["goods_price"] is None
+    assert file.profile["income"] == pytest.approx(12 * pd.read_csv(EXAMPLE.parent / "loans_new.csv").income[0])
+
+
+def test_cli_build_and_score(tmp_path):
+    out = run_cli("build", "--workdir", str(tmp_path), "--rows", "1500")
+    assert out.returncode == 0, out.stderr
+    assert "holdout AUC" in out.stderr and "6/6" in out.stderr
+    card = json.loads((tmp_path / "model" / "model_card.json").read_text())
+    ids = pd.read_parquet(tmp_path / "data" / "generated" / "application_train.parquet", columns=["SK_ID_CURR"])
+    cid = int(ids.SK_ID_CURR.iloc[0])
+    out = run_cli("score", "--client", str(cid), "--top", "3", env={"SCORING_WORKDIR": str(tmp_path)})
+    assert out.returncode == 0, out.stderr
+    result = json.loads(out.stdout)
+    assert result["client_id"] == cid and result["threshold"] == card["threshold"]
+    assert result["decision"] in ("accepted", "refused") and len(result["contributions"]) == 3
+
+    out = run_cli("score", "--client", "7", "--workdir", str(tmp_path))
+    assert out.returncode == 2 and "unknown client ID 7" in out.stderr and "Traceback" not in out.stderr
+
+
+def test_cli_explains_a_missing_build(tmp_path):
+    out = run_cli("score", "--client", "100002", "--workdir", str(tmp_path / "empty"))
+    assert out.returncode == 2 and "python -m scoring build" in out.stderr and "Traceback" not in out.stderr
+
+
+def test_service_refuses_a_model_that_does_not_match_the_store(tmp_path, workdir):
+    import shutil
+
+    from scoring.errors import ModelError
+    from scoring.service import LocalScoringService
+
+    other = Workdir(tmp_path)
+    build(other, schema=EXAMPLE, quiet=True, nthread=2)
+    shutil.copy(workdir.card_path, other.card_path)
+    shutil.copy(workdir.booster_path, other.booster_path)
+    with pytest.raises(ModelError, match="does not match the client files"):
+        LocalScoringService(other)

@@ -1,0 +1,103 @@
+"""Scoring and explaining one client: probabilities, decisions, SHAP contributions."""
+
+import math
+
+import numpy as np
+import pytest
+import shap
+
+from scoring.errors import InvalidApplicationError, UnknownClientError
+from scoring.store import ClientQuery
+
+
+def some_ids(service, n=5, **filters):
+    return service.search(ClientQuery(limit=n, **filters)).rows["client_id"].tolist()
+
+
+def test_contributions_plus_base_value_equal_the_margin(service):
+    for cid in some_ids(service, 20):
+        score, explanation = service.score_and_explain(cid)
+        total = explanation.base_value + sum(c.contribution for c in explanation.contributions)
+        assert total == pytest.approx(explanation.margin, abs=1e-4)
+        assert 1 / (1 + math.exp(-explanation.margin)) == pytest.approx(score.default_probability, abs=1e-5)
+
+
+def test_xgboost_treeshap_equals_shap_tree_explainer(service):
+    scorer = service.scorer
+    X = np.asarray(service.X[:50])
+    ours = scorer.contributions(X)
+    explainer = shap.TreeExplainer(scorer.booster)
+    theirs = explainer.shap_values(X)
+    np.testing.assert_allclose(ours[:, :-1], theirs, atol=1e-4)
+    assert ours[0, -1] == pytest.approx(float(np.ravel(explainer.expected_value)[0]), abs=1e-4)
+
+
+def test_score_matches_the_stored_decision(service):
+    for cid in some_ids(service, 10, decision="refused") + some_ids(service, 10, decision="accepted"):
+        file = service.client(cid)
+        score, _ = service.score_and_explain(cid)
+        assert score.default_probability == pytest.approx(file.score.default_probability, abs=1e-6)
+        assert score.decision == file.score.decision
+        assert (score.decision == "refused") == (score.default_probability >= score.threshold)
+
+
+def test_top_contributions_are_sorted_and_the_rest_summed(service):
+    cid = some_ids(service, 1)[0]
+    full = service.explain(cid)
+    top = service.explain(cid, top=10)
+    assert len(top.contributions) == 10
+    sizes = [abs(c.contribution) for c in full.contributions]
+    assert sizes == sorted(sizes, reverse=True)
+    assert top.others == pytest.approx(sum(c.contribution for c in full.contributions[10:]), abs=1e-5)
+    labels = {c.feature: c.label_fr for c in full.contributions}
+    assert labels["EXT_SOURCE_2"] == "Score externe 2"
+
+
+def test_categorical_values_are_shown_as_text(service):
+    cid = some_ids(service, 1)[0]
+    values = {c.feature: c.value for c in service.explain(cid).contributions}
+    assert values["NAME_CONTRACT_TYPE"] in ("Cash loans", "Revolving loans")
+
+
+def test_scoring_a_raw_record_equals_scoring_the_stored_client(service):
+    for cid in some_ids(service, 5):
+        record = service.store.raw_record(cid)
+        record = {k: v for k, v in record.items() if v is not None and not (isinstance(v, float) and math.isnan(v))}
+        score, explanation = service.predict(record, explain=True, top=5)
+        assert score.default_probability == pytest.approx(service.client(cid).score.default_probability, abs=1e-5)
+        assert len(explanation.contributions) == 5
+
+
+def test_missing_features_are_allowed(service):
+    score, _ = service.predict({"AMT_CREDIT": 500000.0, "AMT_INCOME_TOTAL": 150000.0})
+    assert 0 < score.default_probability < 1
+
+
+@pytest.mark.parametrize("record, field, message", [
+    ({"AMT_CREDIT": -5.0}, "AMT_CREDIT", "cannot be negative"),
+    ({"AMT_INCOME_TOTAL": float("nan")}, "AMT_INCOME_TOTAL", "finite"),
+    ({"AMT_ANNUITY": float("inf")}, "AMT_ANNUITY", "finite"),
+    ({"AMT_CREDIT": "lots"}, "AMT_CREDIT", "must be a number"),
+    ({"NAME_CONTRACT_TYPE": "Mortgage"}, "NAME_CONTRACT_TYPE", "unknown category 'Mortgage'"),
+    ({"FAVOURITE_COLOUR": "blue"}, "FAVOURITE_COLOUR", "unknown field"),
+    ({"CODE_GENDER": 1}, "CODE_GENDER", "text category"),
+])
+def test_bad_applications_name_the_field(service, record, field, message):
+    with pytest.raises(InvalidApplicationError, match=message) as info:
+        service.predict(record)
+    assert info.value.field == field
+
+
+def test_unknown_client(service):
+    with pytest.raises(UnknownClientError, match="unknown client ID 1"):
+        service.explain(1)
+    with pytest.raises(UnknownClientError):
+        service.client(99999999999)
+    with pytest.raises(UnknownClientError):
+        service.client("abc")
+
+
+def test_global_importance_puts_external_scores_first(service):
+    top = [f["feature"] for f in service.global_importance(5)]
+    assert len(top) == 5
+    assert {"EXT_SOURCE_2", "EXT_SOURCE_3"} & set(top[:3])
