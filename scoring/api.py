@@ -16,12 +16,14 @@ import sys
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal, Optional
 
-from annotated_types import Ge
+from annotated_types import Ge, Le
 from fastapi import APIRouter, Body, Depends, FastAPI, Header, HTTPException, Path, Query, Request
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import AllowInfNan, BaseModel, ConfigDict, Field, Strict, create_model
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from .audit import AuditLog
 from .credentials import read_tokens
@@ -34,6 +36,7 @@ from .store import MAX_PAGE, SORTABLE, ClientQuery
 
 TOKENS_ENV, TOKENS_FILE_ENV = "SCORING_API_TOKENS", "SCORING_API_TOKENS_FILE"
 INT64 = (-(2**63), 2**63 - 1)
+FLOAT32_MAX = 3.4e38  # the model computes in float32: larger magnitudes would silently become missing values
 MAX_TOP = 1000
 ClientId = Annotated[int, Path(description="Client ID (SK_ID_CURR)", examples=[100002])]
 Top = Annotated[Optional[int], Query(ge=1, le=MAX_TOP, description="keep the N largest contributions; "
@@ -224,7 +227,7 @@ def application_model(spec: FeatureSpec, example: dict[str, Any] | None = None) 
         if column in categories:
             kind: Any = Literal[tuple(categories[column])]  # type: ignore[valid-type]
         else:
-            constraints = [Strict(), AllowInfNan(False)] + ([Ge(0)] if column in amounts else [])
+            constraints = [Strict(), AllowInfNan(False), Ge(0 if column in amounts else -FLOAT32_MAX), Le(FLOAT32_MAX)]
             kind = Annotated[float, *constraints]
             description += "; an amount, >= 0" if column in amounts else ""
         # internal names avoid clashes between column names and BaseModel attributes; the alias is the column
@@ -263,6 +266,13 @@ def _install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError):
         return unprocessable(list(exc.errors()))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException):
+        if exc.status_code == 400 and exc.detail == "There was an error parsing the body":  # e.g. not UTF-8
+            return unprocessable([{"type": "json_invalid", "loc": ["body"],
+                                   "msg": "the body is not valid JSON text (UTF-8 encoded)"}])
+        return await http_exception_handler(request, exc)
 
     @app.exception_handler(InvalidApplicationError)
     async def _invalid_application(request: Request, exc: InvalidApplicationError):

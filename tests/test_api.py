@@ -96,7 +96,7 @@ def test_predict_schema_lists_every_application_field_with_constraints(anonymous
     assert schema["additionalProperties"] is False and not schema.get("required")
     contract = schema["properties"]["NAME_CONTRACT_TYPE"]["anyOf"][0]
     assert contract["enum"] == ["Cash loans", "Revolving loans"]
-    assert schema["properties"]["AMT_CREDIT"]["anyOf"][0] == {"type": "number", "minimum": 0.0}
+    assert schema["properties"]["AMT_CREDIT"]["anyOf"][0] == {"type": "number", "minimum": 0.0, "maximum": 3.4e38}
     assert "Credit amount" in schema["properties"]["AMT_CREDIT"]["description"]
 
 
@@ -296,6 +296,8 @@ def test_missing_fields_are_allowed_and_change_the_score(api, application):
     ('{"NAME_CONTRACT_TYPE": 1}', "NAME_CONTRACT_TYPE"),
     ('{"SALARY": 1000}', "SALARY"),
     ('{"AMT_CREDIT": 1e999}', "AMT_CREDIT"),
+    ('{"AMT_CREDIT": 1e300}', "AMT_CREDIT"),
+    ('{"DAYS_BIRTH": -1e300}', "DAYS_BIRTH"),
     ('{"AMT_CREDIT": 1000,', "body"),
     ('[{"AMT_CREDIT": 1000}]', "body"),
 ])
@@ -306,6 +308,11 @@ def test_bad_applications_are_422_naming_the_field(api, text, field):
     assert body["message"].startswith(f"{field}:"), body["message"]
     assert body["detail"][0]["loc"][0] == "body"
     assert "default_probability" not in r.text
+
+
+def test_a_body_that_is_not_utf8_json_is_422(api):
+    r = api.post("/predict", content=b"\xff\xfe\x00garbage", headers={"Content-Type": "application/json"})
+    assert r.status_code == 422 and r.json()["message"].startswith("body:")
 
 
 # ------------------------------------------------------------------------------------------ audit
