@@ -39,7 +39,7 @@ INT64 = (-(2**63), 2**63 - 1)
 FLOAT32_MAX = 3.4e38  # the model computes in float32: larger magnitudes would silently become missing values
 MAX_TOP = 1000
 ClientId = Annotated[int, Path(description="Client ID (SK_ID_CURR)", examples=[100002])]
-Top = Annotated[Optional[int], Query(ge=1, le=MAX_TOP, description="keep the N largest contributions; "
+Top = Annotated[Optional[int], Query(ge=0, le=MAX_TOP, description="keep the N largest contributions; "
                                      "the rest are summed in `others`")]
 
 
@@ -281,7 +281,7 @@ def _install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(UnknownClientError)
     async def _unknown_client(request: Request, exc: UnknownClientError):
-        return JSONResponse({"detail": str(exc)}, status_code=404)
+        return JSONResponse({"detail": str(exc), "client_id": exc.client_id}, status_code=404)
 
     @app.exception_handler(ModelError)
     async def _model_error(request: Request, exc: ModelError):
@@ -386,7 +386,8 @@ def get_distribution(service: Service, feature: Annotated[str, Path(examples=["E
     except UnknownClientError:
         raise
     except KeyError as exc:
-        raise HTTPException(404, str(exc.args[0]) if exc.args else f"unknown feature {feature!r}") from None
+        message = str(exc.args[0]) if exc.args else f"unknown feature {feature!r}"
+        return JSONResponse({"detail": message, "feature": feature}, status_code=404)
 
 
 def _predict_router(service: LocalScoringService) -> APIRouter:

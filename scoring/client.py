@@ -1,0 +1,234 @@
+"""HTTP backend of the scoring interface: the same `ScoringService` over the REST API (`scoring.api`).
+
+`HttpScoringService.from_env()` (used by `scoring.service.open_service` when `SCORING_API_URL`
+is set) returns the same dataclasses as `LocalScoringService`, and maps HTTP failures back to the
+domain's errors: 404 -> `UnknownClientError`, 422 -> `InvalidApplicationError` / `ValueError`,
+401 -> `ApiAuthenticationError`, connection refused or timeout -> `ServiceUnavailableError`.
+One pooled httpx client per service; it recovers by itself when the API comes back.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any, Mapping
+from urllib.parse import quote
+
+import httpx
+import numpy as np
+import pandas as pd
+
+from .errors import InvalidApplicationError, ScoringError, UnknownClientError
+from .scorer import Explanation, Score
+from .service import (ClientFile, DebtCapacity, DriftRow, FeatureDistribution, PortfolioSummary,
+                      client_file_from_json, debt_capacity_from_json, distribution_from_json, drift_from_json,
+                      explanation_from_json, portfolio_from_json)
+from .store import LIST_COLUMNS, ClientPage, ClientQuery
+
+URL_ENV, TOKEN_ENV, TIMEOUT_ENV = "SCORING_API_URL", "SCORING_API_TOKEN", "SCORING_API_TIMEOUT"
+_INT_COLUMNS = frozenset({"client_id"})
+_TEXT_COLUMNS = frozenset({"split", "decision", "contract_type"})
+
+
+class ServiceUnavailableError(ScoringError):
+    """The scoring API cannot be reached (down, refusing connections, too slow) or is failing."""
+
+
+class ApiAuthenticationError(ScoringError):
+    """No token, or the API refused it (401)."""
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        return value.item()
+    return str(value)  # the API then names the field and the expected type
+
+
+class HttpScoringService:
+    """`ScoringService` over HTTP. Thread-safe: one pooled connection set shared by all sessions."""
+
+    def __init__(self, base_url: str, token: str, timeout: float = 10.0, *, user: str | None = None,
+                 _client: httpx.Client | None = None, _shared: dict | None = None):
+        if not token:
+            raise ApiAuthenticationError(f"no token for the scoring API at {base_url}: set {TOKEN_ENV} "
+                                         f"(one of the API's SCORING_API_TOKENS)")
+        self.base_url = base_url.rstrip("/")
+        self.timeout = float(timeout)
+        self.user = user
+        self._client = _client or httpx.Client(
+            base_url=self.base_url, headers={"Authorization": f"Bearer {token}"},
+            timeout=httpx.Timeout(self.timeout, connect=min(self.timeout, 5.0)),
+            limits=httpx.Limits(max_connections=32, max_keepalive_connections=16))
+        self._shared = _shared if _shared is not None else {}  # roles, shared with for_user() views
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> "HttpScoringService":
+        env = os.environ if environ is None else environ
+        url = env.get(URL_ENV)
+        if not url:
+            raise ScoringError(f"{URL_ENV} is not set: it names the scoring API, e.g. http://127.0.0.1:8000")
+        token = env.get(TOKEN_ENV, "").strip()
+        if not token:
+            raise ApiAuthenticationError(f"{URL_ENV} is set ({url}) but {TOKEN_ENV} is not: set it to one of the "
+                                         f"API's tokens (`make api` reads them from secrets/api_tokens)")
+        return cls(url, token, timeout=float(env.get(TIMEOUT_ENV, "10")))
+
+    def for_user(self, user: str | None) -> "HttpScoringService":
+        """A view that sends `X-User: user` (recorded in the API's audit log), sharing this connection pool."""
+        view = HttpScoringService.__new__(HttpScoringService)
+        view.base_url, view.timeout, view.user = self.base_url, self.timeout, user
+        view._client, view._shared = self._client, self._shared
+        return view
+
+    def close(self) -> None:
+        self._client.close()
+
+    def __enter__(self) -> "HttpScoringService":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"HttpScoringService({self.base_url!r})"
+
+    # ------------------------------------------------------------------ transport and errors
+    def _call(self, method: str, path: str, *, params: dict | None = None, body: Any = None) -> Any:
+        headers = {"X-User": self.user} if self.user else {}
+        content = None
+        if body is not None:  # NaN/inf are sent as is: the API answers 422 naming the field
+            content = json.dumps(body, default=_json_default, allow_nan=True).encode()
+            headers["Content-Type"] = "application/json"
+        try:
+            r = self._client.request(method, path, params=params, content=content, headers=headers)
+        except httpx.TimeoutException as exc:
+            raise ServiceUnavailableError(f"the scoring API at {self.base_url} did not answer {method} {path} "
+                                          f"within {self.timeout:g} s ({type(exc).__name__}); retry later") from None
+        except httpx.TransportError as exc:
+            raise ServiceUnavailableError(f"the scoring API at {self.base_url} is unreachable ({exc}); check that "
+                                          f"it is running (`make api`) and that {URL_ENV} is right") from None
+        if r.status_code < 400:
+            return r.json()
+        detail = self._detail(r)
+        if r.status_code == 401:
+            raise ApiAuthenticationError(f"the scoring API at {self.base_url} refused the token (401: {detail}); "
+                                         f"check {TOKEN_ENV}")
+        if r.status_code == 404:
+            data = self._json(r)
+            if "client_id" in data:
+                raise UnknownClientError(data["client_id"])
+            if "feature" in data:
+                raise KeyError(detail)
+            raise ScoringError(f"{self.base_url}{path} does not exist (404): is {URL_ENV} the scoring API?")
+        if r.status_code == 422:
+            items = self._json(r).get("detail")
+            if path == "/predict" and isinstance(items, list) and items:
+                loc = [str(p) for p in items[0].get("loc", [])]
+                field = loc[1] if len(loc) > 1 and loc[0] == "body" else "application"
+                raise InvalidApplicationError(field, items[0].get("msg", detail))
+            raise ValueError(detail)
+        if r.status_code in (502, 503, 504):
+            raise ServiceUnavailableError(f"the scoring API at {self.base_url} is unavailable "
+                                          f"({r.status_code}: {detail})")
+        raise ScoringError(f"the scoring API at {self.base_url} failed on {method} {path} ({r.status_code}: {detail})")
+
+    @staticmethod
+    def _json(r: httpx.Response) -> dict:
+        try:
+            data = r.json()
+        except ValueError:
+            return {}
+        return data if isinstance(data, dict) else {}
+
+    def _detail(self, r: httpx.Response) -> str:
+        data = self._json(r)
+        message = data.get("message") or data.get("detail")
+        return message if isinstance(message, str) else (r.text[:300] or r.reason_phrase)
+
+    @staticmethod
+    def _id(client_id: Any) -> int:
+        try:
+            return int(client_id)
+        except (TypeError, ValueError):
+            raise UnknownClientError(client_id) from None
+
+    # ------------------------------------------------------------------ model and portfolio
+    @property
+    def roles(self) -> frozenset[str]:
+        """Business roles present in the client files (fetched once from `GET /model`)."""
+        if "roles" not in self._shared:
+            self.model_card()
+        return self._shared["roles"]
+
+    def model_card(self) -> dict:
+        card = self._call("GET", "/model")
+        self._shared["roles"] = frozenset(card.pop("roles", ()))
+        return card
+
+    def portfolio(self) -> PortfolioSummary:
+        return portfolio_from_json(self._call("GET", "/portfolio"))
+
+    def drift(self) -> list[DriftRow]:
+        return drift_from_json(self._call("GET", "/model/drift"))
+
+    def global_importance(self, top: int = 15) -> list[dict]:
+        return self._call("GET", "/model/importance", params={"top": min(max(1, int(top)), 1000)})
+
+    def top_features(self, n: int = 5) -> list[dict]:
+        return self._call("GET", "/model/top-features", params={"n": min(max(1, int(n)), 1000)})
+
+    def contract_types(self) -> list[str]:
+        return self._call("GET", "/contract-types")
+
+    # ------------------------------------------------------------------ clients
+    def search(self, query: ClientQuery) -> ClientPage:
+        params = {k: (str(v).lower() if isinstance(v, bool) else v) for k, v in query.to_params().items()}
+        page = self._call("GET", "/clients", params=params)
+        return ClientPage(_rows(page["items"]), int(page["total"]), query)
+
+    def client(self, client_id: int) -> ClientFile:
+        cid = self._id(client_id)
+        return client_file_from_json(self._call("GET", f"/clients/{cid}"))
+
+    def explain(self, client_id: int, top: int | None = None) -> Explanation:
+        cid = self._id(client_id)
+        params = None if top is None else {"top": int(top)}
+        return explanation_from_json(self._call("GET", f"/clients/{cid}/explanation", params=params))
+
+    def predict(self, record: Mapping[str, Any], explain: bool = False,
+                top: int | None = None) -> tuple[Score, Explanation | None]:
+        if not isinstance(record, Mapping):
+            raise InvalidApplicationError("application", "must be a mapping of column name to value")
+        params: dict[str, Any] = {"explain": "true" if explain else "false"}
+        if top is not None:
+            params["top"] = int(top)
+        out = self._call("POST", "/predict", params=params, body=dict(record))
+        score = Score(None, out["default_probability"], out["decision"], out["threshold"], out["model_version"])
+        explanation = out.get("explanation")
+        return score, None if explanation is None else explanation_from_json(explanation)
+
+    def distribution(self, feature: str, client_id: int | None = None) -> FeatureDistribution:
+        params = None if client_id is None else {"client_id": self._id(client_id)}
+        return distribution_from_json(self._call("GET", f"/features/{quote(str(feature), safe='')}/distribution",
+                                                 params=params))
+
+    def debt_capacity(self, client_id: int) -> DebtCapacity:
+        cid = self._id(client_id)
+        return debt_capacity_from_json(self._call("GET", f"/clients/{cid}/debt-capacity"))
+
+
+def _rows(items: list[dict]) -> pd.DataFrame:
+    """The page's rows with the dtypes the DuckDB store gives locally."""
+    columns = list(items[0]) if items else list(LIST_COLUMNS)
+    frame = pd.DataFrame.from_records(items, columns=columns)
+    for c in columns:
+        if c in _INT_COLUMNS:
+            frame[c] = frame[c].astype("int64")
+        elif c in _TEXT_COLUMNS:
+            frame[c] = frame[c].astype("str" if items else object)
+        elif frame[c].dtype == object:
+            try:
+                frame[c] = frame[c].astype("float64")
+            except (TypeError, ValueError):
+                pass
+    return frame

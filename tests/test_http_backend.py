@@ -1,0 +1,200 @@
+"""The HTTP backend returns exactly what the in-process backend returns, and fails clearly when the API does."""
+
+from __future__ import annotations
+
+import math
+import socket
+from concurrent.futures import ThreadPoolExecutor
+
+import pandas as pd
+import pytest
+
+from api_server import LiveServer
+from scoring.api import create_app, token_identity
+from scoring.audit import AuditLog
+from scoring.client import ApiAuthenticationError, HttpScoringService, ServiceUnavailableError
+from scoring.errors import InvalidApplicationError, UnknownClientError
+from scoring.service import ScoringService, open_service
+from scoring.store import ClientQuery
+
+TOKEN = "http-backend-token-41c7"
+
+
+@pytest.fixture(scope="module")
+def audit(tmp_path_factory):
+    return AuditLog(tmp_path_factory.mktemp("http") / "audit.sqlite")
+
+
+@pytest.fixture(scope="module")
+def server(service, audit):
+    with LiveServer(create_app(service, tokens=frozenset({TOKEN}), audit=audit)) as live:
+        yield live
+
+
+@pytest.fixture(scope="module")
+def http(server):
+    with HttpScoringService(server.url, TOKEN) as backend:
+        yield backend
+
+
+@pytest.fixture(scope="module")
+def clients(service):
+    """A few clients: labelled and new, accepted and refused."""
+    chosen = []
+    for split in ("train", "new"):
+        for decision in ("accepted", "refused"):
+            page = service.search(ClientQuery(split=split, decision=decision, limit=2))
+            chosen += [int(i) for i in page.rows["client_id"]]
+    assert len(chosen) >= 6
+    return chosen
+
+
+def test_http_backend_is_a_scoring_service(http):
+    assert isinstance(http, ScoringService)
+
+
+def test_model_portfolio_and_population_results_are_identical(http, service):
+    assert http.model_card() == service.model_card()
+    assert http.roles == service.roles
+    assert http.portfolio() == service.portfolio()
+    assert http.drift() == service.drift()
+    for top in (1, 5, 15, 0):
+        assert http.global_importance(top) == service.global_importance(top)
+    assert http.top_features(5) == service.top_features(5)
+    assert http.contract_types() == service.contract_types()
+
+
+@pytest.mark.parametrize("query", [
+    ClientQuery(),
+    ClientQuery(decision="refused", sort="default_probability", descending=True, limit=7, offset=3),
+    ClientQuery(q="1000", limit=50),
+    ClientQuery(contract_type="Revolving loans", min_income=100_000, max_age=45, split="new"),
+    ClientQuery(min_probability=0.3, max_probability=0.6, min_amount=2e5, max_amount=8e5, min_age=30, sort="income"),
+    ClientQuery(q="999999999"),  # no match: an empty page
+], ids=lambda q: str(q.to_params()) or "default")
+def test_search_pages_are_identical(http, service, query):
+    remote, local = http.search(query), service.search(query)
+    assert remote.total == local.total and remote.query == query
+    pd.testing.assert_frame_equal(remote.rows, local.rows)
+
+
+def test_client_files_explanations_and_debt_capacity_are_identical(http, service, clients):
+    for cid in clients:
+        assert http.client(cid) == service.client(cid)
+        assert http.explain(cid) == service.explain(cid)
+        assert http.explain(cid, top=4) == service.explain(cid, top=4)
+        assert http.debt_capacity(cid) == service.debt_capacity(cid)
+
+
+def test_distributions_are_identical_with_and_without_a_client(http, service, clients):
+    features = [f["feature"] for f in service.top_features(5)]
+    features.append(next(f.name for f in service.scorer.spec.features if f.kind == "categorical"))
+    for feature in features:
+        assert http.distribution(feature) == service.distribution(feature)
+        for cid in clients[:3]:
+            assert http.distribution(feature, cid) == service.distribution(feature, cid)
+
+
+def test_predictions_are_identical(http, service, clients):
+    for cid in clients[:4]:
+        record = service.store.raw_record(cid)
+        assert http.predict(record) == service.predict(record)
+        assert http.predict(record, explain=True, top=6) == service.predict(record, explain=True, top=6)
+    partial = {"AMT_CREDIT": 500_000.0, "AMT_INCOME_TOTAL": 120_000, "NAME_CONTRACT_TYPE": "Cash loans"}
+    assert http.predict(partial, explain=True) == service.predict(partial, explain=True)
+
+
+def test_unknown_clients_and_features_raise_the_same_errors(http, service):
+    for call in (lambda s: s.client(42), lambda s: s.explain(42), lambda s: s.debt_capacity(42),
+                 lambda s: s.distribution("EXT_SOURCE_2", 42), lambda s: s.client("abc")):
+        with pytest.raises(UnknownClientError) as remote:
+            call(http)
+        with pytest.raises(UnknownClientError) as local:
+            call(service)
+        assert str(remote.value) == str(local.value)
+    with pytest.raises(KeyError, match="NOT_A_FEATURE"):
+        http.distribution("NOT_A_FEATURE")
+
+
+@pytest.mark.parametrize("record, field", [
+    ({"AMT_CREDIT": math.nan}, "AMT_CREDIT"),
+    ({"AMT_ANNUITY": math.inf}, "AMT_ANNUITY"),
+    ({"AMT_CREDIT": -1.0}, "AMT_CREDIT"),
+    ({"SALARY": 1}, "SALARY"),
+    ({"NAME_CONTRACT_TYPE": "Mortgage"}, "NAME_CONTRACT_TYPE"),
+    ({"AMT_INCOME_TOTAL": "a lot"}, "AMT_INCOME_TOTAL"),
+])
+def test_invalid_applications_name_the_field_like_the_local_backend(http, service, record, field):
+    with pytest.raises(InvalidApplicationError) as remote:
+        http.predict(record)
+    with pytest.raises(InvalidApplicationError) as local:
+        service.predict(record)
+    assert remote.value.field == local.value.field == field
+    assert str(remote.value).startswith(f"{field}: ")
+
+
+def test_a_query_the_api_rejects_is_a_value_error_with_its_message(http):
+    with pytest.raises(ValueError, match="min_income"):
+        http.search(ClientQuery(min_income=math.nan))
+
+
+def test_a_wrong_or_missing_token_is_a_clear_authentication_error(server):
+    with HttpScoringService(server.url, "not-the-token") as wrong:
+        with pytest.raises(ApiAuthenticationError, match="refused the token .*SCORING_API_TOKEN"):
+            wrong.portfolio()
+    with pytest.raises(ApiAuthenticationError, match="SCORING_API_TOKEN"):
+        HttpScoringService.from_env({"SCORING_API_URL": server.url})
+    with pytest.raises(ApiAuthenticationError, match="no token"):
+        HttpScoringService(server.url, "")
+
+
+def test_open_service_uses_the_api_when_its_url_is_set(server, service, monkeypatch):
+    monkeypatch.setenv("SCORING_API_URL", server.url)
+    monkeypatch.setenv("SCORING_API_TOKEN", TOKEN)
+    backend = open_service()
+    try:
+        assert isinstance(backend, HttpScoringService) and backend.base_url == server.url
+        assert backend.portfolio() == service.portfolio()
+    finally:
+        backend.close()
+
+
+def test_dashboard_user_is_forwarded_to_the_audit_log(http, audit, clients):
+    http.for_user("analyst.dupont").client(clients[0])
+    entry = audit.recent(1)[0]
+    assert entry["event"] == "client_opened" and entry["client_id"] == clients[0]
+    assert entry["user"] == f"analyst.dupont via {token_identity(TOKEN)}"
+
+
+def test_concurrent_sessions_share_one_backend(http, service, clients):
+    with ThreadPoolExecutor(8) as pool:
+        results = list(pool.map(http.client, clients * 4))
+    assert results == [service.client(c) for c in clients * 4]
+
+
+def test_api_down_is_a_clear_error_and_the_same_object_recovers(service, clients):
+    live = LiveServer(create_app(service, tokens=frozenset({TOKEN}))).start()
+    backend = HttpScoringService(live.url, TOKEN, timeout=5)
+    try:
+        assert backend.client(clients[0]) == service.client(clients[0])
+        live.stop()
+        with pytest.raises(ServiceUnavailableError, match=f"scoring API at {live.url} is unreachable"):
+            backend.client(clients[0])
+        with pytest.raises(ServiceUnavailableError):
+            backend.portfolio()
+        live.start()
+        assert backend.client(clients[0]) == service.client(clients[0])
+        assert backend.portfolio() == service.portfolio()
+    finally:
+        live.stop()
+        backend.close()
+
+
+def test_an_api_that_does_not_answer_times_out_clearly():
+    with socket.socket() as silent:  # accepts connections (backlog) but never answers
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)
+        url = f"http://127.0.0.1:{silent.getsockname()[1]}"
+        with HttpScoringService(url, TOKEN, timeout=0.5) as backend:
+            with pytest.raises(ServiceUnavailableError, match=r"did not answer GET /portfolio within 0.5 s"):
+                backend.portfolio()
