@@ -1,0 +1,153 @@
+"""The dashboard: one session state shared by the top bar, the side bar and the centre.
+
+`DashboardApp` is a Viewer: displayed inline in Jupyter it is a plain layout (templates do not
+render in notebooks); `create_app()` puts the same components in a template for `panel serve`,
+with the selected client and the language in the URL (`/dashboard?client=100002&lang=en`).
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import panel as pn
+import param
+
+from scoring.config import Workdir
+from scoring.errors import ScoringError
+
+from .client import ClientCard, ClientPicker
+from .common import bind_loading, section_title
+from .i18n import t
+from .portfolio import PortfolioOverview
+from .prediction import ComparisonView, DebtCapacityView, ExplanationView
+from .state import DashboardState
+
+log = logging.getLogger(__name__)
+
+SIDEBAR_WIDTH = 470
+HEADER_BACKGROUND = "#1f3a5f"
+
+_audit_logs: dict[Path, object] = {}
+
+
+def default_audit_log(service=None):
+    """The process-wide audit log: `SCORING_AUDIT_DB`, else `<workdir>/data/audit.sqlite`."""
+    from scoring.audit import audit_log_from_env
+
+    workdir = getattr(service, "workdir", None) or Workdir.resolve()
+    path = Path(workdir.data) / "audit.sqlite"
+    if path not in _audit_logs:
+        _audit_logs[path] = audit_log_from_env(path)
+    return _audit_logs[path]
+
+
+class DashboardApp(pn.viewable.Viewer):
+    """All the components of the dashboard around one `DashboardState`."""
+
+    state = param.ClassSelector(class_=DashboardState)
+
+    def __init__(self, service=None, audit=None, user: str | None = None, client_id: int | None = None,
+                 language: str = "fr", **params):
+        if "state" not in params:
+            params["state"] = DashboardState(service, audit=audit, user=user, client_id=client_id,
+                                             language=language)
+        super().__init__(**params)
+        self.portfolio = PortfolioOverview(state=self.state)
+        self.picker = ClientPicker(state=self.state)
+        self.card = ClientCard(state=self.state)
+        self.explanation = ExplanationView(state=self.state)
+        self.comparison = ComparisonView(state=self.state)
+        self.debt = DebtCapacityView(state=self.state)
+        self.language_switch = pn.widgets.RadioButtonGroup.from_param(
+            self.state.param.language, options={"FR": "fr", "EN": "en"}, name="", button_type="light",
+            width=110, css_classes=["language-switch"])
+        lang = self.state.param.language
+        self._card = pn.Column(self.card, sizing_mode="stretch_width")
+        self._centre = pn.Column(
+            pn.Row(
+                pn.Column(section_title("explanation", lang), self.explanation, sizing_mode="stretch_width"),
+                pn.Column(section_title("comparison", lang), self.comparison, sizing_mode="stretch_width"),
+                sizing_mode="stretch_width"),
+            section_title("debt_capacity", lang),
+            self.debt,
+            sizing_mode="stretch_width")
+        # spinners over the client card and the centre while a client or feature is fetched
+        bind_loading(self.state.client, [self._card, self._centre])
+
+    # ------------------------------------------------------------------ the three areas
+    def sidebar(self) -> list:
+        lang = self.state.param.language
+        return [section_title("client_file", lang), self.picker.id_box(), self._card, self.picker.browser()]
+
+    def top(self) -> list:
+        lang = self.state.param.language
+        return [section_title("portfolio", lang), self.portfolio]
+
+    def centre(self) -> list:
+        return [self._centre]
+
+    def __panel__(self):
+        """Plain layout, for Jupyter (and anywhere a template cannot go)."""
+        lang = self.state.param.language
+        header = pn.Row(pn.pane.Markdown(pn.bind(lambda l: f"## {t('title', l)}", lang)), pn.HSpacer(),
+                        self.language_switch, sizing_mode="stretch_width")
+        return pn.Column(
+            header, *self.top(),
+            pn.Row(pn.Column(*self.sidebar(), width=SIDEBAR_WIDTH), pn.Column(*self.centre(), sizing_mode="stretch_width"),
+                   sizing_mode="stretch_width"),
+            sizing_mode="stretch_width")
+
+    def template(self) -> pn.template.BootstrapTemplate:
+        """The served page: portfolio on top, client in the side bar, the prediction in the centre.
+
+        Bootstrap: its CSS and JS ship with Panel (the Fast templates fetch Google fonts, which an
+        offline intranet cannot reach).
+        """
+        return pn.template.BootstrapTemplate(
+            title=t("title", self.state.language), sidebar=self.sidebar(), main=[*self.top(), *self.centre()],
+            header=[pn.Row(pn.HSpacer(), self.language_switch, sizing_mode="stretch_width")],
+            sidebar_width=SIDEBAR_WIDTH, header_background=HEADER_BACKGROUND)
+
+
+def _unavailable_page(error: Exception, retry) -> pn.Column:
+    """Shown when the scoring service cannot be reached at session start; retries in place."""
+    message = pn.pane.Alert(t("unavailable", "fr", detail=error) + "\n\n" + t("unavailable", "en", detail=error),
+                            alert_type="danger")
+    button = pn.widgets.Button(name="Réessayer / Retry", button_type="primary")
+    page = pn.Column(message, button, sizing_mode="stretch_width")
+
+    def again(event):
+        try:
+            page[:] = [retry()]
+        except ScoringError as exc:
+            message.object = t("unavailable", "fr", detail=exc) + "\n\n" + t("unavailable", "en", detail=exc)
+
+    button.on_click(again)
+    return page
+
+
+def create_app(service=None, audit=None) -> pn.viewable.Viewable:
+    """The dashboard of one browser session, for `panel serve` / `pn.serve`.
+
+    `service` defaults to `scoring.service.open_service()` (shared by all sessions of the process),
+    `audit` to the process-wide audit log. The user for the audit log is the logged-in user.
+    """
+    pn.extension("tabulator", throttled=True)
+    if audit is None:
+        audit = default_audit_log(service)
+    user = pn.state.user or "anonymous"
+    location = pn.state.location
+
+    def build():
+        app = DashboardApp(service=service, audit=audit, user=user)
+        if location is not None:
+            location.sync(app.state, {"language": "lang"})
+            location.sync(app.state.client, {"client_id": "client"})
+        return app.template()
+
+    try:
+        return build()
+    except ScoringError as exc:
+        log.warning("scoring service unavailable at session start: %s", exc)
+        return _unavailable_page(exc, lambda: DashboardApp(service=service, audit=audit, user=user))

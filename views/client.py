@@ -1,0 +1,269 @@
+"""The side bar: choose a client file (ID or filtered table), then their score, decision, profile and application."""
+
+from __future__ import annotations
+
+import pandas as pd
+import panel as pn
+import param
+from bokeh.models import NumeralTickFormatter
+
+from scoring.service import ClientFile
+
+from .charts import gauge_svg
+from .common import CARD_CSS, TABLE_CSS, notice_alert
+from .i18n import fmt_money, fmt_number, fmt_percent, t
+from .state import DashboardState
+
+#: (field, role that must be present, kind) of the profile and the application, in display order
+PROFILE_ROWS = (("age_years", "age_years", "years0"), ("income", "income", "money_year"),
+                ("debt", "debt", "money_year"), ("debt_ratio", "debt_ratio", "percent"),
+                ("family", "family", "text"), ("children", "children", "int"),
+                ("employment_years", "employment_years", "years1"))
+APPLICATION_ROWS = (("contract_type", "contract_type", "text"), ("credit_amount", "credit_amount", "money"),
+                    ("term_months", "term_months", "months"), ("annuity", "annuity", "money_year"),
+                    ("goods_price", "goods_price", "money"), ("credit_income_ratio", "credit_income_ratio", "ratio"))
+#: table column -> (role needed, header text key)
+TABLE_COLUMNS = {"client_id": (None, "col_id"), "decision": (None, "decision"),
+                 "default_probability": (None, "col_probability"), "contract_type": ("contract_type", "col_contract"),
+                 "age_years": ("age_years", "col_age"), "income": ("income", "col_income"),
+                 "credit_amount": ("credit_amount", "col_amount")}
+
+
+def format_fact(value, kind: str, language: str) -> str:
+    if value is None or (isinstance(value, float) and value != value):
+        return f'<span class="note">{t("not_given", language)}</span>'
+    if kind == "years0":
+        return t("years", language, value=fmt_number(value, language, 0))
+    if kind == "years1":
+        return t("years", language, value=fmt_number(value, language, 1))
+    if kind == "money_year":
+        return t("per_year", language, value=fmt_money(value, language))
+    if kind == "money":
+        return fmt_money(value, language)
+    if kind == "percent":
+        return fmt_percent(value, language)
+    if kind == "months":
+        return t("months", language, value=fmt_number(value, language, 0))
+    if kind == "ratio":
+        return fmt_number(value, language, 2)
+    if kind == "int":
+        return fmt_number(value, language, 0)
+    return str(value)
+
+
+def missing_roles_note(rows, roles, language: str) -> str:
+    missing = [t(name, language) for name, role, _ in rows if role not in roles]
+    if not missing:
+        return ""
+    return f'<p class="note">{t("missing_roles", language, names=", ".join(missing))}</p>'
+
+
+def client_card_html(file: ClientFile | None, roles: frozenset[str], language: str) -> str:
+    """Everything the side bar says about one client, as one HTML fragment (one update per switch)."""
+    if file is None:
+        return f'<p class="placeholder">{t("no_client", language)}</p>'
+    score = file.score
+    if file.split == "train" and file.known_outcome is not None:
+        status = t("history_defaulted" if file.known_outcome else "history_repaid", language)
+    else:
+        status = t("new_application", language)
+
+    def table(rows, values, css):
+        cells = "".join(f"<tr><th>{t(name, language)}</th><td>{format_fact(values.get(name), kind, language)}</td></tr>"
+                        for name, role, kind in rows if role in roles)
+        return f'<table class="facts {css}">{cells}</table>'
+
+    return (
+        f'<div class="client-card" data-client-id="{file.client_id}">'
+        f'<div class="client-head">{t("client_id", language)} <b class="client-id">{file.client_id}</b> · {status}</div>'
+        f'{gauge_svg(score.default_probability, score.threshold, language)}'
+        f'<div class="decision"><span class="decision-badge {score.decision}" data-decision="{score.decision}">'
+        f'{t(score.decision, language)}</span>'
+        f'<span class="probability" data-probability="{score.default_probability:.6f}">'
+        f'{fmt_percent(score.default_probability, language)}</span>'
+        f'<span class="note">{t("default_probability", language).lower()}</span></div>'
+        f'<h4>{t("profile", language)}</h4>{table(PROFILE_ROWS, file.profile, "profile")}'
+        f'{missing_roles_note(PROFILE_ROWS, roles, language)}'
+        f'<h4>{t("application", language)}</h4>{table(APPLICATION_ROWS, file.application, "application")}'
+        f'{missing_roles_note(APPLICATION_ROWS, roles, language)}'
+        f'</div>')
+
+
+class ClientCard(pn.viewable.Viewer):
+    """Gauge, decision badge, probability, profile and application of the selected client."""
+
+    state = param.ClassSelector(class_=DashboardState)
+
+    def __init__(self, **params):
+        super().__init__(**params)
+        self._html = pn.pane.HTML(self._render(), sizing_mode="stretch_width", stylesheets=[CARD_CSS],
+                                  css_classes=["client-card-pane"], min_height=120)
+        self.state.client.param.watch(self._update, ["file"])
+        self.state.param.watch(self._update, ["language"])
+
+    def _render(self) -> str:
+        return client_card_html(self.state.client.file, self.state.roles, self.state.language)
+
+    def _update(self, *events):
+        self._html.object = self._render()
+
+    def __panel__(self):
+        return self._html
+
+
+class ClientPicker(pn.viewable.Viewer):
+    """Open a client by ID (the table below narrows as the ID is typed) or from the filtered table."""
+
+    state = param.ClassSelector(class_=DashboardState)
+
+    def __init__(self, **params):
+        super().__init__(**params)
+        lang = self.state.param.language
+        search, client = self.state.search, self.state.client
+        self.id_input = pn.widgets.TextInput(
+            name=pn.bind(t, "client_id", lang), placeholder=pn.bind(t, "client_id_placeholder", lang),
+            sizing_mode="stretch_width", css_classes=["client-id-input"])
+        self.open_button = pn.widgets.Button(name=pn.bind(t, "open", lang), button_type="primary", width=80,
+                                             align="end", css_classes=["open-client"])
+        self.id_input.param.watch(self._typing, "value_input")
+        self.id_input.param.watch(self._entered, "value")
+        self.open_button.on_click(self._clicked)
+
+        self.table = pn.widgets.Tabulator(
+            self._table_frame(), show_index=False, disabled=True, sortable=False, selectable=False,
+            pagination=None, layout="fit_data_stretch", sizing_mode="stretch_width", height=300,
+            css_classes=["client-table"], stylesheets=[TABLE_CSS])
+        self.table.on_click(self._row_clicked)
+        search.param.watch(self._refresh_table, ["rows"])
+        self.state.param.watch(self._refresh_table, ["language"])
+
+        self.previous = pn.widgets.Button(name=pn.bind(t, "previous", lang), width=80,
+                                          disabled=pn.bind(lambda page: page <= 1, search.param.page), css_classes=["previous-page"])
+        self.next = pn.widgets.Button(name=pn.bind(t, "next", lang), width=80, css_classes=["next-page"],
+                                      disabled=pn.bind(lambda page, total: page >= search.pages,
+                                                       search.param.page, search.param.total))
+        self.previous.on_click(lambda event: search.previous_page())
+        self.next.on_click(lambda event: search.next_page())
+        self.pager = pn.pane.HTML(pn.bind(self._pager_text, search.param.page, search.param.total, lang),
+                                  css_classes=["pager"], margin=(12, 5))
+
+    # ------------------------------------------------------------- opening a client
+    def _typing(self, event):
+        text = (event.new or "").strip()
+        if text.isdigit() or not text:
+            self.state.search.q = text
+
+    def _entered(self, event):
+        if (event.new or "").strip():
+            self.state.client.open(event.new)
+
+    def _clicked(self, event):
+        text = self.id_input.value_input or self.id_input.value
+        if text and text.strip():
+            self.state.client.open(text)
+
+    def _row_clicked(self, event):
+        self.state.client.client_id = self.state.search.client_at(event.row)
+
+    # ------------------------------------------------------------- the table
+    def _table_frame(self) -> pd.DataFrame:
+        language, roles = self.state.language, self.state.roles
+        rows = self.state.search.rows
+        columns = [c for c, (role, _) in TABLE_COLUMNS.items() if role is None or role in roles]
+        out = {}
+        for c in columns:
+            header = t(TABLE_COLUMNS[c][1], language)
+            values = rows[c] if c in rows else pd.Series([], dtype=object)
+            if c == "client_id":
+                out[header] = values.astype(str)
+            elif c == "decision":
+                out[header] = [t(v, language) for v in values]
+            elif c == "default_probability":
+                out[header] = [fmt_percent(v, language) for v in values]
+            elif c == "age_years":
+                out[header] = [fmt_number(v, language, 0) for v in values]
+            elif c in ("income", "credit_amount"):
+                out[header] = [fmt_money(v, language) for v in values]
+            else:
+                out[header] = ["—" if v is None or v is pd.NA else str(v) for v in values]
+        return pd.DataFrame(out)
+
+    def _refresh_table(self, *events):
+        self.table.value = self._table_frame()
+
+    def _pager_text(self, page: int, total: int, language: str) -> str:
+        if total == 0:
+            return f'<span class="note">{t("no_match", language)}</span>'
+        return t("page", language, page=page, pages=self.state.search.pages, total=fmt_number(total, language))
+
+    # ------------------------------------------------------------- the filters
+    def _filters(self) -> list:
+        lang = self.state.param.language
+        search, roles = self.state.search, self.state.roles
+
+        def decisions(language):
+            return {t("all", language): None, t("accepted", language): "accepted", t("refused", language): "refused"}
+
+        widgets = [
+            pn.widgets.Select.from_param(search.param.decision, name=pn.bind(t, "decision", lang),
+                                         options=pn.bind(decisions, lang), sizing_mode="stretch_width"),
+            pn.widgets.RangeSlider.from_param(search.param.probability, name=pn.bind(t, "probability_range", lang),
+                                              step=0.01, format=NumeralTickFormatter(format="0%"),
+                                              sizing_mode="stretch_width"),
+        ]
+        if "contract_type" in roles:
+            def contracts(language):
+                return {t("all", language): None, **{c: c for c in search.param.contract_type.objects if c}}
+            widgets.append(pn.widgets.Select.from_param(search.param.contract_type, options=pn.bind(contracts, lang),
+                                                        name=pn.bind(t, "contract_type", lang),
+                                                        sizing_mode="stretch_width"))
+        for name, key in (("income", "income"), ("amount", "credit_amount"), ("age", "age")):
+            if name in search.range_bounds:
+                step = 1.0 if name == "age" else 1000.0
+                widgets.append(pn.widgets.EditableRangeSlider.from_param(
+                    search.param[name], name=pn.bind(t, key, lang), step=step,
+                    format=NumeralTickFormatter(format="0,0"), sizing_mode="stretch_width"))
+
+        def sort_options(language):
+            keys = {"client_id": "client_id", "default_probability": "default_probability", "age_years": "age",
+                    "income": "income", "credit_amount": "credit_amount", "annuity": "annuity",
+                    "term_months": "term_months", "debt_ratio": "debt_ratio", "credit_income_ratio": "credit_income_ratio"}
+            return {t(keys[s], language): s for s in search.param.sort.objects}
+
+        widgets += [
+            pn.widgets.Select.from_param(search.param.sort, name=pn.bind(t, "sort", lang),
+                                         options=pn.bind(sort_options, lang), sizing_mode="stretch_width"),
+            pn.widgets.Checkbox.from_param(search.param.descending, name=pn.bind(t, "descending", lang)),
+        ]
+        missing = [t(key, self.state.language) for role, key in (("contract_type", "contract_type"),
+                                                                 ("income", "income"),
+                                                                 ("credit_amount", "credit_amount"),
+                                                                 ("age_years", "age")) if role not in roles]
+        if missing:
+            widgets.append(pn.pane.HTML(pn.bind(
+                lambda language: f'<p class="note">{t("missing_roles", language, names=", ".join(missing))}</p>', lang),
+                stylesheets=[CARD_CSS]))
+        return widgets
+
+    def id_box(self) -> pn.Column:
+        """The ID input, its button and the messages about the client being opened."""
+        lang = self.state.param.language
+        return pn.Column(pn.Row(self.id_input, self.open_button, sizing_mode="stretch_width"),
+                         notice_alert(self.state.client.param.notice, lang), sizing_mode="stretch_width")
+
+    def browser(self) -> pn.Column:
+        """Filters, the current page of client files, and the pager."""
+        lang = self.state.param.language
+        filters = pn.Card(*self._filters(), title=pn.bind(t, "search", lang), collapsed=True,
+                          sizing_mode="stretch_width", css_classes=["filters"])
+        return pn.Column(
+            notice_alert(self.state.search.param.notice, lang),
+            filters,
+            self.table,
+            pn.Row(self.previous, self.pager, self.next, sizing_mode="stretch_width"),
+            pn.pane.HTML(pn.bind(lambda language: f'<span class="note">{t("click_row", language)}</span>', lang),
+                         stylesheets=[CARD_CSS]),
+            sizing_mode="stretch_width")
+
+    def __panel__(self):
+        return pn.Column(self.id_box(), self.browser(), sizing_mode="stretch_width")

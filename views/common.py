@@ -1,0 +1,72 @@
+"""Small pieces shared by the views: loading spinners on busy panes, notices, card styles."""
+
+from __future__ import annotations
+
+from typing import Iterable
+
+import panel as pn
+from panel.io.document import immediate_dispatch
+
+from .i18n import t
+from .state import ClientState, Notice
+
+CARD_CSS = """
+:host { width: 100%; }
+.kpis { display: flex; flex-wrap: wrap; gap: 10px; }
+.kpi { flex: 1 1 150px; border: 1px solid #e2e5ea; border-radius: 6px; padding: 8px 12px; background: #fff; }
+.kpi .label { font-size: 12px; color: #55606e; }
+.kpi .value { font-size: 22px; font-weight: 600; color: #1d2733; white-space: nowrap; }
+.kpi .sub { font-size: 12px; color: #55606e; }
+.kpi.alert { border-color: #dd6b20; }
+table.facts { border-collapse: collapse; width: 100%; font-size: 13px; }
+table.facts th { text-align: left; font-weight: normal; color: #55606e; padding: 2px 8px 2px 0; }
+table.facts td { text-align: right; padding: 2px 0; white-space: nowrap; }
+h4 { margin: 10px 0 4px 0; font-size: 14px; }
+.note { font-size: 12px; color: #55606e; font-style: italic; }
+.decision { display: flex; align-items: center; gap: 10px; margin: 4px 0 6px 0; }
+.decision-badge { font-weight: 700; padding: 3px 12px; border-radius: 12px; color: #fff; font-size: 15px; }
+.decision-badge.accepted { background: #1b7f3b; }
+.decision-badge.refused { background: #b3261e; }
+.probability { font-size: 24px; font-weight: 700; }
+.client-head { font-size: 14px; color: #1d2733; }
+.placeholder { color: #55606e; font-style: italic; }
+"""
+
+TABLE_CSS = """
+.tabulator { font-size: 12.5px; }
+.tabulator .tabulator-row { cursor: pointer; }
+"""
+
+
+def bind_loading(client: ClientState, panes: Iterable[pn.viewable.Viewable]) -> None:
+    """Spinners on `panes` while the client state fetches: pushed to the browser before the work starts."""
+    panes = list(panes)
+
+    def toggle(event):
+        if event.new:
+            with immediate_dispatch():
+                for pane in panes:
+                    pane.loading = True
+        else:
+            for pane in panes:
+                pane.loading = False
+
+    client.param.watch(toggle, "busy")
+
+
+def notice_alert(notice_param, language_param) -> pn.pane.Alert:
+    """An alert showing a state's `notice` in the current language, hidden when there is none."""
+
+    def text(notice: Notice | None, language: str) -> str:
+        return notice.text(language) if notice is not None else ""
+
+    def level(notice: Notice | None) -> str:
+        return notice.level if notice is not None else "warning"
+
+    return pn.pane.Alert(pn.bind(text, notice_param, language_param), alert_type=pn.bind(level, notice_param),
+                         visible=pn.bind(lambda n: n is not None, notice_param), margin=(4, 5),
+                         sizing_mode="stretch_width", css_classes=["notice"])
+
+
+def section_title(key: str, language_param) -> pn.pane.Markdown:
+    return pn.pane.Markdown(pn.bind(lambda lang: f"### {t(key, lang)}", language_param), margin=(0, 5))

@@ -1,0 +1,315 @@
+"""The centre: why this score (waterfall), the client against the population, debt capacity.
+
+Each plot is a `hv.DynamicMap` fed by a `streams.Pipe`; a client switch sends new data into the
+waterfall and moves the client markers, it never rebuilds a figure.
+"""
+
+from __future__ import annotations
+
+import math
+
+import holoviews as hv
+import numpy as np
+import panel as pn
+import param
+from bokeh.models import NumeralTickFormatter
+from holoviews import streams
+
+from scoring.scorer import Explanation
+from scoring.service import RATIOS, FeatureDistribution, RatioComparison
+
+from .charts import (ACCEPTED, CLIENT, DEFAULTED, POPULATION, REFUSED, REPAID, TOOLBAR, ClientMarker,
+                     nice_ticks)
+from .common import CARD_CSS
+from .i18n import LANGUAGES, fmt_number, fmt_percent, fmt_value, label, t
+from .state import DashboardState
+
+
+def _sigmoid(x: float) -> float:
+    return 1.0 / (1.0 + math.exp(-x))
+
+
+# ------------------------------------------------------------------------------------------ waterfall
+def waterfall_table(explanation: Explanation, n_features: int, language: str) -> dict[str, list]:
+    """Rows of the waterfall, bottom to top: the average application (a bar from 0), the other
+    features, the ten strongest contributions (the strongest last), then this client (a bar from 0).
+
+    Each bar goes from the probability before the feature is taken into account to the probability
+    after it: SHAP values add up in log-odds, so the chain ends at the client's score.
+    """
+    items = [(f"{label(c, language)} = {fmt_value(c.value, language)}", c.contribution)
+             for c in explanation.contributions]
+    n_others = max(n_features - len(items), 0)
+    if n_others and explanation.others:
+        items.append((t("others", language, n=n_others), explanation.others))
+    items.reverse()                                   # Bokeh draws the first factor at the bottom
+    margin = explanation.base_value
+    base = 100 * _sigmoid(margin)
+    table = {"feature": [t("average_application", language)], "start": [0.0], "end": [base],
+             "contribution": [0.0], "color": [POPULATION]}
+    for name, contribution in items:
+        table["feature"].append(name)
+        table["start"].append(100 * _sigmoid(margin))
+        margin += contribution
+        table["end"].append(100 * _sigmoid(margin))
+        table["contribution"].append(round(contribution, 4))
+        table["color"].append(REFUSED if contribution > 0 else ACCEPTED)
+    final = 100 * _sigmoid(margin)
+    for column, value in (("feature", t("this_client", language)), ("start", 0.0), ("end", final),
+                          ("contribution", 0.0), ("color", CLIENT)):
+        table[column].append(value)
+    return table
+
+
+class ExplanationView(pn.viewable.Viewer):
+    """Waterfall of the client's local explanation, in business words with the client's values."""
+
+    state = param.ClassSelector(class_=DashboardState)
+
+    def __init__(self, **params):
+        super().__init__(**params)
+        card = self.state.service.model_card()
+        self._n_features = len(card.get("features", []))
+        self._threshold = float(card.get("threshold", 0.5))
+        self.threshold = ClientMarker(color=REFUSED, dash="dotted")
+        # locale tick labels (2,5 / 2.5) from a formatter: fixed tick positions would cost a new ticker per client
+        self._formatters = {lang: NumeralTickFormatter(format="0.[0]", language=lang) for lang in LANGUAGES}
+        self._pipe = streams.Pipe(data=self._payload())
+        self.plot = pn.pane.HoloViews(hv.DynamicMap(self._plot, streams=[self._pipe]), sizing_mode="stretch_width",
+                                      height=400, css_classes=["waterfall"], linked_axes=False)
+        self.help = pn.pane.HTML(self._help(), stylesheets=[CARD_CSS], sizing_mode="stretch_width")
+        self.state.client.param.watch(self._update, ["explanation"])
+        self.state.param.watch(self._update, ["language"])
+
+    def _payload(self):
+        client = self.state.client
+        threshold = client.file.score.threshold if client.file is not None else self._threshold
+        return client.explanation, threshold, self.state.language
+
+    def _help(self) -> str:
+        return f'<p class="note">{t("explanation_help", self.state.language)}</p>'
+
+    def _update(self, *events):
+        self._pipe.send(self._payload())
+        if any(e.name == "language" for e in events):
+            self.help.object = self._help()
+
+    def _plot(self, data):
+        explanation, threshold, language = data
+        if explanation is None:
+            table = {"feature": [t("average_application", language), t("this_client", language)],
+                     "start": [0.0, 0.0], "end": [0.0, 0.0], "contribution": [0.0, 0.0],
+                     "color": [POPULATION, CLIENT]}
+        else:
+            table = waterfall_table(explanation, self._n_features, language)
+        axis = t("probability_axis", language)
+        values = table["start"] + table["end"] + [100 * threshold]
+        lo, hi = 0.0, max(values)
+        hi = min(hi + max(hi * 0.05, 0.5), 100.0)
+        self.threshold.move(100 * threshold)
+        return hv.Segments(table, kdims=[hv.Dimension("start", label=axis), "feature", "end", "feature"],
+                           vdims=[hv.Dimension("contribution", label=t("contribution", language)), "color"]).opts(
+            color="color", line_width=16, xlim=(lo, hi), xformatter=self._formatters[language], xlabel=axis,
+            ylabel="", framewise=True,
+            responsive=True, hooks=[self.threshold.hook], **TOOLBAR)
+
+    def __panel__(self):
+        return pn.Column(self.help, self.plot, sizing_mode="stretch_width")
+
+
+# ------------------------------------------------------------------------------------------ comparison
+def share_histograms(dist: FeatureDistribution) -> tuple[np.ndarray, dict[str, np.ndarray], list]:
+    """Bin edges and each outcome's share of applications per bin (%); categories become positions 0..k."""
+    h = dist.histogram
+    if h.categories:
+        edges = np.arange(len(h.categories) + 1, dtype=float)
+    else:
+        edges = np.asarray(h.edges, dtype=float)
+    shares = {}
+    for name, counts in h.counts.items():
+        c = np.asarray(counts, dtype=float)
+        shares[name] = 100 * c / c.sum() if c.sum() else c
+    return edges, shares, list(h.categories)
+
+
+def client_position(dist: FeatureDistribution) -> float | None:
+    """Where the client's marker goes on the histogram's x axis."""
+    value = dist.client_value
+    if value is None:
+        return None
+    if dist.histogram.categories:
+        cats = dist.histogram.categories
+        return cats.index(value) + 0.5 if value in cats else None
+    return float(value)
+
+
+class ComparisonView(pn.viewable.Viewer):
+    """One of the model's top five features: repaid vs defaulted distributions, the client marked."""
+
+    state = param.ClassSelector(class_=DashboardState)
+
+    def __init__(self, **params):
+        super().__init__(**params)
+        client, lang = self.state.client, self.state.param.language
+        self.marker = ClientMarker()
+        self._pipe = streams.Pipe(data=(client.comparison, self.state.language))
+        self._shown = (client.comparison.feature if client.comparison else None, self.state.language)
+        self.selector = pn.widgets.Select.from_param(
+            client.param.feature, name=pn.bind(t, "compared_feature", lang),
+            options=pn.bind(self._options, lang), sizing_mode="stretch_width", css_classes=["feature-select"])
+        self.plot = pn.pane.HoloViews(hv.DynamicMap(self._plot, streams=[self._pipe]), height=300,
+                                      sizing_mode="stretch_width", css_classes=["comparison"], linked_axes=False)
+        self.text = pn.pane.HTML(self._text(), stylesheets=[CARD_CSS], sizing_mode="stretch_width",
+                                 css_classes=["percentile"])
+        self.marker.move(client_position(client.comparison) if client.comparison else None)
+        client.param.watch(self._update, ["comparison"])
+        self.state.param.watch(self._update, ["language"])
+
+    def _options(self, language: str) -> dict[str, str]:
+        return {label(f, language): f["feature"] for f in self.state.client.top_features}
+
+    def _update(self, *events):
+        dist, language = self.state.client.comparison, self.state.language
+        key = (dist.feature if dist is not None else None, language)
+        if key != self._shown:            # a new feature or language: new histograms; a new client: marker only
+            self._shown = key
+            self._pipe.send((dist, language))
+        self.marker.move(client_position(dist) if dist is not None else None)
+        self.text.object = self._text()
+
+    def _text(self) -> str:
+        dist, language = self.state.client.comparison, self.state.language
+        if dist is None or dist.client_id is None:
+            return ""
+        if dist.client_value is None:
+            return f'<p class="note">{t("client_missing_value", language)}</p>'
+        text = t("client_value", language, value=f"<b>{fmt_value(dist.client_value, language)}</b>")
+        if dist.client_percentile is not None:
+            pct = dist.client_percentile
+            text += " · " + t("percentile", language, pct=fmt_percent(pct / 100, language),
+                               rank=f'<b class="rank">{int(round(pct))}</b>')
+        return f'<p class="client-value" data-feature="{dist.feature}">{text}</p>'
+
+    def _plot(self, data):
+        dist, language = data
+        if dist is None:
+            return (hv.Histogram(([0, 1], [0])) * hv.Histogram(([0, 1], [0]))).opts(responsive=True)
+        edges, shares, categories = share_histograms(dist)
+        name = label(dist, language)
+        if categories:
+            ticks = [(i + 0.5, c) for i, c in enumerate(categories)]
+        else:
+            ticks = nice_ticks(edges[0], edges[-1], lambda v, d: fmt_number(v, language, d))
+        ymax = max([float(s.max()) for s in shares.values() if s.size] + [1.0])
+        yticks = nice_ticks(0, ymax, lambda v, d: fmt_number(v, language, d), n=4)
+        axis = hv.Dimension("x", label=name)
+        share = hv.Dimension("share", label=t("share_axis", language))
+        common = dict(xticks=ticks, yticks=yticks, xlabel=name, ylabel=t("share_axis", language),
+                      line_width=1, **TOOLBAR)
+        repaid = hv.Histogram((edges, shares.get("repaid", np.zeros(len(edges) - 1))), kdims=[axis], vdims=[share],
+                              label=t("repaid", language)).opts(color=REPAID, alpha=0.45, line_color=REPAID,
+                                                                hooks=[self.marker.hook], **common)
+        defaulted = hv.Histogram((edges, shares.get("defaulted", np.zeros(len(edges) - 1))), kdims=[axis],
+                                 vdims=[share], label=t("defaulted", language)).opts(
+            color=DEFAULTED, alpha=0.45, line_color=DEFAULTED, **common)
+        return (repaid * defaulted).opts(framewise=True, responsive=True, legend_position="top",
+                                         legend_cols=2)
+
+    def __panel__(self):
+        return pn.Column(self.selector, self.text, self.plot, sizing_mode="stretch_width")
+
+
+# ------------------------------------------------------------------------------------------ debt capacity
+def ratio_format(name: str, value: float | None, language: str) -> str:
+    return fmt_percent(value, language) if name == "debt_ratio" else fmt_number(value, language, 2)
+
+
+class DebtCapacityView(pn.viewable.Viewer):
+    """Annuity / income and credit / income of the client against all and accepted applications."""
+
+    state = param.ClassSelector(class_=DashboardState)
+
+    def __init__(self, **params):
+        super().__init__(**params)
+        self.names = [name for name in RATIOS if name in self.state.roles]
+        self.markers = {name: ClientMarker() for name in self.names}
+        self._pipes = {name: streams.Pipe(data=(None, self.state.language)) for name in self.names}
+        self._sent: dict[str, tuple] = {}
+        self.plots = {name: pn.pane.HoloViews(hv.DynamicMap(self._plot(name), streams=[self._pipes[name]]),
+                                              height=220, sizing_mode="stretch_width", linked_axes=False,
+                                              css_classes=["debt-plot", name])
+                      for name in self.names}
+        self.text = pn.pane.HTML(self._text(), stylesheets=[CARD_CSS], sizing_mode="stretch_width",
+                                 css_classes=["debt-summary"])
+        self.state.client.param.watch(self._update, ["debt"])
+        self.state.param.watch(self._update, ["language"])
+        self._update()
+
+    def _ratios(self) -> dict[str, RatioComparison]:
+        debt = self.state.client.debt
+        return {r.name: r for r in debt.ratios} if debt is not None else {}
+
+    def _update(self, *events):
+        language = self.state.language
+        for name, ratio in self._ratios().items():
+            if name not in self._pipes:
+                continue
+            if self._sent.get(name) != (language,):     # population histograms: once, then on a language switch
+                self._sent[name] = (language,)
+                self._pipes[name].send((ratio, language))
+            self.markers[name].move(ratio.client)
+        self.text.object = self._text()
+
+    def _text(self) -> str:
+        language = self.state.language
+        if not self.names:
+            return f'<p class="note">{t("no_ratios", language)}</p>'
+        ratios = self._ratios()
+        if not ratios:
+            return f'<p class="placeholder">{t("no_client", language)}</p>'
+        lines = []
+        for name in self.names:
+            r = ratios.get(name)
+            if r is None:
+                continue
+            summary = t("ratio_summary", language, client=f'<b class="client-ratio">{ratio_format(name, r.client, language)}</b>',
+                        mean=ratio_format(name, r.population_mean, language),
+                        accepted=ratio_format(name, r.accepted_mean, language))
+            lines.append(f'<p data-ratio="{name}"><b>{label(r, language)}</b> · {summary}</p>')
+        return "".join(lines)
+
+    def _plot(self, name: str):
+        marker = self.markers[name]
+
+        def plot(data):
+            ratio, language = data
+            if ratio is None:
+                return (hv.Histogram(([0, 1], [0])) * hv.Histogram(([0, 1], [0]))
+                        * hv.VLine(0).opts(alpha=0) * hv.VLine(0).opts(alpha=0)).opts(responsive=True)
+            h = ratio.histogram
+            edges = np.asarray(h.edges, dtype=float)
+            shares = {k: 100 * np.asarray(v, float) / max(sum(v), 1) for k, v in h.counts.items()}
+            fmt = (lambda v, d: fmt_percent(v, language, max(d - 2, 0))) if name == "debt_ratio" else (
+                lambda v, d: fmt_number(v, language, d))
+            ymax = max(float(s.max()) for s in shares.values())
+            axis = hv.Dimension("x", label=label(ratio, language))
+            share = hv.Dimension("share", label=t("share_axis", language))
+            common = dict(xticks=nice_ticks(edges[0], edges[-1], fmt),
+                          yticks=nice_ticks(0, ymax, lambda v, d: fmt_number(v, language, d), n=3),
+                          xlabel=label(ratio, language), ylabel=t("share_axis", language), line_width=1, **TOOLBAR)
+            everyone = hv.Histogram((edges, shares["all"]), kdims=[axis], vdims=[share],
+                                    label=t("all_applications", language)).opts(
+                color=POPULATION, alpha=0.4, line_color=POPULATION, hooks=[marker.hook], **common)
+            accepted = hv.Histogram((edges, shares["accepted"]), kdims=[axis], vdims=[share],
+                                    label=t("accepted_applications", language)).opts(
+                color=ACCEPTED, alpha=0.35, line_color=ACCEPTED, **common)
+            means = (hv.VLine(ratio.population_mean).opts(color=POPULATION, line_width=2)
+                     * hv.VLine(ratio.accepted_mean).opts(color=ACCEPTED, line_width=2))
+            return (everyone * accepted * means).opts(framewise=True, responsive=True, legend_position="top",
+                                                      legend_cols=2)
+
+        return plot
+
+    def __panel__(self):
+        return pn.Column(self.text, pn.Row(*self.plots.values(), sizing_mode="stretch_width"),
+                         sizing_mode="stretch_width")

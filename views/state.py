@@ -1,0 +1,371 @@
+"""State of one dashboard session: the portfolio, the search in the client files, the selected client.
+
+Plain `param.Parameterized` classes, no widgets: they ask the `ScoringService` and hold what the
+views show, so every behaviour (selecting a client, filtering, choosing a feature, an unknown ID,
+the scoring service going down) is tested without a browser. Views bind to these parameters.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import weakref
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+import pandas as pd
+import param
+
+from scoring.errors import ScoringError, UnknownClientError
+from scoring.scorer import Explanation
+from scoring.service import ClientFile, DebtCapacity, FeatureDistribution, PortfolioSummary, ScoringService
+from scoring.store import DECISIONS, MAX_PAGE, SORTABLE, ClientQuery
+
+from .i18n import LANGUAGES, t
+
+log = logging.getLogger(__name__)
+
+TOP_CONTRIBUTIONS = 10      # waterfall: the ten strongest contributions, the rest summed in "others"
+TOP_IMPORTANCE = 15
+N_COMPARED_FEATURES = 5
+
+#: filter name -> (store role it needs, ClientQuery min field, ClientQuery max field)
+RANGE_FILTERS = {
+    "income": ("income", "min_income", "max_income"),
+    "amount": ("credit_amount", "min_amount", "max_amount"),
+    "age": ("age_years", "min_age", "max_age"),
+}
+SORT_ROLES = {"client_id": None, "default_probability": None, "age_years": "age_years", "income": "income",
+              "credit_amount": "credit_amount", "annuity": "annuity", "term_months": "term_months",
+              "debt_ratio": "debt_ratio", "credit_income_ratio": "credit_income_ratio"}
+
+
+@dataclass(frozen=True)
+class Notice:
+    """A message for the user, translated when shown (`key` is a text of `views.i18n`)."""
+
+    key: str
+    values: dict[str, Any] = field(default_factory=dict)
+    level: str = "warning"            # Bootstrap alert level: "warning" | "danger" | "info"
+
+    def text(self, language: str = "fr") -> str:
+        return t(self.key, language, **self.values)
+
+
+def _unavailable(exc: Exception) -> Notice:
+    return Notice("unavailable", {"detail": str(exc) or type(exc).__name__}, "danger")
+
+
+# -------------------------------------------------------------------------------------------- audit
+_audit_writer: ThreadPoolExecutor | None = None
+
+
+def _record_in_background(audit, **entry) -> Future:
+    """Audit writes (an fsync each) run on one background thread, in order, off the client switch."""
+    global _audit_writer
+    if _audit_writer is None:
+        _audit_writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="audit-log")
+
+    def write():
+        try:
+            audit.record(**entry)
+        except Exception:  # an audit failure must be loud in the logs, but not break the advisor's screen
+            log.exception("could not write the audit log entry %s", entry)
+            raise
+
+    return _audit_writer.submit(write)
+
+
+# -------------------------------------------------------------------------------------------- portfolio
+class PortfolioState(param.Parameterized):
+    """The portfolio and model summary of the top bar (the same for every session)."""
+
+    service = param.Parameter(constant=True, precedence=-1, doc="The ScoringService")
+    summary = param.ClassSelector(class_=PortfolioSummary, default=None, allow_None=True, precedence=-1)
+    drift = param.List(default=[], precedence=-1, doc="DriftRow per feature, largest PSI first")
+    importance = param.List(default=[], precedence=-1, doc="Top global importances (feature, labels, importance)")
+    notice = param.ClassSelector(class_=Notice, default=None, allow_None=True, precedence=-1)
+
+    def __init__(self, service: ScoringService, **params):
+        super().__init__(service=service, **params)
+        self.refresh()
+
+    def refresh(self) -> bool:
+        """(Re)load the summary; on a service error keep what was shown and set a notice."""
+        try:
+            summary = self.service.portfolio()
+            drift = sorted(self.service.drift(), key=lambda r: -r.psi)
+            importance = self.service.global_importance(TOP_IMPORTANCE)
+        except ScoringError as exc:
+            self.notice = _unavailable(exc)
+            return False
+        self.param.update(summary=summary, drift=drift, importance=importance, notice=None)
+        return True
+
+
+# -------------------------------------------------------------------------------------------- search
+_bounds_cache: "weakref.WeakKeyDictionary[Any, dict]" = weakref.WeakKeyDictionary()
+
+
+def _column_bounds(service: ScoringService) -> dict[str, tuple[float, float]]:
+    """Min and max of each range filter's column, from two one-row store queries (cached per service)."""
+    try:
+        return _bounds_cache[service]
+    except (KeyError, TypeError):
+        pass
+    bounds = {}
+    for name, (role, _, _) in RANGE_FILTERS.items():
+        if role not in service.roles:
+            continue
+        lo = service.search(ClientQuery(sort=role, limit=1)).rows[role]
+        hi = service.search(ClientQuery(sort=role, descending=True, limit=1)).rows[role]
+        if len(lo) and len(hi) and pd.notna(lo.iloc[0]) and pd.notna(hi.iloc[0]):
+            step = 1.0 if role == "age_years" else 1000.0
+            bounds[name] = (math.floor(float(lo.iloc[0]) / step) * step, math.ceil(float(hi.iloc[0]) / step) * step)
+    try:
+        _bounds_cache[service] = bounds
+    except TypeError:
+        pass
+    return bounds
+
+
+class ClientSearch(param.Parameterized):
+    """Filters, sort and page of the client-file table; only the current page is ever fetched."""
+
+    service = param.Parameter(constant=True, precedence=-1)
+    q = param.String(default="", doc="Client ID or its first digits")
+    decision = param.Selector(default=None, objects=[None, *DECISIONS])
+    probability = param.Range(default=(0.0, 1.0), bounds=(0.0, 1.0), doc="Default probability range")
+    contract_type = param.Selector(default=None, objects=[None])
+    income = param.Range(default=None, allow_None=True, doc="Yearly income range")
+    amount = param.Range(default=None, allow_None=True, doc="Credit amount range")
+    age = param.Range(default=None, allow_None=True, doc="Age range, in years")
+    sort = param.Selector(default="client_id", objects=sorted(SORTABLE))
+    descending = param.Boolean(default=False)
+    page = param.Integer(default=1, bounds=(1, None))
+    page_size = param.Integer(default=10, bounds=(1, MAX_PAGE))
+
+    rows = param.DataFrame(default=pd.DataFrame(), precedence=-1, doc="The current page of client files")
+    total = param.Integer(default=0, precedence=-1, doc="Client files matching the filters")
+    notice = param.ClassSelector(class_=Notice, default=None, allow_None=True, precedence=-1)
+
+    _FILTERS = ("q", "decision", "probability", "contract_type", "income", "amount", "age", "sort", "descending")
+
+    def __init__(self, service: ScoringService, **params):
+        super().__init__(service=service)
+        # choices depend on the dataset: set them on this instance's parameters, then the values
+        roles = service.roles
+        self.param.contract_type.objects = [None, *service.contract_types()] if "contract_type" in roles else [None]
+        self.param.sort.objects = [s for s, role in SORT_ROLES.items() if role is None or role in roles]
+        bounds = _column_bounds(service)
+        for name in RANGE_FILTERS:
+            self.param[name].bounds = bounds.get(name)
+            params.setdefault(name, bounds.get(name))
+        with param.parameterized.discard_events(self):
+            self.param.update(**params)
+        self.run()
+
+    @property
+    def range_bounds(self) -> dict[str, tuple[float, float]]:
+        """Range filters available in this dataset, with the data's min and max."""
+        return {name: self.param[name].bounds for name in RANGE_FILTERS if self.param[name].bounds}
+
+    @property
+    def pages(self) -> int:
+        return max(1, math.ceil(self.total / self.page_size))
+
+    def query(self) -> ClientQuery:
+        """The store query for the current filters and page (untouched ranges filter nothing)."""
+        q = self.q.strip()
+        lo_p, hi_p = self.probability
+        ranges = {}
+        for name, (_, lo_field, hi_field) in RANGE_FILTERS.items():
+            value, bounds = getattr(self, name), self.param[name].bounds
+            if value is None or bounds is None:
+                continue
+            if value[0] > bounds[0]:
+                ranges[lo_field] = float(value[0])
+            if value[1] < bounds[1]:
+                ranges[hi_field] = float(value[1])
+        return ClientQuery(
+            q=q if q.isdigit() else None, decision=self.decision,
+            min_probability=lo_p if lo_p > 0 else None, max_probability=hi_p if hi_p < 1 else None,
+            contract_type=self.contract_type, sort=self.sort, descending=self.descending,
+            limit=self.page_size, offset=(self.page - 1) * self.page_size, **ranges)
+
+    @param.depends(*_FILTERS, watch=True)
+    def _filters_changed(self):
+        if self.page != 1:
+            self.page = 1           # runs the query through _page_changed
+        else:
+            self.run()
+
+    @param.depends("page", "page_size", watch=True)
+    def _page_changed(self):
+        self.run()
+
+    def run(self) -> None:
+        """Fetch the current page; a service error keeps the last page shown and sets a notice."""
+        try:
+            result = self.service.search(self.query())
+        except ScoringError as exc:
+            self.notice = _unavailable(exc)
+            return
+        self.param.update(rows=result.rows, total=result.total, notice=None)
+
+    def next_page(self) -> None:
+        if self.page < self.pages:
+            self.page += 1
+
+    def previous_page(self) -> None:
+        if self.page > 1:
+            self.page -= 1
+
+    def client_at(self, row: int) -> int:
+        """Client ID of a row of the current page."""
+        return int(self.rows["client_id"].iloc[row])
+
+
+# -------------------------------------------------------------------------------------------- client
+class ClientState(param.Parameterized):
+    """The selected client and everything shown about them, fetched once per switch."""
+
+    service = param.Parameter(constant=True, precedence=-1)
+    audit = param.Parameter(default=None, constant=True, precedence=-1, doc="scoring.audit.AuditLog or None")
+    user = param.String(default="anonymous", constant=True, doc="Who is looking (for the audit log)")
+
+    client_id = param.Integer(default=None, allow_None=True, doc="Selected application (in the URL as ?client=)")
+    feature = param.Selector(default=None, objects=[], doc="Feature compared with the population")
+
+    file = param.ClassSelector(class_=ClientFile, default=None, allow_None=True, precedence=-1)
+    explanation = param.ClassSelector(class_=Explanation, default=None, allow_None=True, precedence=-1)
+    comparison = param.ClassSelector(class_=FeatureDistribution, default=None, allow_None=True, precedence=-1)
+    debt = param.ClassSelector(class_=DebtCapacity, default=None, allow_None=True, precedence=-1)
+    top_features = param.List(default=[], precedence=-1, doc="The model's top features: the choices of `feature`")
+    notice = param.ClassSelector(class_=Notice, default=None, allow_None=True, precedence=-1)
+    busy = param.Boolean(default=False, precedence=-1, doc="True while a client or feature is being fetched")
+
+    def __init__(self, service: ScoringService, *, audit=None, user: str = "anonymous", **params):
+        top = service.top_features(N_COMPARED_FEATURES)
+        super().__init__(service=service, audit=audit, user=user, top_features=top)
+        self._pending_audit: Future | None = None
+        self.param.feature.objects = [f["feature"] for f in top]
+        params.setdefault("feature", top[0]["feature"] if top else None)
+        client_id = params.pop("client_id", None)
+        with param.parameterized.discard_events(self):
+            self.param.update(**params)
+        self._load_comparison()
+        if client_id is not None:
+            self.client_id = client_id
+
+    # -------------------------------------------------------------- actions
+    def open(self, text: str | int) -> bool:
+        """Open the client file typed by the user; a bad or unknown ID sets a notice and keeps the current one."""
+        text = str(text).strip()
+        if not text.isdigit():
+            self.notice = Notice("invalid_id", {"text": text})
+            return False
+        client_id = int(text)
+        if self.file is not None and self.file.client_id == client_id:
+            self.notice = None
+            return True
+        self.client_id = client_id
+        return self.file is not None and self.file.client_id == client_id
+
+    @param.depends("client_id", watch=True)
+    def _client_changed(self):
+        client_id = self.client_id
+        shown = self.file.client_id if self.file is not None else None
+        if client_id == shown:
+            return
+        if client_id is None:
+            self.param.update(file=None, explanation=None, debt=None)
+            self._load_comparison()
+            return
+        self.busy = True
+        service = self.service
+        try:
+            file = service.client(client_id)
+            explanation = service.explain(client_id, top=TOP_CONTRIBUTIONS)
+            comparison = service.distribution(self.feature, client_id) if self.feature else None
+            debt = service.debt_capacity(client_id)
+        except UnknownClientError:
+            key = "unknown_client" if shown is not None else "unknown_client_none"
+            self.param.update(client_id=shown, busy=False,
+                              notice=Notice(key, {"client_id": client_id, "previous": shown}))
+            return
+        except ScoringError as exc:
+            self.param.update(client_id=shown, busy=False, notice=_unavailable(exc))
+            return
+        self.param.update(file=file, explanation=explanation, comparison=comparison, debt=debt,
+                          notice=None, busy=False)
+        self._record(file)
+
+    @param.depends("feature", watch=True)
+    def _feature_changed(self):
+        self.busy = True
+        try:
+            self._load_comparison()
+        finally:
+            self.busy = False
+
+    def _load_comparison(self) -> None:
+        if self.feature is None:
+            self.comparison = None
+            return
+        try:
+            self.comparison = self.service.distribution(
+                self.feature, self.file.client_id if self.file is not None else None)
+        except ScoringError as exc:
+            self.notice = _unavailable(exc)
+
+    # -------------------------------------------------------------- audit
+    def _record(self, file: ClientFile) -> None:
+        if self.audit is None:
+            return
+        score = file.score
+        self._pending_audit = _record_in_background(
+            self.audit, event="client_opened", user=self.user, client_id=file.client_id,
+            model_version=score.model_version, default_probability=score.default_probability,
+            decision=score.decision, source="dashboard")
+
+    def flush_audit(self, timeout: float = 10.0) -> None:
+        """Wait until the last audit entry is written (tests, shutdown)."""
+        if self._pending_audit is not None:
+            self._pending_audit.result(timeout)
+
+
+# -------------------------------------------------------------------------------------------- the session
+class DashboardState(param.Parameterized):
+    """One session's state, shared by the top bar, the side bar and the centre."""
+
+    language = param.Selector(default="fr", objects=list(LANGUAGES), doc="fr (default) or en")
+    portfolio = param.ClassSelector(class_=PortfolioState, constant=True, precedence=-1)
+    search = param.ClassSelector(class_=ClientSearch, constant=True, precedence=-1)
+    client = param.ClassSelector(class_=ClientState, constant=True, precedence=-1)
+
+    def __init__(self, service: ScoringService | None = None, audit=None, user: str | None = None,
+                 client_id: int | None = None, **params):
+        if service is None:
+            from scoring.service import open_service
+
+            service = open_service()
+        self.service = service
+        super().__init__(
+            portfolio=PortfolioState(service),
+            search=ClientSearch(service),
+            client=ClientState(service, audit=audit, user=user or "anonymous", client_id=client_id),
+            **params)
+
+    @property
+    def roles(self) -> frozenset[str]:
+        return self.service.roles
+
+    @param.depends("client.file", watch=True)
+    def _retry_portfolio(self):
+        """After an outage, the next client opened also brings the top bar back."""
+        if self.portfolio.notice is not None:
+            self.portfolio.refresh()
+        if self.search.notice is not None:
+            self.search.run()
