@@ -60,7 +60,7 @@ class DashboardApp(pn.viewable.Viewer):
         self.comparison = ComparisonView(state=self.state)
         self.debt = DebtCapacityView(state=self.state)
         self.language_switch = pn.widgets.RadioButtonGroup.from_param(
-            self.state.param.language, options={"FR": "fr", "EN": "en"}, name="", button_type="light",
+            self.state.param.language, options={"FR": "fr", "EN": "en"}, label="", color="light",
             width=110, css_classes=["language-switch"])
         lang = self.state.param.language
         self._card = pn.Column(self.card, sizing_mode="stretch_width")
@@ -114,7 +114,7 @@ def _unavailable_page(error: Exception, retry) -> pn.Column:
     """Shown when the scoring service cannot be reached at session start; retries in place."""
     message = pn.pane.Alert(t("unavailable", "fr", detail=error) + "\n\n" + t("unavailable", "en", detail=error),
                             alert_type="danger")
-    button = pn.widgets.Button(name="Réessayer / Retry", button_type="primary")
+    button = pn.widgets.Button(name="Réessayer / Retry", color="primary")
     page = pn.Column(message, button, sizing_mode="stretch_width")
 
     def again(event):

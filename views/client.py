@@ -121,9 +121,9 @@ class ClientPicker(pn.viewable.Viewer):
         lang = self.state.param.language
         search, client = self.state.search, self.state.client
         self.id_input = pn.widgets.TextInput(
-            name=pn.bind(t, "client_id", lang), placeholder=pn.bind(t, "client_id_placeholder", lang),
+            label=pn.bind(t, "client_id", lang), placeholder=pn.bind(t, "client_id_placeholder", lang),
             sizing_mode="stretch_width", css_classes=["client-id-input"])
-        self.open_button = pn.widgets.Button(name=pn.bind(t, "open", lang), button_type="primary", width=80,
+        self.open_button = pn.widgets.Button(label=pn.bind(t, "open", lang), color="primary", width=80,
                                              align="end", css_classes=["open-client"])
         self.id_input.param.watch(self._typing, "value_input")
         self.id_input.param.watch(self._entered, "value")
@@ -137,9 +137,9 @@ class ClientPicker(pn.viewable.Viewer):
         search.param.watch(self._refresh_table, ["rows"])
         self.state.param.watch(self._refresh_table, ["language"])
 
-        self.previous = pn.widgets.Button(name=pn.bind(t, "previous", lang), width=80,
+        self.previous = pn.widgets.Button(label=pn.bind(t, "previous", lang), width=80,
                                           disabled=pn.bind(lambda page: page <= 1, search.param.page), css_classes=["previous-page"])
-        self.next = pn.widgets.Button(name=pn.bind(t, "next", lang), width=80, css_classes=["next-page"],
+        self.next = pn.widgets.Button(label=pn.bind(t, "next", lang), width=80, css_classes=["next-page"],
                                       disabled=pn.bind(lambda page, total: page >= search.pages,
                                                        search.param.page, search.param.total))
         self.previous.on_click(lambda event: search.previous_page())
@@ -205,9 +205,9 @@ class ClientPicker(pn.viewable.Viewer):
             return {t("all", language): None, t("accepted", language): "accepted", t("refused", language): "refused"}
 
         widgets = [
-            pn.widgets.Select.from_param(search.param.decision, name=pn.bind(t, "decision", lang),
+            pn.widgets.Select.from_param(search.param.decision, label=pn.bind(t, "decision", lang),
                                          options=pn.bind(decisions, lang), sizing_mode="stretch_width"),
-            pn.widgets.RangeSlider.from_param(search.param.probability, name=pn.bind(t, "probability_range", lang),
+            pn.widgets.RangeSlider.from_param(search.param.probability, label=pn.bind(t, "probability_range", lang),
                                               step=0.01, format=NumeralTickFormatter(format="0%"),
                                               sizing_mode="stretch_width"),
         ]
@@ -215,13 +215,13 @@ class ClientPicker(pn.viewable.Viewer):
             def contracts(language):
                 return {t("all", language): None, **{c: c for c in search.param.contract_type.objects if c}}
             widgets.append(pn.widgets.Select.from_param(search.param.contract_type, options=pn.bind(contracts, lang),
-                                                        name=pn.bind(t, "contract_type", lang),
+                                                        label=pn.bind(t, "contract_type", lang),
                                                         sizing_mode="stretch_width"))
         for name, key in (("income", "income"), ("amount", "credit_amount"), ("age", "age")):
             if name in search.range_bounds:
                 step = 1.0 if name == "age" else 1000.0
                 widgets.append(pn.widgets.EditableRangeSlider.from_param(
-                    search.param[name], name=pn.bind(t, key, lang), step=step,
+                    search.param[name], label=pn.bind(t, key, lang), step=step,
                     format=NumeralTickFormatter(format="0,0"), sizing_mode="stretch_width"))
 
         def sort_options(language):
@@ -231,9 +231,9 @@ class ClientPicker(pn.viewable.Viewer):
             return {t(keys[s], language): s for s in search.param.sort.objects}
 
         widgets += [
-            pn.widgets.Select.from_param(search.param.sort, name=pn.bind(t, "sort", lang),
+            pn.widgets.Select.from_param(search.param.sort, label=pn.bind(t, "sort", lang),
                                          options=pn.bind(sort_options, lang), sizing_mode="stretch_width"),
-            pn.widgets.Checkbox.from_param(search.param.descending, name=pn.bind(t, "descending", lang)),
+            pn.widgets.Checkbox.from_param(search.param.descending, label=pn.bind(t, "descending", lang)),
         ]
         missing = [t(key, self.state.language) for role, key in (("contract_type", "contract_type"),
                                                                  ("income", "income"),

@@ -1,0 +1,73 @@
+"""The dashboard served for real (`views.serve.serve`, threaded) on 127.0.0.1, for browser and session tests."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import time
+
+import httpx
+import panel as pn
+import pytest
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync"]
+
+
+def chromium_or_skip() -> str:
+    """Chromium's path; skip the test without it, unless REQUIRE_BROWSER=1 (CI), then fail."""
+    path = CHROMIUM if os.path.exists(CHROMIUM) else shutil.which("chromium")
+    if path:
+        return path
+    message = f"Chromium not found at {CHROMIUM}: install Debian's chromium package (never `playwright install`)"
+    if os.environ.get("REQUIRE_BROWSER") == "1":
+        pytest.fail(message)
+    pytest.skip(message)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class DashboardServer:
+    """`with DashboardServer(service, audit) as server: page.goto(server.url + "?client=100002")`."""
+
+    def __init__(self, service, audit=None, *, secrets=None, **server_kwargs):
+        self.service, self.audit, self.secrets = service, audit, secrets
+        self.server_kwargs = server_kwargs
+        self.port = free_port()
+        self.root = f"http://127.0.0.1:{self.port}"
+        self.url = f"{self.root}/dashboard"
+        self._thread = None
+
+    def start(self, timeout: float = 60.0) -> "DashboardServer":
+        from views.serve import serve
+
+        self._thread = serve(port=self.port, address="127.0.0.1", secrets=self.secrets,
+                             no_auth=self.secrets is None, service=self.service, audit=self.audit,
+                             threaded=True, warm=False, verbose=False, **self.server_kwargs)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(self.root + "/health", timeout=2.0).status_code == 200:
+                    return self
+            except httpx.TransportError:
+                pass
+            time.sleep(0.1)
+        raise RuntimeError(f"the dashboard did not answer {self.root}/health within {timeout} s")
+
+    def stop(self) -> None:
+        if self._thread is not None:
+            self._thread.stop()
+            self._thread = None
+        pn.state.reset()
+
+    def __enter__(self) -> "DashboardServer":
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()

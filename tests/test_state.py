@@ -1,0 +1,218 @@
+"""Session state of the dashboard, without a browser: what each action changes in what the user sees."""
+
+from __future__ import annotations
+
+import pytest
+
+from scoring.audit import AuditLog
+from scoring.store import ClientQuery
+from views.state import (TOP_CONTRIBUTIONS, ClientSearch, ClientState, DashboardState, Notice, PortfolioState)
+
+
+@pytest.fixture(scope="module")
+def ids(service):
+    """A refused and an accepted client, and one more."""
+    refused = int(service.search(ClientQuery(decision="refused", limit=1)).rows["client_id"].iloc[0])
+    accepted = service.search(ClientQuery(decision="accepted", limit=2)).rows["client_id"].tolist()
+    return {"refused": refused, "accepted": int(accepted[0]), "other": int(accepted[1])}
+
+
+@pytest.fixture
+def audit(tmp_path):
+    return AuditLog(tmp_path / "audit.sqlite")
+
+
+@pytest.fixture
+def state(service, audit):
+    return DashboardState(service, audit=audit, user="advisor")
+
+
+# ---------------------------------------------------------------------------------------------- portfolio
+def test_portfolio_state_holds_the_service_summary_drift_and_top_15(service):
+    portfolio = PortfolioState(service)
+    assert portfolio.summary == service.portfolio()
+    assert [r.psi for r in portfolio.drift] == sorted((r.psi for r in service.drift()), reverse=True)
+    assert [f["feature"] for f in portfolio.importance] == [f["feature"] for f in service.global_importance(15)]
+    assert len(portfolio.importance) == 15
+    assert portfolio.notice is None
+
+
+# ---------------------------------------------------------------------------------------------- search
+def test_search_starts_on_the_first_page_of_every_client_file(service):
+    search = ClientSearch(service)
+    assert search.total == service.portfolio().n_applications
+    assert len(search.rows) == search.page_size
+    assert search.rows["client_id"].is_monotonic_increasing
+    assert search.pages == -(-search.total // search.page_size)
+
+
+def test_filters_narrow_the_table_and_send_back_to_page_one(service):
+    search = ClientSearch(service)
+    search.page = 3
+    search.decision = "refused"
+    assert search.page == 1
+    assert search.total == service.portfolio().n_refused
+    assert set(search.rows["decision"]) == {"refused"}
+
+    search.probability = (0.2, 0.5)
+    assert search.rows["default_probability"].between(0.2, 0.5).all()
+    assert 0 < search.total < service.portfolio().n_refused
+
+
+def test_untouched_ranges_filter_nothing_and_narrowed_ones_do(service):
+    search = ClientSearch(service)
+    query = search.query()
+    assert (query.min_income, query.max_income, query.min_age, query.max_age) == (None, None, None, None)
+    lo, hi = search.param.income.bounds
+    search.income = (lo, (lo + hi) / 4)
+    assert search.query().max_income == (lo + hi) / 4 and search.query().min_income is None
+    assert (search.rows["income"] <= (lo + hi) / 4).all()
+    young = search.param.age.bounds[0] + 10
+    search.age = (search.param.age.bounds[0], young)
+    assert (search.rows["age_years"] <= young).all()
+    search.amount = (300_000, search.param.amount.bounds[1])
+    assert (search.rows["credit_amount"] >= 300_000).all()
+
+
+def test_contract_type_filter_and_sort(service):
+    search = ClientSearch(service)
+    contract = service.contract_types()[-1]
+    search.param.update(contract_type=contract, sort="default_probability", descending=True)
+    assert set(search.rows["contract_type"]) == {contract}
+    assert search.rows["default_probability"].is_monotonic_decreasing
+
+
+def test_typing_an_id_prefix_lists_matching_files_exact_match_first(service, ids):
+    search = ClientSearch(service)
+    prefix = str(ids["other"])[:-1]
+    search.q = prefix
+    assert all(str(i).startswith(prefix) for i in search.rows["client_id"])
+    search.q = str(ids["other"])
+    assert int(search.rows["client_id"].iloc[0]) == ids["other"]
+    search.q = "abc"                      # not an ID: ignored rather than an error
+    assert search.total == service.portfolio().n_applications
+
+
+def test_pages_move_forward_and_back_within_bounds(service):
+    search = ClientSearch(service, page_size=25)
+    first = search.rows["client_id"].tolist()
+    search.next_page()
+    assert search.page == 2 and search.rows["client_id"].iloc[0] > first[-1]
+    search.previous_page()
+    search.previous_page()
+    assert search.page == 1 and search.rows["client_id"].tolist() == first
+    search.page = search.pages
+    search.next_page()
+    assert search.page == search.pages and 1 <= len(search.rows) <= 25
+    assert search.client_at(0) == int(search.rows["client_id"].iloc[0])
+
+
+# ---------------------------------------------------------------------------------------------- client
+def test_no_client_at_start_but_the_first_top_feature_population(service):
+    client = ClientState(service)
+    assert client.file is None and client.explanation is None and client.debt is None
+    assert client.param.feature.objects == [f["feature"] for f in service.top_features(5)]
+    assert client.feature == service.top_features(5)[0]["feature"]
+    assert client.comparison.client_value is None and client.comparison.histogram.counts
+
+
+def test_selecting_a_client_fetches_everything_shown_about_them(state, service, ids):
+    client = state.client
+    client.client_id = ids["refused"]
+    expected = service.client(ids["refused"])
+    assert client.file == expected
+    assert client.file.score.decision == "refused"
+    assert len(client.explanation.contributions) == TOP_CONTRIBUTIONS
+    assert client.explanation == service.explain(ids["refused"], top=TOP_CONTRIBUTIONS)
+    assert client.comparison == service.distribution(client.feature, ids["refused"])
+    assert client.debt == service.debt_capacity(ids["refused"])
+    assert client.notice is None and client.busy is False
+
+
+def test_choosing_another_feature_compares_the_same_client_on_it(state, service, ids):
+    client = state.client
+    client.client_id = ids["accepted"]
+    feature = client.param.feature.objects[2]
+    client.feature = feature
+    assert client.comparison == service.distribution(feature, ids["accepted"])
+    client.client_id = ids["other"]                  # the chosen feature stays for the next client
+    assert client.comparison.feature == feature and client.comparison.client_id == ids["other"]
+
+
+def test_an_unknown_id_sets_a_message_and_keeps_the_previous_client(state, ids):
+    client = state.client
+    client.client_id = ids["accepted"]
+    shown = client.file
+    client.client_id = 1
+    assert client.notice == Notice("unknown_client", {"client_id": 1, "previous": ids["accepted"]})
+    assert "1" in client.notice.text("fr") and str(ids["accepted"]) in client.notice.text("fr")
+    assert client.file is shown and client.client_id == ids["accepted"]
+    client.client_id = ids["other"]                  # the next good ID clears the message
+    assert client.notice is None and client.file.client_id == ids["other"]
+
+
+def test_open_checks_what_was_typed(state, ids):
+    client = state.client
+    assert client.open(f" {ids['refused']} ") is True and client.file.client_id == ids["refused"]
+    assert client.open("12ab") is False
+    assert client.notice.key == "invalid_id" and client.file.client_id == ids["refused"]
+    assert client.open("999999999") is False and client.notice.key == "unknown_client"
+    assert client.open(str(ids["refused"])) is True and client.notice is None
+
+
+def test_an_unknown_first_id_leaves_no_client(service):
+    client = ClientState(service, client_id=42)
+    assert client.file is None and client.client_id is None
+    assert client.notice.key == "unknown_client_none"
+
+
+def test_each_client_opened_is_in_the_audit_log(state, audit, ids):
+    state.client.client_id = ids["refused"]
+    state.client.client_id = 1                       # unknown: not an opened file
+    state.client.client_id = ids["accepted"]
+    state.client.flush_audit()
+    entries = audit.recent(10)
+    assert [e["client_id"] for e in entries] == [ids["accepted"], ids["refused"]]
+    latest = entries[0]
+    assert latest["event"] == "client_opened" and latest["source"] == "dashboard" and latest["user"] == "advisor"
+    assert latest["default_probability"] == pytest.approx(state.client.file.score.default_probability)
+    assert latest["decision"] == state.client.file.score.decision
+    assert latest["model_version"] == state.client.file.score.model_version
+
+
+def test_dashboard_state_shares_one_language_and_starts_in_french(state):
+    assert state.language == "fr"
+    state.language = "en"
+    with pytest.raises(ValueError):
+        state.language = "de"
+    assert state.roles == state.service.roles
+
+
+# ---------------------------------------------------------------------------------------------- API outage
+def test_an_api_outage_shows_a_message_and_the_next_action_recovers(service, ids, tmp_path):
+    from api_server import LiveServer
+    from scoring.api import create_app
+    from scoring.client import HttpScoringService
+
+    token = "dashboard-state-token"
+    server = LiveServer(create_app(service, tokens=frozenset({token}), audit=AuditLog(tmp_path / "api.sqlite")))
+    server.start()
+    try:
+        with HttpScoringService(server.url, token, timeout=3.0) as http:
+            state = DashboardState(http)
+            state.client.client_id = ids["accepted"]
+            assert state.client.file == service.client(ids["accepted"])
+
+            server.stop()
+            state.client.client_id = ids["refused"]
+            assert state.client.notice.key == "unavailable" and state.client.notice.level == "danger"
+            assert state.client.file.client_id == ids["accepted"] and state.client.client_id == ids["accepted"]
+            state.search.decision = "refused"
+            assert state.search.notice.key == "unavailable"
+
+            server.start()
+            state.client.client_id = ids["refused"]
+            assert state.client.notice is None and state.client.file == service.client(ids["refused"])
+            assert state.search.notice is None and set(state.search.rows["decision"]) == {"refused"}
+    finally:
+        server.stop()

@@ -1,0 +1,236 @@
+"""Views built on the real service and rendered into a Bokeh document: what they show for a given state."""
+
+from __future__ import annotations
+
+import re
+
+import panel as pn
+import pytest
+from bokeh.document import Document
+from bokeh.models import Plot, Span
+
+from scoring.build import build
+from scoring.config import Workdir
+from scoring.service import LocalScoringService
+from scoring.store import ClientQuery
+from views.app import DashboardApp
+from views.charts import ACCEPTED, REFUSED
+from views.client import PROFILE_ROWS, client_card_html
+from views.i18n import NBSP, THIN, fmt_money, fmt_number, fmt_percent, fmt_value, t
+
+LOANS_SCHEMA = "examples/loans/loans.toml"
+
+
+def render(app: DashboardApp) -> Document:
+    doc = Document()
+    pn.panel(app).get_root(doc)
+    return doc
+
+
+@pytest.fixture
+def app(service):
+    app = DashboardApp(service, audit=None)
+    render(app)
+    return app
+
+
+@pytest.fixture(scope="module")
+def refused_id(service):
+    return int(service.search(ClientQuery(decision="refused", limit=1)).rows["client_id"].iloc[0])
+
+
+@pytest.fixture(scope="module")
+def loans(tmp_path_factory):
+    """A dataset with fewer roles: no goods price, contract type, family, children or employment."""
+    workdir = Workdir(tmp_path_factory.mktemp("loans"))
+    build(workdir, schema=LOANS_SCHEMA, quiet=True, nthread=2)
+    return LocalScoringService(workdir)
+
+
+def figure_of(pane) -> Plot:
+    """The Bokeh figure a HoloViews pane draws (rendered into a document of its own)."""
+    return next(iter(pane.get_root(Document()).select({"type": Plot})))
+
+
+def client_lines(figure: Plot) -> list[Span]:
+    return [r for r in figure.center if isinstance(r, Span) and r.line_dash == [6]]
+
+
+def text_of(html: str) -> str:
+    return re.sub(r"<[^>]+>", " ", html)
+
+
+# ---------------------------------------------------------------------------------------------- formats
+def test_numbers_follow_the_french_and_english_conventions():
+    assert fmt_money(12345.67, "fr", 2) == f"12{THIN}345,67{NBSP}€"
+    assert fmt_money(12345.67, "en", 2) == "€12,345.67"
+    assert fmt_percent(0.1234, "fr") == f"12,3{NBSP}%" and fmt_percent(0.1234, "en") == "12.3%"
+    assert fmt_number(1234567, "fr") == f"1{THIN}234{THIN}567" and fmt_number(-0.0001, "fr", 2) == "0,00"
+    assert fmt_value(None, "fr") == "non renseigné" and fmt_value(0.68764, "en") == "0.688"
+    assert fmt_money(None) == "—"
+
+
+# ---------------------------------------------------------------------------------------------- side bar
+def test_client_card_shows_decision_probability_profile_and_application(app, service, refused_id):
+    app.state.client.client_id = refused_id
+    file = service.client(refused_id)
+    html = app.card._html.object
+    assert 'class="decision-badge refused"' in html and ">Refusé<" in html
+    assert fmt_percent(file.score.default_probability, "fr") in html
+    assert f"N° de dossier <b class=\"client-id\">{refused_id}</b>" in html
+    assert t("years", "fr", value=fmt_number(file.profile["age_years"], "fr")) in html
+    assert fmt_money(file.application["credit_amount"], "fr") in html
+    assert '<svg class="gauge"' in html
+    missing = [t(name, "fr") for name, role, _ in PROFILE_ROWS if role not in service.roles]
+    if missing:
+        assert t("missing_roles", "fr", names=", ".join(missing)) in html
+
+
+def test_switching_to_english_relabels_the_card_and_reformats_numbers(app, service, refused_id):
+    app.state.client.client_id = refused_id
+    app.state.language = "en"
+    html = app.card._html.object
+    p = service.client(refused_id).score.default_probability
+    assert ">Refused<" in html and fmt_percent(p, "en") in html and "Application ID" in html
+    assert "N° de dossier" not in html
+
+
+def test_no_client_shows_an_invitation_instead_of_a_card(app):
+    assert "placeholder" in app.card._html.object
+    assert t("no_client", "fr") in app.card._html.object
+
+
+def test_typing_an_id_narrows_the_table_and_enter_opens_the_file(app, service):
+    picker = app.picker
+    second = int(app.state.search.rows["client_id"].iloc[1])
+    picker.id_input.value_input = str(second)[:-1]
+    assert all(str(i).startswith(str(second)[:-1]) for i in app.state.search.rows["client_id"])
+    picker.id_input.value = str(second)
+    assert app.state.client.file.client_id == second
+    header = picker.table.value.columns[0]
+    assert header == "N°" and picker.table.value[header].iloc[0] == str(app.state.search.rows["client_id"].iloc[0])
+
+
+def test_table_shows_one_formatted_page_and_the_pager_follows(app, service):
+    picker = app.picker
+    frame = picker.table.value
+    assert len(frame) == app.state.search.page_size
+    assert list(frame.columns[:3]) == ["N°", "Décision", "Proba."]
+    assert set(frame["Décision"]) <= {"Accordé", "Refusé"}
+    assert picker.previous.disabled and not picker.next.disabled
+    total = fmt_number(service.portfolio().n_applications, "fr")
+    assert f"Page 1 / {app.state.search.pages} · {total} dossiers" in picker.pager.object
+    picker.next.clicks += 1
+    assert app.state.search.page == 2 and not picker.previous.disabled
+    assert "Page 2 /" in picker.pager.object
+
+
+def test_spinners_cover_the_card_and_centre_while_a_client_loads(app, refused_id):
+    seen = []
+    app._card.param.watch(lambda e: seen.append(("card", e.new)), "loading")
+    app._centre.param.watch(lambda e: seen.append(("centre", e.new)), "loading")
+    app.state.client.client_id = refused_id
+    assert seen == [("card", True), ("centre", True), ("card", False), ("centre", False)]
+
+
+# ---------------------------------------------------------------------------------------------- centre
+def test_waterfall_chains_from_the_average_application_to_the_client(app, service, refused_id):
+    app.state.client.client_id = refused_id
+    frame = app.explanation.plot.object.last.dframe()
+    labels = frame["feature"].tolist()
+    assert labels[0] == "Dossier moyen" and labels[-1] == "Ce client" and labels[1].startswith("Autres variables")
+    steps = frame.iloc[1:-1]
+    assert len(steps) == 11                                    # 10 strongest + the others
+    assert (steps["start"].to_numpy()[1:] == steps["end"].to_numpy()[:-1]).all()
+    p = service.client(refused_id).score.default_probability
+    assert steps["end"].iloc[-1] == pytest.approx(100 * p, abs=0.05)
+    strongest = service.explain(refused_id, top=1).contributions[0]
+    assert labels[-2] == f"{strongest.label_fr} = {fmt_value(strongest.value, 'fr')}"
+    assert all(color == (REFUSED if c > 0 else ACCEPTED) for c, color in zip(steps["contribution"], steps["color"]))
+    threshold = service.model_card()["threshold"]
+    assert app.explanation.threshold.location == pytest.approx(100 * threshold)
+
+
+def test_comparison_marks_the_client_and_states_their_percentile(app, service, refused_id):
+    client = app.state.client
+    figure = figure_of(app.comparison.plot)
+    client.client_id = refused_id
+    dist = service.distribution(client.feature, refused_id)
+    [line] = client_lines(figure)
+    assert line.visible and line.location == pytest.approx(dist.client_value)
+    assert f'<b class="rank">{int(round(dist.client_percentile))}</b>' in app.comparison.text.object
+
+    other = client.param.feature.objects[3]
+    client.feature = other
+    dist = service.distribution(other, refused_id)
+    assert figure.xaxis[0].axis_label == dist.label_fr
+    assert client_lines(figure)[0].location == pytest.approx(dist.client_value)
+    assert f'data-feature="{other}"' in app.comparison.text.object
+    app.state.language = "en"
+    assert figure.xaxis[0].axis_label == dist.label and figure.legend[0].items[0].label.value == "Repaid"
+
+
+def test_debt_capacity_marks_the_client_against_population_and_accepted_means(app, service, refused_id):
+    figures = {name: figure_of(pane) for name, pane in app.debt.plots.items()}
+    app.state.client.client_id = refused_id
+    debt = service.debt_capacity(refused_id)
+    text = app.debt.text.object
+    for ratio in debt.ratios:
+        assert app.debt.markers[ratio.name].location == pytest.approx(ratio.client)
+        mean = fmt_percent(ratio.population_mean, "fr") if ratio.name == "debt_ratio" else \
+            fmt_number(ratio.population_mean, "fr", 2)
+        assert f"moyenne : {mean}" in text
+    for ratio in debt.ratios:
+        [line] = client_lines(figures[ratio.name])
+        assert line.visible and line.location == pytest.approx(ratio.client)
+
+
+def test_portfolio_bar_shows_the_key_figures_and_the_top_15(app, service):
+    summary = service.portfolio()
+    html = text_of(app.portfolio.kpis.object)
+    assert fmt_number(summary.n_applications, "fr") in html
+    assert fmt_percent(summary.acceptance_rate, "fr") in html and fmt_percent(summary.error_rate, "fr") in html
+    assert t("score_psi", "fr", psi=fmt_number(summary.score_psi, "fr", 3)) in html
+    bars = app.portfolio.importance.object.last
+    assert list(bars.dframe()["feature"])[::-1] == [f["label_fr"] for f in service.global_importance(15)]
+    assert len(app.portfolio.drift.value) == len(service.drift())
+    app.state.language = "en"
+    bars = app.portfolio.importance.object.last
+    assert list(bars.dframe()["feature"])[::-1] == [f["label"] for f in service.global_importance(15)]
+    assert "Applications" in app.portfolio.kpis.object
+
+
+# ---------------------------------------------------------------------------------------------- fewer roles
+def test_a_dataset_without_some_roles_hides_them_with_a_note(loans):
+    assert not {"goods_price", "contract_type", "family"} & loans.roles
+    app = DashboardApp(loans, audit=None)
+    render(app)
+    first = int(loans.search(ClientQuery(limit=1)).rows["client_id"].iloc[0])
+    app.state.client.client_id = first
+    html = app.card._html.object
+    application = re.search(r'<table class="facts application">(.*?)</table>', html).group(1)
+    profile = re.search(r'<table class="facts profile">(.*?)</table>', html).group(1)
+    assert t("credit_amount", "fr") in application and t("term_months", "fr") in application
+    assert t("goods_price", "fr") not in application and t("contract_type", "fr") not in application
+    assert t("family", "fr") not in profile and t("income", "fr") in profile
+    assert t("missing_roles", "fr", names=f'{t("contract_type", "fr")}, {t("goods_price", "fr")}') in html
+    filter_names = [w.name for w in app.picker._filters() if hasattr(w, "name")]
+    assert t("contract_type", "fr") not in filter_names
+    assert "Type de contrat" not in app.picker.table.value.columns
+
+
+def test_a_categorical_top_feature_is_compared_by_category(loans):
+    app = DashboardApp(loans, audit=None)
+    render(app)
+    client = app.state.client
+    categorical = next(f["feature"] for f in client.top_features
+                       if loans.distribution(f["feature"]).histogram.categories)
+    client.feature = categorical
+    first = int(loans.search(ClientQuery(limit=1)).rows["client_id"].iloc[0])
+    client.client_id = first
+    dist = loans.distribution(categorical, first)
+    categories = dist.histogram.categories
+    assert app.comparison.marker.location == categories.index(dist.client_value) + 0.5
+    figure = figure_of(app.comparison.plot)
+    assert list(figure.xaxis[0].major_label_overrides.values()) == categories
+    assert client_lines(figure)[0].location == categories.index(dist.client_value) + 0.5
