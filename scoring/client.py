@@ -18,6 +18,7 @@ import httpx
 import numpy as np
 import pandas as pd
 
+from .credentials import read_tokens
 from .errors import InvalidApplicationError, ScoringError, UnknownClientError
 from .scorer import Explanation, Score
 from .service import (ClientFile, DebtCapacity, DriftRow, FeatureDistribution, PortfolioSummary,
@@ -26,6 +27,7 @@ from .service import (ClientFile, DebtCapacity, DriftRow, FeatureDistribution, P
 from .store import LIST_COLUMNS, ClientPage, ClientQuery
 
 URL_ENV, TOKEN_ENV, TIMEOUT_ENV = "SCORING_API_URL", "SCORING_API_TOKEN", "SCORING_API_TIMEOUT"
+TOKEN_FILE_ENV = "SCORING_API_TOKEN_FILE"  # e.g. a Docker secret; its first token is used
 _INT_COLUMNS = frozenset({"client_id"})
 _TEXT_COLUMNS = frozenset({"split", "decision", "contract_type"})
 
@@ -68,9 +70,16 @@ class HttpScoringService:
         if not url:
             raise ScoringError(f"{URL_ENV} is not set: it names the scoring API, e.g. http://127.0.0.1:8000")
         token = env.get(TOKEN_ENV, "").strip()
+        if not token and env.get(TOKEN_FILE_ENV):
+            try:
+                token = next(iter(sorted(read_tokens(open(env[TOKEN_FILE_ENV], encoding="utf-8").read()))), "")
+            except OSError as exc:
+                raise ApiAuthenticationError(f"{TOKEN_FILE_ENV}={env[TOKEN_FILE_ENV]} cannot be read "
+                                             f"({exc.strerror})") from None
         if not token:
-            raise ApiAuthenticationError(f"{URL_ENV} is set ({url}) but {TOKEN_ENV} is not: set it to one of the "
-                                         f"API's tokens (`make api` reads them from secrets/api_tokens)")
+            raise ApiAuthenticationError(f"{URL_ENV} is set ({url}) but {TOKEN_ENV} is not: set it (or "
+                                         f"{TOKEN_FILE_ENV}) to one of the API's tokens (`make api` reads them "
+                                         f"from secrets/api_tokens)")
         return cls(url, token, timeout=float(env.get(TIMEOUT_ENV, "10")))
 
     def for_user(self, user: str | None) -> "HttpScoringService":

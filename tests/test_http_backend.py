@@ -148,6 +148,15 @@ def test_a_wrong_or_missing_token_is_a_clear_authentication_error(server):
         HttpScoringService(server.url, "")
 
 
+def test_the_token_can_come_from_a_file_like_a_docker_secret(server, service, tmp_path):
+    (tmp_path / "api_tokens").write_text(TOKEN + "\n")
+    with HttpScoringService.from_env({"SCORING_API_URL": server.url,
+                                      "SCORING_API_TOKEN_FILE": str(tmp_path / "api_tokens")}) as backend:
+        assert backend.portfolio() == service.portfolio()
+    with pytest.raises(ApiAuthenticationError, match="cannot be read"):
+        HttpScoringService.from_env({"SCORING_API_URL": server.url, "SCORING_API_TOKEN_FILE": str(tmp_path / "no")})
+
+
 def test_open_service_uses_the_api_when_its_url_is_set(server, service, monkeypatch):
     monkeypatch.setenv("SCORING_API_URL", server.url)
     monkeypatch.setenv("SCORING_API_TOKEN", TOKEN)
