@@ -301,7 +301,7 @@ health = APIRouter(tags=["health"])
 
 
 @health.get("/health", response_model=Health, summary="Liveness and model version (no token needed)")
-def get_health(service: Service) -> Health:
+async def get_health(service: Service) -> Health:
     return Health(status="ok", model_version=service.card.version)
 
 

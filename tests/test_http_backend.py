@@ -83,6 +83,7 @@ def test_client_files_explanations_and_debt_capacity_are_identical(http, service
         assert http.client(cid) == service.client(cid)
         assert http.explain(cid) == service.explain(cid)
         assert http.explain(cid, top=4) == service.explain(cid, top=4)
+        assert http.explain(cid, top=0) == service.explain(cid, top=0)
         assert http.debt_capacity(cid) == service.debt_capacity(cid)
 
 
