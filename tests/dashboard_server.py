@@ -62,7 +62,11 @@ class DashboardServer:
 
     def stop(self) -> None:
         if self._thread is not None:
-            self._thread.stop()
+            try:
+                self._thread.stop()
+            except RuntimeError:      # already stopping
+                pass
+            self._thread.join(30)
             self._thread = None
         pn.state.reset()
 

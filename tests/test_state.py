@@ -126,7 +126,7 @@ def test_selecting_a_client_fetches_everything_shown_about_them(state, service, 
     assert client.explanation == service.explain(ids["refused"], top=TOP_CONTRIBUTIONS)
     assert client.comparison == service.distribution(client.feature, ids["refused"])
     assert client.debt == service.debt_capacity(ids["refused"])
-    assert client.notice is None and client.busy is False
+    assert client.notice is None
 
 
 def test_choosing_another_feature_compares_the_same_client_on_it(state, service, ids):

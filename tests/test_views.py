@@ -125,12 +125,14 @@ def test_table_shows_one_formatted_page_and_the_pager_follows(app, service):
     assert "Page 2 /" in picker.pager.object
 
 
-def test_spinners_cover_the_card_and_centre_while_a_client_loads(app, refused_id):
+def test_spinners_cover_the_card_and_centre_while_a_client_opens(app, refused_id):
     seen = []
     app._card.param.watch(lambda e: seen.append(("card", e.new)), "loading")
-    app._centre.param.watch(lambda e: seen.append(("centre", e.new)), "loading")
-    app.state.client.client_id = refused_id
-    assert seen == [("card", True), ("centre", True), ("card", False), ("centre", False)]
+    app._centre.param.watch(lambda e: seen.append(("centre", e.new, app.state.client.file)), "loading")
+    app.picker.id_input.value = str(refused_id)
+    assert seen[:2] == [("card", True), ("centre", True, None)]            # before the file is fetched
+    assert seen[2:] == [("card", False), ("centre", False, app.state.client.file)]
+    assert app.state.client.file.client_id == refused_id
 
 
 # ---------------------------------------------------------------------------------------------- centre
@@ -160,7 +162,8 @@ def test_comparison_marks_the_client_and_states_their_percentile(app, service, r
     assert line.visible and line.location == pytest.approx(dist.client_value)
     assert f'<b class="rank">{int(round(dist.client_percentile))}</b>' in app.comparison.text.object
 
-    other = client.param.feature.objects[3]
+    other = next(f for f in client.param.feature.objects[1:]
+                 if f != client.feature and not service.distribution(f).histogram.categories)
     client.feature = other
     dist = service.distribution(other, refused_id)
     assert figure.xaxis[0].axis_label == dist.label_fr

@@ -17,7 +17,7 @@ from scoring.config import Workdir
 from scoring.errors import ScoringError
 
 from .client import ClientCard, ClientPicker
-from .common import bind_loading, section_title
+from .common import section_title
 from .i18n import t
 from .portfolio import PortfolioOverview
 from .prediction import ComparisonView, DebtCapacityView, ExplanationView
@@ -72,8 +72,8 @@ class DashboardApp(pn.viewable.Viewer):
             section_title("debt_capacity", lang),
             self.debt,
             sizing_mode="stretch_width")
-        # spinners over the client card and the centre while a client or feature is fetched
-        bind_loading(self.state.client, [self._card, self._centre])
+        # spinners over the client card and the centre while a client file opens
+        self.picker.loading_targets = [self._card, self._centre]
 
     # ------------------------------------------------------------------ the three areas
     def sidebar(self) -> list:

@@ -48,8 +48,9 @@ def nice_ticks(lo: float, hi: float, fmt: Callable[[float, int], str], n: int = 
 class ClientMarker:
     """A vertical line at the client's value, on every figure the hook is applied to.
 
-    `hook` goes in the plot's `.opts(hooks=[...])`; `move(x)` updates the line(s) in place.
-    Figures are tracked weakly, so a closed session's figures are not kept alive.
+    `hook` goes in the plot's `.opts(hooks=[...])` from the first frame on (a line added to a figure
+    already in the browser would not be synchronised); `move(x)` updates the line(s) in place.
+    Lines are tracked weakly, so a closed session's figures are not kept alive.
     """
 
     def __init__(self, color: str = CLIENT, dash: str = "dashed", width: int = 2):

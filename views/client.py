@@ -10,7 +10,7 @@ from bokeh.models import NumeralTickFormatter
 from scoring.service import ClientFile
 
 from .charts import gauge_svg
-from .common import CARD_CSS, TABLE_CSS, notice_alert
+from .common import CARD_CSS, TABLE_CSS, notice_alert, with_spinner
 from .i18n import fmt_money, fmt_number, fmt_percent, t
 from .state import DashboardState
 
@@ -89,6 +89,18 @@ def client_card_html(file: ClientFile | None, roles: frozenset[str], language: s
         f'</div>')
 
 
+ALL = "__all__"
+
+
+def optional_choice(obj: param.Parameterized, name: str, options, label) -> pn.widgets.Select:
+    """A Select for a parameter whose None means "all" (Bokeh's Select cannot show a None option)."""
+    widget = pn.widgets.Select(options=options, label=label, value=getattr(obj, name) or ALL,
+                               sizing_mode="stretch_width")
+    widget.param.watch(lambda e: setattr(obj, name, None if e.new == ALL else e.new), "value")
+    obj.param.watch(lambda e: setattr(widget, "value", ALL if e.new is None else e.new), name)
+    return widget
+
+
 class ClientCard(pn.viewable.Viewer):
     """Gauge, decision badge, probability, profile and application of the selected client."""
 
@@ -115,6 +127,7 @@ class ClientPicker(pn.viewable.Viewer):
     """Open a client by ID (the table below narrows as the ID is typed) or from the filtered table."""
 
     state = param.ClassSelector(class_=DashboardState)
+    loading_targets = param.List(default=[], doc="Panes covered by a spinner while a client file opens")
 
     def __init__(self, **params):
         super().__init__(**params)
@@ -153,17 +166,21 @@ class ClientPicker(pn.viewable.Viewer):
         if text.isdigit() or not text:
             self.state.search.q = text
 
+    def _open(self, text: str) -> None:
+        with_spinner(self.loading_targets, lambda: self.state.client.open(text))
+
     def _entered(self, event):
         if (event.new or "").strip():
-            self.state.client.open(event.new)
+            self._open(event.new)
 
     def _clicked(self, event):
         text = self.id_input.value_input or self.id_input.value
         if text and text.strip():
-            self.state.client.open(text)
+            self._open(text)
 
     def _row_clicked(self, event):
-        self.state.client.client_id = self.state.search.client_at(event.row)
+        client_id = self.state.search.client_at(event.row)
+        with_spinner(self.loading_targets, lambda: setattr(self.state.client, "client_id", client_id))
 
     # ------------------------------------------------------------- the table
     def _table_frame(self) -> pd.DataFrame:
@@ -202,21 +219,19 @@ class ClientPicker(pn.viewable.Viewer):
         search, roles = self.state.search, self.state.roles
 
         def decisions(language):
-            return {t("all", language): None, t("accepted", language): "accepted", t("refused", language): "refused"}
+            return {t("all", language): ALL, t("accepted", language): "accepted", t("refused", language): "refused"}
 
         widgets = [
-            pn.widgets.Select.from_param(search.param.decision, label=pn.bind(t, "decision", lang),
-                                         options=pn.bind(decisions, lang), sizing_mode="stretch_width"),
+            optional_choice(search, "decision", pn.bind(decisions, lang), pn.bind(t, "decision", lang)),
             pn.widgets.RangeSlider.from_param(search.param.probability, label=pn.bind(t, "probability_range", lang),
                                               step=0.01, format=NumeralTickFormatter(format="0%"),
                                               sizing_mode="stretch_width"),
         ]
         if "contract_type" in roles:
             def contracts(language):
-                return {t("all", language): None, **{c: c for c in search.param.contract_type.objects if c}}
-            widgets.append(pn.widgets.Select.from_param(search.param.contract_type, options=pn.bind(contracts, lang),
-                                                        label=pn.bind(t, "contract_type", lang),
-                                                        sizing_mode="stretch_width"))
+                return {t("all_m", language): ALL, **{c: c for c in search.param.contract_type.objects if c}}
+            widgets.append(optional_choice(search, "contract_type", pn.bind(contracts, lang),
+                                           pn.bind(t, "contract_type", lang)))
         for name, key in (("income", "income"), ("amount", "credit_amount"), ("age", "age")):
             if name in search.range_bounds:
                 step = 1.0 if name == "age" else 1000.0

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Iterable
+from typing import Callable, Iterable
 
 import panel as pn
-from panel.io.document import immediate_dispatch
 
 from .i18n import t
-from .state import ClientState, Notice
+from .state import Notice
 
 CARD_CSS = """
 :host { width: 100%; }
@@ -38,20 +37,28 @@ TABLE_CSS = """
 """
 
 
-def bind_loading(client: ClientState, panes: Iterable[pn.viewable.Viewable]) -> None:
-    """Spinners on `panes` while the client state fetches: pushed to the browser before the work starts."""
-    panes = list(panes)
+def with_spinner(panes: Iterable[pn.viewable.Viewable], action: Callable[[], object]) -> None:
+    """Run `action` with loading spinners over `panes`.
 
-    def toggle(event):
-        if event.new:
-            with immediate_dispatch():
-                for pane in panes:
-                    pane.loading = True
-        else:
+    On a server, the spinners are sent to the browser first and the action runs on the next tick
+    of the event loop (a synchronous callback would otherwise send "loading" and "done" together).
+    """
+    panes = list(panes)
+    for pane in panes:
+        pane.loading = True
+
+    def run():
+        try:
+            action()
+        finally:
             for pane in panes:
                 pane.loading = False
 
-    client.param.watch(toggle, "busy")
+    doc = pn.state.curdoc
+    if doc is not None and doc.session_context is not None:
+        pn.state.execute(run, schedule=True)
+    else:
+        run()
 
 
 def notice_alert(notice_param, language_param) -> pn.pane.Alert:

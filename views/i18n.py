@@ -49,6 +49,7 @@ TEXTS: dict[str, tuple[str, str]] = {  # key -> (French, English)
     "search": ("Rechercher dans les dossiers", "Search client files"),
     "decision": ("Décision", "Decision"),
     "all": ("Toutes", "All"),
+    "all_m": ("Tous", "All"),
     "probability_range": ("Probabilité de défaut", "Default probability"),
     "contract_type": ("Type de contrat", "Contract type"),
     "income": ("Revenu annuel", "Yearly income"),

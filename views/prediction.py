@@ -25,6 +25,9 @@ from .i18n import LANGUAGES, fmt_number, fmt_percent, fmt_value, label, t
 from .state import DashboardState
 
 
+WATERFALL_HEIGHT, COMPARISON_HEIGHT, DEBT_HEIGHT = 400, 300, 240
+
+
 def _sigmoid(x: float) -> float:
     return 1.0 / (1.0 + math.exp(-x))
 
@@ -76,7 +79,7 @@ class ExplanationView(pn.viewable.Viewer):
         self._formatters = {lang: NumeralTickFormatter(format="0.[0]", language=lang) for lang in LANGUAGES}
         self._pipe = streams.Pipe(data=self._payload())
         self.plot = pn.pane.HoloViews(hv.DynamicMap(self._plot, streams=[self._pipe]), sizing_mode="stretch_width",
-                                      height=400, css_classes=["waterfall"], linked_axes=False)
+                                      css_classes=["waterfall"], linked_axes=False)
         self.help = pn.pane.HTML(self._help(), stylesheets=[CARD_CSS], sizing_mode="stretch_width")
         self.state.client.param.watch(self._update, ["explanation"])
         self.state.param.watch(self._update, ["language"])
@@ -110,8 +113,8 @@ class ExplanationView(pn.viewable.Viewer):
         return hv.Segments(table, kdims=[hv.Dimension("start", label=axis), "feature", "end", "feature"],
                            vdims=[hv.Dimension("contribution", label=t("contribution", language)), "color"]).opts(
             color="color", line_width=16, xlim=(lo, hi), xformatter=self._formatters[language], xlabel=axis,
-            ylabel="", framewise=True,
-            responsive=True, hooks=[self.threshold.hook], **TOOLBAR)
+            ylabel="", framewise=True, responsive=True, height=WATERFALL_HEIGHT, hooks=[self.threshold.hook],
+            **TOOLBAR)
 
     def __panel__(self):
         return pn.Column(self.help, self.plot, sizing_mode="stretch_width")
@@ -157,7 +160,7 @@ class ComparisonView(pn.viewable.Viewer):
         self.selector = pn.widgets.Select.from_param(
             client.param.feature, label=pn.bind(t, "compared_feature", lang),
             options=pn.bind(self._options, lang), sizing_mode="stretch_width", css_classes=["feature-select"])
-        self.plot = pn.pane.HoloViews(hv.DynamicMap(self._plot, streams=[self._pipe]), height=300,
+        self.plot = pn.pane.HoloViews(hv.DynamicMap(self._plot, streams=[self._pipe]),
                                       sizing_mode="stretch_width", css_classes=["comparison"], linked_axes=False)
         self.text = pn.pane.HTML(self._text(), stylesheets=[CARD_CSS], sizing_mode="stretch_width",
                                  css_classes=["percentile"])
@@ -192,8 +195,12 @@ class ComparisonView(pn.viewable.Viewer):
 
     def _plot(self, data):
         dist, language = data
-        if dist is None:
-            return (hv.Histogram(([0, 1], [0])) * hv.Histogram(([0, 1], [0]))).opts(responsive=True)
+        if dist is None:   # the marker's hook runs at the first render, so its line is in the page from the start
+            # (and the legend, labelled, so that it is part of the first render too)
+            return (hv.Histogram(([0, 1], [0]), label=t("repaid", language)).opts(
+                hooks=[self.marker.hook], responsive=True, height=COMPARISON_HEIGHT, **TOOLBAR)
+                    * hv.Histogram(([0, 1], [0]), label=t("defaulted", language))).opts(
+                legend_position="top", legend_cols=2)
         edges, shares, categories = share_histograms(dist)
         name = label(dist, language)
         if categories:
@@ -205,15 +212,14 @@ class ComparisonView(pn.viewable.Viewer):
         axis = hv.Dimension("x", label=name)
         share = hv.Dimension("share", label=t("share_axis", language))
         common = dict(xticks=ticks, yticks=yticks, xlabel=name, ylabel=t("share_axis", language),
-                      line_width=1, **TOOLBAR)
+                      line_width=1, framewise=True, responsive=True, height=COMPARISON_HEIGHT, **TOOLBAR)
         repaid = hv.Histogram((edges, shares.get("repaid", np.zeros(len(edges) - 1))), kdims=[axis], vdims=[share],
                               label=t("repaid", language)).opts(color=REPAID, alpha=0.45, line_color=REPAID,
                                                                 hooks=[self.marker.hook], **common)
         defaulted = hv.Histogram((edges, shares.get("defaulted", np.zeros(len(edges) - 1))), kdims=[axis],
                                  vdims=[share], label=t("defaulted", language)).opts(
             color=DEFAULTED, alpha=0.45, line_color=DEFAULTED, **common)
-        return (repaid * defaulted).opts(framewise=True, responsive=True, legend_position="top",
-                                         legend_cols=2)
+        return (repaid * defaulted).opts(legend_position="top", legend_cols=2)
 
     def __panel__(self):
         return pn.Column(self.selector, self.text, self.plot, sizing_mode="stretch_width")
@@ -236,7 +242,7 @@ class DebtCapacityView(pn.viewable.Viewer):
         self._pipes = {name: streams.Pipe(data=(None, self.state.language)) for name in self.names}
         self._sent: dict[str, tuple] = {}
         self.plots = {name: pn.pane.HoloViews(hv.DynamicMap(self._plot(name), streams=[self._pipes[name]]),
-                                              height=220, sizing_mode="stretch_width", linked_axes=False,
+                                              sizing_mode="stretch_width", linked_axes=False,
                                               css_classes=["debt-plot", name])
                       for name in self.names}
         self.text = pn.pane.HTML(self._text(), stylesheets=[CARD_CSS], sizing_mode="stretch_width",
@@ -283,9 +289,12 @@ class DebtCapacityView(pn.viewable.Viewer):
 
         def plot(data):
             ratio, language = data
-            if ratio is None:
-                return (hv.Histogram(([0, 1], [0])) * hv.Histogram(([0, 1], [0]))
-                        * hv.VLine(0).opts(alpha=0) * hv.VLine(0).opts(alpha=0)).opts(responsive=True)
+            if ratio is None:  # no client yet; the marker's line is created now, hidden
+                return (hv.Histogram(([0, 1], [0]), label=t("all_applications", language)).opts(
+                    hooks=[marker.hook], responsive=True, height=DEBT_HEIGHT, **TOOLBAR)
+                        * hv.Histogram(([0, 1], [0]), label=t("accepted_applications", language))
+                        * hv.VLine(0).opts(alpha=0) * hv.VLine(0).opts(alpha=0)).opts(
+                    legend_position="top", legend_cols=2)
             h = ratio.histogram
             edges = np.asarray(h.edges, dtype=float)
             shares = {k: 100 * np.asarray(v, float) / max(sum(v), 1) for k, v in h.counts.items()}
@@ -296,7 +305,8 @@ class DebtCapacityView(pn.viewable.Viewer):
             share = hv.Dimension("share", label=t("share_axis", language))
             common = dict(xticks=nice_ticks(edges[0], edges[-1], fmt),
                           yticks=nice_ticks(0, ymax, lambda v, d: fmt_number(v, language, d), n=3),
-                          xlabel=label(ratio, language), ylabel=t("share_axis", language), line_width=1, **TOOLBAR)
+                          xlabel=label(ratio, language), ylabel=t("share_axis", language), line_width=1,
+                          framewise=True, responsive=True, height=DEBT_HEIGHT, **TOOLBAR)
             everyone = hv.Histogram((edges, shares["all"]), kdims=[axis], vdims=[share],
                                     label=t("all_applications", language)).opts(
                 color=POPULATION, alpha=0.4, line_color=POPULATION, hooks=[marker.hook], **common)
@@ -305,8 +315,7 @@ class DebtCapacityView(pn.viewable.Viewer):
                 color=ACCEPTED, alpha=0.35, line_color=ACCEPTED, **common)
             means = (hv.VLine(ratio.population_mean).opts(color=POPULATION, line_width=2)
                      * hv.VLine(ratio.accepted_mean).opts(color=ACCEPTED, line_width=2))
-            return (everyone * accepted * means).opts(framewise=True, responsive=True, legend_position="top",
-                                                      legend_cols=2)
+            return (everyone * accepted * means).opts(legend_position="top", legend_cols=2)
 
         return plot
 

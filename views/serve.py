@@ -25,6 +25,7 @@ from tornado.web import RequestHandler  # noqa: E402
 from scoring.credentials import COOKIE_FILE, USERS_FILE  # noqa: E402
 
 APP_PATH = "dashboard"
+LOGIN_TEMPLATE = Path(__file__).parent / "templates" / "login.html"
 
 
 class HealthHandler(RequestHandler):
@@ -75,7 +76,8 @@ def auth_options(secrets: str | Path) -> dict:
         raise SystemExit(f"{users} is not a JSON {{user: password}} file: {exc}") from None
     if not isinstance(logins, dict) or not logins:
         raise SystemExit(f"{users} holds no login")
-    return {"basic_auth": str(users), "cookie_secret": cookie.read_text().strip()}
+    return {"basic_auth": str(users), "cookie_secret": cookie.read_text().strip(),
+            "login_template": str(LOGIN_TEMPLATE)}
 
 
 def serve(*, port: int = 5006, address: str = "127.0.0.1", secrets: str | Path | None = "secrets",

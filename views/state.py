@@ -244,7 +244,6 @@ class ClientState(param.Parameterized):
     debt = param.ClassSelector(class_=DebtCapacity, default=None, allow_None=True, precedence=-1)
     top_features = param.List(default=[], precedence=-1, doc="The model's top features: the choices of `feature`")
     notice = param.ClassSelector(class_=Notice, default=None, allow_None=True, precedence=-1)
-    busy = param.Boolean(default=False, precedence=-1, doc="True while a client or feature is being fetched")
 
     def __init__(self, service: ScoringService, *, audit=None, user: str = "anonymous", **params):
         top = service.top_features(N_COMPARED_FEATURES)
@@ -283,7 +282,6 @@ class ClientState(param.Parameterized):
             self.param.update(file=None, explanation=None, debt=None)
             self._load_comparison()
             return
-        self.busy = True
         service = self.service
         try:
             file = service.client(client_id)
@@ -292,23 +290,17 @@ class ClientState(param.Parameterized):
             debt = service.debt_capacity(client_id)
         except UnknownClientError:
             key = "unknown_client" if shown is not None else "unknown_client_none"
-            self.param.update(client_id=shown, busy=False,
-                              notice=Notice(key, {"client_id": client_id, "previous": shown}))
+            self.param.update(client_id=shown, notice=Notice(key, {"client_id": client_id, "previous": shown}))
             return
         except ScoringError as exc:
-            self.param.update(client_id=shown, busy=False, notice=_unavailable(exc))
+            self.param.update(client_id=shown, notice=_unavailable(exc))
             return
-        self.param.update(file=file, explanation=explanation, comparison=comparison, debt=debt,
-                          notice=None, busy=False)
+        self.param.update(file=file, explanation=explanation, comparison=comparison, debt=debt, notice=None)
         self._record(file)
 
     @param.depends("feature", watch=True)
     def _feature_changed(self):
-        self.busy = True
-        try:
-            self._load_comparison()
-        finally:
-            self.busy = False
+        self._load_comparison()
 
     def _load_comparison(self) -> None:
         if self.feature is None:

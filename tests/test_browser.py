@@ -1,0 +1,233 @@
+"""The served dashboard in headless Chromium: what an advisor sees and does, and what the browser downloads.
+
+Needs Debian's /usr/bin/chromium (skipped without it, failed if REQUIRE_BROWSER=1). Screenshots go
+to test-artifacts/. Every test fails on a "Traceback" in the page or an error in the console.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from urllib.parse import parse_qs, urlparse
+
+import httpx
+import pytest
+from playwright.sync_api import expect
+
+from dashboard_server import CHROMIUM_ARGS, DashboardServer, chromium_or_skip
+from scoring.audit import AuditLog
+from scoring.credentials import ensure_secrets
+from scoring.store import ClientQuery
+from views.i18n import fmt_percent
+
+pytestmark = pytest.mark.browser
+
+ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
+MAX_FIRST_LOAD_BYTES = 3_000_000
+
+
+@pytest.fixture(scope="session")
+def browser_type_launch_args(browser_type_launch_args):
+    return {**browser_type_launch_args, "executable_path": chromium_or_skip(), "args": CHROMIUM_ARGS}
+
+
+@pytest.fixture(scope="module")
+def audit(tmp_path_factory):
+    return AuditLog(tmp_path_factory.mktemp("browser") / "audit.sqlite")
+
+
+@pytest.fixture(scope="module")
+def server(service, audit):
+    with DashboardServer(service, audit) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def clients(service):
+    refused = service.search(ClientQuery(decision="refused", limit=2)).rows["client_id"].tolist()
+    accepted = service.search(ClientQuery(decision="accepted", limit=2)).rows["client_id"].tolist()
+    return {"refused": int(refused[0]), "refused2": int(refused[1]), "accepted": int(accepted[0]),
+            "accepted2": int(accepted[1])}
+
+
+@pytest.fixture
+def dashboard(page, request):
+    """The Playwright page, watched for console errors and tracebacks; screenshot saved at the end."""
+    problems: list[str] = []
+    page.on("console", lambda m: problems.append(f"console error: {m.text}") if m.type == "error" else None)
+    page.on("pageerror", lambda e: problems.append(f"page error: {e}"))
+    page.set_viewport_size({"width": 1600, "height": 1800})
+    page.set_default_timeout(30_000)
+    yield page
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / f"{request.node.name}.png"))
+    assert page.get_by_text("Traceback").count() == 0, "a Python traceback is shown in the page"
+    assert not problems, problems
+
+
+def open_dashboard(page, url: str) -> None:
+    page.goto(url)
+    expect(page.locator(".kpi").first).to_be_visible()
+
+
+def expect_client(page, client_id: int) -> None:
+    expect(page.locator(".client-id")).to_have_text(str(client_id))
+
+
+def scorer_probability(service, client_id: int) -> float:
+    """The model's probability for this client, recomputed by the scorer (not read from the store)."""
+    score, _ = service.score_and_explain(client_id)
+    return score.default_probability
+
+
+# ---------------------------------------------------------------------------------------------- advisor
+def test_a_shared_link_opens_that_client_with_the_scorers_decision(dashboard, server, service, clients):
+    client_id = clients["refused"]
+    open_dashboard(dashboard, f"{server.url}?client={client_id}")
+    expect_client(dashboard, client_id)
+    score, _ = service.score_and_explain(client_id)
+    expect(dashboard.locator(".decision-badge")).to_have_text("Refusé" if score.decision == "refused" else "Accordé")
+    expect(dashboard.locator(".probability")).to_have_text(fmt_percent(score.default_probability, "fr"))
+    expect(dashboard.locator("svg.gauge")).to_have_attribute(
+        "aria-label", re.compile(re.escape(fmt_percent(score.default_probability, "fr"))))
+    expect(dashboard.locator(".waterfall canvas").first).to_be_visible()
+
+
+def test_typing_an_id_opens_the_client_and_puts_it_in_the_url(dashboard, server, service, clients):
+    open_dashboard(dashboard, server.url)
+    expect(dashboard.locator(".client-card-pane").get_by_text("Aucun dossier ouvert")).to_be_visible()
+    client_id = clients["accepted"]
+    box = dashboard.locator(".client-id-input input")
+    box.fill(str(client_id))
+    box.press("Enter")
+    expect_client(dashboard, client_id)
+    expect(dashboard.locator(".decision-badge")).to_have_text("Accordé")
+    expect(dashboard.locator(".probability")).to_have_text(
+        fmt_percent(scorer_probability(service, client_id), "fr"))
+    dashboard.wait_for_function(f"() => window.location.search.includes('client={client_id}')")
+    assert parse_qs(urlparse(dashboard.url).query)["client"] == [str(client_id)]
+
+
+def test_clicking_a_row_of_the_filtered_table_opens_that_client(dashboard, server, service):
+    open_dashboard(dashboard, server.url)
+    dashboard.locator(".filters").get_by_text("Rechercher dans les dossiers").click()
+    dashboard.locator(".filters select").first.select_option(label="Refusé")
+    rows = dashboard.locator(".client-table .tabulator-row")
+    expect(rows.first.locator('[tabulator-field="Décision"]')).to_have_text("Refusé")
+    expect(dashboard.locator(".pager")).to_contain_text(f"{service.portfolio().n_refused:,}".replace(",", "\u202f"))
+    row = rows.nth(2)
+    client_id = int(row.locator('[tabulator-field="N°"]').inner_text())
+    row.locator('[tabulator-field="Proba."]').click()
+    expect_client(dashboard, client_id)
+    expect(dashboard.locator(".decision-badge")).to_have_text("Refusé")
+    expect(dashboard.locator(".probability")).to_have_text(
+        fmt_percent(scorer_probability(service, client_id), "fr"))
+
+
+def test_changing_the_compared_feature_updates_the_percentile(dashboard, server, service, clients):
+    client_id = clients["accepted2"]
+    open_dashboard(dashboard, f"{server.url}?client={client_id}")
+    expect_client(dashboard, client_id)
+    for feature in service.top_features(5)[1:3]:
+        dist = service.distribution(feature["feature"], client_id)
+        dashboard.locator(".feature-select select").select_option(label=feature["label_fr"])
+        text = dashboard.locator(f'.client-value[data-feature="{feature["feature"]}"]')
+        expect(text).to_be_visible()
+        if dist.client_percentile is not None:
+            expect(text.locator(".rank")).to_have_text(str(int(round(dist.client_percentile))))
+        expect(dashboard.locator(".comparison canvas").first).to_be_visible()
+
+
+def test_an_unknown_id_shows_a_message_and_keeps_the_client_on_screen(dashboard, server, clients):
+    client_id = clients["refused2"]
+    open_dashboard(dashboard, f"{server.url}?client={client_id}")
+    expect_client(dashboard, client_id)
+    box = dashboard.locator(".client-id-input input")
+    box.fill("1")
+    box.press("Enter")
+    expect(dashboard.locator(".notice").get_by_text("Aucun dossier n° 1.")).to_be_visible()
+    expect_client(dashboard, client_id)
+
+
+def test_a_link_to_an_unknown_client_shows_a_message_not_a_traceback(dashboard, server):
+    open_dashboard(dashboard, f"{server.url}?client=999999999")
+    expect(dashboard.locator(".notice").get_by_text("Aucun dossier n° 999999999.")).to_be_visible()
+    expect(dashboard.locator(".client-card-pane").get_by_text("Aucun dossier ouvert")).to_be_visible()
+
+
+def test_the_english_switch_relabels_and_reformats(dashboard, server, service, clients):
+    client_id = clients["refused"]
+    open_dashboard(dashboard, f"{server.url}?client={client_id}")
+    expect_client(dashboard, client_id)
+    dashboard.locator(".language-switch").get_by_text("EN", exact=True).click()
+    expect(dashboard.locator(".decision-badge")).to_have_text("Refused")
+    expect(dashboard.locator(".probability")).to_have_text(fmt_percent(scorer_probability(service, client_id), "en"))
+    expect(dashboard.get_by_text("Why this score?")).to_be_visible()
+    dashboard.wait_for_function("() => window.location.search.includes('lang=en')")
+
+
+def test_first_load_is_local_compressed_and_under_3_mb(dashboard, server, clients):
+    received = {"http": 0, "ws": 0}
+    hosts, encodings = set(), {}
+
+    def finished(request):
+        url = urlparse(request.url)
+        if url.scheme not in ("data", "blob"):       # inline images are not downloads
+            hosts.add(url.netloc)
+        received["http"] += request.sizes()["responseBodySize"]
+
+    def response(resp):
+        if resp.url.split("?")[0].endswith(("bokeh.min.js", "panel.min.js")):
+            encodings[resp.url.split("?")[0].rsplit("/", 1)[-1]] = resp.headers.get("content-encoding")
+
+    def websocket(ws):
+        ws.on("framereceived", lambda payload: received.__setitem__("ws", received["ws"] + len(payload)))
+
+    dashboard.on("requestfinished", finished)
+    dashboard.on("response", response)
+    dashboard.on("websocket", websocket)
+    open_dashboard(dashboard, f"{server.url}?client={clients['accepted']}")
+    expect_client(dashboard, clients["accepted"])
+    assert hosts == {f"127.0.0.1:{server.port}"}, f"requests left the server (CDN?): {hosts}"
+    assert encodings == {"bokeh.min.js": "gzip", "panel.min.js": "gzip"}
+    assert received["http"] + received["ws"] <= MAX_FIRST_LOAD_BYTES, received
+
+
+# ---------------------------------------------------------------------------------------------- access
+@pytest.fixture(scope="module")
+def secured(service, audit, tmp_path_factory):
+    secrets = tmp_path_factory.mktemp("secrets")
+    ensure_secrets(secrets)
+    with DashboardServer(service, audit, secrets=secrets) as running:
+        running.logins = __import__("json").loads((secrets / "dashboard_users.json").read_text())
+        yield running
+
+
+def test_without_login_no_client_data_is_served(secured, service, clients):
+    client_id = clients["refused"]
+    p = fmt_percent(service.client(client_id).score.default_probability, "fr")
+    response = httpx.get(f"{secured.url}?client={client_id}", follow_redirects=False)
+    assert response.status_code in (302, 401, 403)
+    if response.status_code == 302:
+        assert "login" in response.headers["location"]
+    followed = httpx.get(f"{secured.url}?client={client_id}", follow_redirects=True)
+    for body in (response.text, followed.text):
+        assert str(client_id) not in body and p not in body and "default_probability" not in body
+    assert httpx.get(f"{secured.root}/health").json()["status"] == "ok"
+
+
+def test_an_advisor_logs_in_and_sees_the_client(dashboard, secured, clients):
+    user, password = next(iter(secured.logins.items()))
+    client_id = clients["accepted"]
+    dashboard.goto(f"{secured.url}?client={client_id}")
+    dashboard.locator("input[name=username]").fill(user)
+    dashboard.locator("input[name=password]").fill(password + "-wrong")
+    dashboard.locator("input[name=password]").press("Enter")
+    expect(dashboard.locator("input[name=password]")).to_be_visible()
+    assert dashboard.locator(".client-id").count() == 0
+    dashboard.goto(f"{secured.url}?client={client_id}")
+    dashboard.locator("input[name=username]").fill(user)
+    dashboard.locator("input[name=password]").fill(password)
+    dashboard.locator("input[name=password]").press("Enter")
+    dashboard.goto(f"{secured.url}?client={client_id}")
+    expect_client(dashboard, client_id)
