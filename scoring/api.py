@@ -410,8 +410,8 @@ def _predict_router(service: LocalScoringService) -> APIRouter:
     }
 
     async def predict(service: Service, who: CallerDep, request: Request, application,
-                explain: Annotated[bool, Query(description="also return the SHAP contributions")] = False,
-                top: Top = None) -> Prediction:
+                      explain: Annotated[bool, Query(description="also return the SHAP contributions")] = False,
+                      top: Top = None) -> Prediction:
         record = application.model_dump(by_alias=True, exclude_unset=True)
         score, explanation = service.predict(record, explain=explain, top=top)
         _audit(request, who, event="predicted", client_id=None, score=score)

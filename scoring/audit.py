@@ -122,7 +122,7 @@ class AuditLog:
         """The latest entries, newest first."""
         rows = self._retry(lambda con: con.execute(
             f"SELECT {', '.join(_COLUMNS)} FROM audit ORDER BY id DESC LIMIT ?", (int(limit),)).fetchall())
-        return [dict(zip(_COLUMNS, r)) for r in rows]
+        return [dict(zip(_COLUMNS, r, strict=True)) for r in rows]
 
     def count(self) -> int:
         return self._retry(lambda con: con.execute("SELECT count(*) FROM audit").fetchone()[0])
