@@ -20,31 +20,34 @@ revolving loans. The region table (population, rating) is a fixed "country", the
 
 The latent default risk (logit)
 -------------------------------
-``TRUE_DEFAULT_PROBABILITY = sigmoid(alpha + L)`` and ``TARGET ~ Bernoulli(p)``, with::
+``TRUE_DEFAULT_PROBABILITY = sigmoid(alpha + L)`` and ``TARGET ~ Bernoulli(TRUE_DEFAULT_PROBABILITY)``::
 
-    L =  - 0.50 * z(EXT_SOURCE_1) - 0.45 * z(EXT_SOURCE_2) - 0.55 * z(EXT_SOURCE_3)
-         + 0.20 * (43 - age_years) / 12                     younger = riskier
-         - 0.20 * (ln(1 + years_employed) - 1.6) / 0.75     shorter employment = riskier
-         - 0.30 * [DAYS_EMPLOYED == 365243]                   (instead of the line above)
-         + 0.10 * z(ln(AMT_CREDIT / AMT_INCOME_TOTAL))
-         + 0.08 * clip((AMT_ANNUITY / AMT_INCOME_TOTAL - 0.18) / 0.09, -2, 4)
-         + 0.12 * clip((AMT_CREDIT / AMT_GOODS_PRICE - 1.10) / 0.10, -3, 4)
-         + 0.30 * [CODE_GENDER == "M"]
-         + education effect (Lower secondary +0.25, Secondary 0, Incomplete higher -0.10,
-                             Higher education -0.30, Academic degree -0.60)
-         + 0.15 * (REGION_RATING_CLIENT_W_CITY - 2)
-         + 0.08 * (DAYS_ID_PUBLISH + 3000) / 1500           recent ID document = riskier
-         + 0.10 * (DAYS_LAST_PHONE_CHANGE + 960) / 830      recent phone change = riskier
-         + 0.25 * u,   u ~ N(0, 1) unobserved (not in any column)
+    L = 1.21 * ( - 0.32 * z(EXT_SOURCE_1) - 0.38 * z(EXT_SOURCE_2) - 0.45 * z(EXT_SOURCE_3)
+                 + 0.03 * (43 - age_years) / 12                   younger = riskier
+                 - 0.07 * (ln(1 + years_employed) - 1.6) / 0.75   shorter employment = riskier
+                 + 0.05                                            instead, on DAYS_EMPLOYED = 365243 rows
+                 + 0.10 * (ln(AMT_CREDIT / AMT_INCOME_TOTAL) - 1.2) / 0.7
+                 + 0.10 * clip((AMT_ANNUITY / AMT_INCOME_TOTAL - 0.18) / 0.09, -2, 4)
+                 + 0.22 * clip((AMT_CREDIT / AMT_GOODS_PRICE - 1.10) / 0.10, -3, 4)
+                 + 0.55 * [CODE_GENDER == "M"]
+                 + education: Lower secondary +0.30, Secondary 0, Incomplete higher -0.12,
+                              Higher education -0.36, Academic degree -0.70
+                 + 0.32 * (REGION_RATING_CLIENT_W_CITY - 2)
+                 + 0.10 * (DAYS_ID_PUBLISH + 3000) / 1500          recent ID document = riskier
+                 + 0.16 * (DAYS_LAST_PHONE_CHANGE + 960) / 830     recent phone change = riskier
+                 + 0.12 * u )                                      u ~ N(0, 1), in no column
 
-all multiplied by ``_RISK_SCALE`` (see ``_RISK_WEIGHTS`` for the exact figures in force), where
-``z(EXT_SOURCE_k)`` standardises the *underlying* score: a score that is then hidden (missing) still
-drives the risk, so missingness does not carry the signal away. Revolving loans have no goods price
-of their own: their credit/goods term uses a ratio of 1. ``alpha`` is found by bisection at
-generation time so that the mean probability over the labelled rows is the real default rate
-(8.07 %). The scale is set so that the oracle ROC AUC (true probability against TARGET) is about
-0.80 and a gradient-boosting model on the columns gets close to it; the Bernoulli draw plus the
-small unobserved factor keep the problem as noisy as real credit data.
+(``_RISK_WEIGHTS`` and ``_RISK_SCALE`` hold these figures.) ``z(EXT_SOURCE_k)`` standardises the
+*underlying* score with the published mean and std: a score that is then hidden (missing) still
+drives the risk, so missingness does not carry the signal away. Revolving loans use a credit/goods
+ratio of 1. Age also acts through EXT_SOURCE_1, which leans on age (corr ~0.55) and on job
+stability, so the total effect of being young is larger than its direct term; the sentinel rows
+(older pensioners) default at ~5.5 % against ~8.7 % for the others. ``alpha`` is found by
+bisection at generation time so that the mean probability over the labelled rows equals the real
+default rate (8.07 %). With this scale the oracle ROC AUC (true probability against TARGET) is
+about 0.80 and a gradient-boosting model on the columns reaches ~0.97 of it: the Bernoulli draw
+keeps the problem as noisy as real credit data, the hidden EXT_SOURCE values and ``u`` are what
+no model can recover.
 
 New applications (drift)
 ------------------------
@@ -79,7 +82,7 @@ TARGET_RATE: float = float(_STATS["facts"]["target_rate"])
 _NUM = _STATS["numeric_[nmiss,mean,std,min,p25,p50,p75,max]"]
 _CAT = _STATS["categorical_counts"]
 _FLAGS = _STATS["binary_flag_means"]
-_REAL_ROWS = TRAIN_ROWS
+_REAL_ROWS = TRAIN_ROWS  # the real application_train.csv: denominator of the published counts
 
 _ND = NormalDist()
 _YEAR = 365.25
@@ -95,31 +98,31 @@ class GeneratedPortfolio:
 
 
 # --------------------------------------------------------------------------------------------
-# Latent risk: weights in logit units (before _RISK_SCALE); documented in the module docstring.
+# Latent risk: weights in logit units, all multiplied by _RISK_SCALE (see the module docstring).
 _RISK_WEIGHTS = {
-    "EXT_SOURCE_1": -0.50,
-    "EXT_SOURCE_2": -0.45,
-    "EXT_SOURCE_3": -0.55,
-    "young": 0.20,
-    "employment": -0.20,
-    "sentinel": -0.30,
+    "EXT_SOURCE_1": -0.32,
+    "EXT_SOURCE_2": -0.38,
+    "EXT_SOURCE_3": -0.45,
+    "young": 0.03,
+    "employment": -0.07,
+    "sentinel": 0.05,
     "credit_income": 0.10,
-    "annuity_income": 0.08,
-    "credit_goods": 0.12,
-    "male": 0.30,
-    "region_rating": 0.15,
-    "id_publish": 0.08,
-    "phone_change": 0.10,
-    "unobserved": 0.25,
+    "annuity_income": 0.10,
+    "credit_goods": 0.22,
+    "male": 0.55,
+    "region_rating": 0.32,
+    "id_publish": 0.10,
+    "phone_change": 0.16,
+    "unobserved": 0.12,
 }
 _EDUCATION_RISK = {
-    "Lower secondary": 0.25,
+    "Lower secondary": 0.30,
     "Secondary / secondary special": 0.0,
-    "Incomplete higher": -0.10,
-    "Higher education": -0.30,
-    "Academic degree": -0.60,
+    "Incomplete higher": -0.12,
+    "Higher education": -0.36,
+    "Academic degree": -0.70,
 }
-_RISK_SCALE = 1.0
+_RISK_SCALE = 1.21
 # reference moments used to standardise the risk inputs (fixed: the same formula for every sample)
 _ES_MEAN_SD = {k: (_NUM[k][1], _NUM[k][2]) for k in ("EXT_SOURCE_1", "EXT_SOURCE_2", "EXT_SOURCE_3")}
 
@@ -248,28 +251,29 @@ def _sigmoid(x: np.ndarray) -> np.ndarray:
 # Marginal shapes: (standard-normal z, value) knots on the published quantiles (p25 at z=-0.674,
 # median at 0, p75 at +0.674), with tails reaching the published min/max near |z| = 3.7-4.9.
 _Q = 0.6745
-_AGE_KNOTS = [(-3.7, 7489), (-1.96, 8900), (-_Q, 12413), (0, 15750), (_Q, 19682), (1.96, 23900), (3.7, 25229)]
-_EMPLOYED_KNOTS = [(-3.9, 0), (-1.6, 250), (-_Q, 767), (0, 1648), (_Q, 3175), (1.28, 4900), (2.33, 9200),
+_AGE_KNOTS = [(-3.7, 7489), (-1.96, 8500), (-1.28, 10000), (-_Q, 12413), (0, 15750), (_Q, 19682), (1.28, 22600),
+              (1.96, 24100), (3.7, 25229)]
+_EMPLOYED_KNOTS = [(-3.9, 0), (-1.6, 280), (-_Q, 840), (0, 1830), (_Q, 3550), (1.28, 5400), (2.33, 9800),
                    (4.0, 17912)]
-_REGISTRATION_KNOTS = [(-3.9, 0), (-1.6, 600), (-_Q, 2010), (0, 4504), (_Q, 7479.5), (1.6, 11500),
-                       (2.6, 15500), (4.0, 24672)]
+_REGISTRATION_KNOTS = [(-3.9, 0), (-1.6, 680), (-_Q, 2300), (0, 5350), (_Q, 9000), (1.6, 13200),
+                       (2.6, 17000), (4.0, 24672)]
 _ID_PUBLISH_KNOTS = [(-3.9, 0), (-1.4, 620), (-_Q, 1720), (0, 3254), (_Q, 4299), (1.6, 4900), (2.6, 5800),
                      (4.0, 7197)]
 _PHONE_KNOTS = [(-3.9, 0), (-1.175, 0), (-_Q, 274), (0, 757), (_Q, 1570), (1.6, 2400), (2.6, 3200),
                 (4.0, 4292)]
 _INCOME_KNOTS = [(-4.0, 25650), (-2.0, 58500), (-_Q, 112500), (0, 147150), (_Q, 202500), (1.64, 315000),
                  (2.33, 450000), (3.1, 900000), (3.9, 2250000), (4.5, 9000000), (5.0, 117000000)]
-_GOODS_KNOTS = [(-4.0, 40500), (-2.0, 76500), (-_Q, 238500), (0, 450000), (_Q, 679500), (1.64, 1125000),
+_GOODS_KNOTS = [(-4.0, 40500), (-2.0, 90000), (-_Q, 265500), (0, 495000), (_Q, 729000), (1.64, 1125000),
                 (2.33, 1575000), (3.1, 2475000), (4.2, 4050000)]
 _CAR_AGE_KNOTS = [(-3.5, 0), (-1.5, 1), (-_Q, 5), (0, 9), (_Q, 15), (1.4, 21), (2.05, 28), (3.0, 40),
                   (4.0, 91)]
 _ES_KNOTS = {
-    "EXT_SOURCE_1": [(-3.9, 0.014568), (-1.96, 0.135), (-_Q, 0.334007), (0, 0.505998), (_Q, 0.675053),
-                     (1.96, 0.865), (3.9, 0.962693)],
-    "EXT_SOURCE_2": [(-4.2, 8.17e-08), (-1.96, 0.085), (-_Q, 0.392457), (0, 0.565961), (_Q, 0.663617),
-                     (1.96, 0.765), (4.2, 0.855)],
-    "EXT_SOURCE_3": [(-4.0, 0.000527), (-1.96, 0.125), (-_Q, 0.37065), (0, 0.535276), (_Q, 0.669057),
-                     (1.96, 0.805), (4.0, 0.89601)],
+    "EXT_SOURCE_1": [(-3.9, 0.014568), (-1.96, 0.10), (-_Q, 0.334007), (0, 0.505998), (_Q, 0.675053),
+                     (1.96, 0.895), (3.9, 0.962693)],
+    "EXT_SOURCE_2": [(-4.2, 8.17e-08), (-1.96, 0.045), (-_Q, 0.392457), (0, 0.565961), (_Q, 0.663617),
+                     (1.96, 0.775), (4.2, 0.855)],
+    "EXT_SOURCE_3": [(-4.0, 0.000527), (-1.96, 0.085), (-_Q, 0.37065), (0, 0.535276), (_Q, 0.669057),
+                     (1.96, 0.825), (4.0, 0.89601)],
 }
 
 _INCOME_TYPES_WORKING = ["Working", "Commercial associate", "State servant", "Student", "Businessman",
@@ -330,7 +334,8 @@ def _region_table() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     share = np.append(share / share.sum() * (1 - 0.027), 0.027)  # the capital: 2.7 % of applicants
     mid = np.cumsum(share) - share / 2
     q = _NUM["REGION_POPULATION_RELATIVE"]
-    pop = np.interp(mid, [0, 0.25, 0.5, 0.75, 1.0], [q[3], q[4], q[5], q[6], q[7]])
+    # extra knots: the real column piles up on a few big regions (0.035792, 0.04622, 0.072508)
+    pop = np.interp(mid, [0, 0.25, 0.5, 0.75, 0.9, 0.97, 1.0], [q[3], q[4], q[5], q[6], 0.035792, 0.04622, q[7]])
     pop[0], pop[-1] = q[3], q[7]
     pop = np.round(pop, 6)
     # ratings: 1 for the rich (populous) regions, 3 for the poor ones, with some shuffling
@@ -339,8 +344,10 @@ def _region_table() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     order = np.argsort(-richness)
     cum = np.cumsum(share[order])
     rating = np.full(k, 2)
-    rating[order[cum <= 0.105 + 1e-9]] = 1
-    rating[order[cum > 1 - 0.157]] = 3
+    n_best = int(np.argmin(np.abs(cum - 0.105))) + 1
+    n_worst = k - 1 - int(np.argmin(np.abs(cum - (1 - 0.157))))
+    rating[order[:n_best]] = 1
+    rating[order[k - n_worst:]] = 3
     return share, pop, rating
 
 
@@ -361,14 +368,11 @@ _BUILDING_BLOCKS = {
     "LIVINGAPARTMENTS": ("area", 0.0756, 0.75),
     "LIVINGAREA": ("area", 0.0745, 0.80),
     "NONLIVINGAPARTMENTS": ("zero", 0.55, 0.0039),
-    "NONLIVINGAREA": ("zero", 0.42, 0.0150),
+    "NONLIVINGAREA": ("zero", 0.47, 0.0150),
 }
 _BUILDING_MISSING = _STATS["building_block_missing_counts(_AVG=_MODE=_MEDI)"]
 _DOC_FLAGS = [f"FLAG_DOCUMENT_{i}" for i in range(2, 22)]
-_BUREAU = {  # column: (mean, variance) for a negative binomial; missing together
-    "AMT_REQ_CREDIT_BUREAU_HOUR": None, "AMT_REQ_CREDIT_BUREAU_DAY": None, "AMT_REQ_CREDIT_BUREAU_WEEK": None,
-    "AMT_REQ_CREDIT_BUREAU_MON": None, "AMT_REQ_CREDIT_BUREAU_QRT": None, "AMT_REQ_CREDIT_BUREAU_YEAR": None,
-}
+_BUREAU = [f"AMT_REQ_CREDIT_BUREAU_{p}" for p in ("HOUR", "DAY", "WEEK", "MON", "QRT", "YEAR")]
 
 
 def _negative_binomial(rng: np.random.Generator, mean: float, sd: float, n: int, cap: float) -> np.ndarray:
@@ -448,7 +452,7 @@ def _simulate(rng: np.random.Generator, n: int, period: _Period) -> tuple[dict[s
                                                - 0.4 * (family == "Single / not married"))[:, None]
     children = kids[_tilted_choice(rng, list(_CHILDREN_COUNTS.values()), kid_tilt)]
     c["CNT_CHILDREN"] = children.astype(np.int64)
-    fam_members = children + 1.0 + couple
+    fam_members = np.minimum(children + 1.0 + couple, _NUM["CNT_FAM_MEMBERS"][7])
     c["CNT_FAM_MEMBERS"] = _with_nan(fam_members, rng.random(n) < _missing_rate("CNT_FAM_MEMBERS"))
 
     housing_names = list(_CAT["NAME_HOUSING_TYPE"])
@@ -482,13 +486,14 @@ def _simulate(rng: np.random.Generator, n: int, period: _Period) -> tuple[dict[s
     income = np.clip(income, _NUM["AMT_INCOME_TOTAL"][3], _NUM["AMT_INCOME_TOTAL"][7])
     c["AMT_INCOME_TOTAL"] = income
 
-    z_goods = _mix((0.45, z_income), rng=rng, n=n)
+    # banks lend more to better clients: bigger loans are slightly safer (corr with TARGET < 0)
+    z_goods = _mix((0.45, z_income), (0.45, z_quality), rng=rng, n=n)
     goods = _knots(z_goods, _GOODS_KNOTS, log=True) * period.amount_factor
     goods = np.where(rng.random(n) < 0.6, np.round(goods / 22500) * 22500, np.round(goods / 4500) * 4500)
     goods = np.clip(goods, _NUM["AMT_GOODS_PRICE"][3], _NUM["AMT_GOODS_PRICE"][7])
     kind = _choice(rng, [0.30, 0.65, 0.05], n)  # equal, insurance/fees on top, down payment
     ratio = np.select([kind == 0, kind == 1],
-                      [1.0, 1.0 + rng.gamma(2.0, 0.065, n)], rng.uniform(0.8, 1.0, n))
+                      [1.0, 1.0 + rng.gamma(2.0, 0.11, n)], rng.uniform(0.8, 1.0, n))
     credit_cash = np.round(goods * ratio * 2) / 2
     # revolving: a card limit on a grid, scaled on income
     grid = np.array([45000, 67500, 90000, 112500, 135000, 157500, 180000, 202500, 225000, 270000, 315000,
@@ -504,16 +509,16 @@ def _simulate(rng: np.random.Generator, n: int, period: _Period) -> tuple[dict[s
     c["AMT_CREDIT"] = credit
     c["AMT_GOODS_PRICE"] = _with_nan(goods, goods_missing)
 
-    # credit / annuity ~ the repayment term: 10-30, longer for bigger loans
-    term = 19.0 * np.exp(0.32 * _mix((0.45, z_goods), rng=rng, n=n))
-    term = np.clip(term, 8.0, 40.0)
+    # credit / annuity ~ the repayment term: median 20, smoothly bounded to (8, 40), longer for bigger loans
+    term = 8.0 + 32.0 * _norm_cdf(-0.3186 + 0.85 * _mix((0.75, z_goods), rng=rng, n=n))
     card_rate = np.array([0.05, 0.10, 0.075, 0.0375])[_choice(rng, [0.7, 0.15, 0.1, 0.05], n)]
     annuity = np.where(revolving, credit * card_rate, credit / term)
     annuity = np.clip(np.round(annuity * 2) / 2, _NUM["AMT_ANNUITY"][3], _NUM["AMT_ANNUITY"][7])
     c["AMT_ANNUITY"] = _with_nan(annuity, rng.random(n) < _missing_rate("AMT_ANNUITY"))
 
     # --- employment and organisation
-    emp_days = _knots(_mix((0.45, z_age), (0.2, z_ses), rng=rng, n=n), _EMPLOYED_KNOTS)
+    z_job = rng.standard_normal(n)  # job stability beyond age and status (also seen by EXT_SOURCE_1)
+    emp_days = _knots(_mix((0.45, z_age), (0.2, z_ses), (0.87, z_job), rng=rng, n=n), _EMPLOYED_KNOTS)
     cap = np.maximum(age_days - 16 * 365, 0)
     emp_days = np.where(emp_days > cap, rng.random(n) * cap, emp_days)
     emp_days = np.rint(emp_days)
@@ -568,8 +573,9 @@ def _simulate(rng: np.random.Generator, n: int, period: _Period) -> tuple[dict[s
     c["HOUR_APPR_PROCESS_START"] = np.clip(hour, 0, 23).astype(np.int64)
 
     # --- address / work place mismatches (city flags; region flags are subsets of them)
-    reg_not_live_city = _mix((-0.25, z_age), rng=rng, n=n) > _threshold(_FLAGS["REG_CITY_NOT_LIVE_CITY"])
-    live_not_work_city = employed & (_mix((-0.15, z_age), rng=rng, n=n) > _threshold(0.222))
+    # movers are younger and (a little) weaker payers
+    reg_not_live_city = _mix((-0.25, z_age), (-0.2, z_quality), rng=rng, n=n) > _threshold(_FLAGS["REG_CITY_NOT_LIVE_CITY"])
+    live_not_work_city = employed & (_mix((-0.15, z_age), (-0.2, z_quality), rng=rng, n=n) > _threshold(0.21))
     reg_not_work_city = employed & np.where(reg_not_live_city,
                                             ~live_not_work_city | (rng.random(n) < 0.5), live_not_work_city)
     reg_not_live_region = reg_not_live_city & (rng.random(n) < _FLAGS["REG_REGION_NOT_LIVE_REGION"] /
@@ -586,11 +592,11 @@ def _simulate(rng: np.random.Generator, n: int, period: _Period) -> tuple[dict[s
 
     # --- external scores: computed for everyone (they drive the risk), then hidden
     ext = {
-        "EXT_SOURCE_1": _knots(_mix((0.62, z_age), (0.30, z_quality), (0.15, z_ses), rng=rng, n=n),
+        "EXT_SOURCE_1": _knots(_mix((0.55, z_age), (0.30, z_quality), (0.20, z_ses), (0.30, z_job), rng=rng, n=n),
                                _ES_KNOTS["EXT_SOURCE_1"]),
         "EXT_SOURCE_2": _knots(_mix((0.10, z_age), (0.30, z_quality), (0.30, z_ses), rng=rng, n=n),
                                _ES_KNOTS["EXT_SOURCE_2"]),
-        "EXT_SOURCE_3": _knots(_mix((0.20, z_age), (0.30, z_quality), (0.05, z_ses), rng=rng, n=n),
+        "EXT_SOURCE_3": _knots(_mix((0.18, z_age), (0.30, z_quality), (0.12, z_ses), rng=rng, n=n),
                                _ES_KNOTS["EXT_SOURCE_3"]),
     }
     ext_missing = {
@@ -608,7 +614,7 @@ def _simulate(rng: np.random.Generator, n: int, period: _Period) -> tuple[dict[s
     obs30 = _negative_binomial(rng, _NUM["OBS_30_CNT_SOCIAL_CIRCLE"][1], _NUM["OBS_30_CNT_SOCIAL_CIRCLE"][2], n,
                                _NUM["OBS_30_CNT_SOCIAL_CIRCLE"][7])
     obs60 = np.maximum(obs30 - (rng.random(n) < 0.03) * rng.integers(0, 2, n), 0)
-    def_rate = np.clip(0.10 * np.exp(-0.3 * z_quality - 0.045), 0, 1)
+    def_rate = np.clip(0.10 * np.exp(-0.3 * z_quality - 0.045), 0, 1)  # weaker payers know more defaulters; mean 0.10
     def30 = rng.binomial(obs30.astype(np.int64), def_rate).astype(float)
     def60 = rng.binomial(def30.astype(np.int64), 0.70).astype(float)
     social_missing = rng.random(n) < _missing_rate("OBS_30_CNT_SOCIAL_CIRCLE")
@@ -618,8 +624,7 @@ def _simulate(rng: np.random.Generator, n: int, period: _Period) -> tuple[dict[s
     c["DEF_60_CNT_SOCIAL_CIRCLE"] = _with_nan(def60, social_missing)
 
     phone_days = np.rint(_knots(_mix((0.15, z_age), rng=rng, n=n), _PHONE_KNOTS))
-    c["DAYS_LAST_PHONE_CHANGE"] = _with_nan(-phone_days + 0.0,
-                                            rng.random(n) < _missing_rate("DAYS_LAST_PHONE_CHANGE"))
+    c["DAYS_LAST_PHONE_CHANGE"] = _with_nan(-phone_days, rng.random(n) < _missing_rate("DAYS_LAST_PHONE_CHANGE"))
 
     # --- documents: 3, 6 and 8 are alternatives (the main document supplied); the rest are extras
     main_doc = _tilted_choice(rng, [_FLAGS["FLAG_DOCUMENT_3"], _FLAGS["FLAG_DOCUMENT_6"], _FLAGS["FLAG_DOCUMENT_8"],
@@ -664,7 +669,7 @@ def _building(rng: np.random.Generator, n: int) -> dict[str, np.ndarray]:
     out: dict[str, np.ndarray] = {}
     depth = rng.random(n)  # how much is known about the building: nested availability
     size = rng.standard_normal(n)
-    floors = np.clip(np.rint(4.0 * np.exp(0.55 * _mix((0.8, size), rng=rng, n=n))), 1, 24)
+    floors = np.clip(np.rint(4.0 * np.exp(0.95 * _mix((0.8, size), rng=rng, n=n))), 1, 24)  # median 4, p75 ~8
 
     def present(missing_count: int) -> np.ndarray:
         return depth < 1.0 - missing_count / _REAL_ROWS
@@ -678,8 +683,7 @@ def _building(rng: np.random.Generator, n: int) -> dict[str, np.ndarray]:
         elif kind == "build":
             v = a + b * rng.standard_normal(n)
         elif kind == "elevators":
-            v = np.where(floors >= 9, rng.poisson(2.0 * np.exp(0.4 * size)) * 0.04, 0.0)
-            v = np.where(rng.random(n) < 0.1, 0.0, v)
+            v = np.where(floors >= 6, 0.04 * np.rint(floors / 3.5 * np.exp(0.3 * rng.standard_normal(n))), 0.0)
         elif kind == "entrances":
             v = (1 + rng.poisson(3.0 * np.exp(0.4 * size))) / 29.0
         elif kind == "floors":
@@ -723,14 +727,25 @@ def _intercept(risk: np.ndarray, rate: float) -> float:
     return 0.5 * (lo + hi)
 
 
+# the dtype pandas gives text columns read from CSV ("str" on pandas 3, object before)
+_TEXT_DTYPE = pd.Series(["text"]).dtype
+
+
+def _frame(columns: dict[str, np.ndarray], names: list[str]) -> pd.DataFrame:
+    return pd.DataFrame({name: pd.Series(columns[name], dtype=_TEXT_DTYPE) if columns[name].dtype == object
+                         else columns[name] for name in names})
+
+
 # --------------------------------------------------------------------------------------------
 # Public API
 
 def generate_portfolio(n_train: int = TRAIN_ROWS, n_new: int = NEW_ROWS, seed: int = 42) -> GeneratedPortfolio:
     """Generate `n_train` labelled applications and `n_new` new ones (same seed -> same frames).
 
-    The labelled rows depend only on (`n_train`, `seed`); new rows share the ID space (IDs from
-    100002 upward, interleaved) and the training intercept.
+    Apart from SK_ID_CURR, the labelled rows depend only on (`n_train`, `seed`), not on `n_new`.
+    Train and new rows share one ID space (100002 upward, interleaved at random, each frame sorted
+    by ID) and the training intercept. `true_probability` lists the train rows, then the new rows,
+    in frame order.
     """
     if isinstance(n_train, bool) or not isinstance(n_train, (int, np.integer)) or n_train < 1:
         raise ValueError(f"n_train must be a whole number >= 1 (labelled applications); got {n_train!r}")
@@ -752,8 +767,8 @@ def generate_portfolio(n_train: int = TRAIN_ROWS, n_new: int = NEW_ROWS, seed: i
 
     train_cols.update(SK_ID_CURR=train_ids, TARGET=target)
     new_cols.update(SK_ID_CURR=new_ids)
-    train = pd.DataFrame({k: train_cols[k] for k in HOME_CREDIT_COLUMNS})
-    new = pd.DataFrame({k: new_cols[k] for k in HOME_CREDIT_COLUMNS if k != "TARGET"})
+    train = _frame(train_cols, HOME_CREDIT_COLUMNS)
+    new = _frame(new_cols, [k for k in HOME_CREDIT_COLUMNS if k != "TARGET"])
     truth = pd.DataFrame({
         "SK_ID_CURR": np.concatenate([train_ids, new_ids]),
         "TRUE_DEFAULT_PROBABILITY": np.concatenate([p_train, p_new]),

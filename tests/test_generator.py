@@ -1,0 +1,236 @@
+"""The bundled Home Credit generator: what a user of the generated files would notice."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.metrics import roc_auc_score
+
+import scoring.generator as generator
+from scoring.generator import (
+    HOME_CREDIT_COLUMNS,
+    NEW_ROWS,
+    TRAIN_ROWS,
+    GeneratedPortfolio,
+    generate_portfolio,
+    write_portfolio,
+)
+
+STATS = json.loads((Path(generator.__file__).parent / "resources" / "home_credit_stats.json").read_text())
+REAL_ROWS = STATS["facts"]["shape_train"][0]
+SENTINEL = 365243
+INT_COLUMNS = (
+    ["SK_ID_CURR", "TARGET", "CNT_CHILDREN", "DAYS_BIRTH", "DAYS_EMPLOYED", "DAYS_ID_PUBLISH",
+     "FLAG_MOBIL", "FLAG_EMP_PHONE", "FLAG_WORK_PHONE", "FLAG_CONT_MOBILE", "FLAG_PHONE", "FLAG_EMAIL",
+     "REGION_RATING_CLIENT", "REGION_RATING_CLIENT_W_CITY", "HOUR_APPR_PROCESS_START",
+     "REG_REGION_NOT_LIVE_REGION", "REG_REGION_NOT_WORK_REGION", "LIVE_REGION_NOT_WORK_REGION",
+     "REG_CITY_NOT_LIVE_CITY", "REG_CITY_NOT_WORK_CITY", "LIVE_CITY_NOT_WORK_CITY"]
+    + [f"FLAG_DOCUMENT_{i}" for i in range(2, 22)]
+)
+TEXT_COLUMNS = ["NAME_CONTRACT_TYPE", "CODE_GENDER", "FLAG_OWN_CAR", "FLAG_OWN_REALTY", "NAME_TYPE_SUITE",
+                "NAME_INCOME_TYPE", "NAME_EDUCATION_TYPE", "NAME_FAMILY_STATUS", "NAME_HOUSING_TYPE",
+                "OCCUPATION_TYPE", "WEEKDAY_APPR_PROCESS_START", "ORGANIZATION_TYPE", "FONDKAPREMONT_MODE",
+                "HOUSETYPE_MODE", "WALLSMATERIAL_MODE", "EMERGENCYSTATE_MODE"]
+N_TRAIN, N_NEW = 20_000, 4_000
+
+
+@pytest.fixture(scope="module")
+def portfolio() -> GeneratedPortfolio:
+    return generate_portfolio(N_TRAIN, N_NEW, seed=7)
+
+
+def real_missing_rate(column: str) -> float:
+    return STATS["numeric_[nmiss,mean,std,min,p25,p50,p75,max]"][column][0] / REAL_ROWS
+
+
+def test_sizes_and_column_order_follow_the_real_files(portfolio):
+    assert TRAIN_ROWS == 307_511 and NEW_ROWS == 48_744
+    assert HOME_CREDIT_COLUMNS == STATS["columns_in_order"]
+    assert len(HOME_CREDIT_COLUMNS) == 122
+    assert list(portfolio.train.columns) == HOME_CREDIT_COLUMNS
+    assert list(portfolio.new.columns) == [c for c in HOME_CREDIT_COLUMNS if c != "TARGET"]
+    assert portfolio.train.shape == (N_TRAIN, 122)
+    assert portfolio.new.shape == (N_NEW, 121)
+    assert list(portfolio.true_probability.columns) == ["SK_ID_CURR", "TRUE_DEFAULT_PROBABILITY"]
+
+
+def test_dtypes_are_those_of_the_real_csv(portfolio):
+    train = portfolio.train
+    for column in INT_COLUMNS:
+        assert train[column].dtype == np.int64, column
+    for column in TEXT_COLUMNS:
+        assert pd.api.types.is_string_dtype(train[column]), column
+    floats = [c for c in HOME_CREDIT_COLUMNS if c not in INT_COLUMNS and c not in TEXT_COLUMNS]
+    for column in floats:
+        assert train[column].dtype == np.float64, column
+    expected = STATS["facts"]["dtypes"]
+    assert (len(floats), len(INT_COLUMNS), len(TEXT_COLUMNS)) == (expected["float64"], expected["int64"],
+                                                                  expected["object"])
+    assert set(train["TARGET"].unique()) == {0, 1}
+    assert all(portfolio.new[c].dtype == train[c].dtype for c in portfolio.new.columns)
+
+
+def test_ids_are_unique_interleaved_and_start_at_100002(portfolio):
+    train_ids = portfolio.train["SK_ID_CURR"].to_numpy()
+    new_ids = portfolio.new["SK_ID_CURR"].to_numpy()
+    all_ids = np.concatenate([train_ids, new_ids])
+    assert len(np.unique(all_ids)) == len(all_ids)
+    assert all_ids.min() == 100002
+    assert all_ids.max() == 100002 + N_TRAIN + N_NEW - 1
+    assert np.intersect1d(train_ids, new_ids).size == 0
+    assert np.all(np.diff(train_ids) > 0) and np.all(np.diff(new_ids) > 0)
+    # new applications are spread over the ID range, not a trailing block
+    assert new_ids.min() < np.median(train_ids) < new_ids.max()
+    truth = portfolio.true_probability
+    assert truth["SK_ID_CURR"].tolist() == train_ids.tolist() + new_ids.tolist()
+
+
+def test_employment_sentinel_is_exactly_the_xna_organisation(portfolio):
+    train = portfolio.train
+    sentinel = train["DAYS_EMPLOYED"] == SENTINEL
+    assert (sentinel == (train["ORGANIZATION_TYPE"] == "XNA")).all()
+    assert 0.16 < sentinel.mean() < 0.20
+    assert (train.loc[~sentinel, "DAYS_EMPLOYED"] <= 0).all()
+    assert (train.loc[sentinel, "NAME_INCOME_TYPE"] == "Pensioner").mean() > 0.99
+    assert (train.loc[sentinel, "FLAG_EMP_PHONE"] == 0).all()
+    assert train.loc[sentinel, "DAYS_BIRTH"].median() < train.loc[~sentinel, "DAYS_BIRTH"].median()  # older
+    assert train.loc[sentinel, "TARGET"].mean() < train.loc[~sentinel, "TARGET"].mean()
+
+
+def test_days_and_amounts_follow_the_conventions(portfolio):
+    train = portfolio.train
+    assert train["DAYS_BIRTH"].between(-25229, -7489).all()
+    assert 41 < -train["DAYS_BIRTH"].median() / 365.25 < 45
+    for column in ("DAYS_REGISTRATION", "DAYS_ID_PUBLISH", "DAYS_LAST_PHONE_CHANGE"):
+        assert (train[column].dropna() <= 0).all(), column
+    assert 130_000 < train["AMT_INCOME_TOTAL"].median() < 165_000
+    assert train["AMT_INCOME_TOTAL"].quantile(0.999) > 3 * train["AMT_INCOME_TOTAL"].median()  # heavy tail
+    assert 450_000 < train["AMT_CREDIT"].median() < 580_000
+    term = train["AMT_CREDIT"] / train["AMT_ANNUITY"]
+    assert term.dropna().between(7.9, 40.5).all()
+    assert 0.70 < train["AMT_CREDIT"].corr(train["AMT_ANNUITY"]) < 0.86
+    assert (train["AMT_GOODS_PRICE"] <= train["AMT_CREDIT"]).mean() > 0.9
+    for column in ("AMT_INCOME_TOTAL", "AMT_CREDIT", "AMT_ANNUITY", "AMT_GOODS_PRICE"):
+        numeric = STATS["numeric_[nmiss,mean,std,min,p25,p50,p75,max]"][column]
+        assert train[column].dropna().between(numeric[3], numeric[7]).all(), column
+
+
+def test_goods_price_is_missing_only_for_revolving_loans(portfolio):
+    train = portfolio.train
+    missing = train["AMT_GOODS_PRICE"].isna()
+    assert missing.any()
+    assert (train.loc[missing, "NAME_CONTRACT_TYPE"] == "Revolving loans").all()
+    assert 0.08 < (train["NAME_CONTRACT_TYPE"] == "Revolving loans").mean() < 0.11
+
+
+@pytest.mark.parametrize("column, tolerance", [
+    ("EXT_SOURCE_1", 0.02), ("EXT_SOURCE_2", 0.003), ("EXT_SOURCE_3", 0.015), ("OWN_CAR_AGE", 0.015),
+    ("AMT_REQ_CREDIT_BUREAU_YEAR", 0.012), ("OBS_30_CNT_SOCIAL_CIRCLE", 0.003), ("TOTALAREA_MODE", 0.02),
+])
+def test_missing_rates_match_the_real_table(portfolio, column, tolerance):
+    assert portfolio.train[column].isna().mean() == pytest.approx(real_missing_rate(column), abs=tolerance)
+
+
+def test_missing_values_come_in_realistic_patterns(portfolio):
+    train = portfolio.train
+    assert train["OWN_CAR_AGE"][train["FLAG_OWN_CAR"] == "N"].isna().all()
+    assert train["OWN_CAR_AGE"][train["FLAG_OWN_CAR"] == "Y"].notna().mean() > 0.99
+    occupation_na = STATS["categorical_counts"]["OCCUPATION_TYPE"]["<NA>"] / REAL_ROWS
+    assert train["OCCUPATION_TYPE"].isna().mean() == pytest.approx(occupation_na, abs=0.02)
+    bureau = train[[c for c in HOME_CREDIT_COLUMNS if c.startswith("AMT_REQ_CREDIT_BUREAU_")]].isna()
+    assert (bureau.nunique(axis=1) == 1).all()  # all six missing together
+    for block, count in STATS["building_block_missing_counts(_AVG=_MODE=_MEDI)"].items():
+        avg = train[f"{block}_AVG"].isna()
+        assert (avg == train[f"{block}_MODE"].isna()).all() and (avg == train[f"{block}_MEDI"].isna()).all()
+        assert avg.mean() == pytest.approx(count / REAL_ROWS, abs=0.02), block
+        assert train[f"{block}_AVG"].dropna().between(0, 1).all()
+
+
+def test_category_frequencies_match_the_real_table(portfolio):
+    train = portfolio.train
+    assert (train["CODE_GENDER"] == "F").mean() == pytest.approx(0.658, abs=0.015)
+    assert set(train["FLAG_OWN_CAR"]) == {"Y", "N"}
+    education = train["NAME_EDUCATION_TYPE"].value_counts(normalize=True)
+    assert education["Higher education"] == pytest.approx(74863 / REAL_ROWS, abs=0.015)
+    assert train["ORGANIZATION_TYPE"].nunique() > 40
+    for column, rate in STATS["binary_flag_means"].items():
+        assert train[column].mean() == pytest.approx(rate, abs=max(0.012, 0.1 * rate)), column
+
+
+def test_default_rate_and_its_drivers(portfolio):
+    train = portfolio.train
+    assert 0.07 <= train["TARGET"].mean() <= 0.095
+    assert train["EXT_SOURCE_3"].corr(train["TARGET"]) < -0.1
+    assert train["EXT_SOURCE_2"].corr(train["TARGET"]) < -0.1
+    assert train["DAYS_BIRTH"].corr(train["TARGET"]) > 0.03          # younger (less negative) = riskier
+    male = (train["CODE_GENDER"] == "M").astype(float)
+    assert male.corr(train["TARGET"]) > 0.02
+
+
+def test_oracle_auc_is_that_of_a_noisy_credit_problem():
+    p = generate_portfolio(60_000, 1, seed=11)
+    probability = p.true_probability["TRUE_DEFAULT_PROBABILITY"].to_numpy()[:60_000]
+    assert 0.76 <= roc_auc_score(p.train["TARGET"], probability) <= 0.84
+
+
+def test_true_probability_covers_train_and_new(portfolio):
+    truth = portfolio.true_probability
+    assert len(truth) == N_TRAIN + N_NEW
+    probability = truth["TRUE_DEFAULT_PROBABILITY"]
+    assert probability.between(0, 1, inclusive="neither").all()
+    assert probability.iloc[:N_TRAIN].mean() == pytest.approx(generator.TARGET_RATE, rel=1e-6)
+
+
+def test_new_applications_drift_mildly(portfolio):
+    train, new = portfolio.train, portfolio.new
+    assert new["AMT_INCOME_TOTAL"].median() > 1.02 * train["AMT_INCOME_TOTAL"].median()
+    cash_train, cash_new = (f.loc[f["NAME_CONTRACT_TYPE"] == "Cash loans", "AMT_CREDIT"] for f in (train, new))
+    assert cash_new.median() > 1.02 * cash_train.median()
+    assert new["DAYS_BIRTH"].mean() > train["DAYS_BIRTH"].mean()  # younger
+    revolving = (new["NAME_CONTRACT_TYPE"] == "Revolving loans").mean()
+    assert revolving > (train["NAME_CONTRACT_TYPE"] == "Revolving loans").mean()
+    assert new["EXT_SOURCE_1"].isna().mean() < train["EXT_SOURCE_1"].isna().mean() - 0.08
+    assert (new["CODE_GENDER"] != "XNA").all()
+    assert ((new["DAYS_EMPLOYED"] == SENTINEL) == (new["ORGANIZATION_TYPE"] == "XNA")).all()
+
+
+def test_same_seed_same_frames_other_seed_other_frames():
+    a = generate_portfolio(3_000, 500, seed=3)
+    b = generate_portfolio(3_000, 500, seed=3)
+    c = generate_portfolio(3_000, 500, seed=4)
+    for name in ("train", "new", "true_probability"):
+        pd.testing.assert_frame_equal(getattr(a, name), getattr(b, name))
+    assert not a.train.drop(columns="SK_ID_CURR").equals(c.train.drop(columns="SK_ID_CURR"))
+    assert not np.allclose(a.true_probability["TRUE_DEFAULT_PROBABILITY"], c.true_probability["TRUE_DEFAULT_PROBABILITY"])
+
+
+def test_labelled_rows_do_not_depend_on_the_number_of_new_ones():
+    a = generate_portfolio(2_000, 0, seed=5)
+    b = generate_portfolio(2_000, 300, seed=5)
+    assert a.new.empty and list(a.new.columns) == list(b.new.columns)
+    pd.testing.assert_frame_equal(a.train.drop(columns="SK_ID_CURR"), b.train.drop(columns="SK_ID_CURR"))
+
+
+def test_write_portfolio_round_trips_through_read_csv(tmp_path):
+    p = generate_portfolio(2_000, 300, seed=1)
+    paths = write_portfolio(p, tmp_path / "data")
+    assert paths == {"train": tmp_path / "data" / "application_train.csv",
+                     "new": tmp_path / "data" / "application_test.csv",
+                     "true_probability": tmp_path / "data" / "true_default_probability.csv"}
+    for key, frame in (("train", p.train), ("new", p.new), ("true_probability", p.true_probability)):
+        back = pd.read_csv(paths[key])
+        assert list(back.columns) == list(frame.columns)
+        pd.testing.assert_frame_equal(back, frame, check_exact=False, rtol=1e-12)
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"n_train": 0}, "n_train"), ({"n_train": -5}, "n_train"), ({"n_train": 10, "n_new": -1}, "n_new"),
+    ({"n_train": 10.5}, "n_train"),
+])
+def test_bad_sizes_are_refused(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        generate_portfolio(**kwargs)
