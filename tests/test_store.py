@@ -117,3 +117,10 @@ def test_drift_report_lists_every_feature_worst_first(service):
     summary = service.portfolio()
     assert summary.n_applications == len(service.ids)
     assert 0 <= summary.drift_share <= 1 and summary.score_psi >= 0
+
+
+def test_id_prefix_search_matches_text_prefixes_exactly(service):
+    ids = [str(i) for i in service.ids]
+    for q in (ids[0][:1], ids[0][:3], ids[-1], ids[len(ids) // 2][:5], "0", "0100", "9" * 12):
+        page = service.search(ClientQuery(q=q, limit=1))
+        assert page.total == sum(i.startswith(q) for i in ids), q
