@@ -232,10 +232,12 @@ class ClientPicker(pn.viewable.Viewer):
                 return {t("all_m", language): ALL, **{c: c for c in search.param.contract_type.objects if c}}
             widgets.append(optional_choice(search, "contract_type", pn.bind(contracts, lang),
                                            pn.bind(t, "contract_type", lang)))
+        # RangeSlider, not EditableRangeSlider: in Panel 1.9 the latter's JS links stay in a class-level
+        # registry through a reference cycle and keep every closed session alive (see tests/test_sessions.py)
         for name, key in (("income", "income"), ("amount", "credit_amount"), ("age", "age")):
             if name in search.range_bounds:
                 step = 1.0 if name == "age" else 1000.0
-                widgets.append(pn.widgets.EditableRangeSlider.from_param(
+                widgets.append(pn.widgets.RangeSlider.from_param(
                     search.param[name], label=pn.bind(t, key, lang), step=step,
                     format=NumeralTickFormatter(format="0,0"), sizing_mode="stretch_width"))
 

@@ -1,0 +1,73 @@
+"""The analyst notebook runs top to bottom on a built work directory, in a kernel from this environment."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import nbformat
+import pytest
+from nbclient import NotebookClient
+
+from scoring.audit import AuditLog
+from scoring.store import ClientQuery
+
+pytestmark = pytest.mark.slow
+
+REPO = Path(__file__).resolve().parent.parent
+NOTEBOOK = REPO / "notebooks" / "analyst.ipynb"
+PANEL_MIME = "application/vnd.holoviews_exec.v0+json"
+
+
+def outputs(cell) -> str:
+    parts = []
+    for out in cell.get("outputs", []):
+        parts.append(out.get("text", ""))
+        parts.extend(str(v) for v in out.get("data", {}).values())
+    return "\n".join(parts)
+
+
+@pytest.fixture(scope="module")
+def executed(workdir, service, tmp_path_factory):
+    audit_path = tmp_path_factory.mktemp("notebook") / "audit.sqlite"
+    mp = pytest.MonkeyPatch()
+    mp.setenv("SCORING_WORKDIR", str(workdir.root))     # the kernel inherits the environment
+    mp.setenv("SCORING_AUDIT_DB", str(audit_path))
+    mp.setenv("OMP_NUM_THREADS", "1")
+    mp.delenv("SCORING_API_URL", raising=False)
+    try:
+        nb = nbformat.read(NOTEBOOK, as_version=4)
+        NotebookClient(nb, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(REPO)}}).execute()
+    finally:
+        mp.undo()
+    return nb, AuditLog(audit_path)
+
+
+def test_the_notebook_reads_the_model_and_portfolio_of_the_work_directory(executed, service):
+    nb, _ = executed
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    assert f"model {service.model_card()['version']}" in outputs(code[0])
+    assert str(service.portfolio().n_applications) in outputs(code[1])
+
+
+def test_the_notebook_lists_the_riskiest_files_and_explains_the_first(executed, service):
+    nb, _ = executed
+    riskiest = service.search(ClientQuery(decision="refused", sort="default_probability", descending=True, limit=1))
+    client_id = int(riskiest.rows["client_id"].iloc[0])
+    text = "\n".join(outputs(c) for c in nb.cells if c.cell_type == "code")
+    assert f"{riskiest.total} refused applications" in text
+    assert str(client_id) in text
+    top = service.explain(client_id, top=1).contributions[0]
+    assert top.label in text
+
+
+def test_the_dashboard_components_display_inline_and_audit_the_opened_file(executed, service):
+    nb, audit = executed
+    component_cells = [c for c in nb.cells if c.cell_type == "code" and c.source.strip().splitlines()[-1]
+                       in ("app.card", "app.explanation", "app.comparison", "app.debt", "app")]
+    assert len(component_cells) == 5
+    for cell in component_cells:
+        assert any(PANEL_MIME in out.get("data", {}) for out in cell.outputs), cell.source
+    riskiest = service.search(ClientQuery(decision="refused", sort="default_probability", descending=True, limit=1))
+    [entry] = audit.recent(5)
+    assert entry["client_id"] == int(riskiest.rows["client_id"].iloc[0]) and entry["event"] == "client_opened"
+    assert entry["source"] == "dashboard" and entry["decision"] == "refused"

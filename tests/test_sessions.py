@@ -1,0 +1,103 @@
+"""Server memory across browser sessions: closed sessions are freed, open ones cost little.
+
+A HoloViews stream subscriber or a watcher reaching a session's objects from something shared
+by the process would keep every closed session alive (holoviz/panel#8580, holoviews#6934); this
+opens and closes real sessions in Chromium and checks that their state is gone and memory flat.
+"""
+
+from __future__ import annotations
+
+import gc
+import time
+
+import psutil
+import pytest
+from bokeh.document import Document
+from playwright.sync_api import expect
+
+from dashboard_server import CHROMIUM_ARGS, DashboardServer, chromium_or_skip
+from scoring.store import ClientQuery
+from views.state import DashboardState
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+CLOSED_SESSIONS = 20
+OPEN_SESSIONS = 4
+MAX_GROWTH_PER_CLOSED_SESSION = 2 * 2**20     # bytes: what is left once a session is gone
+MAX_COST_PER_OPEN_SESSION = 50 * 2**20        # bytes: the target for each extra browser session
+
+
+@pytest.fixture(scope="session")
+def browser_type_launch_args(browser_type_launch_args):
+    return {**browser_type_launch_args, "executable_path": chromium_or_skip(), "args": CHROMIUM_ARGS}
+
+
+@pytest.fixture(scope="module")
+def server(service):
+    # closed sessions are discarded after 1 s (Bokeh's default is 15 s, checked every 17 s)
+    with DashboardServer(service, None, check_unused_sessions_milliseconds=300,
+                         unused_session_lifetime_milliseconds=1000) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def client_ids(service):
+    return [int(i) for i in service.search(ClientQuery(limit=CLOSED_SESSIONS)).rows["client_id"]]
+
+
+def live(kind) -> int:
+    gc.collect()
+    return sum(isinstance(o, kind) for o in gc.get_objects())
+
+
+def wait_until_sessions_closed(timeout: float = 30.0) -> int:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if live(DashboardState) == 0:
+            return 0
+        time.sleep(0.25)
+    return live(DashboardState)
+
+
+def rss() -> int:
+    gc.collect()
+    return psutil.Process().memory_info().rss
+
+
+def open_session(browser, url: str, client_id: int):
+    page = browser.new_page()
+    page.goto(f"{url}?client={client_id}")
+    expect(page.locator(".client-id")).to_have_text(str(client_id), timeout=30_000)
+    return page
+
+
+def test_closed_sessions_are_freed_and_memory_stays_flat(browser, server, client_ids):
+    for client_id in client_ids[:3]:                      # warm up: imports, caches, first-use allocations
+        open_session(browser, server.url, client_id).close()
+    assert wait_until_sessions_closed() == 0
+    before, documents_before = rss(), live(Document)
+
+    for client_id in client_ids:
+        page = open_session(browser, server.url, client_id)
+        assert live(DashboardState) >= 1                   # the session exists while the page is open
+        page.close()
+
+    assert wait_until_sessions_closed() == 0, "closed sessions are still referenced"
+    assert live(Document) <= documents_before
+    growth = rss() - before
+    assert growth / CLOSED_SESSIONS < MAX_GROWTH_PER_CLOSED_SESSION, f"{growth / 2**20:.1f} MB kept"
+
+
+def test_each_open_session_costs_less_than_50_mb(browser, server, client_ids):
+    open_session(browser, server.url, client_ids[0]).close()
+    wait_until_sessions_closed()
+    before = rss()
+    pages = [open_session(browser, server.url, client_id) for client_id in client_ids[:OPEN_SESSIONS]]
+    try:
+        assert live(DashboardState) == OPEN_SESSIONS
+        per_session = (rss() - before) / OPEN_SESSIONS
+        assert per_session < MAX_COST_PER_OPEN_SESSION, f"{per_session / 2**20:.1f} MB per session"
+    finally:
+        for page in pages:
+            page.close()
+    assert wait_until_sessions_closed() == 0
