@@ -19,7 +19,8 @@ from .labels import feature_labels
 from .schema import DatasetSchema
 
 DAYS_PER_YEAR = 365.25
-MAX_CATEGORIES = 200  # more distinct strings than this is free text or an identifier, not a category
+MAX_CATEGORIES = 200
+FLOAT32_MAX = float(np.finfo(np.float32).max)  # more distinct strings than this is free text or an identifier, not a category
 
 
 @dataclass(frozen=True)
@@ -222,5 +223,7 @@ def validate_record(spec: FeatureSpec, record: Mapping[str, Any]) -> None:
             raise InvalidApplicationError(column, f"must be a number, got {type(value).__name__}")
         if not math.isfinite(float(value)):
             raise InvalidApplicationError(column, "must be a finite number (NaN and infinity are not accepted)")
+        if abs(float(value)) > FLOAT32_MAX:
+            raise InvalidApplicationError(column, f"is out of range (the model works in 32-bit floats, max {FLOAT32_MAX:.1e})")
         if column in amounts and value < 0:
             raise InvalidApplicationError(column, f"is an amount and cannot be negative (got {value})")

@@ -192,20 +192,26 @@ class ClientStore:
             con.close()
 
     # ----------------------------------------------------------------- reading
+    @functools.cached_property
+    def _files(self) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        """The applications table as NumPy columns in ID order (~40 MB at 356k): a client switch reads
+        one row of it instead of a DuckDB query (1 ms -> a few microseconds)."""
+        frame = self._cur.execute("SELECT * FROM applications ORDER BY client_id").df()
+        columns = {c: (frame[c].to_numpy(dtype=object, na_value=None) if not pd.api.types.is_float_dtype(frame[c])
+                       else frame[c].to_numpy()) for c in frame.columns}
+        return frame["client_id"].to_numpy(dtype=np.int64), columns
+
     def get(self, client_id: int) -> dict[str, Any]:
         """One client file (business columns, score, decision) or UnknownClientError."""
         try:
             cid = int(client_id)
         except (TypeError, ValueError):
             raise UnknownClientError(client_id) from None
-        if not -(2**63) <= cid < 2**63:
-            raise UnknownClientError(client_id)
-        rel = self._cur.execute("SELECT * FROM applications WHERE client_id = ?", [cid])
-        row = rel.fetchone()
-        if row is None:
+        ids, columns = self._files
+        i = int(np.searchsorted(ids, cid)) if -(2**63) <= cid < 2**63 else len(ids)
+        if i >= len(ids) or ids[i] != cid:
             raise UnknownClientError(cid)
-        names = [d[0] for d in rel.description]
-        return {k: _plain(v) for k, v in zip(names, row)}
+        return {k: _plain(v[i]) for k, v in columns.items()}
 
     def raw_record(self, client_id: int) -> dict[str, Any]:
         rel = self._cur.execute("SELECT * FROM raw WHERE client_id = ?", [int(client_id)])

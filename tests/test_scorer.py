@@ -81,6 +81,7 @@ def test_missing_features_are_allowed(service):
     ({"NAME_CONTRACT_TYPE": "Mortgage"}, "NAME_CONTRACT_TYPE", "unknown category 'Mortgage'"),
     ({"FAVOURITE_COLOUR": "blue"}, "FAVOURITE_COLOUR", "unknown field"),
     ({"CODE_GENDER": 1}, "CODE_GENDER", "text category"),
+    ({"EXT_SOURCE_2": 1e39}, "EXT_SOURCE_2", "out of range"),
 ])
 def test_bad_applications_name_the_field(service, record, field, message):
     with pytest.raises(InvalidApplicationError, match=message) as info:
