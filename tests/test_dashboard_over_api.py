@@ -1,0 +1,89 @@
+"""The dashboard on the HTTP backend: a real API server on loopback, the page in Chromium.
+
+Same numbers as in-process scoring; an API that goes down gives a visible message, and the page
+recovers once the API is back.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import expect
+
+from api_server import LiveServer
+from dashboard_server import CHROMIUM_ARGS, DashboardServer, chromium_or_skip
+from scoring.api import create_app
+from scoring.audit import AuditLog
+from scoring.client import HttpScoringService
+from scoring.store import ClientQuery
+from views.i18n import fmt_percent
+
+pytestmark = pytest.mark.browser
+ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
+TOKEN = "over-api-test-token"
+
+
+@pytest.fixture(scope="session")
+def browser_type_launch_args(browser_type_launch_args):
+    return {**browser_type_launch_args, "executable_path": chromium_or_skip(), "args": CHROMIUM_ARGS}
+
+
+@pytest.fixture(scope="module")
+def audit(tmp_path_factory):
+    return AuditLog(tmp_path_factory.mktemp("over-api") / "audit.sqlite")
+
+
+@pytest.fixture(scope="module")
+def api(service, audit):
+    with LiveServer(create_app(service, tokens=frozenset({TOKEN}), audit=audit)) as live:
+        yield live
+
+
+@pytest.fixture(scope="module")
+def dashboard_over_api(api, audit):
+    backend = HttpScoringService(api.url, TOKEN, timeout=5.0)
+    with DashboardServer(backend, audit) as running:
+        yield running
+    backend.close()
+
+
+def test_the_page_shows_the_same_numbers_through_the_api(page, dashboard_over_api, api, service):
+    errors = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    refused = int(service.search(ClientQuery(decision="refused", limit=1)).rows["client_id"][0])
+    local = service.client(refused).score
+    page.goto(f"{dashboard_over_api.url}?client={refused}")
+    expect(page.locator(".client-id")).to_have_text(str(refused))
+    expect(page.locator(".decision-badge")).to_have_text("Refusé")
+    expect(page.locator(".probability")).to_have_text(fmt_percent(local.default_probability, "fr"))
+    n = f"{service.portfolio().n_applications:,}".replace(",", "\u202f")
+    expect(page.locator(".kpi").first).to_contain_text(n)
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "over_api_client.png"))
+    assert page.get_by_text("Traceback").count() == 0 and not errors
+
+
+def test_an_api_outage_shows_a_message_and_the_page_recovers(page, dashboard_over_api, api, service):
+    ids = service.search(ClientQuery(decision="accepted", limit=3)).rows["client_id"].tolist()
+    first, during, after = (int(i) for i in ids)
+    page.goto(f"{dashboard_over_api.url}?client={first}")
+    expect(page.locator(".client-id")).to_have_text(str(first))
+    box = page.locator(".client-id-input input")
+
+    api.stop()
+    try:
+        box.fill(str(during))
+        box.press("Enter")
+        expect(page.locator(".notice").get_by_text("Service de scoring indisponible").first).to_be_visible(timeout=20_000)
+        expect(page.locator(".client-id")).to_have_text(str(first))  # the open file stays on screen
+        assert page.get_by_text("Traceback").count() == 0
+    finally:
+        api.start()
+
+    box.fill(str(after))
+    box.press("Enter")
+    expect(page.locator(".client-id")).to_have_text(str(after))
+    expect(page.locator(".probability")).to_have_text(
+        fmt_percent(service.client(after).score.default_probability, "fr"))
+    expect(page.locator(".notice").get_by_text("Service de scoring indisponible")).to_have_count(0)
