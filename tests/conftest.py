@@ -25,3 +25,11 @@ def service(workdir):
     from scoring.service import LocalScoringService
 
     return LocalScoringService(workdir)
+
+
+@pytest.fixture(scope="session")
+def browser_type_launch_args(browser_type_launch_args):
+    """Every browser test drives Debian's /usr/bin/chromium (browsers are never downloaded here)."""
+    from dashboard_server import CHROMIUM_ARGS, chromium_or_skip
+
+    return {**browser_type_launch_args, "executable_path": chromium_or_skip(), "args": CHROMIUM_ARGS}
