@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import http.client
+import importlib.util
 import json
 import os
 import random
@@ -61,6 +62,13 @@ def start_server(workdir: Workdir, port: int, token: str, audit_db: Path, access
             time.sleep(0.1)
     proc.kill()
     raise SystemExit("the API did not answer /health within 120 s")
+
+
+def server_stack() -> str:
+    """What uvicorn's "auto" settings pick in this environment (the server runs with the same interpreter)."""
+    http = "httptools" if importlib.util.find_spec("httptools") else "h11"
+    loop = "uvloop" if importlib.util.find_spec("uvloop") else "asyncio"
+    return f"{http} HTTP parser, {loop} event loop"
 
 
 def merge(parts: list[dict]) -> dict:
@@ -148,7 +156,8 @@ def main(argv: list[str] | None = None) -> int:
         try:
             print(f"scoring API (1 uvicorn process) on 127.0.0.1:{port}, {len(ids):,} client files in {workdir.root}; "
                   f"{args.concurrency} connections, {args.seconds:g} s per endpoint in {args.rounds} rounds, "
-                  f"access log {'off' if args.no_access_log else 'on'}, {os.cpu_count()} CPUs shared with the client")
+                  f"access log {'off' if args.no_access_log else 'on'}, {os.cpu_count()} CPUs shared with the client; "
+                  f"uvicorn with {server_stack()}")
             for make in scenarios.values():  # warm up: caches, threadpool, DuckDB cursors
                 run_load(port, make, 0.5, args.concurrency)
             # Interleaved rounds: a change in the machine's load during the run hits every endpoint alike.
@@ -178,7 +187,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         Path(args.json).write_text(json.dumps({"concurrency": args.concurrency, "seconds": args.seconds,
-                                               "cpus": os.cpu_count(), "results": results}, indent=1))
+                                               "cpus": os.cpu_count(), "server": server_stack(),
+                                               "access_log": not args.no_access_log, "results": results}, indent=1))
     return 0 if ok else 1
 
 

@@ -135,6 +135,20 @@ def test_every_configured_token_is_accepted(server, ids):
         assert r.status_code == 200
 
 
+def test_the_token_is_checked_once_per_request_on_every_route(server, api, ids, application, monkeypatch):
+    """Every route answers with a token, and checks it once (the 401 test above shows none answers without)."""
+    auth = server.app.state.auth
+    checks = []
+    identify = auth.identify
+    monkeypatch.setattr(auth, "identify", lambda presented: checks.append(presented) or identify(presented))
+    for path in secured_get_paths(api, ids[0]):
+        checks.clear()
+        assert api.get(path).status_code == 200, path
+        assert len(checks) == 1, path
+    checks.clear()
+    assert api.post("/predict", json=application).status_code == 200 and len(checks) == 1
+
+
 def test_tokens_come_from_the_environment_and_the_token_file(tmp_path):
     path = tmp_path / "api_tokens"
     path.write_text("from-file-1\nfrom-file-2\n")
