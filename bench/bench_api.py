@@ -5,7 +5,8 @@
 Starts `python -m scoring api` (one uvicorn process, as `make api` does) on a free port, then, for
 each endpoint in turn, N threads with keep-alive connections send requests for S seconds
 (random client IDs; applications of random clients for POST /predict). Prints requests/s,
-p50/p95/p99 latency and the throughput relative to /health measured in the same run.
+p50/p95/p99 latency, the throughput relative to /health measured in the same run, and the server's
+CPU time per request (from /proc; steadier than latency when the machine is shared).
 Targets: p50 <= 5 ms and >= 50 % of /health's throughput for GET /clients/{id} and POST /predict.
 """
 
@@ -71,16 +72,30 @@ def server_stack() -> str:
     return f"{http} HTTP parser, {loop} event loop"
 
 
+def cpu_seconds(pid: int) -> float | None:
+    """User + system CPU time of a process so far (Linux /proc), None elsewhere."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def merge(parts: list[dict]) -> dict:
     lat = np.concatenate([p["latencies_ms"] for p in parts])
     elapsed = sum(p["elapsed"] for p in parts)
+    cpu = None if any(p["server_cpu"] is None for p in parts) else sum(p["server_cpu"] for p in parts)
     return {"requests": int(lat.size), "errors": sum(p["errors"] for p in parts), "rps": lat.size / elapsed,
+            "server_cpu_ms": None if cpu is None else 1000 * cpu / max(lat.size, 1),
             "p50_ms": float(np.percentile(lat, 50)), "p95_ms": float(np.percentile(lat, 95)),
             "p99_ms": float(np.percentile(lat, 99))}
 
 
-def run_load(port: int, make_request, seconds: float, concurrency: int) -> dict:
-    """`make_request(rng) -> (method, path, body, headers)`; N threads, one keep-alive connection each."""
+def run_load(port: int, make_request, seconds: float, concurrency: int, server_pid: int | None = None) -> dict:
+    """`make_request(rng) -> (method, path, body, headers)`; N threads, one keep-alive connection each.
+
+    With `server_pid`, also the server's CPU time over the run: CPU per request depends far less than
+    latency on what else the machine is doing."""
     latencies: list[list[float]] = [[] for _ in range(concurrency)]
     errors = [0] * concurrency
     start = threading.Barrier(concurrency + 1)
@@ -110,13 +125,16 @@ def run_load(port: int, make_request, seconds: float, concurrency: int) -> dict:
     for t in threads:
         t.start()
     stop_at[0] = time.perf_counter() + seconds
+    cpu_before = cpu_seconds(server_pid) if server_pid else None
     began = time.perf_counter()
     start.wait()
     for t in threads:
         t.join()
     elapsed = time.perf_counter() - began
+    cpu_after = cpu_seconds(server_pid) if server_pid else None
     lat = np.array([x for per in latencies for x in per]) * 1000
-    return {"latencies_ms": lat, "elapsed": elapsed, "errors": int(sum(errors))}
+    server_cpu = None if cpu_before is None or cpu_after is None else cpu_after - cpu_before
+    return {"latencies_ms": lat, "elapsed": elapsed, "errors": int(sum(errors)), "server_cpu": server_cpu}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -164,17 +182,19 @@ def main(argv: list[str] | None = None) -> int:
             runs = {name: [] for name in scenarios}
             for _ in range(args.rounds):
                 for name, make in scenarios.items():
-                    runs[name].append(run_load(port, make, args.seconds / args.rounds, args.concurrency))
+                    runs[name].append(run_load(port, make, args.seconds / args.rounds, args.concurrency, proc.pid))
             results = {name: merge(parts) for name, parts in runs.items()}
         finally:
             proc.terminate()
             proc.wait(30)
 
     base = results["GET /health"]["rps"]
-    print(f"\n{'endpoint':<38}{'requests':>9}{'req/s':>9}{'p50 ms':>8}{'p95 ms':>8}{'p99 ms':>8}{'vs /health':>11}")
+    print(f"\n{'endpoint':<38}{'requests':>9}{'req/s':>9}{'p50 ms':>8}{'p95 ms':>8}{'p99 ms':>8}{'vs /health':>11}"
+          f"{'server CPU ms/req':>19}")
     for name, r in results.items():
+        cpu = "n/a" if r["server_cpu_ms"] is None else f"{r['server_cpu_ms']:.2f}"
         print(f"{name:<38}{r['requests']:>9,}{r['rps']:>9.0f}{r['p50_ms']:>8.2f}{r['p95_ms']:>8.2f}{r['p99_ms']:>8.2f}"
-              f"{r['rps'] / base:>10.0%}" + (f"  ({r['errors']} errors)" if r["errors"] else ""))
+              f"{r['rps'] / base:>10.0%}{cpu:>19}" + (f"  ({r['errors']} errors)" if r["errors"] else ""))
     ok = True
     print()
     for name in ("GET /clients/{id}", "POST /predict"):
