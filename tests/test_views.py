@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 
+import pandas as pd
 import panel as pn
 import pytest
 from bokeh.document import Document
@@ -15,6 +16,7 @@ from scoring.service import LocalScoringService
 from scoring.store import ClientQuery
 from views.app import DashboardApp
 from views.charts import ACCEPTED, REFUSED
+from views.common import LOADING_CLASS
 from views.client import PROFILE_ROWS, client_card_html
 from views.i18n import NBSP, THIN, fmt_money, fmt_number, fmt_percent, fmt_value, t
 
@@ -125,21 +127,25 @@ def test_table_shows_one_formatted_page_and_the_pager_follows(app, service):
     assert "Page 2 /" in picker.pager.object
 
 
-def test_spinners_cover_the_card_and_centre_while_a_client_opens(app, refused_id):
+def test_each_section_spins_while_a_client_opens(app, refused_id):
     seen = []
-    app._card.param.watch(lambda e: seen.append(("card", e.new)), "loading")
-    app._centre.param.watch(lambda e: seen.append(("centre", e.new, app.state.client.file)), "loading")
+    for name, indicator in app.busy.items():
+        indicator.param.watch(lambda e, name=name: seen.append((name, LOADING_CLASS in e.new, app.state.client.file)),
+                              "css_classes")
     app.picker.id_input.value = str(refused_id)
-    assert seen[:2] == [("card", True), ("centre", True, None)]            # before the file is fetched
-    assert seen[2:] == [("card", False), ("centre", False, app.state.client.file)]
+    sections = list(app.busy)
+    assert seen[:4] == [(name, True, None) for name in sections]             # before the file is fetched
+    assert seen[4:] == [(name, False, app.state.client.file) for name in sections]
     assert app.state.client.file.client_id == refused_id
 
 
 # ---------------------------------------------------------------------------------------------- centre
 def test_waterfall_chains_from_the_average_application_to_the_client(app, service, refused_id):
+    figure = figure_of(app.explanation.plot)
     app.state.client.client_id = refused_id
-    frame = app.explanation.plot.object.last.dframe()
+    frame = pd.DataFrame(figure.renderers[0].data_source.data)
     labels = frame["feature"].tolist()
+    assert list(figure.y_range.factors) == labels
     assert labels[0] == "Dossier moyen" and labels[-1] == "Ce client" and labels[1].startswith("Autres variables")
     steps = frame.iloc[1:-1]
     assert len(steps) == 11                                    # 10 strongest + the others

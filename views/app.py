@@ -17,7 +17,7 @@ from scoring.config import Workdir
 from scoring.errors import ScoringError
 
 from .client import ClientCard, ClientPicker
-from .common import section_title
+from .common import busy_indicator, deferred, section_title
 from .i18n import t
 from .portfolio import PortfolioOverview
 from .prediction import ComparisonView, DebtCapacityView, ExplanationView
@@ -63,29 +63,32 @@ class DashboardApp(pn.viewable.Viewer):
             self.state.param.language, options={"FR": "fr", "EN": "en"}, label="", color="light",
             width=110, css_classes=["language-switch"])
         lang = self.state.param.language
-        self._card = pn.Column(self.card, sizing_mode="stretch_width")
-        self._centre = pn.Column(
-            pn.Row(
-                pn.Column(section_title("explanation", lang), self.explanation, sizing_mode="stretch_width"),
-                pn.Column(section_title("comparison", lang), self.comparison, sizing_mode="stretch_width"),
-                sizing_mode="stretch_width"),
-            section_title("debt_capacity", lang),
-            self.debt,
-            sizing_mode="stretch_width")
-        # spinners over the client card and the centre while a client file opens
-        self.picker.loading_targets = [self._card, self._centre]
+        # One spinner per section, spinning while a client file opens. Each spinner sits in a row of its
+        # own: the template renders each top-level item as a separate Bokeh root, so restyling a spinner
+        # re-lays out that small row, not the plots (which costs the browser about half a second).
+        self.busy = {key: busy_indicator() for key in ("client_file", "explanation", "comparison", "debt_capacity")}
+        self.picker.loading_targets = list(self.busy.values())
 
     # ------------------------------------------------------------------ the three areas
     def sidebar(self) -> list:
         lang = self.state.param.language
-        return [section_title("client_file", lang), self.picker.id_box(), self._card, self.picker.browser()]
+        return [section_title("client_file", lang, self.busy["client_file"]), self.picker.id_box(), self.card,
+                self.picker.browser()]
 
-    def top(self) -> list:
+    def top(self, defer: bool = False) -> list:
         lang = self.state.param.language
-        return [section_title("portfolio", lang), self.portfolio]
+        return [section_title("portfolio", lang), self.portfolio.view(defer_details=defer)]
 
-    def centre(self) -> list:
-        return [self._centre]
+    def centre(self, defer: bool = False) -> list:
+        """The prediction; with `defer`, debt capacity (below the fold) is drawn after the page shows."""
+        lang = self.state.param.language
+        return [
+            pn.Row(section_title("explanation", lang, self.busy["explanation"]),
+                   section_title("comparison", lang, self.busy["comparison"]), sizing_mode="stretch_width"),
+            pn.Row(self.explanation, self.comparison, sizing_mode="stretch_width"),
+            section_title("debt_capacity", lang, self.busy["debt_capacity"]),
+            deferred(self.debt, 300) if defer else self.debt,
+        ]
 
     def __panel__(self):
         """Plain layout, for Jupyter (and anywhere a template cannot go)."""
@@ -98,16 +101,32 @@ class DashboardApp(pn.viewable.Viewer):
                    sizing_mode="stretch_width"),
             sizing_mode="stretch_width")
 
-    def template(self) -> pn.template.BootstrapTemplate:
+    def template(self) -> "DashboardTemplate":
         """The served page: portfolio on top, client in the side bar, the prediction in the centre.
 
         Bootstrap: its CSS and JS ship with Panel (the Fast templates fetch Google fonts, which an
         offline intranet cannot reach).
         """
-        return pn.template.BootstrapTemplate(
-            title=t("title", self.state.language), sidebar=self.sidebar(), main=[*self.top(), *self.centre()],
+        return DashboardTemplate(
+            title=t("title", self.state.language), sidebar=self.sidebar(),
+            main=[*self.top(defer=True), *self.centre(defer=True)],
             header=[pn.Row(pn.HSpacer(), self.language_switch, sizing_mode="stretch_width")],
             sidebar_width=SIDEBAR_WIDTH, header_background=HEADER_BACKGROUND)
+
+
+class DashboardTemplate(pn.template.BootstrapTemplate):
+    """The Bootstrap template, adding its many roots to a session's document in one go.
+
+    Bokeh recomputes the document's whole model graph each time a root is added unless the
+    document is frozen: once instead of ~18 times saves about a quarter of a second per session.
+    """
+
+    def server_doc(self, doc=None, title=None, location=True):
+        doc = doc or pn.state.curdoc
+        if doc is None:
+            return super().server_doc(doc, title, location)
+        with doc.models.freeze():
+            return super().server_doc(doc, title, location)
 
 
 def _unavailable_page(error: Exception, retry) -> pn.Column:

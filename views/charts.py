@@ -54,6 +54,7 @@ class ClientMarker:
     """
 
     def __init__(self, color: str = CLIENT, dash: str = "dashed", width: int = 2):
+        """`dash`: "dashed" for a client, "dotted" for a threshold, "solid" for a mean."""
         self._props = dict(dimension="height", line_color=color, line_dash=dash, line_width=width, level="overlay")
         self._spans: "weakref.WeakSet[Span]" = weakref.WeakSet()
         self.location: float | None = None
@@ -74,6 +75,26 @@ class ClientMarker:
                 span.visible = False
             else:
                 span.update(location=self.location, visible=True)
+
+
+class DrawnPlots:
+    """The HoloViews plots an element is drawn in, captured by `hook` and tracked weakly.
+
+    Hooks end up in HoloViews' process-wide option store: a hook bound to a view would keep its
+    whole session alive after the browser tab closes (tests/test_sessions.py), this one holds nothing.
+    """
+
+    def __init__(self):
+        self._plots: "weakref.WeakSet" = weakref.WeakSet()
+
+    def hook(self, plot, element) -> None:
+        self._plots.add(plot)
+
+    def __iter__(self):
+        return iter(list(self._plots))
+
+    def __bool__(self) -> bool:
+        return len(self._plots) > 0
 
 
 # ---------------------------------------------------------------------------------------- the gauge

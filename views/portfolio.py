@@ -11,7 +11,7 @@ from holoviews import streams
 from scoring.service import PortfolioSummary
 
 from .charts import REPAID, TOOLBAR, nice_ticks
-from .common import CARD_CSS, TABLE_CSS, notice_alert
+from .common import CARD_CSS, TABLE_CSS, deferred, notice_alert
 from .i18n import fmt_number, fmt_percent, label, t
 from .state import DashboardState
 
@@ -97,6 +97,10 @@ class PortfolioOverview(pn.viewable.Viewer):
             xticks=nice_ticks(0, hi, lambda v, d: fmt_number(v, language, d), n=4), **TOOLBAR)
 
     def __panel__(self):
+        return self.view()
+
+    def view(self, defer_details: bool = False) -> pn.Column:
+        """Key figures, then importance and drift (drawn after the page shows if `defer_details`)."""
         lang = self.state.param.language
         details = pn.Row(
             pn.Column(pn.pane.Markdown(pn.bind(lambda l: f"#### {t('importance', l)}", lang)), self.importance,
@@ -107,6 +111,7 @@ class PortfolioOverview(pn.viewable.Viewer):
         return pn.Column(
             notice_alert(self.state.portfolio.param.notice, lang),
             self.kpis,
-            pn.Card(details, title=pn.bind(lambda l: f"{t('importance', l)} · {t('drift', l)}", lang),
+            pn.Card(deferred(details, 380) if defer_details else details,
+                    title=pn.bind(lambda l: f"{t('importance', l)} · {t('drift', l)}", lang),
                     collapsed=False, sizing_mode="stretch_width", css_classes=["model-details"]),
             sizing_mode="stretch_width")

@@ -18,7 +18,7 @@ from holoviews import streams
 from scoring.scorer import Explanation
 from scoring.service import RATIOS, FeatureDistribution, RatioComparison
 
-from .charts import (ACCEPTED, CLIENT, DEFAULTED, POPULATION, REFUSED, REPAID, TOOLBAR, ClientMarker,
+from .charts import (ACCEPTED, CLIENT, DEFAULTED, POPULATION, REFUSED, REPAID, TOOLBAR, ClientMarker, DrawnPlots,
                      nice_ticks)
 from .common import CARD_CSS
 from .i18n import LANGUAGES, fmt_number, fmt_percent, fmt_value, label, t
@@ -65,7 +65,13 @@ def waterfall_table(explanation: Explanation, n_features: int, language: str) ->
 
 
 class ExplanationView(pn.viewable.Viewer):
-    """Waterfall of the client's local explanation, in business words with the client's values."""
+    """Waterfall of the client's local explanation, in business words with the client's values.
+
+    The figure is drawn by HoloViews from a `Pipe` (first render, language switch). A client switch
+    streams the new rows straight into the figure's data source and category axis: HoloViews
+    re-renders hold the Bokeh document frozen and recompute its whole model graph on release
+    (tens of ms for this page), which a switch cannot afford.
+    """
 
     state = param.ClassSelector(class_=DashboardState)
 
@@ -75,6 +81,7 @@ class ExplanationView(pn.viewable.Viewer):
         self._n_features = len(card.get("features", []))
         self._threshold = float(card.get("threshold", 0.5))
         self.threshold = ClientMarker(color=REFUSED, dash="dotted")
+        self._drawn = DrawnPlots()                             # the HoloViews plots showing the waterfall
         # locale tick labels (2,5 / 2.5) from a formatter: fixed tick positions would cost a new ticker per client
         self._formatters = {lang: NumeralTickFormatter(format="0.[0]", language=lang) for lang in LANGUAGES}
         self._pipe = streams.Pipe(data=self._payload())
@@ -93,28 +100,38 @@ class ExplanationView(pn.viewable.Viewer):
         return f'<p class="note">{t("explanation_help", self.state.language)}</p>'
 
     def _update(self, *events):
-        self._pipe.send(self._payload())
-        if any(e.name == "language" for e in events):
+        if any(e.name == "language" for e in events) or not self._drawn:
+            self._pipe.send(self._payload())
             self.help.object = self._help()
+            return
+        explanation, threshold, language = self._payload()
+        table, hi = self._table(explanation, threshold, language)
+        self.threshold.move(100 * threshold)
+        for plot in self._drawn:
+            plot.handles["source"].data = table
+            plot.handles["y_range"].factors = table["feature"]
+            plot.handles["x_range"].update(start=0.0, end=hi)
 
-    def _plot(self, data):
-        explanation, threshold, language = data
+    def _table(self, explanation, threshold: float, language: str) -> tuple[dict[str, list], float]:
         if explanation is None:
             table = {"feature": [t("average_application", language), t("this_client", language)],
                      "start": [0.0, 0.0], "end": [0.0, 0.0], "contribution": [0.0, 0.0],
                      "color": [POPULATION, CLIENT]}
         else:
             table = waterfall_table(explanation, self._n_features, language)
+        hi = max(table["start"] + table["end"] + [100 * threshold])
+        return table, min(hi + max(hi * 0.05, 0.5), 100.0)
+
+    def _plot(self, data):
+        explanation, threshold, language = data
+        table, hi = self._table(explanation, threshold, language)
         axis = t("probability_axis", language)
-        values = table["start"] + table["end"] + [100 * threshold]
-        lo, hi = 0.0, max(values)
-        hi = min(hi + max(hi * 0.05, 0.5), 100.0)
         self.threshold.move(100 * threshold)
         return hv.Segments(table, kdims=[hv.Dimension("start", label=axis), "feature", "end", "feature"],
                            vdims=[hv.Dimension("contribution", label=t("contribution", language)), "color"]).opts(
-            color="color", line_width=16, xlim=(lo, hi), xformatter=self._formatters[language], xlabel=axis,
-            ylabel="", framewise=True, responsive=True, height=WATERFALL_HEIGHT, hooks=[self.threshold.hook],
-            **TOOLBAR)
+            color="color", line_width=16, xlim=(0.0, hi), xformatter=self._formatters[language], xlabel=axis,
+            ylabel="", framewise=True, responsive=True, height=WATERFALL_HEIGHT,
+            hooks=[self.threshold.hook, self._drawn.hook], **TOOLBAR)
 
     def __panel__(self):
         return pn.Column(self.help, self.plot, sizing_mode="stretch_width")
@@ -239,6 +256,8 @@ class DebtCapacityView(pn.viewable.Viewer):
         super().__init__(**params)
         self.names = [name for name in RATIOS if name in self.state.roles]
         self.markers = {name: ClientMarker() for name in self.names}
+        # the population's and accepted clients' means: lines drawn like the client's (cheaper than VLine layers)
+        self.means = {name: (ClientMarker(POPULATION, "solid"), ClientMarker(ACCEPTED, "solid")) for name in self.names}
         self._pipes = {name: streams.Pipe(data=(None, self.state.language)) for name in self.names}
         self._sent: dict[str, tuple] = {}
         self.plots = {name: pn.pane.HoloViews(hv.DynamicMap(self._plot(name), streams=[self._pipes[name]]),
@@ -263,6 +282,9 @@ class DebtCapacityView(pn.viewable.Viewer):
             if self._sent.get(name) != (language,):     # population histograms: once, then on a language switch
                 self._sent[name] = (language,)
                 self._pipes[name].send((ratio, language))
+                population, accepted = self.means[name]
+                population.move(ratio.population_mean)
+                accepted.move(ratio.accepted_mean)
             self.markers[name].move(ratio.client)
         self.text.object = self._text()
 
@@ -285,15 +307,14 @@ class DebtCapacityView(pn.viewable.Viewer):
         return "".join(lines)
 
     def _plot(self, name: str):
-        marker = self.markers[name]
+        hooks = [self.markers[name].hook, *(line.hook for line in self.means[name])]
 
         def plot(data):
             ratio, language = data
-            if ratio is None:  # no client yet; the marker's line is created now, hidden
+            if ratio is None:  # no client yet; the lines are created now, hidden
                 return (hv.Histogram(([0, 1], [0]), label=t("all_applications", language)).opts(
-                    hooks=[marker.hook], responsive=True, height=DEBT_HEIGHT, **TOOLBAR)
-                        * hv.Histogram(([0, 1], [0]), label=t("accepted_applications", language))
-                        * hv.VLine(0).opts(alpha=0) * hv.VLine(0).opts(alpha=0)).opts(
+                    hooks=hooks, responsive=True, height=DEBT_HEIGHT, **TOOLBAR)
+                        * hv.Histogram(([0, 1], [0]), label=t("accepted_applications", language))).opts(
                     legend_position="top", legend_cols=2)
             h = ratio.histogram
             edges = np.asarray(h.edges, dtype=float)
@@ -309,13 +330,11 @@ class DebtCapacityView(pn.viewable.Viewer):
                           framewise=True, responsive=True, height=DEBT_HEIGHT, **TOOLBAR)
             everyone = hv.Histogram((edges, shares["all"]), kdims=[axis], vdims=[share],
                                     label=t("all_applications", language)).opts(
-                color=POPULATION, alpha=0.4, line_color=POPULATION, hooks=[marker.hook], **common)
+                color=POPULATION, alpha=0.4, line_color=POPULATION, hooks=hooks, **common)
             accepted = hv.Histogram((edges, shares["accepted"]), kdims=[axis], vdims=[share],
                                     label=t("accepted_applications", language)).opts(
                 color=ACCEPTED, alpha=0.35, line_color=ACCEPTED, **common)
-            means = (hv.VLine(ratio.population_mean).opts(color=POPULATION, line_width=2)
-                     * hv.VLine(ratio.accepted_mean).opts(color=ACCEPTED, line_width=2))
-            return (everyone * accepted * means).opts(legend_position="top", legend_cols=2)
+            return (everyone * accepted).opts(legend_position="top", legend_cols=2)
 
         return plot
 

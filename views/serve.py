@@ -46,6 +46,19 @@ class HealthHandler(RequestHandler):
         self.write({"status": "ok", "model_version": version})
 
 
+def skip_mathjax() -> None:
+    """Do not send MathJax (1.8 MB of JavaScript, a third of the page's) to the browser.
+
+    Panel adds it to any page holding an HTML pane, in case the pane contains LaTeX; ours never do.
+    There is no setting for this in Panel 1.9, hence the patch of its (private) check, skipped if
+    Panel changes it.
+    """
+    from panel.io import resources
+
+    if callable(getattr(resources, "_panel_use_mathjax", None)):
+        resources._panel_use_mathjax = lambda roots: False
+
+
 def warm_up(service) -> None:
     """Compute the process-wide reference statistics once, before the first session asks for them."""
     from scoring.store import ClientQuery
@@ -87,6 +100,8 @@ def serve(*, port: int = 5006, address: str = "127.0.0.1", secrets: str | Path |
     from scoring.service import open_service
 
     from .app import create_app
+
+    skip_mathjax()
 
     def get_service():
         return service if service is not None else open_service()
