@@ -6,7 +6,11 @@ to test-artifacts/. Every test fails on a "Traceback" in the page or an error in
 
 from __future__ import annotations
 
+import os
 import re
+import subprocess
+import sys
+import time
 from pathlib import Path
 from urllib.parse import parse_qs, urlparse
 
@@ -14,15 +18,16 @@ import httpx
 import pytest
 from playwright.sync_api import expect
 
-from dashboard_server import CHROMIUM_ARGS, DashboardServer, chromium_or_skip
+from dashboard_server import CHROMIUM_ARGS, DashboardServer, chromium_or_skip, free_port
 from scoring.audit import AuditLog
 from scoring.credentials import ensure_secrets
 from scoring.store import ClientQuery
-from views.i18n import fmt_percent
+from views.i18n import fmt_percent, t
 
 pytestmark = pytest.mark.browser
 
-ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
+REPO = Path(__file__).resolve().parent.parent
+ARTIFACTS = REPO / "test-artifacts"
 MAX_FIRST_LOAD_BYTES = 3_000_000
 
 
@@ -153,6 +158,37 @@ def test_a_link_to_an_unknown_client_shows_a_message_not_a_traceback(dashboard, 
     open_dashboard(dashboard, f"{server.url}?client=999999999")
     expect(dashboard.locator(".notice").get_by_text("Aucun dossier n° 999999999.")).to_be_visible()
     expect(dashboard.locator(".client-card-pane").get_by_text("Aucun dossier ouvert")).to_be_visible()
+
+
+def test_a_mistyped_link_says_so(dashboard, server):
+    open_dashboard(dashboard, f"{server.url}?client=10O002")
+    expect(dashboard.locator(".notice").get_by_text("« 10O002 » n'est pas un numéro de dossier")).to_be_visible()
+
+
+def test_panel_serve_dashboard_py_serves_the_app(dashboard, workdir, service, clients):
+    """`panel serve dashboard.py` (no launcher): the same app at /dashboard."""
+    port = free_port()
+    env = {**os.environ, "SCORING_WORKDIR": str(workdir.root), "SCORING_AUDIT_DB": str(workdir.data / "audit.sqlite")}
+    env.pop("SCORING_API_URL", None)
+    proc = subprocess.Popen([sys.executable, "-m", "panel", "serve", "dashboard.py", "--port", str(port),
+                             "--address", "127.0.0.1", "--allow-websocket-origin", f"127.0.0.1:{port}"],
+                            cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            try:
+                httpx.get(f"http://127.0.0.1:{port}/dashboard", timeout=30)
+                break
+            except httpx.TransportError:
+                time.sleep(0.5)
+        client_id = clients["refused"]
+        open_dashboard(dashboard, f"http://127.0.0.1:{port}/dashboard?client={client_id}")
+        expect_client(dashboard, client_id)
+        expect(dashboard.locator(".decision-badge")).to_have_text("Refusé")
+        assert dashboard.title() == t("title", "fr")
+    finally:
+        proc.terminate()
+        proc.wait(30)
 
 
 def test_the_english_switch_relabels_and_reformats(dashboard, server, service, clients):

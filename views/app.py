@@ -162,7 +162,10 @@ def create_app(service=None, audit=None) -> pn.viewable.Viewable:
         app = DashboardApp(service=service, audit=audit, user=user)
         if location is not None:
             location.sync(app.state, {"language": "lang"})
+            requested = (location.query_params or {}).get("client")
             location.sync(app.state.client, {"client_id": "client"})
+            if requested is not None and not str(requested).strip().isdigit():   # a mistyped shared link
+                app.state.client.open(str(requested))
         return app.template()
 
     try:

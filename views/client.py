@@ -24,9 +24,8 @@ APPLICATION_ROWS = (("contract_type", "contract_type", "text"), ("credit_amount"
                     ("goods_price", "goods_price", "money"), ("credit_income_ratio", "credit_income_ratio", "ratio"))
 #: table column -> (role needed, header text key)
 TABLE_COLUMNS = {"client_id": (None, "col_id"), "decision": (None, "decision"),
-                 "default_probability": (None, "col_probability"), "contract_type": ("contract_type", "col_contract"),
-                 "age_years": ("age_years", "col_age"), "income": ("income", "col_income"),
-                 "credit_amount": ("credit_amount", "col_amount")}
+                 "default_probability": (None, "col_probability"), "age_years": ("age_years", "col_age"),
+                 "income": ("income", "col_income"), "credit_amount": ("credit_amount", "col_amount")}
 
 
 def format_fact(value, kind: str, language: str) -> str:

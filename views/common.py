@@ -32,7 +32,8 @@ h4 { margin: 10px 0 4px 0; font-size: 14px; }
 """
 
 TABLE_CSS = """
-.tabulator { font-size: 12.5px; }
+.tabulator, .tabulator .tabulator-cell, .tabulator .tabulator-col-title { font-size: 12.5px; }
+.tabulator .tabulator-cell { padding: 3px 6px; }
 .tabulator .tabulator-row { cursor: pointer; }
 """
 

@@ -27,7 +27,7 @@ TEXTS: dict[str, tuple[str, str]] = {  # key -> (French, English)
     "auc": ("AUC", "AUC"),
     "threshold": ("Seuil de refus", "Refusal threshold"),
     "drift": ("Dérive", "Drift"),
-    "drift_value": ("{share} des variables ({n}/{total})", "{share} of features ({n}/{total})"),
+    "drift_value": ("{n} variables sur {total} (PSI ≥ 0,2)", "{n} of {total} features (PSI ≥ 0.2)"),
     "score_psi": ("PSI du score : {psi}", "Score PSI: {psi}"),
     "drift_none": ("Pas de nouvelles demandes à comparer", "No new applications to compare"),
     "drift_detail": ("Dérive par variable (PSI, référence d'entraînement vs demandes récentes)",

@@ -28,7 +28,7 @@ def kpi_html(summary: PortfolioSummary | None, n_features: int, language: str) -
 
     refusal_rate = s.n_refused / s.n_applications if s.n_applications else 0.0
     drift = fmt_percent(s.drift_share, language, 0)
-    drift_sub = t("drift_value", language, share=drift, n=s.n_drifting, total=n_features) if n_features else \
+    drift_sub = t("drift_value", language, n=s.n_drifting, total=n_features) if n_features else \
         t("drift_none", language)
     return '<div class="kpis">' + "".join([
         card("applications", fmt_number(s.n_applications, language),

@@ -134,7 +134,9 @@ class ExplanationView(pn.viewable.Viewer):
             hooks=[self.threshold.hook, self._drawn.hook], **TOOLBAR)
 
     def __panel__(self):
-        return pn.Column(self.help, self.plot, sizing_mode="stretch_width")
+        chart = pn.Column(self.plot, sizing_mode="stretch_width",   # no empty chart before a client
+                          visible=pn.bind(lambda e: e is not None, self.state.client.param.explanation))
+        return pn.Column(self.help, chart, sizing_mode="stretch_width")
 
 
 # ------------------------------------------------------------------------------------------ comparison
@@ -339,5 +341,6 @@ class DebtCapacityView(pn.viewable.Viewer):
         return plot
 
     def __panel__(self):
-        return pn.Column(self.text, pn.Row(*self.plots.values(), sizing_mode="stretch_width"),
-                         sizing_mode="stretch_width")
+        plots = pn.Row(*self.plots.values(), sizing_mode="stretch_width",
+                       visible=pn.bind(lambda d: d is not None, self.state.client.param.debt))  # no empty charts
+        return pn.Column(self.text, plots, sizing_mode="stretch_width")
