@@ -1,12 +1,11 @@
-"""`panel serve dashboard.py`: the credit-scoring dashboard at /dashboard (`make run` adds auth and compression)."""
+"""`panel serve dashboard.py`: the credit-scoring dashboard at /dashboard.
 
-import os
+`make run` (`python -m views.serve`) serves the same app with logins, compression and a health probe.
+"""
 
-os.environ.setdefault("OMP_NUM_THREADS", "1")  # single-row SHAP: one OpenMP thread is fastest (see views/serve.py)
+import panel as pn
 
-import panel as pn  # noqa: E402
-
-from views.app import create_app  # noqa: E402
+from views.app import create_app
 
 if pn.state.served:
     create_app().servable(title="Scoring crédit")

@@ -17,7 +17,7 @@ from scoring.store import ClientQuery
 from views.app import DashboardApp
 from views.charts import ACCEPTED, REFUSED
 from views.common import LOADING_CLASS
-from views.client import PROFILE_ROWS, client_card_html
+from views.client import PROFILE_ROWS
 from views.i18n import NBSP, THIN, fmt_money, fmt_number, fmt_percent, fmt_value, t
 
 LOANS_SCHEMA = "examples/loans/loans.toml"

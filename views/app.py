@@ -60,7 +60,7 @@ class DashboardApp(pn.viewable.Viewer):
         self.comparison = ComparisonView(state=self.state)
         self.debt = DebtCapacityView(state=self.state)
         self.language_switch = pn.widgets.RadioButtonGroup.from_param(
-            self.state.param.language, options={"FR": "fr", "EN": "en"}, label="", color="light",
+            self.state.param.language, description=None, options={"FR": "fr", "EN": "en"}, label="", color="light",
             width=110, css_classes=["language-switch"])
         lang = self.state.param.language
         # One spinner per section, spinning while a client file opens. Each spinner sits in a row of its

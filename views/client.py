@@ -247,7 +247,7 @@ class ClientPicker(pn.viewable.Viewer):
             return {t(keys[s], language): s for s in search.param.sort.objects}
 
         widgets += [
-            pn.widgets.Select.from_param(search.param.sort, label=pn.bind(t, "sort", lang),
+            pn.widgets.Select.from_param(search.param.sort, description=None, label=pn.bind(t, "sort", lang),
                                          options=pn.bind(sort_options, lang), sizing_mode="stretch_width"),
             pn.widgets.Checkbox.from_param(search.param.descending, label=pn.bind(t, "descending", lang)),
         ]

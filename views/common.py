@@ -109,6 +109,16 @@ def notice_alert(notice_param, language_param) -> pn.pane.Alert:
                          sizing_mode="stretch_width", css_classes=["notice"])
 
 
-def section_title(key: str, language_param, indicator: pn.viewable.Viewable | None = None) -> pn.viewable.Viewable:
-    title = pn.pane.Markdown(pn.bind(lambda lang: f"### {t(key, lang)}", language_param), margin=(0, 5))
+TITLE_CSS = """
+h3, h4 { margin: 8px 0 4px 0; font-weight: 600; color: #1d2733; }
+h3 { font-size: 18px; }
+h4 { font-size: 14px; }
+"""
+
+
+def section_title(key: str, language_param, indicator: pn.viewable.Viewable | None = None,
+                  level: int = 3) -> pn.viewable.Viewable:
+    """A heading in the current language (with a busy indicator next to it, if given)."""
+    title = pn.pane.HTML(pn.bind(lambda lang: f"<h{level}>{t(key, lang)}</h{level}>", language_param),
+                         stylesheets=[TITLE_CSS], margin=(0, 5))
     return title if indicator is None else pn.Row(title, indicator, sizing_mode="stretch_width")

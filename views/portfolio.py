@@ -11,9 +11,12 @@ from holoviews import streams
 from scoring.service import PortfolioSummary
 
 from .charts import REPAID, TOOLBAR, nice_ticks
-from .common import CARD_CSS, TABLE_CSS, deferred, notice_alert
+from .common import CARD_CSS, TABLE_CSS, deferred, notice_alert, section_title
 from .i18n import fmt_number, fmt_percent, label, t
 from .state import DashboardState
+
+
+IMPORTANCE_HEIGHT = 320
 
 
 def kpi_html(summary: PortfolioSummary | None, n_features: int, language: str) -> str:
@@ -64,7 +67,7 @@ class PortfolioOverview(pn.viewable.Viewer):
         self.kpis = pn.pane.HTML(self._kpis(), sizing_mode="stretch_width", stylesheets=[CARD_CSS],
                                  css_classes=["kpi-bar"])
         self._pipe = streams.Pipe(data=(portfolio.importance, self.state.language))
-        self.importance = pn.pane.HoloViews(hv.DynamicMap(self._importance_plot, streams=[self._pipe]), height=320,
+        self.importance = pn.pane.HoloViews(hv.DynamicMap(self._importance_plot, streams=[self._pipe]),
                                             sizing_mode="stretch_width", css_classes=["importance"], linked_axes=False)
         self.drift = pn.widgets.Tabulator(drift_frame(portfolio.drift, self.state.language), show_index=False,
                                           disabled=True, height=300, sizing_mode="stretch_width",
@@ -92,7 +95,7 @@ class PortfolioOverview(pn.viewable.Viewer):
         axis = t("importance_axis", language)
         return hv.Bars(table, kdims=[hv.Dimension("feature", label=" ")],
                        vdims=[hv.Dimension("importance", label=axis)]).opts(
-            invert_axes=True, color=REPAID, line_color=None, responsive=True, framewise=True,
+            invert_axes=True, color=REPAID, line_color=None, responsive=True, height=IMPORTANCE_HEIGHT, framewise=True,
             # with invert_axes the values run along Bokeh's x axis
             xticks=nice_ticks(0, hi, lambda v, d: fmt_number(v, language, d), n=4), **TOOLBAR)
 
@@ -103,10 +106,8 @@ class PortfolioOverview(pn.viewable.Viewer):
         """Key figures, then importance and drift (drawn after the page shows if `defer_details`)."""
         lang = self.state.param.language
         details = pn.Row(
-            pn.Column(pn.pane.Markdown(pn.bind(lambda l: f"#### {t('importance', l)}", lang)), self.importance,
-                      sizing_mode="stretch_width"),
-            pn.Column(pn.pane.Markdown(pn.bind(lambda l: f"#### {t('drift_detail', l)}", lang)), self.drift,
-                      sizing_mode="stretch_width"),
+            pn.Column(section_title("importance", lang, level=4), self.importance, sizing_mode="stretch_width"),
+            pn.Column(section_title("drift_detail", lang, level=4), self.drift, sizing_mode="stretch_width"),
             sizing_mode="stretch_width")
         return pn.Column(
             notice_alert(self.state.portfolio.param.notice, lang),

@@ -177,7 +177,7 @@ class ComparisonView(pn.viewable.Viewer):
         self._pipe = streams.Pipe(data=(client.comparison, self.state.language))
         self._shown = (client.comparison.feature if client.comparison else None, self.state.language)
         self.selector = pn.widgets.Select.from_param(
-            client.param.feature, label=pn.bind(t, "compared_feature", lang),
+            client.param.feature, description=None, label=pn.bind(t, "compared_feature", lang),
             options=pn.bind(self._options, lang), sizing_mode="stretch_width", css_classes=["feature-select"])
         self.plot = pn.pane.HoloViews(hv.DynamicMap(self._plot, streams=[self._pipe]),
                                       sizing_mode="stretch_width", css_classes=["comparison"], linked_axes=False)

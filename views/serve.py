@@ -14,9 +14,7 @@ import os
 import sys
 from pathlib import Path
 
-# One OpenMP thread per XGBoost call: single-row SHAP is fastest that way, and with several sessions
-# (and other processes) on few cores, OpenMP barriers on a busy core cost tens of milliseconds.
-os.environ.setdefault("OMP_NUM_THREADS", "1")
+# Bokeh's and Panel's JavaScript from this server, never from a CDN (the intranet is offline).
 os.environ.setdefault("BOKEH_RESOURCES", "server")
 
 import panel as pn  # noqa: E402
