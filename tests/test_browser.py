@@ -252,7 +252,7 @@ def test_without_login_no_client_data_is_served(secured, service, clients):
     assert httpx.get(f"{secured.root}/health").json()["status"] == "ok"
 
 
-def test_an_advisor_logs_in_and_sees_the_client(dashboard, secured, clients):
+def test_an_advisor_logs_in_and_sees_the_client(dashboard, secured, clients, audit):
     user, password = next(iter(secured.logins.items()))
     client_id = clients["accepted"]
     dashboard.goto(f"{secured.url}?client={client_id}")
@@ -267,3 +267,9 @@ def test_an_advisor_logs_in_and_sees_the_client(dashboard, secured, clients):
     dashboard.locator("input[name=password]").press("Enter")
     dashboard.goto(f"{secured.url}?client={client_id}")
     expect_client(dashboard, client_id)
+    deadline = time.monotonic() + 10                  # the audit log is written off the request path
+    while time.monotonic() < deadline and not any(
+            e["user"] == user and e["client_id"] == client_id for e in audit.recent(20)):
+        time.sleep(0.1)
+    entry = next(e for e in audit.recent(20) if e["user"] == user and e["client_id"] == client_id)
+    assert entry["event"] == "client_opened" and entry["source"] == "dashboard"
