@@ -18,7 +18,7 @@ import httpx
 import pytest
 from playwright.sync_api import expect
 
-from dashboard_server import CHROMIUM_ARGS, DashboardServer, chromium_or_skip, free_port
+from dashboard_server import DashboardServer, free_port
 from scoring.audit import AuditLog
 from scoring.credentials import ensure_secrets
 from scoring.store import ClientQuery
@@ -29,11 +29,6 @@ pytestmark = pytest.mark.browser
 REPO = Path(__file__).resolve().parent.parent
 ARTIFACTS = REPO / "test-artifacts"
 MAX_FIRST_LOAD_BYTES = 3_000_000
-
-
-@pytest.fixture(scope="session")
-def browser_type_launch_args(browser_type_launch_args):
-    return {**browser_type_launch_args, "executable_path": chromium_or_skip(), "args": CHROMIUM_ARGS}
 
 
 @pytest.fixture(scope="module")

@@ -15,7 +15,7 @@ import pytest
 from bokeh.document import Document
 from playwright.sync_api import expect
 
-from dashboard_server import CHROMIUM_ARGS, DashboardServer, chromium_or_skip
+from dashboard_server import DashboardServer
 from scoring.store import ClientQuery
 from views.state import DashboardState
 
@@ -25,11 +25,6 @@ CLOSED_SESSIONS = 20
 OPEN_SESSIONS = 4
 MAX_GROWTH_PER_CLOSED_SESSION = 2 * 2**20     # bytes: what is left once a session is gone
 MAX_COST_PER_OPEN_SESSION = 50 * 2**20        # bytes: the target for each extra browser session
-
-
-@pytest.fixture(scope="session")
-def browser_type_launch_args(browser_type_launch_args):
-    return {**browser_type_launch_args, "executable_path": chromium_or_skip(), "args": CHROMIUM_ARGS}
 
 
 @pytest.fixture(scope="module")
