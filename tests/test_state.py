@@ -216,3 +216,19 @@ def test_an_api_outage_shows_a_message_and_the_next_action_recovers(service, ids
             assert state.search.notice is None and set(state.search.rows["decision"]) == {"refused"}
     finally:
         server.stop()
+
+
+def test_over_the_api_the_api_audit_log_names_the_dashboard_user(service, ids, tmp_path):
+    from api_server import LiveServer
+    from scoring.api import create_app
+    from scoring.client import HttpScoringService
+    from views.app import service_for
+
+    token, api_audit = "dashboard-user-token", AuditLog(tmp_path / "api.sqlite")
+    assert service_for(service, "advisor.martin") is service          # in process: shared as is
+    with LiveServer(create_app(service, tokens=frozenset({token}), audit=api_audit)) as server, \
+            HttpScoringService(server.url, token) as http:
+        state = DashboardState(service_for(http, "advisor.martin"), user="advisor.martin")
+        state.client.client_id = ids["accepted"]
+    users = {e["user"] for e in api_audit.recent(20) if e["client_id"] == ids["accepted"]}
+    assert users and all("advisor.martin" in u for u in users)

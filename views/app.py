@@ -129,37 +129,38 @@ class DashboardTemplate(pn.template.BootstrapTemplate):
             return super().server_doc(doc, title, location)
 
 
-def _unavailable_page(error: Exception, retry) -> pn.Column:
-    """Shown when the scoring service cannot be reached at session start; retries in place."""
+def _unavailable_page(error: Exception) -> pn.Column:
+    """Shown when the scoring service cannot be reached at session start; the button reloads the page."""
     message = pn.pane.Alert(t("unavailable", "fr", detail=error) + "\n\n" + t("unavailable", "en", detail=error),
-                            alert_type="danger")
-    button = pn.widgets.Button(name="Réessayer / Retry", color="primary")
-    page = pn.Column(message, button, sizing_mode="stretch_width")
+                            alert_type="danger", css_classes=["notice"])
+    button = pn.widgets.Button(label="Réessayer / Retry", color="primary")
+    button.js_on_click(code="window.location.reload()")
+    return pn.Column(message, button, sizing_mode="stretch_width")
 
-    def again(event):
-        try:
-            page[:] = [retry()]
-        except ScoringError as exc:
-            message.object = t("unavailable", "fr", detail=exc) + "\n\n" + t("unavailable", "en", detail=exc)
 
-    button.on_click(again)
-    return page
+def service_for(service, user: str | None):
+    """The session's view of the process-wide service: over HTTP it names the user (`X-User`) so that
+    the API's audit log says who looked; in process the service is shared as is."""
+    for_user = getattr(service, "for_user", None)
+    return for_user(user) if callable(for_user) else service
 
 
 def create_app(service=None, audit=None) -> pn.viewable.Viewable:
     """The dashboard of one browser session, for `panel serve` / `pn.serve`.
 
     `service` defaults to `scoring.service.open_service()` (shared by all sessions of the process),
-    `audit` to the process-wide audit log. The user for the audit log is the logged-in user.
+    `audit` to the process-wide audit log. The user for the audit logs is the logged-in user.
     """
     pn.extension("tabulator", throttled=True)
-    if audit is None:
-        audit = default_audit_log(service)
     user = pn.state.user or "anonymous"
     location = pn.state.location
 
     def build():
-        app = DashboardApp(service=service, audit=audit, user=user)
+        from scoring.service import open_service
+
+        shared = service if service is not None else open_service()
+        session_audit = audit if audit is not None else default_audit_log(shared)
+        app = DashboardApp(service=service_for(shared, user), audit=session_audit, user=user)
         if location is not None:
             location.sync(app.state, {"language": "lang"})
             requested = (location.query_params or {}).get("client")
@@ -172,4 +173,4 @@ def create_app(service=None, audit=None) -> pn.viewable.Viewable:
         return build()
     except ScoringError as exc:
         log.warning("scoring service unavailable at session start: %s", exc)
-        return _unavailable_page(exc, lambda: DashboardApp(service=service, audit=audit, user=user))
+        return _unavailable_page(exc)

@@ -106,12 +106,16 @@ class PortfolioState(param.Parameterized):
 
 # -------------------------------------------------------------------------------------------- search
 _bounds_cache: "weakref.WeakKeyDictionary[Any, dict]" = weakref.WeakKeyDictionary()
+_bounds_by_url: dict[str, dict] = {}
 
 
 def _column_bounds(service: ScoringService) -> dict[str, tuple[float, float]]:
-    """Min and max of each range filter's column, from two one-row store queries (cached per service)."""
+    """Min and max of each range filter's column, from two one-row store queries (cached per service,
+    or per API address: every session has its own view of the HTTP backend)."""
+    url = getattr(service, "base_url", None)
+    cache, key = (_bounds_by_url, url) if isinstance(url, str) else (_bounds_cache, service)
     try:
-        return _bounds_cache[service]
+        return cache[key]
     except (KeyError, TypeError):
         pass
     bounds = {}
@@ -124,7 +128,7 @@ def _column_bounds(service: ScoringService) -> dict[str, tuple[float, float]]:
             step = 1.0 if role == "age_years" else 1000.0
             bounds[name] = (math.floor(float(lo.iloc[0]) / step) * step, math.ceil(float(hi.iloc[0]) / step) * step)
     try:
-        _bounds_cache[service] = bounds
+        cache[key] = bounds
     except TypeError:
         pass
     return bounds
