@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import functools
 import json
-import threading
 from dataclasses import asdict, dataclass, field
 from typing import Any, Mapping, Protocol, runtime_checkable
 
@@ -163,7 +162,6 @@ class LocalScoringService:
         if len(self.ids) != self.X.shape[0]:
             raise ModelError(f"{self.workdir.features_path} has {self.X.shape[0]} rows for {len(self.ids)} client files")
         self.roles = self.store.roles
-        self._lock = threading.Lock()
 
     def _ids(self) -> np.ndarray:
         return self.store._cur.execute("SELECT client_id FROM applications ORDER BY client_id").fetchnumpy()["client_id"]
@@ -189,7 +187,7 @@ class LocalScoringService:
 
     @functools.cached_property
     def _labelled_mask(self) -> np.ndarray:
-        return np.isfinite(self.store.column("target"))
+        return np.isfinite(self._target)
 
     @functools.cached_property
     def _target(self) -> np.ndarray:

@@ -12,7 +12,7 @@ import pytest
 from playwright.sync_api import expect
 
 from api_server import LiveServer
-from dashboard_server import CHROMIUM_ARGS, DashboardServer, chromium_or_skip
+from dashboard_server import DashboardServer
 from scoring.api import create_app
 from scoring.audit import AuditLog
 from scoring.client import HttpScoringService
@@ -22,11 +22,6 @@ from views.i18n import fmt_percent
 pytestmark = pytest.mark.browser
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
 TOKEN = "over-api-test-token"
-
-
-@pytest.fixture(scope="session")
-def browser_type_launch_args(browser_type_launch_args):
-    return {**browser_type_launch_args, "executable_path": chromium_or_skip(), "args": CHROMIUM_ARGS}
 
 
 @pytest.fixture(scope="module")
