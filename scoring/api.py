@@ -16,16 +16,20 @@ import sys
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal, Optional
 
+import numpy as np
+
 from annotated_types import Ge, Le
-from fastapi import APIRouter, Body, Depends, FastAPI, Header, HTTPException, Path, Query, Request
+from fastapi import APIRouter, Depends, FastAPI, Header, HTTPException, Path, Query, Request
 from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
+from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from pydantic import AllowInfNan, BaseModel, ConfigDict, Field, Strict, create_model
+from pydantic import AllowInfNan, BaseModel, ConfigDict, Field, Strict, ValidationError, create_model
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from .audit import AuditLog
+from .audit import AuditLog, Entry
+from .batching import MicroBatcher
 from .credentials import read_tokens
 from .errors import InvalidApplicationError, ModelError, ScoringError, UnknownClientError
 from .features import FeatureSpec
@@ -129,15 +133,22 @@ CallerDep = Annotated[Caller, Depends(caller)]
 SECURED = [Depends(caller)]
 
 
-def _audit(request: Request, who: Caller, *, event: str, client_id: int | None, score: Score) -> None:
-    log: AuditLog | None = request.app.state.audit
-    if log is None:
+async def _audit(request: Request, who: Caller, *, event: str, client_id: int | None, score: Score) -> None:
+    """Write the audit entry before anything is returned; entries of concurrent requests share one commit."""
+    writes: MicroBatcher | None = request.app.state.audit_writes
+    if writes is None:
         return
     try:
-        log.record(event=event, user=who.audit_user, client_id=client_id, model_version=score.model_version,
-                   default_probability=score.default_probability, decision=score.decision, source="api")
+        await writes.submit(Entry(event, who.audit_user, client_id, score.model_version, score.default_probability,
+                                  score.decision, "api"))
     except sqlite3.Error as exc:  # no audit entry, no data
+        log: AuditLog = request.app.state.audit
         raise HTTPException(503, f"the audit log {log.path} cannot be written ({exc}); nothing was returned") from exc
+
+
+def _written(audit: AuditLog, entries: list[Entry]) -> list[None]:
+    audit.record_many(entries)
+    return [None] * len(entries)
 
 
 def _checked_id(client_id: int) -> int:
@@ -368,7 +379,7 @@ def search_clients(service: Service, filters: Annotated[ClientFilter, Query()]):
              summary="Client file: profile, application, default probability, decision, threshold")
 async def get_client(service: Service, who: CallerDep, request: Request, client_id: ClientId):
     file = service.client(_checked_id(client_id))
-    _audit(request, who, event="client_opened", client_id=file.client_id, score=file.score)
+    await _audit(request, who, event="client_opened", client_id=file.client_id, score=file.score)
     return file
 
 
@@ -376,7 +387,7 @@ async def get_client(service: Service, who: CallerDep, request: Request, client_
              summary="Local explanation: base value and contributions sorted by size, with the client's values")
 async def get_explanation(service: Service, who: CallerDep, request: Request, client_id: ClientId, top: Top = None):
     score, explanation = service.score_and_explain(_checked_id(client_id), top)
-    _audit(request, who, event="explained", client_id=client_id, score=score)
+    await _audit(request, who, event="explained", client_id=client_id, score=score)
     return explanation
 
 
@@ -409,6 +420,7 @@ def _predict_router(service: LocalScoringService) -> APIRouter:
         raw = service.store.raw_record(int(service.ids[0]))
         example = {k: v for k, v in raw.items() if v is not None and k in spec.raw_columns}
     Application = application_model(spec, example)
+    validate_json = Application.__pydantic_validator__.validate_json
     router = APIRouter(tags=["predict"], responses={**_E401, **_E422})
 
     examples = {
@@ -416,20 +428,35 @@ def _predict_router(service: LocalScoringService) -> APIRouter:
         "amounts only": {"summary": "only the amounts: the model handles missing values",
                          "value": {k: v for k, v in (example or {}).items() if k in spec.schema.amount_columns}},
     }
+    # The body is validated here, from the raw bytes, by the same pydantic model FastAPI would use (and the
+    # same 422s): FastAPI's body dependency parses the JSON with `json` and then validates a dict, ~0.3 ms
+    # more per request for 120 fields. The schema and examples are declared for OpenAPI below.
+    request_body = {"required": True, "content": {"application/json": {
+        "schema": {"$ref": "#/components/schemas/Application"}, "examples": examples}}}
 
-    async def predict(service: Service, who: CallerDep, request: Request, application,
+    @router.post("/predict", response_model=Prediction, openapi_extra={"requestBody": request_body},
+                 summary="Score a new application sent as JSON (missing fields are missing values)")
+    async def predict(request: Request, who: CallerDep,
                       explain: Annotated[bool, Query(description="also return the SHAP contributions")] = False,
-                      top: Top = None) -> Prediction:
+                      top: Top = None):
+        try:
+            application = validate_json(await request.body())
+        except ValidationError as exc:
+            raise RequestValidationError([{**e, "loc": ("body", *e["loc"])}
+                                          for e in exc.errors(include_url=False)]) from None
         record = application.model_dump(by_alias=True, exclude_unset=True)
-        score, explanation = service.predict(record, explain=explain, top=top)
-        _audit(request, who, event="predicted", client_id=None, score=score)
-        return Prediction(default_probability=score.default_probability, decision=score.decision,
-                          threshold=score.threshold, model_version=score.model_version, explanation=explanation)
+        state = request.app.state
+        explanation = None
+        if explain:
+            score, explanation = state.service.predict(record, explain=True, top=top)
+        else:  # the rows of concurrent requests go through XGBoost in one call
+            score = await state.predictions.submit(spec.transform_record(record)[0])
+        await _audit(request, who, event="predicted", client_id=None, score=score)
+        return JSONResponse({"default_probability": score.default_probability, "decision": score.decision,
+                             "threshold": score.threshold, "model_version": score.model_version,
+                             "explanation": None if explanation is None else to_jsonable(explanation)})
 
-    # the body model exists only at run time: give FastAPI the real type, not a string annotation
-    predict.__annotations__["application"] = Annotated[Application, Body(openapi_examples=examples)]
-    router.post("/predict", response_model=Prediction,
-                summary="Score a new application sent as JSON (missing fields are missing values)")(predict)
+    router.application_model = Application  # for the OpenAPI components (see `create_app`)
     return router
 
 
@@ -447,15 +474,32 @@ def create_app(service: LocalScoringService, *, tokens: frozenset[str] | None,
     app.state.service = service
     app.state.auth = TokenAuth(tokens)
     app.state.audit = audit
+    app.state.audit_writes = None if audit is None else MicroBatcher(lambda entries: _written(audit, entries))
+    app.state.predictions = MicroBatcher(lambda rows: service.scorer.score_rows(np.stack(rows)))
     if len(service.ids):  # load the client files' columns now, not on the event loop at the first request
         service.client(int(service.ids[0]))
     _install_error_handlers(app)
     app.include_router(health)
     # the scoring routes first: Starlette tries routes in order, ~5 us per route passed over
-    for router in (clients, _predict_router(service)):  # each route declares `caller` itself (see SECURED)
+    predict = _predict_router(service)
+    for router in (clients, predict):  # each route declares `caller` itself (see SECURED)
         app.include_router(router)
     for router in (model, portfolio, features):
         app.include_router(router, dependencies=SECURED)
+
+    def openapi() -> dict:
+        if app.openapi_schema is None:
+            schema = get_openapi(title=app.title, version=app.version, summary=app.summary,
+                                 description=app.description, routes=app.routes)
+            body = predict.application_model.model_json_schema(by_alias=True,
+                                                               ref_template="#/components/schemas/{model}")
+            components = schema.setdefault("components", {}).setdefault("schemas", {})
+            components.update(body.pop("$defs", {}))
+            components["Application"] = body
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi
     return app
 
 

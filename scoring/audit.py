@@ -12,8 +12,10 @@ import random
 import sqlite3
 import threading
 import time
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Sequence
 
 EVENTS = ("client_opened", "scored", "explained", "predicted")
 SOURCES = ("api", "dashboard")
@@ -37,7 +39,32 @@ BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
 CREATE TRIGGER IF NOT EXISTS audit_no_delete BEFORE DELETE ON audit
 BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
 """
+_INSERT = ("INSERT INTO audit (at, event, user, client_id, model_version, default_probability, decision, source) "
+           "VALUES (?, ?, ?, ?, ?, ?, ?, ?)")
 _COLUMNS = ("id", "at", "event", "user", "client_id", "model_version", "default_probability", "decision", "source")
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One audit entry; the time is set when it is written."""
+    event: str
+    user: str | None
+    client_id: int | None
+    model_version: str
+    default_probability: float | None
+    decision: str | None
+    source: str
+
+    def __post_init__(self):
+        if self.event not in EVENTS:
+            raise ValueError(f"unknown audit event {self.event!r}; expected one of {', '.join(EVENTS)}")
+        if self.source not in SOURCES:
+            raise ValueError(f"unknown audit source {self.source!r}; expected one of {', '.join(SOURCES)}")
+
+    def row(self, at: str) -> tuple:
+        return (at, self.event, self.user, None if self.client_id is None else int(self.client_id),
+                str(self.model_version), None if self.default_probability is None else float(self.default_probability),
+                self.decision, self.source)
 
 
 def _is_busy(exc: sqlite3.OperationalError) -> bool:
@@ -104,19 +131,27 @@ class AuditLog:
     def record(self, *, event: str, user: str | None, client_id: int | None, model_version: str,
                default_probability: float | None, decision: str | None, source: str) -> None:
         """Append one entry, time-stamped now in UTC."""
-        if event not in EVENTS:
-            raise ValueError(f"unknown audit event {event!r}; expected one of {', '.join(EVENTS)}")
-        if source not in SOURCES:
-            raise ValueError(f"unknown audit source {source!r}; expected one of {', '.join(SOURCES)}")
-        row = (datetime.now(timezone.utc).isoformat(timespec="microseconds"), event, user,
-               None if client_id is None else int(client_id), str(model_version),
-               None if default_probability is None else float(default_probability), decision, source)
+        self.record_many([Entry(event, user, client_id, model_version, default_probability, decision, source)])
+
+    def record_many(self, entries: Sequence["Entry"]) -> None:
+        """Append several entries in one transaction (one commit: all are written or none)."""
+        at = datetime.now(timezone.utc).isoformat(timespec="microseconds")
+        rows = [e.row(at) for e in entries]
 
         def insert(con: sqlite3.Connection) -> None:
-            con.execute("INSERT INTO audit (at, event, user, client_id, model_version, default_probability, "
-                        "decision, source) VALUES (?, ?, ?, ?, ?, ?, ?, ?)", row)
+            if len(rows) == 1:  # autocommit: one statement, one commit
+                con.execute(_INSERT, rows[0])
+                return
+            con.execute("BEGIN IMMEDIATE")
+            try:
+                con.executemany(_INSERT, rows)
+            except BaseException:
+                con.execute("ROLLBACK")
+                raise
+            con.execute("COMMIT")
 
-        self._retry(insert)
+        if rows:
+            self._retry(insert)
 
     def recent(self, limit: int = 100) -> list[dict]:
         """The latest entries, newest first."""

@@ -79,6 +79,13 @@ class Scorer:
         p = float(self.predict_proba(x.reshape(1, -1))[0])
         return Score(client_id, p, decide(p, self.threshold), self.threshold, self.version)
 
+    def score_rows(self, X: np.ndarray, client_ids=None) -> list[Score]:
+        """Scores of several rows in one XGBoost call (one call costs about the same for 1 row or 16)."""
+        probabilities = self.predict_proba(X)
+        ids = [None] * len(probabilities) if client_ids is None else client_ids
+        return [Score(cid, p, decide(p, self.threshold), self.threshold, self.version)
+                for cid, p in zip(ids, probabilities.tolist())]
+
     def contributions(self, X: np.ndarray) -> np.ndarray:
         """SHAP matrix (n, p + 1); the last column is the base value."""
         # DMatrix construction spins up every core by default: for a few rows that costs far more than it saves

@@ -373,6 +373,21 @@ def test_parallel_requests_are_all_audited(server, audit, ids, application):
         chosen[i % len(chosen)] for i in range(1, 200, 2)}
 
 
+def test_concurrent_predictions_each_get_the_score_of_their_own_application(server, service, ids):
+    # the API scores the rows of concurrent requests in one XGBoost call: no answer may go to the wrong request
+    chosen = ids[:40]
+    spec = service.scorer.spec
+    bodies = {cid: {k: v for k, v in service.store.raw_record(cid).items() if v is not None and k in spec.raw_columns}
+              for cid in chosen}
+    with httpx.Client(base_url=server.url, headers={"Authorization": f"Bearer {TOKEN}"}, timeout=60) as client:
+        with ThreadPoolExecutor(16) as pool:
+            answers = list(pool.map(lambda cid: client.post("/predict", json=bodies[cid]).json(), chosen * 3))
+    for cid, answer in zip(chosen * 3, answers):
+        stored = service.client(cid).score
+        assert answer["default_probability"] == pytest.approx(stored.default_probability, abs=1e-5), cid
+        assert answer["decision"] == stored.decision
+
+
 # ------------------------------------------------------------------------------------------ serve()
 def _free_port() -> int:
     with socket.socket() as s:

@@ -9,7 +9,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from scoring.audit import AuditLog, audit_log_from_env
+from scoring.audit import AuditLog, Entry, audit_log_from_env
 
 ENTRY = dict(event="client_opened", user="advisor", client_id=100002, model_version="v1",
              default_probability=0.12, decision="refused", source="dashboard")
@@ -48,6 +48,24 @@ def test_unknown_event_or_source_is_rejected_with_the_allowed_values(tmp_path):
     with pytest.raises(ValueError, match="dashboard"):
         log.record(**{**ENTRY, "source": "cli"})
     assert log.count() == 0
+
+
+def test_several_entries_are_written_together_or_not_at_all(tmp_path):
+    log = AuditLog(tmp_path / "audit.sqlite")
+    entries = [Entry(**{**ENTRY, "client_id": 100002 + i}) for i in range(5)]
+    log.record_many(entries)
+    written = log.recent()
+    assert [e["client_id"] for e in written] == [100006, 100005, 100004, 100003, 100002]
+    assert len({e["at"] for e in written}) == 1  # one transaction, one time stamp
+    blocker = sqlite3.connect(tmp_path / "audit.sqlite")
+    blocker.execute("CREATE TRIGGER refuse_7 BEFORE INSERT ON audit WHEN NEW.client_id = 7 "
+                    "BEGIN SELECT RAISE(ABORT, 'refused by the test'); END")
+    blocker.close()
+    with pytest.raises(sqlite3.DatabaseError, match="refused by the test"):  # the 3rd of 3 fails: none is kept
+        log.record_many([Entry(**{**ENTRY, "client_id": cid}) for cid in (5, 6, 7)])
+    assert log.count() == 5
+    log.record_many([Entry(**{**ENTRY, "client_id": 8})])  # the connection is usable afterwards
+    assert log.count() == 6
 
 
 def test_environment_variable_overrides_the_default_path(tmp_path, monkeypatch):

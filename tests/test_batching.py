@@ -1,0 +1,84 @@
+"""Micro-batching: calls made during one event-loop iteration share one call of the batch function."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from scoring.batching import MicroBatcher
+
+
+def test_concurrent_calls_share_one_batch_and_each_gets_its_own_result():
+    batches = []
+
+    def square_all(items):
+        batches.append(list(items))
+        return [x * x for x in items]
+
+    async def main():
+        batcher = MicroBatcher(square_all)
+        together = await asyncio.gather(*(batcher.submit(x) for x in range(10)))
+        alone = await batcher.submit(12)
+        return batcher, together, alone
+
+    batcher, together, alone = asyncio.run(main())
+    assert together == [x * x for x in range(10)] and alone == 144
+    assert batches == [list(range(10)), [12]]
+    assert (batcher.calls, batcher.items) == (2, 11)
+
+
+def test_batches_are_capped_at_max_batch():
+    sizes = []
+
+    async def main():
+        batcher = MicroBatcher(lambda items: sizes.append(len(items)) or list(items), max_batch=4)
+        return await asyncio.gather(*(batcher.submit(x) for x in range(10)))
+
+    assert asyncio.run(main()) == list(range(10))
+    assert sizes == [4, 4, 2]
+
+
+def test_an_error_reaches_every_caller_of_the_batch_and_the_next_batch_works():
+    calls = []
+
+    def fail_first(items):
+        calls.append(len(items))
+        if len(calls) == 1:
+            raise OSError("disk full")
+        return list(items)
+
+    async def main():
+        batcher = MicroBatcher(fail_first)
+        results = await asyncio.gather(*(batcher.submit(x) for x in range(3)), return_exceptions=True)
+        return results, await batcher.submit("next")
+
+    results, after = asyncio.run(main())
+    assert all(isinstance(r, OSError) and "disk full" in str(r) for r in results)
+    assert after == "next" and calls == [3, 1]
+
+
+def test_a_wrong_number_of_results_is_an_error_not_a_silent_mismatch():
+    async def main():
+        batcher = MicroBatcher(lambda items: list(items)[:1])
+        return await asyncio.gather(batcher.submit(1), batcher.submit(2), return_exceptions=True)
+
+    results = asyncio.run(main())
+    assert all(isinstance(r, RuntimeError) and "1 results for 2 items" in str(r) for r in results)
+
+
+def test_a_cancelled_caller_does_not_break_the_others():
+    async def main():
+        batcher = MicroBatcher(lambda items: [x + 1 for x in items])
+        first = asyncio.ensure_future(batcher.submit(1))
+        second = asyncio.ensure_future(batcher.submit(2))
+        await asyncio.sleep(0)  # both queued
+        first.cancel()
+        return await second, first.cancelled()
+
+    assert asyncio.run(main()) == (3, True)
+
+
+def test_max_batch_must_be_positive():
+    with pytest.raises(ValueError, match="max_batch"):
+        MicroBatcher(list, max_batch=0)
