@@ -11,7 +11,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import os
-import sqlite3
 import sys
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal, Optional
@@ -28,7 +27,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import AllowInfNan, BaseModel, ConfigDict, Field, Strict, ValidationError, create_model
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from .audit import AuditLog, Entry
+from .audit import AUDIT_ERRORS, AuditLog, Entry
 from .batching import MicroBatcher
 from .credentials import read_tokens
 from .errors import InvalidApplicationError, ModelError, ScoringError, UnknownClientError
@@ -141,9 +140,8 @@ async def _audit(request: Request, who: Caller, *, event: str, client_id: int | 
     try:
         await writes.submit(Entry(event, who.audit_user, client_id, score.model_version, score.default_probability,
                                   score.decision, "api"))
-    except sqlite3.Error as exc:  # no audit entry, no data
-        log: AuditLog = request.app.state.audit
-        raise HTTPException(503, f"the audit log {log.path} cannot be written ({exc}); nothing was returned") from exc
+    except AUDIT_ERRORS as exc:  # no audit entry, no data
+        raise HTTPException(503, f"the audit log {request.app.state.audit} cannot be written ({exc}); nothing was returned") from exc
 
 
 def _written(audit: AuditLog, entries: list[Entry]) -> list[None]:
@@ -532,7 +530,7 @@ def serve(host: str = "127.0.0.1", port: int = 8000, workdir: str | None = None,
     service.scorer.booster.set_param({"nthread": int(os.environ.get("SCORING_NTHREAD", "1"))})
     try:
         audit = audit_log_from_env(service.workdir.data / "audit.sqlite")
-    except (OSError, sqlite3.Error) as exc:
+    except (OSError, *AUDIT_ERRORS) as exc:
         print(f"error: cannot open the audit log: {exc} (set SCORING_AUDIT_DB to a writable path)", file=sys.stderr)
         return 2
     app = create_app(service, tokens=tokens or None, audit=audit)

@@ -39,6 +39,9 @@ BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
 CREATE TRIGGER IF NOT EXISTS audit_no_delete BEFORE DELETE ON audit
 BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
 """
+# What a failed audit read or write raises, whatever the backend: the API answers 503 on these.
+AUDIT_ERRORS: tuple[type[BaseException], ...] = (sqlite3.Error,)
+
 _INSERT = ("INSERT INTO audit (at, event, user, client_id, model_version, default_probability, decision, source) "
            "VALUES (?, ?, ?, ?, ?, ?, ?, ?)")
 _COLUMNS = ("id", "at", "event", "user", "client_id", "model_version", "default_probability", "decision", "source")
@@ -167,6 +170,9 @@ class AuditLog:
 
     def __repr__(self) -> str:
         return f"AuditLog({str(self.path)!r})"
+
+    def __str__(self) -> str:  # where the entries go, for messages
+        return str(self.path)
 
 
 def audit_log_from_env(default_path: str | Path) -> AuditLog:
