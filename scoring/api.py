@@ -22,6 +22,7 @@ from fastapi import APIRouter, Depends, FastAPI, Header, HTTPException, Path, Qu
 from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
+from fastapi_offline import FastAPIOffline
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import AllowInfNan, BaseModel, ConfigDict, Field, Strict, ValidationError, create_model
@@ -462,7 +463,8 @@ def _predict_router(service: LocalScoringService) -> APIRouter:
 def create_app(service: LocalScoringService, *, tokens: frozenset[str] | None,
                audit: AuditLog | None = None) -> FastAPI:
     """The API over one in-process service. `tokens=None` disables authentication (local development)."""
-    app = FastAPI(
+    # /docs and /redoc load Swagger UI and ReDoc from this server, not from a CDN: bank intranets are offline
+    app = FastAPIOffline(
         title="Credit scoring API",
         version=service.card.version,
         summary="Default probability, decision and explanation of credit applications (Home Credit schema).",

@@ -82,3 +82,34 @@ def test_an_api_outage_shows_a_message_and_the_page_recovers(page, dashboard_ove
     expect(page.locator(".probability")).to_have_text(
         fmt_percent(service.client(after).score.default_probability, "fr"))
     expect(page.locator(".notice").get_by_text("Service de scoring indisponible")).to_have_count(0)
+
+
+def test_the_api_documentation_works_offline_and_its_example_scores(page, api):
+    # bank intranets have no internet: /docs and /redoc must load everything from the API server itself
+    outside = []
+
+    def loopback_only(route):
+        if route.request.url.startswith(api.url):
+            route.continue_()
+        else:
+            outside.append(route.request.url)
+            route.abort()
+
+    page.route("**/*", loopback_only)
+    page.goto(f"{api.url}/docs")
+    predict = page.locator(".opblock-post").filter(has_text="/predict")
+    expect(predict).to_be_visible()
+    page.get_by_role("button", name="Authorize").first.click()
+    page.locator(".auth-container input").fill(TOKEN)
+    page.get_by_role("button", name="Apply credentials").click()
+    page.locator(".modal-ux .btn-done").click()
+    predict.locator(".opblock-summary").click()
+    predict.get_by_role("button", name="Try it out").click()
+    predict.get_by_role("button", name="Execute").click()
+    live = predict.locator(".live-responses-table tbody")
+    expect(live.locator("td.response-col_status").filter(has_text="200")).to_have_count(1)
+    expect(live).to_contain_text('"decision"')
+
+    page.goto(f"{api.url}/redoc")
+    expect(page.get_by_role("heading", name="Score a new application sent as JSON", exact=False)).to_be_visible()
+    assert outside == []
