@@ -1,14 +1,17 @@
 """Append-only audit log: who opened or scored which client file, when, with which model and result.
 
-SQLite in WAL mode, one connection per thread (and per process after a fork), a busy timeout
-plus retries so that many writers, threads or processes, lose nothing. The table refuses
-UPDATE and DELETE (triggers), and this class offers no way to do either.
+Two backends with one interface: `AuditLog` (SQLite in WAL mode, one file on one host) and
+`PostgresAuditLog` (a PostgreSQL server, for several hosts or central retention);
+`audit_log_from_env` picks one. Both keep one connection per thread (and per process after a
+fork) so that many writers, threads or processes, lose nothing; both tables refuse UPDATE and
+DELETE (triggers), and neither class offers a way to do either.
 """
 
 from __future__ import annotations
 
 import os
 import random
+import re
 import sqlite3
 import threading
 import time
@@ -17,34 +20,64 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Sequence
 
+import psycopg
+from psycopg.conninfo import conninfo_to_dict
+
 EVENTS = ("client_opened", "scored", "explained", "predicted")
 SOURCES = ("api", "dashboard")
 BUSY_TIMEOUT_MS = 10_000
 RETRIES = 20
+CONNECT_TIMEOUT_S = 10  # PostgreSQL, unless the URL sets connect_timeout
+PG_SCHEMES = ("postgresql", "postgres")
 
+_EVENT_CHECK = "CHECK (event IN ({}))".format(", ".join(f"'{e}'" for e in EVENTS))
+_SOURCE_CHECK = "CHECK (source IN ({}))".format(", ".join(f"'{s}'" for s in SOURCES))
 _SCHEMA = f"""
 CREATE TABLE IF NOT EXISTS audit (
     id                  INTEGER PRIMARY KEY AUTOINCREMENT,
     at                  TEXT    NOT NULL,      -- ISO 8601, UTC
-    event               TEXT    NOT NULL CHECK (event IN ({", ".join(f"'{e}'" for e in EVENTS)})),
+    event               TEXT    NOT NULL {_EVENT_CHECK},
     user                TEXT,
     client_id           INTEGER,
     model_version       TEXT    NOT NULL,
     default_probability REAL,
     decision            TEXT,
-    source              TEXT    NOT NULL CHECK (source IN ({", ".join(f"'{s}'" for s in SOURCES)}))
+    source              TEXT    NOT NULL {_SOURCE_CHECK}
 );
 CREATE TRIGGER IF NOT EXISTS audit_no_update BEFORE UPDATE ON audit
 BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
 CREATE TRIGGER IF NOT EXISTS audit_no_delete BEFORE DELETE ON audit
 BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
 """
+# PostgreSQL: the time is the server's; "user" is a reserved word there. One statement-level trigger
+# refuses UPDATE, DELETE and TRUNCATE (it fires even when no row matches).
+_PG_SCHEMA = f"""
+CREATE TABLE audit (
+    id                  bigint           GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    at                  timestamptz      NOT NULL DEFAULT now(),
+    event               text             NOT NULL {_EVENT_CHECK},
+    "user"              text,
+    client_id           bigint,
+    model_version       text             NOT NULL,
+    default_probability double precision,
+    decision            text,
+    source              text             NOT NULL {_SOURCE_CHECK}
+);
+CREATE FUNCTION audit_append_only() RETURNS trigger LANGUAGE plpgsql AS
+$$ BEGIN RAISE EXCEPTION 'the audit log is append-only'; END $$;
+CREATE TRIGGER audit_append_only BEFORE UPDATE OR DELETE OR TRUNCATE ON audit
+FOR EACH STATEMENT EXECUTE FUNCTION audit_append_only();
+"""
 # What a failed audit read or write raises, whatever the backend: the API answers 503 on these.
-AUDIT_ERRORS: tuple[type[BaseException], ...] = (sqlite3.Error,)
+AUDIT_ERRORS: tuple[type[BaseException], ...] = (sqlite3.Error, psycopg.Error)
 
 _INSERT = ("INSERT INTO audit (at, event, user, client_id, model_version, default_probability, decision, source) "
            "VALUES (?, ?, ?, ?, ?, ?, ?, ?)")
 _COLUMNS = ("id", "at", "event", "user", "client_id", "model_version", "default_probability", "decision", "source")
+_PG_INSERT = ('INSERT INTO audit (event, "user", client_id, model_version, default_probability, decision, source) '
+              "SELECT * FROM unnest(%s::text[], %s::text[], %s::bigint[], %s::text[], %s::float8[], %s::text[], "
+              "%s::text[])")
+_PG_COLUMNS = ", ".join(f'"{c}"' for c in _COLUMNS)
 
 
 @dataclass(frozen=True)
@@ -64,8 +97,9 @@ class Entry:
         if self.source not in SOURCES:
             raise ValueError(f"unknown audit source {self.source!r}; expected one of {', '.join(SOURCES)}")
 
-    def row(self, at: str) -> tuple:
-        return (at, self.event, self.user, None if self.client_id is None else int(self.client_id),
+    def values(self) -> tuple:
+        """The columns after `at`, in table order."""
+        return (self.event, self.user, None if self.client_id is None else int(self.client_id),
                 str(self.model_version), None if self.default_probability is None else float(self.default_probability),
                 self.decision, self.source)
 
@@ -75,7 +109,16 @@ def _is_busy(exc: sqlite3.OperationalError) -> bool:
     return "locked" in text or "busy" in text
 
 
-class AuditLog:
+class _Log:
+    """What the two backends share: `record` is `record_many` of one entry."""
+
+    def record(self, *, event: str, user: str | None, client_id: int | None, model_version: str,
+               default_probability: float | None, decision: str | None, source: str) -> None:
+        """Append one entry, time-stamped now in UTC."""
+        self.record_many([Entry(event, user, client_id, model_version, default_probability, decision, source)])
+
+
+class AuditLog(_Log):
     """Append-only record of client files opened and applications scored.
 
     `synchronous="NORMAL"` (default): a committed entry survives a crash of the process, and
@@ -131,15 +174,10 @@ class AuditLog:
             self._local.con = None
 
     # ---------------------------------------------------------------- writing and reading
-    def record(self, *, event: str, user: str | None, client_id: int | None, model_version: str,
-               default_probability: float | None, decision: str | None, source: str) -> None:
-        """Append one entry, time-stamped now in UTC."""
-        self.record_many([Entry(event, user, client_id, model_version, default_probability, decision, source)])
-
     def record_many(self, entries: Sequence["Entry"]) -> None:
         """Append several entries in one transaction (one commit: all are written or none)."""
         at = datetime.now(timezone.utc).isoformat(timespec="microseconds")
-        rows = [e.row(at) for e in entries]
+        rows = [(at, *e.values()) for e in entries]
 
         def insert(con: sqlite3.Connection) -> None:
             if len(rows) == 1:  # autocommit: one statement, one commit
@@ -175,10 +213,107 @@ class AuditLog:
         return str(self.path)
 
 
-def audit_log_from_env(default_path: str | Path) -> AuditLog:
-    """The audit log at `SCORING_AUDIT_DB` if set, else at `default_path` (usually data/audit.sqlite).
+class PostgresAuditLog(_Log):
+    """The audit log in a PostgreSQL table: the same entries and interface as `AuditLog`.
 
-    `SCORING_AUDIT_SYNCHRONOUS=FULL` makes every entry durable against power loss (slower commits).
+    An entry is committed on the server before `record`/`record_many` return (its durability is
+    the server's: `synchronous_commit`, replication). `at` is the server's clock, one per
+    statement, given by `recent()` in the same ISO 8601 UTC text as `AuditLog`'s. A connection
+    found lost (server restart, idle timeout) is reopened and the statement tried once more: an
+    entry whose commit was acknowledged on a lost connection may then be written twice, never lost.
     """
+
+    def __init__(self, url: str):
+        self._url = url  # with the password: only for reconnecting and pickling, never in messages
+        try:
+            self._params = {"connect_timeout": CONNECT_TIMEOUT_S, **conninfo_to_dict(url)}
+        except psycopg.ProgrammingError as exc:  # libpq quotes some bad URLs whole, password included
+            raise psycopg.ProgrammingError(f"invalid PostgreSQL URL: {_redacted(str(exc))}") from None
+        self._local = threading.local()
+        try:
+            self._run(self._create)
+        except psycopg.Error as exc:
+            raise psycopg.OperationalError(
+                f"PostgreSQL at {self}: {' '.join(str(exc).split())} (check that the server is up and reachable "
+                f"from here, and the user, password and database in SCORING_AUDIT_URL; the role needs INSERT and "
+                f"SELECT on the audit table, and CREATE on the schema while the table does not exist)") from exc
+
+    def _connection(self) -> psycopg.Connection:
+        con = getattr(self._local, "con", None)
+        if con is None or con.closed or self._local.pid != os.getpid():  # never reuse a connection across a fork
+            con = psycopg.connect(**self._params, autocommit=True)
+            self._local.con, self._local.pid = con, os.getpid()
+        return con
+
+    def _run(self, fn):
+        con = self._connection()
+        try:
+            return fn(con)
+        except psycopg.OperationalError:
+            if not con.closed:  # the statement failed, not the connection
+                raise
+            return fn(self._connection())
+
+    @staticmethod
+    def _create(con: psycopg.Connection) -> None:
+        with con.transaction():  # one creator at a time (CREATE TABLE IF NOT EXISTS alone races), none if it exists
+            con.execute("SELECT pg_advisory_xact_lock(hashtext('scoring.audit'))")
+            if con.execute("SELECT to_regclass('audit')").fetchone()[0] is None:
+                con.execute(_PG_SCHEMA)
+
+    def close(self) -> None:
+        """Close this thread's connection (others close when their thread ends)."""
+        con = getattr(self._local, "con", None)
+        if con is not None:
+            con.close()
+            self._local.con = None
+
+    def record_many(self, entries: Sequence[Entry]) -> None:
+        """Append several entries in one statement (all are written or none)."""
+        if entries:
+            columns = [list(c) for c in zip(*(e.values() for e in entries))]
+            self._run(lambda con: con.execute(_PG_INSERT, columns))
+
+    def recent(self, limit: int = 100) -> list[dict]:
+        """The latest entries, newest first."""
+        rows = self._run(lambda con: con.execute(
+            f"SELECT {_PG_COLUMNS} FROM audit ORDER BY id DESC LIMIT %s", (int(limit),)).fetchall())
+        return [dict(zip(_COLUMNS, (id_, at.astimezone(timezone.utc).isoformat(timespec="microseconds"), *rest),
+                         strict=True)) for id_, at, *rest in rows]
+
+    def count(self) -> int:
+        return self._run(lambda con: con.execute("SELECT count(*) FROM audit").fetchone()[0])
+
+    def __reduce__(self):  # picklable by URL: each process opens its own connection
+        return (PostgresAuditLog, (self._url,))
+
+    def __repr__(self) -> str:
+        return f"PostgresAuditLog({str(self)!r})"
+
+    def __str__(self) -> str:  # where the entries go, for messages: no password
+        p = self._params
+        user = f"{p['user']}@" if p.get("user") else ""
+        port = f":{p['port']}" if p.get("port") else ""
+        return f"postgresql://{user}{p.get('host', '')}{port}/{p.get('dbname', '')}"
+
+
+def _redacted(text: str) -> str:
+    return re.sub(r"(://[^/@:]*:)[^@]*@", r"\1***@", text)
+
+
+def audit_log_from_env(default_path: str | Path) -> AuditLog | PostgresAuditLog:
+    """PostgreSQL at `SCORING_AUDIT_URL` (postgresql://user:password@host:port/database) if set; else
+    SQLite at `SCORING_AUDIT_DB` if set, else at `default_path` (usually data/audit.sqlite).
+
+    `SCORING_AUDIT_SYNCHRONOUS=FULL` makes every SQLite entry durable against power loss (slower commits).
+    """
+    url = os.environ.get("SCORING_AUDIT_URL")
+    if url:
+        scheme = url.partition("://")[0] if "://" in url else "none"
+        if scheme not in PG_SCHEMES:
+            raise ValueError(f"SCORING_AUDIT_URL must be a PostgreSQL URL, starting with "
+                             f"{' or '.join(s + '://' for s in PG_SCHEMES)} (scheme: {scheme}); "
+                             f"an SQLite audit log is set with SCORING_AUDIT_DB")
+        return PostgresAuditLog(url)
     return AuditLog(os.environ.get("SCORING_AUDIT_DB") or default_path,
                     synchronous=os.environ.get("SCORING_AUDIT_SYNCHRONOUS", "NORMAL"))
