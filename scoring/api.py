@@ -16,15 +16,14 @@ from dataclasses import dataclass
 from typing import Annotated, Any, Literal, Optional
 
 import numpy as np
-
 from annotated_types import Ge, Le
 from fastapi import APIRouter, Depends, FastAPI, Header, HTTPException, Path, Query, Request
 from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
-from fastapi_offline import FastAPIOffline
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi_offline import FastAPIOffline
 from pydantic import AllowInfNan, BaseModel, ConfigDict, Field, Strict, ValidationError, create_model
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -142,7 +141,8 @@ async def _audit(request: Request, who: Caller, *, event: str, client_id: int | 
         await writes.submit(Entry(event, who.audit_user, client_id, score.model_version, score.default_probability,
                                   score.decision, "api"))
     except AUDIT_ERRORS as exc:  # no audit entry, no data
-        raise HTTPException(503, f"the audit log {request.app.state.audit} cannot be written ({exc}); nothing was returned") from exc
+        raise HTTPException(503, f"the audit log {request.app.state.audit} cannot be written ({exc}); "
+                                 "nothing was returned") from exc
 
 
 def _written(audit: AuditLog, entries: list[Entry]) -> list[None]:
@@ -412,7 +412,8 @@ def get_distribution(service: Service, feature: Annotated[str, Path(examples=["E
         return JSONResponse({"detail": message, "feature": feature}, status_code=404)
 
 
-def _predict_router(service: LocalScoringService) -> APIRouter:
+def _predict_router(service: LocalScoringService) -> tuple[APIRouter, type[BaseModel]]:
+    """`POST /predict` and the model of its body (`Application`, added to the OpenAPI components)."""
     spec = service.scorer.spec
     example = None
     if len(service.ids):
@@ -455,8 +456,7 @@ def _predict_router(service: LocalScoringService) -> APIRouter:
                              "threshold": score.threshold, "model_version": score.model_version,
                              "explanation": None if explanation is None else to_jsonable(explanation)})
 
-    router.application_model = Application  # for the OpenAPI components (see `create_app`)
-    return router
+    return router, Application
 
 
 # ---------------------------------------------------------------------------------------- application
@@ -481,7 +481,7 @@ def create_app(service: LocalScoringService, *, tokens: frozenset[str] | None,
     _install_error_handlers(app)
     app.include_router(health)
     # the scoring routes first: Starlette tries routes in order, ~5 us per route passed over
-    predict = _predict_router(service)
+    predict, application = _predict_router(service)
     for router in (clients, predict):  # each route declares `caller` itself (see SECURED)
         app.include_router(router)
     for router in (model, portfolio, features):
@@ -491,8 +491,7 @@ def create_app(service: LocalScoringService, *, tokens: frozenset[str] | None,
         if app.openapi_schema is None:
             schema = get_openapi(title=app.title, version=app.version, summary=app.summary,
                                  description=app.description, routes=app.routes)
-            body = predict.application_model.model_json_schema(by_alias=True,
-                                                               ref_template="#/components/schemas/{model}")
+            body = application.model_json_schema(by_alias=True, ref_template="#/components/schemas/{model}")
             components = schema.setdefault("components", {}).setdefault("schemas", {})
             components.update(body.pop("$defs", {}))
             components["Application"] = body
