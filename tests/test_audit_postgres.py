@@ -26,6 +26,7 @@ from urllib.parse import quote
 import httpx
 import psycopg
 import pytest
+from psycopg.conninfo import make_conninfo
 
 from scoring.audit import AUDIT_ERRORS, AuditLog, Entry, PostgresAuditLog, audit_log_from_env
 from scoring.store import ClientQuery
@@ -192,9 +193,8 @@ def test_an_unreachable_or_wrong_url_says_what_to_check_without_the_password(ser
     message = str(raised.value)
     assert f"postgresql://auditor@127.0.0.1:{port}/audit" in message and "s3cret" not in message
     assert "Connection refused" in message and "SCORING_AUDIT_URL" in message
-    wrong_db = server_url.replace("/postgres", "/no_such_database", 1)
     with pytest.raises(psycopg.OperationalError, match='"no_such_database" does not exist'):
-        PostgresAuditLog(wrong_db)
+        PostgresAuditLog(make_conninfo(server_url, dbname="no_such_database"))
     with pytest.raises(psycopg.ProgrammingError) as raised:  # libpq would quote this URL whole
         PostgresAuditLog("postgresql://auditor:s3cret@[::1/audit")
     assert "s3cret" not in str(raised.value)
@@ -209,11 +209,11 @@ def test_a_role_with_insert_and_select_only_can_write_and_read_but_not_alter(url
         admin.execute(f"GRANT USAGE ON SCHEMA {schema} TO {role}")
         admin.execute(f"GRANT INSERT, SELECT ON audit TO {role}")
     try:
-        scheme, _, rest = url.partition("://")
-        log = PostgresAuditLog(f"{scheme}://{role}:{password}@{rest.partition('@')[2]}")
+        as_role = make_conninfo(url, user=role, password=password)
+        log = PostgresAuditLog(as_role)
         log.record(**ENTRY)
         assert log.count() == 2
-        with psycopg.connect(f"{scheme}://{role}:{password}@{rest.partition('@')[2]}", autocommit=True) as con:
+        with psycopg.connect(as_role, autocommit=True) as con:
             for statement in ("ALTER TABLE audit DISABLE TRIGGER audit_append_only", "DROP TABLE audit"):
                 with pytest.raises(psycopg.errors.InsufficientPrivilege):
                     con.execute(statement)
