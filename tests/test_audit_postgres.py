@@ -63,7 +63,10 @@ def server_url():
     port = _free_port()
 
     def run(*args):
-        subprocess.run([*as_server, *map(str, args)], check=True, capture_output=True, text=True)
+        done = subprocess.run([*as_server, *map(str, args)], capture_output=True, text=True)
+        if done.returncode:
+            log = root / "server.log"
+            raise RuntimeError(f"{args[0]} failed: {done.stderr}{log.read_text() if log.exists() else ''}")
 
     run(bindir / "initdb", "-D", root / "data", "-U", "postgres", "-A", "trust", "--no-sync")
     run(bindir / "pg_ctl", "-D", root / "data", "-l", root / "server.log", "-w", "start",
