@@ -12,6 +12,7 @@ import hashlib
 import hmac
 import os
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal, Optional
 
@@ -27,7 +28,7 @@ from fastapi_offline import FastAPIOffline
 from pydantic import AllowInfNan, BaseModel, ConfigDict, Field, Strict, ValidationError, create_model
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from .audit import AUDIT_ERRORS, AuditLog, Entry
+from .audit import AUDIT_ERRORS, AuditLog, Entry, PostgresAuditLog
 from .batching import MicroBatcher
 from .credentials import read_tokens
 from .errors import InvalidApplicationError, ModelError, ScoringError, UnknownClientError
@@ -145,7 +146,7 @@ async def _audit(request: Request, who: Caller, *, event: str, client_id: int | 
                                  "nothing was returned") from exc
 
 
-def _written(audit: AuditLog, entries: list[Entry]) -> list[None]:
+def _written(audit: AuditLog | PostgresAuditLog, entries: list[Entry]) -> list[None]:
     audit.record_many(entries)
     return [None] * len(entries)
 
@@ -461,7 +462,7 @@ def _predict_router(service: LocalScoringService) -> tuple[APIRouter, type[BaseM
 
 # ---------------------------------------------------------------------------------------- application
 def create_app(service: LocalScoringService, *, tokens: frozenset[str] | None,
-               audit: AuditLog | None = None) -> FastAPI:
+               audit: AuditLog | PostgresAuditLog | None = None) -> FastAPI:
     """The API over one in-process service. `tokens=None` disables authentication (local development)."""
     # /docs and /redoc load Swagger UI and ReDoc from this server, not from a CDN: bank intranets are offline
     app = FastAPIOffline(
@@ -474,7 +475,11 @@ def create_app(service: LocalScoringService, *, tokens: frozenset[str] | None,
     app.state.service = service
     app.state.auth = TokenAuth(tokens)
     app.state.audit = audit
-    app.state.audit_writes = None if audit is None else MicroBatcher(lambda entries: _written(audit, entries))
+    # SQLite commits locally in ~0.05 ms: on the event loop. PostgreSQL is a network round trip: on a thread,
+    # so that a slow audit server delays the requests waiting for their entry, not every other request.
+    app.state.audit_writes = None if audit is None else MicroBatcher(
+        lambda entries: _written(audit, entries),
+        executor=ThreadPoolExecutor(1, thread_name_prefix="audit") if isinstance(audit, PostgresAuditLog) else None)
     app.state.predictions = MicroBatcher(lambda rows: service.scorer.score_rows(np.stack(rows)))
     if len(service.ids):  # load the client files' columns now, not on the event loop at the first request
         service.client(int(service.ids[0]))
@@ -531,8 +536,9 @@ def serve(host: str = "127.0.0.1", port: int = 8000, workdir: str | None = None,
     service.scorer.booster.set_param({"nthread": int(os.environ.get("SCORING_NTHREAD", "1"))})
     try:
         audit = audit_log_from_env(service.workdir.data / "audit.sqlite")
-    except (OSError, *AUDIT_ERRORS) as exc:
-        print(f"error: cannot open the audit log: {exc} (set SCORING_AUDIT_DB to a writable path)", file=sys.stderr)
+    except (OSError, ValueError, *AUDIT_ERRORS) as exc:
+        print(f"error: cannot open the audit log: {exc} (check SCORING_AUDIT_URL, or SCORING_AUDIT_DB: a writable "
+              f"path, and SCORING_AUDIT_SYNCHRONOUS)", file=sys.stderr)
         return 2
     app = create_app(service, tokens=tokens or None, audit=audit)
     access_log = os.environ.get("SCORING_API_ACCESS_LOG", "1") not in ("0", "false", "no")

@@ -7,12 +7,14 @@ item of a batch schedules `flush` with `loop.call_soon`, so every request task a
 this iteration joins the batch, and a lone request waits one loop iteration, no timer. The same
 idea as Triton's dynamic batching or Ray Serve's `@serve.batch`, with no added delay.
 
-Use from one event loop only (FastAPI `async def` handlers); `fn` runs on that loop and must be fast.
+Use from one event loop only (FastAPI `async def` handlers). `fn` runs on that loop, so it must be
+fast, or, given an `executor`, on the executor's threads (for I/O such as a network database).
 """
 
 from __future__ import annotations
 
 import asyncio
+from concurrent.futures import Executor
 from typing import Callable, Generic, Sequence, TypeVar
 
 T = TypeVar("T")
@@ -22,10 +24,12 @@ R = TypeVar("R")
 class MicroBatcher(Generic[T, R]):
     """`await batcher.submit(item)` -> `fn([... item ...])[i]`, one `fn` call per loop iteration."""
 
-    def __init__(self, fn: Callable[[Sequence[T]], Sequence[R]], max_batch: int = 64):
+    def __init__(self, fn: Callable[[Sequence[T]], Sequence[R]], max_batch: int = 64,
+                 executor: Executor | None = None):
         if max_batch < 1:
             raise ValueError(f"max_batch must be >= 1, got {max_batch}")
         self._fn = fn
+        self._executor = executor
         self.max_batch = max_batch
         self._items: list[T] = []
         self._futures: list[asyncio.Future] = []
@@ -50,15 +54,26 @@ class MicroBatcher(Generic[T, R]):
         self._items, self._futures = [], []
         self.calls += 1
         self.items += len(items)
-        try:
-            results = self._fn(items)
-            if len(results) != len(items):
-                raise RuntimeError(f"batch function returned {len(results)} results for {len(items)} items")
-        except Exception as exc:  # every caller of the batch gets the error
-            for f in futures:
-                if not f.done():
-                    f.set_exception(exc)
+        if self._executor is None:
+            try:
+                results = self._fn(items)
+            except Exception as exc:
+                self._resolve(futures, items, exc=exc)
+            else:
+                self._resolve(futures, items, results)
             return
-        for f, r in zip(futures, results):
-            if not f.done():  # a cancelled request (client gone) has no one waiting
-                f.set_result(r)
+        done = asyncio.get_running_loop().run_in_executor(self._executor, self._fn, items)
+        done.add_done_callback(lambda d: self._resolve(futures, items, exc=d.exception()) if d.exception()
+                               else self._resolve(futures, items, d.result()))
+
+    @staticmethod
+    def _resolve(futures: list[asyncio.Future], items: list, results=None, exc: BaseException | None = None) -> None:
+        if exc is None and len(results) != len(items):
+            exc = RuntimeError(f"batch function returned {len(results)} results for {len(items)} items")
+        for i, f in enumerate(futures):
+            if f.done():  # a cancelled request (client gone) has no one waiting
+                continue
+            if exc is not None:  # every caller of the batch gets the error
+                f.set_exception(exc)
+            else:
+                f.set_result(results[i])

@@ -412,6 +412,16 @@ def test_api_refuses_to_start_without_tokens_and_says_how_to_fix_it(workdir):
         httpx.get(f"http://127.0.0.1:{port}/health", timeout=2)
 
 
+@pytest.mark.parametrize("setting, named", [("SCORING_AUDIT_URL=mysql://auditor@db/audit", "postgresql://"),
+                                            ("SCORING_AUDIT_SYNCHRONOUS=sometimes", "NORMAL, FULL or EXTRA")])
+def test_api_refuses_to_start_on_a_wrong_audit_setting_with_a_message_not_a_traceback(workdir, setting, named):
+    key, value = setting.split("=", 1)
+    proc = _run_api(workdir, {"SCORING_API_TOKENS": "t", key: value}, "--port", str(_free_port()))
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 2 and "Traceback" not in err
+    assert err.startswith("error: cannot open the audit log") and named in err, err
+
+
 def test_api_refuses_to_start_with_an_unreadable_token_file(workdir, tmp_path):
     proc = _run_api(workdir, {"SCORING_API_TOKENS_FILE": str(tmp_path / "nope")}, "--port", str(_free_port()))
     _, err = proc.communicate(timeout=60)

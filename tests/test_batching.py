@@ -82,3 +82,38 @@ def test_a_cancelled_caller_does_not_break_the_others():
 def test_max_batch_must_be_positive():
     with pytest.raises(ValueError, match="max_batch"):
         MicroBatcher(list, max_batch=0)
+
+
+def test_with_an_executor_the_batch_runs_off_the_event_loop_and_the_loop_stays_free():
+    import threading
+    import time
+    from concurrent.futures import ThreadPoolExecutor
+
+    threads = []
+
+    def slow_io(items):
+        threads.append(threading.current_thread().name)
+        time.sleep(0.2)
+        return [x * 10 for x in items]
+
+    async def main():
+        batcher = MicroBatcher(slow_io, executor=ThreadPoolExecutor(1, thread_name_prefix="io"))
+        ticks = 0
+
+        async def ticker():
+            nonlocal ticks
+            while True:
+                await asyncio.sleep(0.01)
+                ticks += 1
+
+        tick = asyncio.ensure_future(ticker())
+        results = await asyncio.gather(*(batcher.submit(x) for x in range(3)))
+        failing = MicroBatcher(lambda items: 1 / 0, executor=ThreadPoolExecutor(1))
+        error = await asyncio.gather(failing.submit(1), return_exceptions=True)
+        tick.cancel()
+        return results, ticks, error
+
+    results, ticks, error = asyncio.run(main())
+    assert results == [0, 10, 20] and threads[0].startswith("io")
+    assert ticks >= 5  # the loop kept running while the batch slept on its thread
+    assert isinstance(error[0], ZeroDivisionError)
