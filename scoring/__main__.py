@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from dataclasses import asdict
 
@@ -34,7 +35,8 @@ def _score(args) -> int:
 def _api(args) -> int:
     from .api import serve
 
-    return serve(host=args.host, port=args.port, workdir=args.workdir, insecure_no_auth=args.insecure_no_auth)
+    return serve(host=args.host, port=args.port, workdir=args.workdir, insecure_no_auth=args.insecure_no_auth,
+                 workers=args.workers)
 
 
 def _secrets(args) -> int:
@@ -70,6 +72,9 @@ def main(argv: list[str] | None = None) -> int:
     a.add_argument("--port", type=int, default=8000)
     a.add_argument("--workdir")
     a.add_argument("--insecure-no-auth", action="store_true", help="serve without tokens (local development only)")
+    a.add_argument("--workers", type=int, default=int(os.environ.get("SCORING_API_WORKERS", "1")),
+                   help="server processes, each with its own copy of the model and client files (~0.5 GB each at "
+                        "full size); default $SCORING_API_WORKERS or 1")
     a.set_defaults(func=_api)
 
     c = sub.add_parser("secrets", help="create local dashboard logins, cookie secret and API token (never overwrites)")

@@ -507,9 +507,33 @@ def create_app(service: LocalScoringService, *, tokens: frozenset[str] | None,
     return app
 
 
+INSECURE_ENV = "SCORING_API_INSECURE_NO_AUTH"
+
+
+def app_from_env() -> FastAPI:
+    """The API as `serve` configures it, from the environment: the uvicorn factory of each worker process.
+
+    `SCORING_WORKDIR`, the tokens (`SCORING_API_TOKENS[_FILE]`, or `SCORING_API_INSECURE_NO_AUTH=1`),
+    the audit log (`SCORING_AUDIT_URL` or `SCORING_AUDIT_DB`) and `SCORING_NTHREAD`."""
+    from .audit import audit_log_from_env
+    from .config import Workdir
+
+    tokens = tokens_from_env()
+    if not tokens and os.environ.get(INSECURE_ENV) != "1":
+        raise TokenConfigError(f"no API token configured: set {TOKENS_ENV} or {TOKENS_FILE_ENV}")
+    service = LocalScoringService(Workdir.resolve())
+    # Scoring runs on the event loop, one request at a time per process: one XGBoost thread each.
+    service.scorer.booster.set_param({"nthread": int(os.environ.get("SCORING_NTHREAD", "1"))})
+    audit = audit_log_from_env(service.workdir.data / "audit.sqlite")
+    return create_app(service, tokens=tokens or None, audit=audit)
+
+
 def serve(host: str = "127.0.0.1", port: int = 8000, workdir: str | None = None,
-          insecure_no_auth: bool = False) -> int:
-    """`python -m scoring api`: one uvicorn process; returns an exit code."""
+          insecure_no_auth: bool = False, workers: int = 1) -> int:
+    """`python -m scoring api`: checks the configuration, then uvicorn with `workers` processes; an exit code.
+
+    Each worker loads the model and the client files (~0.5 GB at full size) and serves on the same port;
+    they share the audit log (SQLite in WAL mode or PostgreSQL take concurrent writers)."""
     import uvicorn
 
     from .audit import audit_log_from_env
@@ -531,19 +555,36 @@ def serve(host: str = "127.0.0.1", port: int = 8000, workdir: str | None = None,
     elif not tokens:
         print("WARNING: serving WITHOUT authentication (--insecure-no-auth): anyone who can reach "
               f"{host}:{port} can read every client file. Local development only.", file=sys.stderr)
-    service = LocalScoringService(Workdir.resolve(workdir))
-    # One process, scoring in the threadpool: keep XGBoost from spawning a team of threads per request.
-    service.scorer.booster.set_param({"nthread": int(os.environ.get("SCORING_NTHREAD", "1"))})
+    if workers < 1:
+        print(f"error: --workers must be at least 1, got {workers}", file=sys.stderr)
+        return 2
+    root = Workdir.resolve(workdir)
+    os.environ.update({"SCORING_WORKDIR": str(root.root), INSECURE_ENV: "1" if not tokens else "0"})
     try:
-        audit = audit_log_from_env(service.workdir.data / "audit.sqlite")
+        if workers == 1:
+            app: FastAPI | str = app_from_env()
+        else:  # checked here, where an error can be printed, then built again in each worker
+            if not root.is_built():
+                LocalScoringService(root)  # raises the usual "run make model" error
+            audit_log_from_env(root.data / "audit.sqlite").close()
+            app = "scoring.api:app_from_env"
     except (OSError, ValueError, *AUDIT_ERRORS) as exc:
         print(f"error: cannot open the audit log: {exc} (check SCORING_AUDIT_URL, or SCORING_AUDIT_DB: a writable "
               f"path, and SCORING_AUDIT_SYNCHRONOUS)", file=sys.stderr)
         return 2
-    app = create_app(service, tokens=tokens or None, audit=audit)
     access_log = os.environ.get("SCORING_API_ACCESS_LOG", "1") not in ("0", "false", "no")
-    server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, workers=1, access_log=access_log,
-                                           proxy_headers=True, server_header=False))
+    config = uvicorn.Config(app, host=host, port=port, workers=workers, factory=workers > 1, access_log=access_log,
+                            proxy_headers=True, server_header=False)
+    if workers > 1:
+        from uvicorn.supervisors import Multiprocess
+
+        try:
+            sock = config.bind_socket()
+        except SystemExit as exc:  # the port is taken
+            return int(exc.code or 1)
+        Multiprocess(config, sockets=[sock]).run()
+        return 0
+    server = uvicorn.Server(config)
     try:
         server.run()
     except SystemExit as exc:  # uvicorn exits when it cannot bind the port

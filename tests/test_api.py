@@ -466,3 +466,40 @@ def test_python_m_scoring_api_serves_with_tokens_or_insecure_flag(workdir, tmp_p
     if mode == "insecure":
         assert "WITHOUT authentication" in err
     assert AuditLog(tmp_path / "audit.sqlite").recent(1)[0]["client_id"] == ids[0]
+
+
+@pytest.mark.parametrize("auth", ["tokens", "insecure"])
+def test_several_worker_processes_serve_one_port_and_share_the_audit_log(workdir, tmp_path, ids, application, auth):
+    import psutil
+
+    port = _free_port()
+    env = {"SCORING_AUDIT_DB": str(tmp_path / "audit.sqlite"), "SCORING_API_ACCESS_LOG": "0"}
+    if auth == "tokens":
+        env["SCORING_API_TOKENS"] = "workers-token"
+        proc = _run_api(workdir, env, "--port", str(port), "--workers", "2")
+    else:
+        proc = _run_api(workdir, env, "--port", str(port), "--workers", "2", "--insecure-no-auth")
+    url = f"http://127.0.0.1:{port}"
+    headers = {"Authorization": "Bearer workers-token"} if auth == "tokens" else {}
+    try:
+        _wait_health(url, proc, timeout=120)
+        workers = [p for p in psutil.Process(proc.pid).children() if "spawn_main" in " ".join(p.cmdline())]
+        assert len(workers) == 2
+        if auth == "tokens":  # every worker enforces the tokens
+            assert {httpx.get(f"{url}/clients/{ids[0]}").status_code for _ in range(20)} == {401}
+        with httpx.Client(base_url=url, headers=headers, timeout=60) as client, ThreadPoolExecutor(8) as pool:
+            codes = list(pool.map(lambda i: (client.get(f"/clients/{ids[i % 20]}") if i % 2 else
+                                             client.post("/predict", json=application)).status_code, range(80)))
+        assert codes == [200] * 80
+    finally:
+        proc.terminate()
+        proc.communicate(timeout=60)
+    assert proc.returncode == 0 and not any(w.is_running() and w.status() != psutil.STATUS_ZOMBIE for w in workers)
+    assert AuditLog(tmp_path / "audit.sqlite").count() == 80
+
+
+def test_workers_must_be_positive(workdir):
+    proc = _run_api(workdir, {"SCORING_API_TOKENS": "t"}, "--port", str(_free_port()), "--workers", "0")
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 2 and "--workers must be at least 1" in err
+
