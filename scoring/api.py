@@ -8,6 +8,7 @@ exactly what `LocalScoringService` returns.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import os
@@ -42,6 +43,7 @@ TOKENS_ENV, TOKENS_FILE_ENV = "SCORING_API_TOKENS", "SCORING_API_TOKENS_FILE"
 INT64 = (-(2**63), 2**63 - 1)
 FLOAT32_MAX = 3.4e38  # the model computes in float32: larger magnitudes would silently become missing values
 MAX_TOP = 1000
+AUDIT_TIMEOUT_S = 15.0  # an audit write not confirmed by then: 503 (the entry may still land later)
 ClientId = Annotated[int, Path(description="Client ID (SK_ID_CURR)", examples=[100002])]
 Top = Annotated[Optional[int], Query(ge=0, le=MAX_TOP, description="keep the N largest contributions; "
                                      "the rest are summed in `others`")]
@@ -139,10 +141,12 @@ async def _audit(request: Request, who: Caller, *, event: str, client_id: int | 
     if writes is None:
         return
     try:
-        await writes.submit(Entry(event, who.audit_user, client_id, score.model_version, score.default_probability,
-                                  score.decision, "api"))
-    except AUDIT_ERRORS as exc:  # no audit entry, no data
-        raise HTTPException(503, f"the audit log {request.app.state.audit} cannot be written ({exc}); "
+        await asyncio.wait_for(writes.submit(Entry(event, who.audit_user, client_id, score.model_version,
+                                                   score.default_probability, score.decision, "api")),
+                               AUDIT_TIMEOUT_S)
+    except (*AUDIT_ERRORS, asyncio.TimeoutError) as exc:  # no audit entry, no data
+        reason = f"no answer within {AUDIT_TIMEOUT_S:g} s" if isinstance(exc, asyncio.TimeoutError) else exc
+        raise HTTPException(503, f"the audit log {request.app.state.audit} cannot be written ({reason}); "
                                  "nothing was returned") from exc
 
 
@@ -413,6 +417,32 @@ def get_distribution(service: Service, feature: Annotated[str, Path(examples=["E
         return JSONResponse({"detail": message, "feature": feature}, status_code=404)
 
 
+_JSON_TYPES = ("application/json",)
+
+
+def _validated(validate_json, content_type: str | None, body: bytes) -> BaseModel:
+    """The body of `POST /predict` as FastAPI's body dependency would give it, or its 422 errors."""
+    media = (content_type or "application/json").split(";")[0].strip().lower()
+    if media not in _JSON_TYPES and not media.endswith("+json"):
+        raise RequestValidationError([{"type": "model_attributes_type", "loc": ("body",),
+                                       "msg": f"send the application as JSON (Content-Type: application/json), "
+                                              f"not {media}"}])
+    body = body.removeprefix(b"\xef\xbb\xbf")  # a UTF-8 byte order mark, as some Windows tools write
+    if not body.strip():
+        raise RequestValidationError([{"type": "missing", "loc": ("body",), "msg": "Field required"}])
+    try:
+        return validate_json(body)
+    except ValidationError as exc:
+        errors = []
+        for e in exc.errors(include_url=False):
+            if e["type"] == "json_invalid":  # pydantic: "Invalid JSON: <why> at line L column C"
+                errors.append({"type": "json_invalid", "loc": ("body",),
+                               "msg": f"the body is not valid JSON ({e.get('ctx', {}).get('error', e['msg'])})"})
+            else:
+                errors.append({**e, "loc": ("body", *e["loc"])})
+        raise RequestValidationError(errors) from None
+
+
 def _predict_router(service: LocalScoringService) -> tuple[APIRouter, type[BaseModel]]:
     """`POST /predict` and the model of its body (`Application`, added to the OpenAPI components)."""
     spec = service.scorer.spec
@@ -429,9 +459,9 @@ def _predict_router(service: LocalScoringService) -> tuple[APIRouter, type[BaseM
         "amounts only": {"summary": "only the amounts: the model handles missing values",
                          "value": {k: v for k, v in (example or {}).items() if k in spec.schema.amount_columns}},
     }
-    # The body is validated here, from the raw bytes, by the same pydantic model FastAPI would use (and the
-    # same 422s): FastAPI's body dependency parses the JSON with `json` and then validates a dict, ~0.3 ms
-    # more per request for 120 fields. The schema and examples are declared for OpenAPI below.
+    # The body is validated here, from the raw bytes, by the same pydantic model FastAPI would use, with 422s of
+    # the same shape (`_validated`): FastAPI's body dependency parses the JSON with `json` and then validates a
+    # dict, ~0.3 ms more per request for 120 fields. The schema and examples are declared for OpenAPI below.
     request_body = {"required": True, "content": {"application/json": {
         "schema": {"$ref": "#/components/schemas/Application"}, "examples": examples}}}
 
@@ -440,11 +470,7 @@ def _predict_router(service: LocalScoringService) -> tuple[APIRouter, type[BaseM
     async def predict(request: Request, who: CallerDep,
                       explain: Annotated[bool, Query(description="also return the SHAP contributions")] = False,
                       top: Top = None):
-        try:
-            application = validate_json(await request.body())
-        except ValidationError as exc:
-            raise RequestValidationError([{**e, "loc": ("body", *e["loc"])}
-                                          for e in exc.errors(include_url=False)]) from None
+        application = _validated(validate_json, request.headers.get("content-type"), await request.body())
         record = application.model_dump(by_alias=True, exclude_unset=True)
         state = request.app.state
         explanation = None
@@ -569,8 +595,9 @@ def serve(host: str = "127.0.0.1", port: int = 8000, workdir: str | None = None,
             audit_log_from_env(root.data / "audit.sqlite").close()
             app = "scoring.api:app_from_env"
     except (OSError, ValueError, *AUDIT_ERRORS) as exc:
-        print(f"error: cannot open the audit log: {exc} (check SCORING_AUDIT_URL, or SCORING_AUDIT_DB: a writable "
-              f"path, and SCORING_AUDIT_SYNCHRONOUS)", file=sys.stderr)
+        hint = "SCORING_AUDIT_URL" if os.environ.get("SCORING_AUDIT_URL") else \
+            "SCORING_AUDIT_DB (a writable path) and SCORING_AUDIT_SYNCHRONOUS"
+        print(f"error: cannot open the audit log: {exc} (check {hint})", file=sys.stderr)
         return 2
     access_log = os.environ.get("SCORING_API_ACCESS_LOG", "1") not in ("0", "false", "no")
     config = uvicorn.Config(app, host=host, port=port, workers=workers, factory=workers > 1, access_log=access_log,

@@ -27,6 +27,7 @@ EVENTS = ("client_opened", "scored", "explained", "predicted")
 SOURCES = ("api", "dashboard")
 BUSY_TIMEOUT_MS = 10_000
 RETRIES = 20
+STATEMENT_TIMEOUT_MS = 10_000
 CONNECT_TIMEOUT_S = 10  # PostgreSQL, unless the URL sets connect_timeout
 PG_SCHEMES = ("postgresql", "postgres")
 
@@ -186,10 +187,11 @@ class AuditLog(_Log):
             con.execute("BEGIN IMMEDIATE")
             try:
                 con.executemany(_INSERT, rows)
+                con.execute("COMMIT")
             except BaseException:
-                con.execute("ROLLBACK")
+                if con.in_transaction:  # never leave the connection inside a failed transaction
+                    con.execute("ROLLBACK")
                 raise
-            con.execute("COMMIT")
 
         if rows:
             self._retry(insert)
@@ -226,7 +228,10 @@ class PostgresAuditLog(_Log):
     def __init__(self, url: str):
         self._url = url  # with the password: only for reconnecting and pickling, never in messages
         try:
-            self._params = {"connect_timeout": CONNECT_TIMEOUT_S, **conninfo_to_dict(url)}
+            # a server that hangs must fail the write, not block it: statement timeout and TCP keepalives
+            self._params = {"connect_timeout": CONNECT_TIMEOUT_S, "keepalives": 1, "keepalives_idle": 10,
+                            "keepalives_interval": 5, "keepalives_count": 3, "tcp_user_timeout": 15_000,
+                            "options": f"-c statement_timeout={STATEMENT_TIMEOUT_MS}", **conninfo_to_dict(url)}
         except psycopg.ProgrammingError as exc:  # libpq quotes some bad URLs whole, password included
             raise psycopg.ProgrammingError(f"invalid PostgreSQL URL: {_redacted(str(exc))}") from None
         self._local = threading.local()

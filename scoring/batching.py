@@ -22,7 +22,10 @@ R = TypeVar("R")
 
 
 class MicroBatcher(Generic[T, R]):
-    """`await batcher.submit(item)` -> `fn([... item ...])[i]`, one `fn` call per loop iteration."""
+    """`await batcher.submit(item)` -> `fn([... item ...])[i]`, one `fn` call per loop iteration.
+
+    With an `executor`, one call at a time: the items submitted while a call runs form the next batch
+    (a group commit: the slower the call, the larger the batches)."""
 
     def __init__(self, fn: Callable[[Sequence[T]], Sequence[R]], max_batch: int = 64,
                  executor: Executor | None = None):
@@ -33,6 +36,7 @@ class MicroBatcher(Generic[T, R]):
         self.max_batch = max_batch
         self._items: list[T] = []
         self._futures: list[asyncio.Future] = []
+        self._in_flight = False
         self.calls = 0   # fn calls so far
         self.items = 0   # items served so far (items / calls: the mean batch size)
 
@@ -48,32 +52,46 @@ class MicroBatcher(Generic[T, R]):
         return await future
 
     def flush(self) -> None:
-        items, futures = self._items, self._futures
-        if not items:
+        if not self._items or self._in_flight:  # in flight: flushed when the running call ends
             return
-        self._items, self._futures = [], []
+        items, futures = self._items[:self.max_batch], self._futures[:self.max_batch]
+        del self._items[:self.max_batch], self._futures[:self.max_batch]
         self.calls += 1
         self.items += len(items)
         if self._executor is None:
             try:
                 results = self._fn(items)
-            except Exception as exc:
-                self._resolve(futures, items, exc=exc)
+            except BaseException as exc:
+                _resolve(futures, items, exc=exc)
+                if not isinstance(exc, Exception):
+                    raise
             else:
-                self._resolve(futures, items, results)
+                _resolve(futures, items, results)
+            if self._items:
+                asyncio.get_running_loop().call_soon(self.flush)
             return
-        done = asyncio.get_running_loop().run_in_executor(self._executor, self._fn, items)
-        done.add_done_callback(lambda d: self._resolve(futures, items, exc=d.exception()) if d.exception()
-                               else self._resolve(futures, items, d.result()))
+        self._in_flight = True
+        running = asyncio.get_running_loop().run_in_executor(self._executor, self._fn, items)
+        running.add_done_callback(lambda done: self._done(done, futures, items))
 
-    @staticmethod
-    def _resolve(futures: list[asyncio.Future], items: list, results=None, exc: BaseException | None = None) -> None:
-        if exc is None and len(results) != len(items):
-            exc = RuntimeError(f"batch function returned {len(results)} results for {len(items)} items")
-        for i, f in enumerate(futures):
-            if f.done():  # a cancelled request (client gone) has no one waiting
-                continue
-            if exc is not None:  # every caller of the batch gets the error
-                f.set_exception(exc)
-            else:
-                f.set_result(results[i])
+    def _done(self, done: asyncio.Future, futures: list[asyncio.Future], items: list) -> None:
+        self._in_flight = False
+        if done.cancelled():  # e.g. the loop is shutting down
+            _resolve(futures, items, exc=asyncio.CancelledError("the batch was cancelled"))
+        elif done.exception() is not None:
+            _resolve(futures, items, exc=done.exception())
+        else:
+            _resolve(futures, items, done.result())
+        self.flush()
+
+
+def _resolve(futures: list[asyncio.Future], items: list, results=None, exc: BaseException | None = None) -> None:
+    if exc is None and len(results) != len(items):
+        exc = RuntimeError(f"batch function returned {len(results)} results for {len(items)} items")
+    for i, f in enumerate(futures):
+        if f.done():  # a cancelled request (client gone) has no one waiting
+            continue
+        if exc is not None:  # every caller of the batch gets the error
+            f.set_exception(exc)
+        else:
+            f.set_result(results[i])

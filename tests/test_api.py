@@ -334,6 +334,41 @@ def test_a_body_that_is_not_utf8_json_is_422(api):
     assert r.status_code == 422 and r.json()["message"].startswith("body:")
 
 
+@pytest.mark.parametrize("content, content_type, status, message", [
+    (b"", "application/json", 422, "body: Field required"),
+    (b'{"AMT_CREDIT": 1000,', "application/json", 422, "body: the body is not valid JSON ("),
+    (b'{"AMT_CREDIT": 1000}', "text/plain", 422, "body: send the application as JSON"),
+    (b"AMT_CREDIT=1000", "application/x-www-form-urlencoded", 422, "body: send the application as JSON"),
+    (b'\xef\xbb\xbf{"AMT_CREDIT": 1000}', "application/json", 200, None),   # UTF-8 byte order mark
+    (b'{"AMT_CREDIT": 1000}', "application/json; charset=utf-8", 200, None),
+])
+def test_the_body_must_be_json_and_says_so(api, content, content_type, status, message):
+    r = api.post("/predict", content=content, headers={"Content-Type": content_type})
+    assert r.status_code == status, r.text
+    if message:
+        assert r.json()["message"].startswith(message) and r.json()["message"].count("not valid JSON") <= 1
+    else:
+        assert r.json()["decision"] in ("accepted", "refused")
+
+
+def test_concurrent_predictions_in_one_process_share_xgboost_calls(service, application):
+    # in process, on one event loop: the requests of one loop iteration go through XGBoost together
+    import asyncio
+
+    app = create_app(service, tokens=None)
+
+    async def main():
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://api") as client:
+            return await asyncio.gather(*(client.post("/predict", json=application) for _ in range(20)))
+
+    answers = asyncio.run(main())
+    assert {r.status_code for r in answers} == {200}
+    assert len({r.json()["default_probability"] for r in answers}) == 1
+    batches = app.state.predictions
+    assert batches.items == 20 and batches.calls < 20
+
+
 # ------------------------------------------------------------------------------------------ audit
 def test_opening_and_scoring_are_audited_with_identity_not_token(server, audit, service, ids, application):
     headers = {"Authorization": f"Bearer {OTHER_TOKEN}", "X-User": "advisor.martin"}

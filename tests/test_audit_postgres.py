@@ -154,6 +154,7 @@ def _write_many(log: PostgresAuditLog, writer: str, n: int) -> None:
 def test_parallel_threads_and_processes_lose_nothing(url):
     shared = PostgresAuditLog(url)
     shared.count()  # connected: the forked processes must not use this connection
+    parent_backend = shared._connection().info.backend_pid
     n = 150
     procs = [multiprocessing.get_context(method).Process(target=_write_many, args=(shared, f"process-{k}", n))
              for k, method in enumerate(["spawn", "spawn", "fork", "fork"])]  # spawn: the log is pickled
@@ -169,7 +170,8 @@ def test_parallel_threads_and_processes_lose_nothing(url):
     assert {(r["user"], r["client_id"]) for r in rows} == {
         (f"{kind}-{k}", i) for kind, ks in (("thread", range(8)), ("process", range(4))) for k in ks for i in range(n)}
     assert len({r["id"] for r in rows}) == len(rows)
-    assert shared.count() == 12 * n  # the parent's connection still works after the forks
+    assert shared.count() == 12 * n  # the parent's connection still works after the forks, not reopened
+    assert shared._connection().info.backend_pid == parent_backend
 
 
 def test_environment_url_selects_postgres_over_the_sqlite_path(url, tmp_path, monkeypatch):

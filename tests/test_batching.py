@@ -74,7 +74,7 @@ def test_a_cancelled_caller_does_not_break_the_others():
         second = asyncio.ensure_future(batcher.submit(2))
         await asyncio.sleep(0)  # both queued
         first.cancel()
-        return await second, first.cancelled()
+        return await asyncio.wait_for(second, 5), first.cancelled()  # a hang would be a failure, not a stuck run
 
     assert asyncio.run(main()) == (3, True)
 
@@ -96,8 +96,10 @@ def test_with_an_executor_the_batch_runs_off_the_event_loop_and_the_loop_stays_f
         time.sleep(0.2)
         return [x * 10 for x in items]
 
+    io, other = ThreadPoolExecutor(1, thread_name_prefix="io"), ThreadPoolExecutor(1)
+
     async def main():
-        batcher = MicroBatcher(slow_io, executor=ThreadPoolExecutor(1, thread_name_prefix="io"))
+        batcher = MicroBatcher(slow_io, executor=io)
         ticks = 0
 
         async def ticker():
@@ -108,12 +110,44 @@ def test_with_an_executor_the_batch_runs_off_the_event_loop_and_the_loop_stays_f
 
         tick = asyncio.ensure_future(ticker())
         results = await asyncio.gather(*(batcher.submit(x) for x in range(3)))
-        failing = MicroBatcher(lambda items: 1 / 0, executor=ThreadPoolExecutor(1))
+        failing = MicroBatcher(lambda items: 1 / 0, executor=other)
         error = await asyncio.gather(failing.submit(1), return_exceptions=True)
         tick.cancel()
         return results, ticks, error
 
     results, ticks, error = asyncio.run(main())
+    io.shutdown(), other.shutdown()
     assert results == [0, 10, 20] and threads[0].startswith("io")
     assert ticks >= 5  # the loop kept running while the batch slept on its thread
     assert isinstance(error[0], ZeroDivisionError)
+
+
+def test_with_an_executor_what_arrives_during_a_call_forms_the_next_batch():
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    batches, started, release = [], threading.Event(), threading.Event()
+
+    def commit(items):
+        batches.append(list(items))
+        if len(batches) == 1:
+            started.set()
+            release.wait(5)
+        return list(items)
+
+    pool = ThreadPoolExecutor(2)
+
+    async def main():
+        batcher = MicroBatcher(commit, executor=pool)
+        first = asyncio.ensure_future(batcher.submit("a"))
+        await asyncio.get_running_loop().run_in_executor(None, started.wait, 5)  # "a" is being committed
+        later = []
+        for x in "bcd":  # in separate loop iterations while the first call runs
+            later.append(asyncio.ensure_future(batcher.submit(x)))
+            await asyncio.sleep(0.02)
+        release.set()
+        return await asyncio.wait_for(asyncio.gather(first, *later), 5)
+
+    assert asyncio.run(main()) == ["a", "b", "c", "d"]
+    pool.shutdown()
+    assert batches == [["a"], ["b", "c", "d"]]  # one call at a time, the waiting items together

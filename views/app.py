@@ -32,7 +32,8 @@ _audit_logs: dict[Path, object] = {}
 
 
 def default_audit_log(service=None):
-    """The process-wide audit log: `SCORING_AUDIT_DB`, else `<workdir>/data/audit.sqlite`."""
+    """The process-wide audit log: PostgreSQL at `SCORING_AUDIT_URL`, else SQLite at `SCORING_AUDIT_DB`,
+    else at `<workdir>/data/audit.sqlite`."""
     from scoring.audit import audit_log_from_env
 
     workdir = getattr(service, "workdir", None) or Workdir.resolve()
