@@ -118,6 +118,13 @@ class _Log:
         """Append one entry, time-stamped now in UTC."""
         self.record_many([Entry(event, user, client_id, model_version, default_probability, decision, source)])
 
+    def close(self) -> None:
+        """Close this thread's connection (others close when their thread ends)."""
+        con = getattr(self._local, "con", None)
+        if con is not None:
+            con.close()
+            self._local.con = None
+
 
 class AuditLog(_Log):
     """Append-only record of client files opened and applications scored.
@@ -166,13 +173,6 @@ class AuditLog(_Log):
         if str(mode).lower() != "wal":
             raise OSError(f"the audit log {self.path} cannot use WAL mode (got {mode!r}); use a local disk")
         con.executescript(_SCHEMA)
-
-    def close(self) -> None:
-        """Close this thread's connection (others close when their thread ends)."""
-        con = getattr(self._local, "con", None)
-        if con is not None:
-            con.close()
-            self._local.con = None
 
     # ---------------------------------------------------------------- writing and reading
     def record_many(self, entries: Sequence["Entry"]) -> None:
@@ -265,13 +265,6 @@ class PostgresAuditLog(_Log):
             con.execute("SELECT pg_advisory_xact_lock(hashtext('scoring.audit'))")
             if con.execute("SELECT to_regclass('audit')").fetchone()[0] is None:
                 con.execute(_PG_SCHEMA)
-
-    def close(self) -> None:
-        """Close this thread's connection (others close when their thread ends)."""
-        con = getattr(self._local, "con", None)
-        if con is not None:
-            con.close()
-            self._local.con = None
 
     def record_many(self, entries: Sequence[Entry]) -> None:
         """Append several entries in one statement (all are written or none)."""

@@ -76,8 +76,7 @@ class Scorer:
         return self.booster.inplace_predict(np.ascontiguousarray(X, dtype=np.float32), validate_features=False)
 
     def score_row(self, x: np.ndarray, client_id: int | None = None) -> Score:
-        p = float(self.predict_proba(x.reshape(1, -1))[0])
-        return Score(client_id, p, decide(p, self.threshold), self.threshold, self.version)
+        return self.score_rows(x.reshape(1, -1), [client_id])[0]
 
     def score_rows(self, X: np.ndarray, client_ids=None) -> list[Score]:
         """Scores of several rows in one XGBoost call (one call costs about the same for 1 row or 16)."""
