@@ -6,6 +6,7 @@ import os
 
 import pytest
 
+from scoring.audit import AuditLog
 from scoring.build import build
 from scoring.config import Workdir
 
@@ -33,3 +34,20 @@ def browser_type_launch_args(browser_type_launch_args):
     from dashboard_server import CHROMIUM_ARGS, chromium_or_skip
 
     return {**browser_type_launch_args, "executable_path": chromium_or_skip(), "args": CHROMIUM_ARGS}
+
+
+@pytest.fixture(scope="module")
+def audit(tmp_path_factory):
+    """An empty audit log for each test module."""
+    return AuditLog(tmp_path_factory.mktemp("audit") / "audit.sqlite")
+
+
+@pytest.fixture(scope="module")
+def api_server(service, audit, request):
+    """The API on loopback, a real uvicorn in a thread, accepting the test module's `API_TOKENS`."""
+    from api_server import LiveServer
+    from scoring.api import create_app
+
+    with LiveServer(create_app(service, tokens=frozenset(request.module.API_TOKENS), audit=audit)) as live:
+        yield live
+

@@ -14,37 +14,25 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 import pytest
 
-from api_server import LiveServer
 from scoring.api import create_app, token_identity, tokens_from_env
 from scoring.audit import AuditLog
 from scoring.service import to_jsonable as _to_jsonable
 from scoring.store import ClientQuery
 
 TOKEN, OTHER_TOKEN = "test-token-0123456789abcdef", "second-token-for-a-batch-job"
+API_TOKENS = (TOKEN, OTHER_TOKEN)
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 @pytest.fixture(scope="module")
-def audit(tmp_path_factory):
-    return AuditLog(tmp_path_factory.mktemp("audit") / "audit.sqlite")
-
-
-@pytest.fixture(scope="module")
-def server(service, audit):
-    app = create_app(service, tokens=frozenset({TOKEN, OTHER_TOKEN}), audit=audit)
-    with LiveServer(app) as live:
-        yield live
-
-
-@pytest.fixture(scope="module")
-def api(server):
-    with httpx.Client(base_url=server.url, headers={"Authorization": f"Bearer {TOKEN}"}, timeout=30) as client:
+def api(api_server):
+    with httpx.Client(base_url=api_server.url, headers={"Authorization": f"Bearer {TOKEN}"}, timeout=30) as client:
         yield client
 
 
 @pytest.fixture(scope="module")
-def anonymous(server):
-    with httpx.Client(base_url=server.url, timeout=30) as client:
+def anonymous(api_server):
+    with httpx.Client(base_url=api_server.url, timeout=30) as client:
         yield client
 
 
@@ -123,21 +111,21 @@ def test_every_endpoint_but_health_refuses_a_missing_token_without_data(anonymou
 
 
 @pytest.mark.parametrize("header", [f"Bearer {TOKEN}x", "Bearer", f"Basic {TOKEN}", TOKEN, f"Bearer {TOKEN[:-1]}"])
-def test_a_wrong_token_is_refused_without_data(server, ids, header):
-    r = httpx.get(f"{server.url}/clients/{ids[0]}", headers={"Authorization": header})
+def test_a_wrong_token_is_refused_without_data(api_server, ids, header):
+    r = httpx.get(f"{api_server.url}/clients/{ids[0]}", headers={"Authorization": header})
     assert r.status_code == 401
     assert str(ids[0]) not in r.text and "profile" not in r.text
 
 
-def test_every_configured_token_is_accepted(server, ids):
+def test_every_configured_token_is_accepted(api_server, ids):
     for token in (TOKEN, OTHER_TOKEN):
-        r = httpx.get(f"{server.url}/clients/{ids[0]}", headers={"Authorization": f"Bearer {token}"})
+        r = httpx.get(f"{api_server.url}/clients/{ids[0]}", headers={"Authorization": f"Bearer {token}"})
         assert r.status_code == 200
 
 
-def test_the_token_is_checked_once_per_request_on_every_route(server, api, ids, application, monkeypatch):
+def test_the_token_is_checked_once_per_request_on_every_route(api_server, api, ids, application, monkeypatch):
     """Every route answers with a token, and checks it once (the 401 test above shows none answers without)."""
-    auth = server.app.state.auth
+    auth = api_server.app.state.auth
     checks = []
     identify = auth.identify
     monkeypatch.setattr(auth, "identify", lambda presented: checks.append(presented) or identify(presented))
@@ -370,13 +358,13 @@ def test_concurrent_predictions_in_one_process_share_xgboost_calls(service, appl
 
 
 # ------------------------------------------------------------------------------------------ audit
-def test_opening_and_scoring_are_audited_with_identity_not_token(server, audit, service, ids, application):
+def test_opening_and_scoring_are_audited_with_identity_not_token(api_server, audit, service, ids, application):
     headers = {"Authorization": f"Bearer {OTHER_TOKEN}", "X-User": "advisor.martin"}
     before = audit.count()
-    httpx.get(f"{server.url}/clients/{ids[3]}", headers=headers).raise_for_status()
-    httpx.get(f"{server.url}/clients/{ids[3]}/explanation", headers=headers).raise_for_status()
-    httpx.post(f"{server.url}/predict", json=application, headers=headers).raise_for_status()
-    httpx.get(f"{server.url}/clients/{ids[3]}", headers={"Authorization": "Bearer wrong"})  # refused: not audited
+    httpx.get(f"{api_server.url}/clients/{ids[3]}", headers=headers).raise_for_status()
+    httpx.get(f"{api_server.url}/clients/{ids[3]}/explanation", headers=headers).raise_for_status()
+    httpx.post(f"{api_server.url}/predict", json=application, headers=headers).raise_for_status()
+    httpx.get(f"{api_server.url}/clients/{ids[3]}", headers={"Authorization": "Bearer wrong"})  # refused: not audited
     assert audit.count() == before + 3
     predicted, explained, opened = audit.recent(3)
     stored = service.client(ids[3]).score
@@ -390,10 +378,10 @@ def test_opening_and_scoring_are_audited_with_identity_not_token(server, audit, 
         assert OTHER_TOKEN not in str(entry)
 
 
-def test_parallel_requests_are_all_audited(server, audit, ids, application):
+def test_parallel_requests_are_all_audited(api_server, audit, ids, application):
     before = audit.count()
     chosen = ids[:60]
-    with httpx.Client(base_url=server.url, headers={"Authorization": f"Bearer {TOKEN}"}, timeout=60) as client:
+    with httpx.Client(base_url=api_server.url, headers={"Authorization": f"Bearer {TOKEN}"}, timeout=60) as client:
         def work(i):
             cid = chosen[i % len(chosen)]
             r = client.get(f"/clients/{cid}") if i % 2 else client.post("/predict", json=application)
@@ -408,13 +396,13 @@ def test_parallel_requests_are_all_audited(server, audit, ids, application):
         chosen[i % len(chosen)] for i in range(1, 200, 2)}
 
 
-def test_concurrent_predictions_each_get_the_score_of_their_own_application(server, service, ids):
+def test_concurrent_predictions_each_get_the_score_of_their_own_application(api_server, service, ids):
     # the API scores the rows of concurrent requests in one XGBoost call: no answer may go to the wrong request
     chosen = ids[:40]
     spec = service.scorer.spec
     bodies = {cid: {k: v for k, v in service.store.raw_record(cid).items() if v is not None and k in spec.raw_columns}
               for cid in chosen}
-    with httpx.Client(base_url=server.url, headers={"Authorization": f"Bearer {TOKEN}"}, timeout=60) as client:
+    with httpx.Client(base_url=api_server.url, headers={"Authorization": f"Bearer {TOKEN}"}, timeout=60) as client:
         with ThreadPoolExecutor(16) as pool:
             answers = list(pool.map(lambda cid: client.post("/predict", json=bodies[cid]).json(), chosen * 3))
     for cid, answer in zip(chosen * 3, answers):

@@ -19,7 +19,6 @@ import pytest
 from playwright.sync_api import expect
 
 from dashboard_server import DashboardServer, free_port
-from scoring.audit import AuditLog
 from scoring.credentials import ensure_secrets
 from scoring.store import ClientQuery
 from views.i18n import fmt_percent, t
@@ -29,11 +28,6 @@ pytestmark = pytest.mark.browser
 REPO = Path(__file__).resolve().parent.parent
 ARTIFACTS = REPO / "test-artifacts"
 MAX_FIRST_LOAD_BYTES = 3_000_000
-
-
-@pytest.fixture(scope="module")
-def audit(tmp_path_factory):
-    return AuditLog(tmp_path_factory.mktemp("browser") / "audit.sqlite")
 
 
 @pytest.fixture(scope="module")

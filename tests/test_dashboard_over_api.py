@@ -11,10 +11,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import expect
 
-from api_server import LiveServer
 from dashboard_server import DashboardServer
-from scoring.api import create_app
-from scoring.audit import AuditLog
 from scoring.client import HttpScoringService
 from scoring.store import ClientQuery
 from views.i18n import fmt_percent
@@ -22,28 +19,18 @@ from views.i18n import fmt_percent
 pytestmark = pytest.mark.browser
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
 TOKEN = "over-api-test-token"
+API_TOKENS = (TOKEN,)
 
 
 @pytest.fixture(scope="module")
-def audit(tmp_path_factory):
-    return AuditLog(tmp_path_factory.mktemp("over-api") / "audit.sqlite")
-
-
-@pytest.fixture(scope="module")
-def api(service, audit):
-    with LiveServer(create_app(service, tokens=frozenset({TOKEN}), audit=audit)) as live:
-        yield live
-
-
-@pytest.fixture(scope="module")
-def dashboard_over_api(api, audit):
-    backend = HttpScoringService(api.url, TOKEN, timeout=5.0)
+def dashboard_over_api(api_server, audit):
+    backend = HttpScoringService(api_server.url, TOKEN, timeout=5.0)
     with DashboardServer(backend, audit) as running:
         yield running
     backend.close()
 
 
-def test_the_page_shows_the_same_numbers_through_the_api(page, dashboard_over_api, api, service):
+def test_the_page_shows_the_same_numbers_through_the_api(page, dashboard_over_api, api_server, service):
     errors = []
     page.on("pageerror", lambda e: errors.append(str(e)))
     refused = int(service.search(ClientQuery(decision="refused", limit=1)).rows["client_id"][0])
@@ -59,14 +46,14 @@ def test_the_page_shows_the_same_numbers_through_the_api(page, dashboard_over_ap
     assert page.get_by_text("Traceback").count() == 0 and not errors
 
 
-def test_an_api_outage_shows_a_message_and_the_page_recovers(page, dashboard_over_api, api, service):
+def test_an_api_outage_shows_a_message_and_the_page_recovers(page, dashboard_over_api, api_server, service):
     ids = service.search(ClientQuery(decision="accepted", limit=3)).rows["client_id"].tolist()
     first, during, after = (int(i) for i in ids)
     page.goto(f"{dashboard_over_api.url}?client={first}")
     expect(page.locator(".client-id")).to_have_text(str(first))
     box = page.locator(".client-id-input input")
 
-    api.stop()
+    api_server.stop()
     try:
         box.fill(str(during))
         box.press("Enter")
@@ -74,7 +61,7 @@ def test_an_api_outage_shows_a_message_and_the_page_recovers(page, dashboard_ove
         expect(page.locator(".client-id")).to_have_text(str(first))  # the open file stays on screen
         assert page.get_by_text("Traceback").count() == 0
     finally:
-        api.start()
+        api_server.start()
 
     box.fill(str(after))
     box.press("Enter")
@@ -84,13 +71,13 @@ def test_an_api_outage_shows_a_message_and_the_page_recovers(page, dashboard_ove
     expect(page.locator(".notice").get_by_text("Service de scoring indisponible")).to_have_count(0)
 
 
-def test_the_api_documentation_works_offline_and_its_example_scores(page, api):
+def test_the_api_documentation_works_offline_and_its_example_scores(page, api_server):
     # bank intranets have no internet: /docs and /redoc must load what they run on from the API server itself
     # (ReDoc's sidebar shows a "by Redocly" logo from its CDN: a decorative image, allowed to fail)
     outside = []
 
     def loopback_only(route):
-        if route.request.url.startswith(api.url):
+        if route.request.url.startswith(api_server.url):
             route.continue_()
         else:
             if route.request.resource_type != "image":
@@ -98,7 +85,7 @@ def test_the_api_documentation_works_offline_and_its_example_scores(page, api):
             route.abort()
 
     page.route("**/*", loopback_only)
-    page.goto(f"{api.url}/docs")
+    page.goto(f"{api_server.url}/docs")
     predict = page.locator(".opblock-post").filter(has_text="/predict")
     expect(predict).to_be_visible()
     page.get_by_role("button", name="Authorize").first.click()
@@ -112,6 +99,6 @@ def test_the_api_documentation_works_offline_and_its_example_scores(page, api):
     expect(live.locator("td.response-col_status").filter(has_text="200")).to_have_count(1)
     expect(live).to_contain_text('"decision"')
 
-    page.goto(f"{api.url}/redoc")
+    page.goto(f"{api_server.url}/redoc")
     expect(page.get_by_role("heading", name="Score a new application sent as JSON", exact=False)).to_be_visible()
     assert outside == []

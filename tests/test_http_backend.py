@@ -11,29 +11,18 @@ import pytest
 
 from api_server import LiveServer
 from scoring.api import create_app, token_identity
-from scoring.audit import AuditLog
 from scoring.client import ApiAuthenticationError, HttpScoringService, ServiceUnavailableError
 from scoring.errors import InvalidApplicationError, UnknownClientError
 from scoring.service import ScoringService, open_service
 from scoring.store import ClientQuery
 
 TOKEN = "http-backend-token-41c7"
+API_TOKENS = (TOKEN,)
 
 
 @pytest.fixture(scope="module")
-def audit(tmp_path_factory):
-    return AuditLog(tmp_path_factory.mktemp("http") / "audit.sqlite")
-
-
-@pytest.fixture(scope="module")
-def server(service, audit):
-    with LiveServer(create_app(service, tokens=frozenset({TOKEN}), audit=audit)) as live:
-        yield live
-
-
-@pytest.fixture(scope="module")
-def http(server):
-    with HttpScoringService(server.url, TOKEN) as backend:
+def http(api_server):
+    with HttpScoringService(api_server.url, TOKEN) as backend:
         yield backend
 
 
@@ -139,31 +128,31 @@ def test_a_query_the_api_rejects_is_a_value_error_with_its_message(http):
         http.search(ClientQuery(min_income=math.nan))
 
 
-def test_a_wrong_or_missing_token_is_a_clear_authentication_error(server):
-    with HttpScoringService(server.url, "not-the-token") as wrong:
+def test_a_wrong_or_missing_token_is_a_clear_authentication_error(api_server):
+    with HttpScoringService(api_server.url, "not-the-token") as wrong:
         with pytest.raises(ApiAuthenticationError, match="refused the token .*SCORING_API_TOKEN"):
             wrong.portfolio()
     with pytest.raises(ApiAuthenticationError, match="SCORING_API_TOKEN"):
-        HttpScoringService.from_env({"SCORING_API_URL": server.url})
+        HttpScoringService.from_env({"SCORING_API_URL": api_server.url})
     with pytest.raises(ApiAuthenticationError, match="no token"):
-        HttpScoringService(server.url, "")
+        HttpScoringService(api_server.url, "")
 
 
-def test_the_token_can_come_from_a_file_like_a_docker_secret(server, service, tmp_path):
+def test_the_token_can_come_from_a_file_like_a_docker_secret(api_server, service, tmp_path):
     (tmp_path / "api_tokens").write_text(TOKEN + "\n")
-    with HttpScoringService.from_env({"SCORING_API_URL": server.url,
+    with HttpScoringService.from_env({"SCORING_API_URL": api_server.url,
                                       "SCORING_API_TOKEN_FILE": str(tmp_path / "api_tokens")}) as backend:
         assert backend.portfolio() == service.portfolio()
     with pytest.raises(ApiAuthenticationError, match="cannot be read"):
-        HttpScoringService.from_env({"SCORING_API_URL": server.url, "SCORING_API_TOKEN_FILE": str(tmp_path / "no")})
+        HttpScoringService.from_env({"SCORING_API_URL": api_server.url, "SCORING_API_TOKEN_FILE": str(tmp_path / "no")})
 
 
-def test_open_service_uses_the_api_when_its_url_is_set(server, service, monkeypatch):
-    monkeypatch.setenv("SCORING_API_URL", server.url)
+def test_open_service_uses_the_api_when_its_url_is_set(api_server, service, monkeypatch):
+    monkeypatch.setenv("SCORING_API_URL", api_server.url)
     monkeypatch.setenv("SCORING_API_TOKEN", TOKEN)
     backend = open_service()
     try:
-        assert isinstance(backend, HttpScoringService) and backend.base_url == server.url
+        assert isinstance(backend, HttpScoringService) and backend.base_url == api_server.url
         assert backend.portfolio() == service.portfolio()
     finally:
         backend.close()
