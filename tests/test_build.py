@@ -67,6 +67,25 @@ def test_a_dataset_without_some_roles_builds_and_says_which_roles_it_has(tmp_pat
     assert file.profile["income"] == pytest.approx(12 * pd.read_csv(EXAMPLE.parent / "loans_new.csv").income[0])
 
 
+def test_a_dataset_with_monthly_amounts_scores_one_record_as_the_batch_did(tmp_path):
+    # monthly income and payments: the single-record path must derive the same ratios as the batch build
+    import numpy as np
+
+    from scoring.service import LocalScoringService
+
+    wd = Workdir(tmp_path)
+    build(wd, schema=EXAMPLE, quiet=True, nthread=2)
+    service = LocalScoringService(wd)
+    spec = service.scorer.spec
+    for client_id in service.ids[:50]:
+        raw = {k: v for k, v in service.store.raw_record(int(client_id)).items() if k in spec.raw_columns}
+        row = spec.transform_record(raw)[0]
+        stored = np.asarray(service.X[service._row(int(client_id))])
+        assert np.array_equal(row.view(np.uint32), stored.view(np.uint32)), client_id
+        assert service.predict(raw)[0].default_probability == pytest.approx(
+            service.client(int(client_id)).score.default_probability, abs=1e-6)
+
+
 def test_cli_build_and_score(tmp_path):
     out = run_cli("build", "--workdir", str(tmp_path), "--rows", "1500")
     assert out.returncode == 0, out.stderr
