@@ -536,12 +536,26 @@ def create_app(service: LocalScoringService, *, tokens: frozenset[str] | None,
 INSECURE_ENV = "SCORING_API_INSECURE_NO_AUTH"
 
 
+class AuditConfigError(ScoringError):
+    """The audit log the environment names cannot be opened."""
+
+
+def _open_audit(data_dir) -> AuditLog | PostgresAuditLog:
+    from .audit import audit_log_from_env
+
+    try:
+        return audit_log_from_env(data_dir / "audit.sqlite")
+    except (OSError, ValueError, *AUDIT_ERRORS) as exc:
+        hint = "SCORING_AUDIT_URL" if os.environ.get("SCORING_AUDIT_URL") else \
+            "SCORING_AUDIT_DB (a writable path) and SCORING_AUDIT_SYNCHRONOUS"
+        raise AuditConfigError(f"cannot open the audit log: {exc} (check {hint})") from exc
+
+
 def app_from_env() -> FastAPI:
     """The API as `serve` configures it, from the environment: the uvicorn factory of each worker process.
 
     `SCORING_WORKDIR`, the tokens (`SCORING_API_TOKENS[_FILE]`, or `SCORING_API_INSECURE_NO_AUTH=1`),
     the audit log (`SCORING_AUDIT_URL` or `SCORING_AUDIT_DB`) and `SCORING_NTHREAD`."""
-    from .audit import audit_log_from_env
     from .config import Workdir
 
     tokens = tokens_from_env()
@@ -550,8 +564,7 @@ def app_from_env() -> FastAPI:
     service = LocalScoringService(Workdir.resolve())
     # Scoring runs on the event loop, one request at a time per process: one XGBoost thread each.
     service.scorer.booster.set_param({"nthread": int(os.environ.get("SCORING_NTHREAD", "1"))})
-    audit = audit_log_from_env(service.workdir.data / "audit.sqlite")
-    return create_app(service, tokens=tokens or None, audit=audit)
+    return create_app(service, tokens=tokens or None, audit=_open_audit(service.workdir.data))
 
 
 def serve(host: str = "127.0.0.1", port: int = 8000, workdir: str | None = None,
@@ -562,7 +575,6 @@ def serve(host: str = "127.0.0.1", port: int = 8000, workdir: str | None = None,
     they share the audit log (SQLite in WAL mode or PostgreSQL take concurrent writers)."""
     import uvicorn
 
-    from .audit import audit_log_from_env
     from .config import Workdir
 
     try:
@@ -592,12 +604,10 @@ def serve(host: str = "127.0.0.1", port: int = 8000, workdir: str | None = None,
         else:  # checked here, where an error can be printed, then built again in each worker
             if not root.is_built():
                 LocalScoringService(root)  # raises the usual "run make model" error
-            audit_log_from_env(root.data / "audit.sqlite").close()
+            _open_audit(root.data).close()
             app = "scoring.api:app_from_env"
-    except (OSError, ValueError, *AUDIT_ERRORS) as exc:
-        hint = "SCORING_AUDIT_URL" if os.environ.get("SCORING_AUDIT_URL") else \
-            "SCORING_AUDIT_DB (a writable path) and SCORING_AUDIT_SYNCHRONOUS"
-        print(f"error: cannot open the audit log: {exc} (check {hint})", file=sys.stderr)
+    except AuditConfigError as exc:  # the model and data errors are reported by `python -m scoring` itself
+        print(f"error: {exc}", file=sys.stderr)
         return 2
     access_log = os.environ.get("SCORING_API_ACCESS_LOG", "1") not in ("0", "false", "no")
     config = uvicorn.Config(app, host=host, port=port, workers=workers, factory=workers > 1, access_log=access_log,
