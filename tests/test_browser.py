@@ -175,6 +175,11 @@ def test_panel_serve_dashboard_py_serves_the_app(dashboard, workdir, service, cl
         expect_client(dashboard, client_id)
         expect(dashboard.locator(".decision-badge")).to_have_text("Refusé")
         assert dashboard.title() == t("title", "fr")
+        # Leave the page before stopping its server: a page still open on a stopped server logs
+        # failed loads (net::ERR_CONNECTION_REFUSED) that the fixture would count as errors.
+        ARTIFACTS.mkdir(exist_ok=True)
+        dashboard.screenshot(path=str(ARTIFACTS / "panel_serve_dashboard_py.png"))
+        dashboard.goto("about:blank")
     finally:
         proc.terminate()
         proc.wait(30)
