@@ -102,3 +102,32 @@ def test_global_importance_puts_external_scores_first(service):
     top = [f["feature"] for f in service.global_importance(5)]
     assert len(top) == 5
     assert {"EXT_SOURCE_2", "EXT_SOURCE_3"} & set(top[:3])
+
+
+def test_every_client_scored_alone_gets_the_stored_probability_and_decision(service):
+    """One application at a time goes through Treelite's GTIL, the store was scored by XGBoost in batch:
+    the same probability (float32 rounding) and the same decision for every client of the portfolio."""
+    scorer = service.scorer
+    assert scorer.small_batch_engine == "treelite-gtil"
+    X = np.asarray(service.X)
+    stored = scorer.booster.inplace_predict(X, validate_features=False)
+    assert np.isnan(X).any(axis=1).mean() > 0.9, "most applications should have missing values"
+    alone = np.array([scorer.score_row(X[i]).default_probability for i in range(len(X))])
+    np.testing.assert_allclose(alone, stored, rtol=0, atol=1e-6)
+    decisions = np.array([scorer.score_row(X[i]).decision for i in range(0, len(X), 7)])
+    assert (decisions == np.where(stored[::7] >= scorer.threshold, "refused", "accepted")).all()
+    # batches beyond SMALL_BATCH go through XGBoost: the same numbers either way
+    np.testing.assert_allclose(scorer.predict_proba(X[:8]), scorer.predict_proba(X[:9])[:8], rtol=0, atol=1e-6)
+
+
+def test_a_model_treelite_cannot_read_is_scored_by_xgboost(service):
+    """A linear booster (no trees): the fast path is refused with a warning, XGBoost scores it."""
+    import xgboost as xgb
+
+    from scoring.scorer import _small_batch_model, probe_applications
+
+    reference = service.scorer.card.reference
+    X = probe_applications(reference, 300)
+    y = (np.nan_to_num(X[:, 0]) > np.nanmedian(X[:, 0])).astype(int)
+    linear = xgb.train({"booster": "gblinear", "objective": "binary:logistic"}, xgb.DMatrix(np.nan_to_num(X), y), 3)
+    assert _small_batch_model(linear, reference) is None
