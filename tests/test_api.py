@@ -88,6 +88,41 @@ def test_predict_schema_lists_every_application_field_with_constraints(anonymous
     assert "Credit amount" in schema["properties"]["AMT_CREDIT"]["description"]
 
 
+def test_predict_documents_its_token_query_and_header_like_the_other_routes(anonymous):
+    """`POST /predict` reads its parameters itself (no FastAPI dependencies): OpenAPI must still say so."""
+    paths = anonymous.get("/openapi.json").json()["paths"]
+    predict = paths["/predict"]["post"]
+    explanation = paths["/clients/{client_id}/explanation"]["get"]
+    assert predict["security"] == explanation["security"] == [{"HTTPBearer": []}]
+    params = {(p["in"], p["name"]): p for p in predict["parameters"]}
+    assert set(params) == {("query", "explain"), ("query", "top"), ("header", "x-user")}
+    assert params["query", "explain"]["schema"]["type"] == "boolean"
+    top = {(p["in"], p["name"]): p for p in explanation["parameters"]}["query", "top"]
+    assert params["query", "top"]["schema"]["anyOf"] == top["schema"]["anyOf"]
+    assert params["header", "x-user"]["schema"]["maxLength"] == 120
+
+
+@pytest.mark.parametrize("query, field", [({"top": -1}, "top"), ({"top": "ten"}, "top"),
+                                          ({"explain": "maybe"}, "explain")])
+def test_predict_refuses_bad_query_parameters_as_the_other_routes_do(api, ids, application, query, field):
+    r = api.post("/predict", params=query, json=application)
+    assert r.status_code == 422
+    assert r.json()["detail"][0]["loc"] == ["query", field] and r.json()["message"].startswith(f"{field}: ")
+    if field == "top":  # the explanation route declares `top` with FastAPI's Query: the same answer
+        other = api.get(f"/clients/{ids[0]}/explanation", params=query)
+        assert other.status_code == 422 and other.json()["detail"] == r.json()["detail"]
+
+
+def test_an_overlong_x_user_header_is_refused_by_predict_and_the_other_routes(api, ids, application):
+    long_user = {"X-User": "a" * 121}
+    r = api.post("/predict", json=application, headers=long_user)
+    other = api.get(f"/clients/{ids[0]}", headers=long_user)
+    assert r.status_code == other.status_code == 422
+    assert r.json()["detail"][0]["loc"] == other.json()["detail"][0]["loc"] == ["header", "x-user"]
+    assert r.json()["detail"][0]["type"] == other.json()["detail"][0]["type"] == "string_too_long"
+    assert api.post("/predict", json=application, headers={"X-User": "a" * 120}).status_code == 200
+
+
 def test_documented_predict_examples_score_successfully(api):
     body = api.get("/openapi.json").json()["paths"]["/predict"]["post"]["requestBody"]["content"]["application/json"]
     examples = body["examples"]
@@ -111,10 +146,13 @@ def test_every_endpoint_but_health_refuses_a_missing_token_without_data(anonymou
 
 
 @pytest.mark.parametrize("header", [f"Bearer {TOKEN}x", "Bearer", f"Basic {TOKEN}", TOKEN, f"Bearer {TOKEN[:-1]}"])
-def test_a_wrong_token_is_refused_without_data(api_server, ids, header):
+def test_a_wrong_token_is_refused_without_data(api_server, ids, application, header):
     r = httpx.get(f"{api_server.url}/clients/{ids[0]}", headers={"Authorization": header})
     assert r.status_code == 401
     assert str(ids[0]) not in r.text and "profile" not in r.text
+    r = httpx.post(f"{api_server.url}/predict", json=application, headers={"Authorization": header})
+    assert r.status_code == 401 and r.headers["www-authenticate"] == "Bearer"
+    assert "default_probability" not in r.text
 
 
 def test_every_configured_token_is_accepted(api_server, ids):
