@@ -377,24 +377,6 @@ def test_the_body_must_be_json_and_says_so(api, content, content_type, status, m
         assert r.json()["decision"] in ("accepted", "refused")
 
 
-def test_concurrent_predictions_in_one_process_share_xgboost_calls(service, application):
-    # in process, on one event loop: the requests of one loop iteration go through XGBoost together
-    import asyncio
-
-    app = create_app(service, tokens=None)
-
-    async def main():
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://api") as client:
-            return await asyncio.gather(*(client.post("/predict", json=application) for _ in range(20)))
-
-    answers = asyncio.run(main())
-    assert {r.status_code for r in answers} == {200}
-    assert len({r.json()["default_probability"] for r in answers}) == 1
-    batches = app.state.predictions
-    assert batches.items == 20 and batches.calls < 20
-
-
 # ------------------------------------------------------------------------------------------ audit
 def test_opening_and_scoring_are_audited_with_identity_not_token(api_server, audit, service, ids, application):
     headers = {"Authorization": f"Bearer {OTHER_TOKEN}", "X-User": "advisor.martin"}

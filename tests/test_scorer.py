@@ -131,3 +131,15 @@ def test_a_model_treelite_cannot_read_is_scored_by_xgboost(service):
     y = (np.nan_to_num(X[:, 0]) > np.nanmedian(X[:, 0])).astype(int)
     linear = xgb.train({"booster": "gblinear", "objective": "binary:logistic"}, xgb.DMatrix(np.nan_to_num(X), y), 3)
     assert _small_batch_model(linear, reference) is None
+
+
+def test_sessions_scoring_at_the_same_time_each_get_their_own_probability(service):
+    """The dashboard scores on several threads at once: the shared GTIL model and configuration must not mix rows."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    scorer = service.scorer
+    X = np.asarray(service.X[:400])
+    alone = [scorer.score_row(x).default_probability for x in X]
+    with ThreadPoolExecutor(4) as pool:
+        together = list(pool.map(lambda x: scorer.score_row(x).default_probability, np.concatenate([X] * 5)))
+    assert together == alone * 5
