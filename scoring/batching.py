@@ -1,11 +1,11 @@
 """Micro-batching on an asyncio event loop: the calls made during one loop iteration, served by one call.
 
 Under concurrent load an API server receives several requests at once; each pays fixed costs that
-do not depend on the number of rows: XGBoost's `inplace_predict` (~0.15 ms per call, 1 row or 16)
-and an SQLite commit. `MicroBatcher.submit(item)` queues the item and awaits its result; the first
-item of a batch schedules `flush` with `loop.call_soon`, so every request task already runnable in
-this iteration joins the batch, and a lone request waits one loop iteration, no timer. The same
-idea as Triton's dynamic batching or Ray Serve's `@serve.batch`, with no added delay.
+do not depend on the number of items: an SQLite commit, a PostgreSQL round trip (the audit log).
+`MicroBatcher.submit(item)` queues the item and awaits its result; the first item of a batch
+schedules `flush` with `loop.call_soon`, so every request task already runnable in this iteration
+joins the batch, and a lone request waits one loop iteration, no timer. The same idea as Triton's
+dynamic batching or Ray Serve's `@serve.batch`, with no added delay.
 
 Use from one event loop only (FastAPI `async def` handlers). `fn` runs on that loop, so it must be
 fast, or, given an `executor`, on the executor's threads (for I/O such as a network database).
@@ -38,6 +38,7 @@ class MicroBatcher(Generic[T, R]):
         self._futures: list[asyncio.Future] = []
         self._in_flight = False
         self.calls = 0   # fn calls so far
+        self.on_loop = executor is None  # fn runs within the loop iteration that flushes: nothing to time out
         self.items = 0   # items served so far (items / calls: the mean batch size)
 
     async def submit(self, item: T) -> R:

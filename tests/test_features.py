@@ -37,6 +37,8 @@ def test_record_path_equals_the_batch_path_and_the_stored_matrix(service, spec, 
     one_by_one = np.vstack([spec.transform_record(r) for r in recs])
     assert same_bits(one_by_one, spec.transform_frame(frame_of(spec, recs)))
     assert same_bits(one_by_one, np.asarray(service.X[rows]))
+    # the API's path, for an application its pydantic model validated already
+    assert same_bits(np.vstack([spec.transform_record(r, checked=True) for r in recs]), one_by_one)
 
 
 def test_record_path_equals_the_batch_path_on_edge_cases(spec, records):
@@ -66,6 +68,7 @@ def test_record_path_equals_the_batch_path_on_edge_cases(spec, records):
         with np.errstate(all="ignore"):
             expected = spec.transform_frame(frame)
         assert same_bits(spec.transform_record(case), expected), case
+        assert same_bits(spec.transform_record(case, checked=True), expected), case
 
 
 @pytest.mark.parametrize("record, field, message", [
