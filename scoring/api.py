@@ -106,12 +106,14 @@ _UNAUTHORIZED = {"WWW-Authenticate": "Bearer"}
 
 
 MAX_USER = 120  # characters of X-User kept in the audit log
+_CALLER_HEADERS = (b"authorization", b"x-user")
+_X_USER_DOC = "the person using the dashboard, recorded in the audit log next to the token's identity"
 
 
 def identify(auth: TokenAuth, authorization: str | None, x_user: str | None) -> Caller:
     """Who is calling, from the `Authorization` and `X-User` headers; 401 without a valid bearer token.
 
-    The `caller` dependency of every route but `/health` and `POST /predict`, which reads its headers itself."""
+    Used by the `caller` dependency and by `caller_of`, for the routes that read their headers themselves."""
     user = ("".join(ch for ch in x_user if ch.isprintable()).strip() or None) if x_user else None
     if not auth.enabled:
         return Caller("anonymous", user)
@@ -128,10 +130,41 @@ def identify(auth: TokenAuth, authorization: str | None, x_user: str | None) -> 
 
 async def caller(request: Request,  # `credentials` declares the bearer scheme in OpenAPI; `identify` reads it
                  credentials: Annotated[Optional[HTTPAuthorizationCredentials], Depends(_bearer)],
-                 x_user: Annotated[Optional[str], Header(max_length=MAX_USER, description=(
-                     "the person using the dashboard, recorded in the audit log next to the token's identity"))] = None,
+                 x_user: Annotated[Optional[str], Header(max_length=MAX_USER, description=_X_USER_DOC)] = None,
                  ) -> Caller:
     return identify(request.app.state.auth, request.headers.get("authorization"), x_user)
+
+
+def caller_of(request: Request) -> Caller:
+    """`caller` read from the request itself, for the routes on the hot path (`GET /clients/{id}`,
+    `POST /predict`): the same checks and errors without FastAPI's dependency resolution, which costs
+    ~0.1 ms per request for the bearer scheme and the header (measured in process and with
+    bench/bench_api.py). `_caller_openapi` documents what `caller` would."""
+    authorization, x_user = _headers(request.scope, _CALLER_HEADERS)
+    if x_user is not None and len(x_user) > MAX_USER:
+        raise RequestValidationError([{"type": "string_too_long", "loc": ("header", "x-user"),
+                                       "msg": f"String should have at most {MAX_USER} characters",
+                                       "ctx": {"max_length": MAX_USER}}])
+    return identify(request.app.state.auth, authorization, x_user)
+
+
+def _headers(scope: dict, names: tuple[bytes, ...]) -> list[str | None]:
+    """The first value of each header named (lower case, as ASGI gives them), decoded as Starlette does;
+    one pass over the request's headers where `request.headers.get` makes one per name."""
+    found: list[str | None] = [None] * len(names)
+    for key, value in scope["headers"]:
+        if key in names:
+            i = names.index(key)
+            if found[i] is None:
+                found[i] = value.decode("latin-1")
+    return found
+
+
+def _caller_openapi(parameters: list[dict] | None = None) -> dict:
+    """The OpenAPI `parameters` (plus `X-User`) and `security` of a route that calls `caller_of`."""
+    x_user = {"name": "x-user", "in": "header", "required": False, "description": _X_USER_DOC,
+              "schema": {"type": "string", "maxLength": MAX_USER}}
+    return {"parameters": [*(parameters or []), x_user], "security": [{_bearer.scheme_name: []}]}
 
 
 async def get_service(request: Request) -> LocalScoringService:  # async: no threadpool hop for a lookup
@@ -394,10 +427,11 @@ def search_clients(service: Service, filters: Annotated[ClientFilter, Query()]):
     return to_jsonable(service.search(query))
 
 
-@clients.get("/{client_id}", response_model=ClientFile,
+@clients.get("/{client_id}", response_model=ClientFile, openapi_extra=_caller_openapi(),
              summary="Client file: profile, application, default probability, decision, threshold")
-async def get_client(service: Service, who: CallerDep, request: Request, client_id: ClientId):
-    file = service.client(_checked_id(client_id))
+async def get_client(request: Request, client_id: ClientId):
+    who = caller_of(request)  # the hot path of the dashboard: no dependency resolution (see `caller_of`)
+    file = request.app.state.service.client(_checked_id(client_id))
     await _audit(request, who, event="client_opened", client_id=file.client_id, score=file.score)
     return file
 
@@ -479,38 +513,12 @@ def _options(query: bytes, params) -> PredictOptions:
                                       for e in exc.errors(include_url=False)]) from None
 
 
-_PREDICT_HEADERS = (b"authorization", b"x-user", b"content-type")
-
-
-def _headers(scope: dict, names: tuple[bytes, ...]) -> list[str | None]:
-    """The first value of each header named (lower case, as ASGI gives them), decoded as Starlette does;
-    one pass over the request's headers where `request.headers.get` makes one per name."""
-    found: list[str | None] = [None] * len(names)
-    for key, value in scope["headers"]:
-        if key in names:
-            i = names.index(key)
-            if found[i] is None:
-                found[i] = value.decode("latin-1")
-    return found
-
-
-def _user_header(value: str | None) -> str | None:
-    if value is not None and len(value) > MAX_USER:
-        raise RequestValidationError([{"type": "string_too_long", "loc": ("header", "x-user"),
-                                       "msg": f"String should have at most {MAX_USER} characters",
-                                       "ctx": {"max_length": MAX_USER}}])
-    return value
-
-
 def _predict_openapi(request_body: dict) -> dict:
     """What FastAPI would document for the parameters `predict` reads itself (see `_predict_router`)."""
     options = PredictOptions.model_json_schema()["properties"]
     parameters = [{"name": name, "in": "query", "required": False, "description": field.pop("description"),
                    "schema": field} for name, field in options.items()]
-    parameters.append({"name": "x-user", "in": "header", "required": False,
-                       "description": "the person using the dashboard, recorded in the audit log next to the "
-                                      "token's identity", "schema": {"type": "string", "maxLength": MAX_USER}})
-    return {"requestBody": request_body, "parameters": parameters, "security": [{_bearer.scheme_name: []}]}
+    return {"requestBody": request_body, **_caller_openapi(parameters)}
 
 
 def _predict_router(service: LocalScoringService) -> tuple[APIRouter, TypeAdapter]:
@@ -536,7 +544,7 @@ def _predict_router(service: LocalScoringService) -> tuple[APIRouter, TypeAdapte
     # The hot path of the API reads its request itself, with the same checks and errors as FastAPI's
     # dependencies (measured with bench/bench_api.py: ~0.2 ms of CPU less per request than `Depends` for
     # the token, X-User and the query; ~0.3 ms less than `Body` for the application):
-    # - token and X-User: `identify`, as the `caller` dependency of the other routes, before the body is read;
+    # - token and X-User: `caller_of`, as the `caller` dependency of the other routes, before the body is read;
     # - `?explain=&top=`: `PredictOptions`, the same pydantic types and bounds as the other routes' `Query`;
     # - the body: validated from the raw bytes by the pydantic model FastAPI would use (`validate_json`,
     #   not `json.loads` then a dict validation), with 422s of the same shape (`_validated`).
@@ -544,11 +552,10 @@ def _predict_router(service: LocalScoringService) -> tuple[APIRouter, TypeAdapte
     @router.post("/predict", response_model=Prediction, openapi_extra=_predict_openapi(request_body),
                  summary="Score a new application sent as JSON (missing fields are missing values)")
     async def predict(request: Request):
-        authorization, x_user, content_type = _headers(request.scope, _PREDICT_HEADERS)
         state = request.app.state
-        who = identify(state.auth, authorization, _user_header(x_user))
+        who = caller_of(request)
         options = _options(request.scope["query_string"], request.query_params)
-        record = _validated(validate_json, content_type, await request.body())
+        record = _validated(validate_json, request.headers.get("content-type"), await request.body())
         explanation = None
         if options.explain:
             score, explanation = state.service.predict(record, explain=True, top=options.top)

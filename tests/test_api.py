@@ -88,18 +88,23 @@ def test_predict_schema_lists_every_application_field_with_constraints(anonymous
     assert "Credit amount" in schema["properties"]["AMT_CREDIT"]["description"]
 
 
-def test_predict_documents_its_token_query_and_header_like_the_other_routes(anonymous):
-    """`POST /predict` reads its parameters itself (no FastAPI dependencies): OpenAPI must still say so."""
+def test_routes_reading_their_own_parameters_document_them_like_the_other_routes(anonymous):
+    """`POST /predict` and `GET /clients/{id}` read the token and X-User themselves (no FastAPI dependencies),
+    /predict its query too: OpenAPI must say what the explanation route, which uses the dependencies, says."""
     paths = anonymous.get("/openapi.json").json()["paths"]
-    predict = paths["/predict"]["post"]
+    predict, client = paths["/predict"]["post"], paths["/clients/{client_id}"]["get"]
     explanation = paths["/clients/{client_id}/explanation"]["get"]
-    assert predict["security"] == explanation["security"] == [{"HTTPBearer": []}]
+    assert predict["security"] == client["security"] == explanation["security"] == [{"HTTPBearer": []}]
+    documented = {(p["in"], p["name"]): p for p in explanation["parameters"]}
     params = {(p["in"], p["name"]): p for p in predict["parameters"]}
     assert set(params) == {("query", "explain"), ("query", "top"), ("header", "x-user")}
     assert params["query", "explain"]["schema"]["type"] == "boolean"
-    top = {(p["in"], p["name"]): p for p in explanation["parameters"]}["query", "top"]
-    assert params["query", "top"]["schema"]["anyOf"] == top["schema"]["anyOf"]
-    assert params["header", "x-user"]["schema"]["maxLength"] == 120
+    assert params["query", "top"]["schema"]["anyOf"] == documented["query", "top"]["schema"]["anyOf"]
+    client_params = {(p["in"], p["name"]): p for p in client["parameters"]}
+    assert set(client_params) == {("path", "client_id"), ("header", "x-user")}
+    for ours in (params, client_params):
+        assert ours["header", "x-user"]["schema"]["maxLength"] == 120
+        assert ours["header", "x-user"]["description"] == documented["header", "x-user"]["description"]
 
 
 @pytest.mark.parametrize("query, field", [({"top": -1}, "top"), ({"top": "ten"}, "top"),
@@ -113,14 +118,17 @@ def test_predict_refuses_bad_query_parameters_as_the_other_routes_do(api, ids, a
         assert other.status_code == 422 and other.json()["detail"] == r.json()["detail"]
 
 
-def test_an_overlong_x_user_header_is_refused_by_predict_and_the_other_routes(api, ids, application):
+def test_an_overlong_x_user_header_is_refused_with_or_without_the_dependency(api, ids, application):
+    """`POST /predict` and `GET /clients/{id}` read X-User themselves, the explanation through `caller`."""
     long_user = {"X-User": "a" * 121}
-    r = api.post("/predict", json=application, headers=long_user)
-    other = api.get(f"/clients/{ids[0]}", headers=long_user)
-    assert r.status_code == other.status_code == 422
-    assert r.json()["detail"][0]["loc"] == other.json()["detail"][0]["loc"] == ["header", "x-user"]
-    assert r.json()["detail"][0]["type"] == other.json()["detail"][0]["type"] == "string_too_long"
+    answers = [api.post("/predict", json=application, headers=long_user),
+               api.get(f"/clients/{ids[0]}", headers=long_user),
+               api.get(f"/clients/{ids[0]}/explanation", headers=long_user)]
+    assert [r.status_code for r in answers] == [422] * 3
+    assert {(r.json()["detail"][0]["type"], *r.json()["detail"][0]["loc"]) for r in answers} == {
+        ("string_too_long", "header", "x-user")}
     assert api.post("/predict", json=application, headers={"X-User": "a" * 120}).status_code == 200
+    assert api.get(f"/clients/{ids[0]}", headers={"X-User": "a" * 120}).status_code == 200
 
 
 def test_documented_predict_examples_score_successfully(api):
