@@ -2,9 +2,9 @@
 
 Hot path: a NumPy row in the model's feature order; XGBoost's exact TreeSHAP (`pred_contribs`)
 gives the same values as `shap.TreeExplainer` (checked in the tests) at lower cost per row.
-Probabilities of a few rows (an application typed in, the micro-batches of the API) come from
-Treelite's tree inference (GTIL) on the same trees: XGBoost's `inplace_predict` has a fixed cost of
-~0.2 ms per call, GTIL ~0.015 ms for one row but ~11 us per row after that; from `SMALL_BATCH` rows on,
+Probabilities of a few rows (an application typed in, `POST /predict`) come from Treelite's tree
+inference (GTIL) on the same trees: XGBoost's `inplace_predict` has a fixed cost of
+~0.2 ms per call, GTIL ~0.015 ms for one row but ~11 us per row after that; beyond `SMALL_BATCH` rows,
 XGBoost. GTIL is used only if it gives XGBoost's probabilities on probe applications when loaded.
 """
 
