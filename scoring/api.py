@@ -47,8 +47,8 @@ FLOAT32_MAX = 3.4e38  # the model computes in float32: larger magnitudes would s
 MAX_TOP = 1000
 AUDIT_TIMEOUT_S = 15.0  # an audit write not confirmed by then: 503 (the entry may still land later)
 ClientId = Annotated[int, Path(description="Client ID (SK_ID_CURR)", examples=[100002])]
-Top = Annotated[Optional[int], Query(ge=0, le=MAX_TOP, description="keep the N largest contributions; "
-                                     "the rest are summed in `others`")]
+_TOP_DOC = "keep the N largest contributions; the rest are summed in `others`"
+Top = Annotated[Optional[int], Query(ge=0, le=MAX_TOP, description=_TOP_DOC)]
 
 
 # ---------------------------------------------------------------------------------------- access
@@ -496,8 +496,7 @@ class PredictOptions(BaseModel):
     """The query parameters of `POST /predict`."""
     model_config = ConfigDict(extra="ignore")
     explain: bool = Field(False, description="also return the SHAP contributions")
-    top: Optional[int] = Field(None, ge=0, le=MAX_TOP, description="keep the N largest contributions; "
-                                                                   "the rest are summed in `others`")
+    top: Optional[int] = Field(None, ge=0, le=MAX_TOP, description=_TOP_DOC)  # as `Top` of the other routes
 
 
 _NO_OPTIONS = PredictOptions()
