@@ -230,7 +230,7 @@ class FeatureSpec:
         for i, name in ratio_slots:
             row[i] = ratios[name]
         with np.errstate(over="ignore", invalid="ignore"):  # beyond float32: inf, made NaN below, as in `_assemble`
-            out = np.array(row, dtype=np.float64).astype(np.float32).reshape(1, -1)
+            out = np.array(row, dtype=np.float32).reshape(1, -1)  # each double rounded once, as by astype
         out[~np.isfinite(out)] = np.nan
         return out
 

@@ -41,6 +41,37 @@ def test_log_is_in_wal_mode_and_refuses_update_and_delete(tmp_path):
     assert not any(hasattr(log, name) for name in ("update", "delete", "clear", "purge"))
 
 
+def test_ids_only_grow_across_reopening_and_a_log_made_with_autoincrement_still_works(tmp_path):
+    path = tmp_path / "audit.sqlite"
+    log = AuditLog(path)
+    for i in range(3):
+        log.record(**{**ENTRY, "client_id": i})
+    log.close()
+    reopened = AuditLog(path)
+    reopened.record(**{**ENTRY, "client_id": 3})
+    newest = reopened.recent()
+    assert [e["client_id"] for e in newest] == [3, 2, 1, 0]
+    assert [e["id"] for e in newest] == sorted({e["id"] for e in newest}, reverse=True)
+    con = sqlite3.connect(path)
+    assert con.execute("PRAGMA page_size").fetchone()[0] == 1024  # small pages: less written per commit
+    # a log created by an earlier version (id ... AUTOINCREMENT) is read and appended to as before
+    old = tmp_path / "old.sqlite"
+    legacy = sqlite3.connect(old)
+    legacy.execute("PRAGMA journal_mode = WAL")
+    legacy.execute("CREATE TABLE audit (id INTEGER PRIMARY KEY AUTOINCREMENT, at TEXT NOT NULL, event TEXT NOT NULL, "
+                   "user TEXT, client_id INTEGER, model_version TEXT NOT NULL, default_probability REAL, "
+                   "decision TEXT, source TEXT NOT NULL)")
+    legacy.execute("INSERT INTO audit (at, event, user, client_id, model_version, default_probability, decision, "
+                   "source) VALUES ('2026-01-01T00:00:00+00:00', 'scored', 'u', 1, 'v0', 0.2, 'accepted', 'api')")
+    legacy.commit()
+    legacy.close()
+    log = AuditLog(old)
+    log.record(**ENTRY)
+    assert [(e["id"], e["model_version"]) for e in log.recent()] == [(2, "v1"), (1, "v0")]
+    with pytest.raises(sqlite3.DatabaseError, match="append-only"):  # the triggers are added to the old table
+        sqlite3.connect(old).execute("DELETE FROM audit")
+
+
 def test_unknown_event_or_source_is_rejected_with_the_allowed_values(tmp_path):
     log = AuditLog(tmp_path / "audit.sqlite")
     with pytest.raises(ValueError, match="client_opened"):
