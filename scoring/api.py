@@ -504,11 +504,11 @@ class PredictOptions(BaseModel):
 _NO_OPTIONS = PredictOptions()
 
 
-def _options(query: bytes, params) -> PredictOptions:
-    if not query:
+def _options(request: Request) -> PredictOptions:
+    if not request.scope["query_string"]:  # the usual case: no query string to parse
         return _NO_OPTIONS
     try:
-        return PredictOptions.model_validate(dict(params))
+        return PredictOptions.model_validate(dict(request.query_params))
     except ValidationError as exc:
         raise RequestValidationError([{**e, "loc": ("query", *e["loc"])}
                                       for e in exc.errors(include_url=False)]) from None
@@ -566,7 +566,7 @@ def _predict_route(service: LocalScoringService) -> tuple[RequestRoute, TypeAdap
     async def predict(request: Request) -> JSONResponse:
         state = request.app.state
         who = caller_of(request)
-        options = _options(request.scope["query_string"], request.query_params)
+        options = _options(request)
         record = _validated(validate_json, request.headers.get("content-type"), await request.body())
         explanation = None
         if options.explain:
