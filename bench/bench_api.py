@@ -2,8 +2,8 @@
 
     python -m bench.bench_api [--workdir DIR] [--seconds S] [--concurrency N] [--rounds R]
 
-Starts `python -m scoring api` (one uvicorn process, as `make api` does) on a free port, then, for
-each endpoint in turn, N threads with keep-alive connections send requests for S seconds
+Starts `python -m scoring api` (one uvicorn process, as `make api` does) on a free port, a new one for
+each round, then, for each endpoint in turn, N threads with keep-alive connections send requests for S seconds
 (random client IDs; applications of random clients for POST /predict). Prints requests/s,
 p50/p95/p99 latency, the throughput relative to /health measured in the same run, and the server's
 CPU time per request (from /proc; steadier than latency when the machine is shared).
@@ -168,25 +168,29 @@ def main(argv: list[str] | None = None) -> int:
         "GET /clients/{id}/explanation?top=10": lambda rng: ("GET", f"/clients/{rng.choice(ids)}/explanation?top=10",
                                                              None, auth),
     }
-    port = _free_port()
+    # Each round on a new server process, results pooled over the rounds: hash randomization and memory layout
+    # make one process of the same code 5-10 % faster or slower than the next (measured: /health 0.42-0.48 ms,
+    # POST /predict 0.76-0.87 ms of CPU on four identical servers), as pyperf runs its benchmarks in several
+    # processes. Within a round the endpoints alternate, so the machine's load varies alike for each.
+    runs = {name: [] for name in scenarios}
     with tempfile.TemporaryDirectory() as tmp:
-        proc = start_server(workdir, port, token, Path(tmp) / "audit.sqlite", access_log=not args.no_access_log)
-        try:
-            print(f"scoring API (1 uvicorn process) on 127.0.0.1:{port}, {len(ids):,} client files in {workdir.root}; "
-                  f"{args.concurrency} connections, {args.seconds:g} s per endpoint in {args.rounds} rounds, "
-                  f"access log {'off' if args.no_access_log else 'on'}, {os.cpu_count()} CPUs shared with the client; "
-                  f"uvicorn with {server_stack()}")
-            for make in scenarios.values():  # warm up: caches, threadpool, DuckDB cursors
-                run_load(port, make, 0.5, args.concurrency)
-            # Interleaved rounds: a change in the machine's load during the run hits every endpoint alike.
-            runs = {name: [] for name in scenarios}
-            for _ in range(args.rounds):
+        for round_ in range(args.rounds):
+            port = _free_port()
+            proc = start_server(workdir, port, token, Path(tmp) / "audit.sqlite", access_log=not args.no_access_log)
+            try:
+                if round_ == 0:
+                    print(f"scoring API (1 uvicorn process) on 127.0.0.1, {len(ids):,} client files in {workdir.root}; "
+                          f"{args.concurrency} connections, {args.seconds:g} s per endpoint in {args.rounds} rounds, "
+                          f"each on a new server process; access log {'off' if args.no_access_log else 'on'}, "
+                          f"{os.cpu_count()} CPUs shared with the client; uvicorn with {server_stack()}")
+                for make in scenarios.values():  # warm up: caches, threadpool, DuckDB cursors
+                    run_load(port, make, 0.5, args.concurrency)
                 for name, make in scenarios.items():
                     runs[name].append(run_load(port, make, args.seconds / args.rounds, args.concurrency, proc.pid))
-            results = {name: merge(parts) for name, parts in runs.items()}
-        finally:
-            proc.terminate()
-            proc.wait(30)
+            finally:
+                proc.terminate()
+                proc.wait(30)
+    results = {name: merge(parts) for name, parts in runs.items()}
 
     base = results["GET /health"]["rps"]
     print(f"\n{'endpoint':<38}{'requests':>9}{'req/s':>9}{'p50 ms':>8}{'p95 ms':>8}{'p99 ms':>8}{'vs /health':>11}"
