@@ -253,7 +253,7 @@ class FeatureSpec:
                 dict.fromkeys(names, math.nan),
                 tuple((f.name, f.source) for f in self.features
                       if f.kind not in ("flag", "ratio") and f.source and f.source != f.name),
-                operator.itemgetter(*names) if len(names) > 1 else (lambda values: (values[names[0]],)))
+                operator.itemgetter(*names))  # one feature: a scalar, which reshape(1, -1) makes a row as well
         return plan
 
     # ---------------------------------------------------------------- persistence

@@ -96,15 +96,16 @@ class Scorer:
         return self.booster.inplace_predict(X, validate_features=False)
 
     def score_row(self, x: np.ndarray, client_id: int | None = None) -> Score:
-        p = float(self.predict_proba(x.reshape(1, -1))[0])
-        return Score(client_id, p, decide(p, self.threshold), self.threshold, self.version)
+        return self._score(client_id, float(self.predict_proba(x.reshape(1, -1))[0]))
 
     def score_rows(self, X: np.ndarray, client_ids=None) -> list[Score]:
         """Scores of several rows in one XGBoost call (one call costs about the same for 1 row or 16)."""
         probabilities = self.predict_proba(X)
         ids = [None] * len(probabilities) if client_ids is None else client_ids
-        return [Score(cid, p, decide(p, self.threshold), self.threshold, self.version)
-                for cid, p in zip(ids, probabilities.tolist())]
+        return [self._score(cid, p) for cid, p in zip(ids, probabilities.tolist())]
+
+    def _score(self, client_id: int | None, probability: float) -> Score:
+        return Score(client_id, probability, decide(probability, self.threshold), self.threshold, self.version)
 
     def contributions(self, X: np.ndarray) -> np.ndarray:
         """SHAP matrix (n, p + 1); the last column is the base value."""
@@ -131,8 +132,7 @@ class Scorer:
         shap_row = self.contributions(x.reshape(1, -1))[0]
         margin = float(shap_row.sum())
         p = float(1.0 / (1.0 + np.exp(-margin)))
-        score = Score(client_id, p, decide(p, self.threshold), self.threshold, self.version)
-        return score, self._explanation(x.reshape(-1), shap_row, client_id, top)
+        return self._score(client_id, p), self._explanation(x.reshape(-1), shap_row, client_id, top)
 
     def _explanation(self, x: np.ndarray, shap_row: np.ndarray, client_id, top) -> Explanation:
         values, base = shap_row[:-1], float(shap_row[-1])
