@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import gc
 import time
+import weakref
 
 import psutil
 import pytest
@@ -40,9 +41,33 @@ def client_ids(service):
     return [int(i) for i in service.search(ClientQuery(limit=CLOSED_SESSIONS)).rows["client_id"]]
 
 
+_TRACKED = {DashboardState: weakref.WeakSet(), Document: weakref.WeakSet()}
+
+
+@pytest.fixture(scope="module", autouse=True)
+def tracked():
+    """Every DashboardState and Document made from now on, held weakly. Not `gc.get_objects()`: called while a
+    server thread builds a tuple, it hands out a second reference to the tuple under construction, and CPython
+    then fails that thread with "SystemError: bad argument to internal function" (seen in a session's render)."""
+    originals = {kind: kind.__init__ for kind in _TRACKED}
+
+    def registering(kind, init):
+        def __init__(self, *args, **kwargs):
+            init(self, *args, **kwargs)
+            _TRACKED[kind].add(self)
+        return __init__
+
+    for kind, init in originals.items():
+        kind.__init__ = registering(kind, init)
+    yield
+    for kind, init in originals.items():
+        kind.__init__ = init
+
+
 def live(kind) -> int:
+    """Instances of `kind` (subclasses included) made since the module started and still alive."""
     gc.collect()
-    return sum(issubclass(type(o), kind) for o in gc.get_objects())  # type(): proxies (shap) raise on __class__
+    return len(_TRACKED[kind])
 
 
 def wait_until_sessions_closed(baseline: int, timeout: float = 30.0) -> int:
