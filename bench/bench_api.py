@@ -172,17 +172,16 @@ def main(argv: list[str] | None = None) -> int:
     # make one process of the same code 5-10 % faster or slower than the next (measured: /health 0.42-0.48 ms,
     # POST /predict 0.76-0.87 ms of CPU on four identical servers), as pyperf runs its benchmarks in several
     # processes. Within a round the endpoints alternate, so the machine's load varies alike for each.
+    print(f"scoring API (1 uvicorn process) on 127.0.0.1, {len(ids):,} client files in {workdir.root}; "
+          f"{args.concurrency} connections, {args.seconds:g} s per endpoint in {args.rounds} rounds, "
+          f"each on a new server process; access log {'off' if args.no_access_log else 'on'}, "
+          f"{os.cpu_count()} CPUs shared with the client; uvicorn with {server_stack()}")
     runs = {name: [] for name in scenarios}
     with tempfile.TemporaryDirectory() as tmp:
-        for round_ in range(args.rounds):
+        for _ in range(args.rounds):
             port = _free_port()
             proc = start_server(workdir, port, token, Path(tmp) / "audit.sqlite", access_log=not args.no_access_log)
             try:
-                if round_ == 0:
-                    print(f"scoring API (1 uvicorn process) on 127.0.0.1, {len(ids):,} client files in {workdir.root}; "
-                          f"{args.concurrency} connections, {args.seconds:g} s per endpoint in {args.rounds} rounds, "
-                          f"each on a new server process; access log {'off' if args.no_access_log else 'on'}, "
-                          f"{os.cpu_count()} CPUs shared with the client; uvicorn with {server_stack()}")
                 for make in scenarios.values():  # warm up: caches, threadpool, DuckDB cursors
                     run_load(port, make, 0.5, args.concurrency)
                 for name, make in scenarios.items():
