@@ -1,7 +1,8 @@
 """Micro-batching on an asyncio event loop: the calls made during one loop iteration, served by one call.
 
 Under concurrent load an API server receives several requests at once; each pays fixed costs that
-do not depend on the number of items: an SQLite commit, a PostgreSQL round trip (the audit log).
+do not depend on the number of items: a PostgreSQL round trip for the audit log. (An SQLite commit is
+cheaper than the future and the loop iteration a batch costs: the API commits those in the request.)
 `MicroBatcher.submit(item)` queues the item and awaits its result; the first item of a batch
 schedules `flush` with `loop.call_soon`, so every request task already runnable in this iteration
 joins the batch, and a lone request waits one loop iteration, no timer. The same idea as Triton's
@@ -38,7 +39,6 @@ class MicroBatcher(Generic[T, R]):
         self._futures: list[asyncio.Future] = []
         self._in_flight = False
         self.calls = 0   # fn calls so far
-        self.on_loop = executor is None  # fn runs within the loop iteration that flushes: nothing to time out
         self.items = 0   # items served so far (items / calls: the mean batch size)
 
     async def submit(self, item: T) -> R:
