@@ -6,6 +6,7 @@ import json
 import math
 import os
 import socket
+import sqlite3
 import subprocess
 import sys
 import time
@@ -422,6 +423,31 @@ def test_parallel_requests_are_all_audited(api_server, audit, ids, application):
     assert sum(e["event"] == "client_opened" for e in entries) == 100
     assert {e["client_id"] for e in entries if e["event"] == "client_opened"} == {
         chosen[i % len(chosen)] for i in range(1, 200, 2)}
+
+
+def test_an_entry_the_audit_log_cannot_take_is_a_503_without_data_and_the_api_recovers(service, ids, application,
+                                                                                       tmp_path):
+    from api_server import LiveServer
+
+    path = tmp_path / "audit.sqlite"
+    log = AuditLog(path)
+    headers = {"Authorization": f"Bearer {TOKEN}"}
+    with LiveServer(create_app(service, tokens=frozenset({TOKEN}), audit=log)) as server:
+        assert httpx.post(f"{server.url}/predict", json=application, headers=headers).status_code == 200
+        con = sqlite3.connect(path)  # another process breaks the log: its table is gone
+        con.execute("DROP TABLE audit")
+        con.close()
+        refused = [httpx.post(f"{server.url}/predict", json=application, headers=headers),
+                   httpx.get(f"{server.url}/clients/{ids[0]}", headers=headers),
+                   httpx.get(f"{server.url}/clients/{ids[0]}/explanation", headers=headers)]
+        for r in refused:
+            assert r.status_code == 503, r.text
+            assert "audit log" in r.json()["detail"] and "no such table" in r.json()["detail"], r.text
+            assert "probability" not in r.text and "contributions" not in r.text
+        assert httpx.get(f"{server.url}/health").status_code == 200  # not audited: still served
+        AuditLog(path)  # the log made again: entries are written and data returned again
+        assert httpx.post(f"{server.url}/predict", json=application, headers=headers).status_code == 200
+        assert log.count() == 1 and log.recent(1)[0]["event"] == "predicted"
 
 
 def test_concurrent_predictions_each_get_the_score_of_their_own_application(api_server, service, ids):
