@@ -1,10 +1,10 @@
 """Load test of the scoring API on loopback: throughput and latency of the scoring endpoints next to /health.
 
-    python -m bench.bench_api [--workdir DIR] [--seconds S] [--concurrency N] [--rounds R]
+    python -m bench.bench_api [--workdir DIR] [--seconds S] [--concurrency N] [--rounds R] [--slices K]
 
 Starts `python -m scoring api` (one uvicorn process, as `make api` does) on a free port, a new one for
-each round, then, for each endpoint in turn, N threads with keep-alive connections send requests for S seconds
-(random client IDs; applications of random clients for POST /predict). Prints requests/s,
+each round; the endpoints then take turns, K times a round, S seconds each in all: N threads with keep-alive
+connections send requests (random client IDs; applications of random clients for POST /predict). Prints requests/s,
 p50/p95/p99 latency, the throughput relative to /health measured in the same run, and the server's
 CPU time per request (from /proc; steadier than latency when the machine is shared).
 Targets: p50 <= 5 ms and >= 50 % of /health's throughput for GET /clients/{id} and POST /predict.
@@ -141,11 +141,18 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.bench_api", description=__doc__.split("\n\n")[0])
     parser.add_argument("--workdir", help="a built work directory (default: $SCORING_WORKDIR or the repository)")
     parser.add_argument("--seconds", type=float, default=6.0, help="load time per endpoint, over all rounds")
-    parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds over the endpoints")
+    parser.add_argument("--rounds", type=int, default=3, help="rounds, each on a new server process")
+    parser.add_argument("--slices", type=int, default=4,
+                        help="within a round, the endpoints take turns this many times (each slice rotates the order)")
     parser.add_argument("--concurrency", type=int, default=4, help="concurrent connections")
     parser.add_argument("--no-access-log", action="store_true", help="turn uvicorn's access log off")
     parser.add_argument("--json", help="also write the results to this file")
     args = parser.parse_args(argv)
+    for option in ("rounds", "slices", "concurrency"):
+        if getattr(args, option) < 1:
+            parser.error(f"--{option} must be at least 1, got {getattr(args, option)}")
+    if not args.seconds > 0:
+        parser.error(f"--seconds must be positive, got {args.seconds:g}")
 
     workdir = Workdir.resolve(args.workdir)
     if not workdir.is_built():
@@ -171,10 +178,11 @@ def main(argv: list[str] | None = None) -> int:
     # Each round on a new server process, results pooled over the rounds: hash randomization and memory layout
     # make one process of the same code 5-10 % faster or slower than the next (measured: /health 0.42-0.48 ms,
     # POST /predict 0.76-0.87 ms of CPU on four identical servers), as pyperf runs its benchmarks in several
-    # processes. Within a round the endpoints alternate, so the machine's load varies alike for each.
+    # processes. Within a round the endpoints take turns in short slices, in a rotating order, so that what else
+    # the machine does (a shared VM: the same code measured minutes apart differs by up to 30 %) weighs alike on each.
     print(f"scoring API (1 uvicorn process) on 127.0.0.1, {len(ids):,} client files in {workdir.root}; "
-          f"{args.concurrency} connections, {args.seconds:g} s per endpoint in {args.rounds} rounds, "
-          f"each on a new server process; access log {'off' if args.no_access_log else 'on'}, "
+          f"{args.concurrency} connections, {args.seconds:g} s per endpoint in {args.rounds} rounds "
+          f"(each on a new server process) of {args.slices} slices; access log {'off' if args.no_access_log else 'on'}, "
           f"{os.cpu_count()} CPUs shared with the client; uvicorn with {server_stack()}")
     runs = {name: [] for name in scenarios}
     with tempfile.TemporaryDirectory() as tmp:
@@ -184,8 +192,11 @@ def main(argv: list[str] | None = None) -> int:
             try:
                 for make in scenarios.values():  # warm up: caches, threadpool, DuckDB cursors
                     run_load(port, make, 0.5, args.concurrency)
-                for name, make in scenarios.items():
-                    runs[name].append(run_load(port, make, args.seconds / args.rounds, args.concurrency, proc.pid))
+                names = list(scenarios)
+                for k in range(args.slices):
+                    for name in names[k % len(names):] + names[:k % len(names)]:
+                        runs[name].append(run_load(port, scenarios[name], args.seconds / (args.rounds * args.slices),
+                                                   args.concurrency, proc.pid))
             finally:
                 proc.terminate()
                 proc.wait(30)

@@ -96,6 +96,8 @@ class Scorer:
         return self.booster.inplace_predict(X, validate_features=False)
 
     def score_row(self, x: np.ndarray, client_id: int | None = None) -> Score:
+        if self._small is not None:
+            return self._score(client_id, self._small.one(x))
         return self._score(client_id, float(self.predict_proba(x.reshape(1, -1))[0]))
 
     def score_rows(self, X: np.ndarray, client_ids=None) -> list[Score]:
@@ -211,6 +213,8 @@ class GTILRows:
                                   ctypes.c_void_p, ctypes.c_void_p]
         self._predict.restype = ctypes.c_int
         self._handles = (model.handle.value, self._config.handle.value)
+        self.num_feature = model.num_feature
+        self._local = threading.local()  # `one`'s buffers: one pair per thread (dashboard sessions score in threads)
 
     def __call__(self, X: np.ndarray) -> np.ndarray:
         X = np.ascontiguousarray(X, dtype=np.float32)
@@ -218,6 +222,20 @@ class GTILRows:
         model, config = self._handles
         _check_call(self._predict(model, X.ctypes.data, b"float32", len(X), out.ctypes.data, config))
         return out
+
+    def one(self, x: np.ndarray) -> float:
+        """The probability of one row of `num_feature` values: `self(x.reshape(1, -1))[0]`, through an input and
+        an output buffer of this thread made once, whose addresses are known (no array or ctypes objects per call,
+        ~5 us of the ~20 us a row costs)."""
+        buffers = getattr(self._local, "buffers", None)
+        if buffers is None:
+            row, out = np.empty(self.num_feature, dtype=np.float32), np.empty(1, dtype=np.float32)
+            buffers = self._local.buffers = (row, out, row.ctypes.data, out.ctypes.data)
+        row, out, row_address, out_address = buffers
+        row[:] = x.reshape(-1)  # cast to float32 if needed; a row of another length raises ValueError
+        model, config = self._handles
+        _check_call(self._predict(model, row_address, b"float32", 1, out_address, config))
+        return float(out[0])
 
 
 def _small_batch_model(booster: xgb.Booster, reference: dict) -> GTILRows | None:
