@@ -140,7 +140,7 @@ def run_load(port: int, make_request, seconds: float, concurrency: int, server_p
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.bench_api", description=__doc__.split("\n\n")[0])
     parser.add_argument("--workdir", help="a built work directory (default: $SCORING_WORKDIR or the repository)")
-    parser.add_argument("--seconds", type=float, default=6.0, help="load time per endpoint, over all rounds")
+    parser.add_argument("--seconds", type=float, default=12.0, help="load time per endpoint, over all rounds")
     parser.add_argument("--rounds", type=int, default=3, help="rounds, each on a new server process")
     parser.add_argument("--slices", type=int, default=4,
                         help="within a round, the endpoints take turns this many times (each slice rotates the order)")
