@@ -364,6 +364,14 @@ def test_bad_applications_are_422_naming_the_field(api, text, field):
     assert "default_probability" not in r.text
 
 
+def test_a_body_sent_in_chunks_scores_as_the_same_body_sent_at_once(api, application):
+    body = json.dumps(application).encode()
+    chunks = [body[i:i + 97] for i in range(0, len(body), 97)]  # Transfer-Encoding: chunked, many messages
+    r = api.post("/predict", content=iter(chunks), headers={"Content-Type": "application/json"})
+    assert r.status_code == 200, r.text
+    assert r.json() == api.post("/predict", content=body, headers={"Content-Type": "application/json"}).json()
+
+
 def test_a_body_that_is_not_utf8_json_is_422(api):
     r = api.post("/predict", content=b"\xff\xfe\x00garbage", headers={"Content-Type": "application/json"})
     assert r.status_code == 422 and r.json()["message"].startswith("body:")
@@ -371,6 +379,7 @@ def test_a_body_that_is_not_utf8_json_is_422(api):
 
 @pytest.mark.parametrize("content, content_type, status, message", [
     (b"", "application/json", 422, "body: Field required"),
+    (b" \r\n\t", "application/json", 422, "body: Field required"),
     (b'{"AMT_CREDIT": 1000,', "application/json", 422, "body: the body is not valid JSON ("),
     (b'{"AMT_CREDIT": 1000}', "text/plain", 422, "body: send the application as JSON"),
     (b"AMT_CREDIT=1000", "application/x-www-form-urlencoded", 422, "body: send the application as JSON"),
