@@ -607,12 +607,13 @@ def _predict_route(service: LocalScoringService) -> tuple[RequestRoute, TypeAdap
     # dependencies (measured with bench/bench_api.py: ~0.2 ms of CPU less per request than `Depends` for
     # the token, X-User and the query; ~0.3 ms less than `Body` for the application), and is served as a
     # `RequestRoute` (~0.1 ms less again):
-    # - token and X-User: `caller_of`, as the `caller` dependency of the other routes, before the body is read;
+    # - token, X-User and Content-Type: one pass over the headers, then `_caller`, as the `caller` dependency
+    #   of the other routes, before the body is read;
     # - `?explain=&top=`: `PredictOptions`, the same pydantic types and bounds as the other routes' `Query`;
     # - the body: validated from the raw bytes by the pydantic model FastAPI would use (`validate_json`,
     #   not `json.loads` then a dict validation), with 422s of the same shape (`_validated`).
     # All three are documented in OpenAPI by `_predict_openapi`; tests/test_api.py checks the errors.
-    async def predict(request: Request) -> JSONResponse:
+    async def predict(request: Request) -> Response:
         state = request.app.state
         authorization, x_user, content_type = _headers(request.scope, _PREDICT_HEADERS)
         who = _caller(state.auth, authorization, x_user)
