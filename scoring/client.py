@@ -1,7 +1,8 @@
 """HTTP backend of the scoring interface: the same `ScoringService` over the REST API (`scoring.api`).
 
-`HttpScoringService.from_env()` (used by `scoring.service.open_service` when `SCORING_API_URL`
-is set) returns the same dataclasses as `LocalScoringService`, and maps HTTP failures back to the
+`HttpScoringService.from_env()` (chosen by `scoring.backends.open_service` when `SCORING_API_URL`
+is set) returns the same contract types (`scoring.contracts`) as the in-process engine, decoded by
+their pydantic adapters, and maps HTTP failures back to the
 domain's errors: 404 -> `UnknownClientError`, 422 -> `InvalidApplicationError` / `ValueError`,
 401 -> `ApiAuthenticationError`, connection refused or timeout -> `ServiceUnavailableError`.
 One pooled httpx client per service; it recovers by itself when the API comes back.
@@ -11,38 +12,26 @@ from __future__ import annotations
 
 import json
 import os
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 from urllib.parse import quote
 
 import httpx
-import numpy as np
-import pandas as pd
 
+from .contracts import (ClientFile, ClientOverview, ClientPage, ClientQuery, DebtCapacity, DriftRow, Explanation,
+                        FeatureDistribution, Importance, PortfolioSummary, Score, from_json)
 from .credentials import read_tokens
-from .errors import InvalidApplicationError, ScoringError, UnknownClientError
-from .scorer import Explanation, Score
-from .service import (ClientFile, DebtCapacity, DriftRow, FeatureDistribution, PortfolioSummary,
-                      client_file_from_json, debt_capacity_from_json, distribution_from_json, drift_from_json,
-                      explanation_from_json, portfolio_from_json)
-from .store import LIST_COLUMNS, ClientPage, ClientQuery
+from .errors import (ApiAuthenticationError, AuditUnavailableError, InvalidApplicationError, ScoringError,
+                     ServiceUnavailableError, UnknownClientError)
 
 URL_ENV, TOKEN_ENV, TIMEOUT_ENV = "SCORING_API_URL", "SCORING_API_TOKEN", "SCORING_API_TIMEOUT"
 TOKEN_FILE_ENV = "SCORING_API_TOKEN_FILE"  # e.g. a Docker secret; its first token is used
-_INT_COLUMNS = frozenset({"client_id"})
-_TEXT_COLUMNS = frozenset({"split", "decision", "contract_type"})
-
-
-class ServiceUnavailableError(ScoringError):
-    """The scoring API cannot be reached (down, refusing connections, too slow) or is failing."""
-
-
-class ApiAuthenticationError(ScoringError):
-    """No token, or the API refused it (401)."""
+__all__ = ["HttpScoringService", "ApiAuthenticationError", "ServiceUnavailableError"]
 
 
 def _json_default(value: Any) -> Any:
-    if isinstance(value, np.generic):
-        return value.item()
+    item = getattr(value, "item", None)  # a NumPy scalar, without importing NumPy
+    if callable(item):
+        return item()
     return str(value)  # the API then names the field and the expected type
 
 
@@ -136,6 +125,8 @@ class HttpScoringService:
                 field = loc[1] if len(loc) > 1 and loc[0] == "body" else "application"
                 raise InvalidApplicationError(field, items[0].get("msg", detail))
             raise ValueError(detail)
+        if r.status_code == 503 and self._json(r).get("audit") is True:
+            raise AuditUnavailableError(detail)
         if r.status_code in (502, 503, 504):
             raise ServiceUnavailableError(f"the scoring API at {self.base_url} is unavailable "
                                           f"({r.status_code}: {detail})")
@@ -175,16 +166,18 @@ class HttpScoringService:
         return card
 
     def portfolio(self) -> PortfolioSummary:
-        return portfolio_from_json(self._call("GET", "/portfolio"))
+        return from_json(PortfolioSummary, self._call("GET", "/portfolio"))
 
     def drift(self) -> list[DriftRow]:
-        return drift_from_json(self._call("GET", "/model/drift"))
+        return from_json(list[DriftRow], self._call("GET", "/model/drift"))
 
-    def global_importance(self, top: int = 15) -> list[dict]:
-        return self._call("GET", "/model/importance", params={"top": min(max(1, int(top)), 1000)})
+    def global_importance(self, top: int = 15) -> list[Importance]:
+        return from_json(list[Importance], self._call("GET", "/model/importance",
+                                                      params={"top": min(max(1, int(top)), 1000)}))
 
-    def top_features(self, n: int = 5) -> list[dict]:
-        return self._call("GET", "/model/top-features", params={"n": min(max(1, int(n)), 1000)})
+    def top_features(self, n: int = 5) -> list[Importance]:
+        return from_json(list[Importance], self._call("GET", "/model/top-features",
+                                                      params={"n": min(max(1, int(n)), 1000)}))
 
     def contract_types(self) -> list[str]:
         return self._call("GET", "/contract-types")
@@ -193,16 +186,21 @@ class HttpScoringService:
     def search(self, query: ClientQuery) -> ClientPage:
         params = {k: (str(v).lower() if isinstance(v, bool) else v) for k, v in query.to_params().items()}
         page = self._call("GET", "/clients", params=params)
-        return ClientPage(_rows(page["items"]), int(page["total"]), query)
+        return ClientPage(tuple(page["items"]), int(page["total"]), query)
 
     def client(self, client_id: int) -> ClientFile:
         cid = self._id(client_id)
-        return client_file_from_json(self._call("GET", f"/clients/{cid}"))
+        return from_json(ClientFile, self._call("GET", f"/clients/{cid}"))
 
     def explain(self, client_id: int, top: int | None = None) -> Explanation:
         cid = self._id(client_id)
         params = None if top is None else {"top": int(top)}
-        return explanation_from_json(self._call("GET", f"/clients/{cid}/explanation", params=params))
+        return from_json(Explanation, self._call("GET", f"/clients/{cid}/explanation", params=params))
+
+    def overview(self, client_id: int, feature: str | None = None, top: int | None = None) -> ClientOverview:
+        cid = self._id(client_id)
+        params = {k: v for k, v in (("feature", feature), ("top", top)) if v is not None}
+        return from_json(ClientOverview, self._call("GET", f"/clients/{cid}/overview", params=params or None))
 
     def predict(self, record: Mapping[str, Any], explain: bool = False,
                 top: int | None = None) -> tuple[Score, Explanation | None]:
@@ -214,30 +212,18 @@ class HttpScoringService:
         out = self._call("POST", "/predict", params=params, body=dict(record))
         score = Score(None, out["default_probability"], out["decision"], out["threshold"], out["model_version"])
         explanation = out.get("explanation")
-        return score, None if explanation is None else explanation_from_json(explanation)
+        return score, None if explanation is None else from_json(Explanation, explanation)
+
+    def predict_batch(self, records: Sequence[Mapping[str, Any]]) -> list[Score]:
+        out = self._call("POST", "/predict/batch", body={"applications": [dict(r) for r in records]})
+        return [Score(None, p["default_probability"], p["decision"], p["threshold"], p["model_version"])
+                for p in out["predictions"]]
 
     def distribution(self, feature: str, client_id: int | None = None) -> FeatureDistribution:
         params = None if client_id is None else {"client_id": self._id(client_id)}
-        return distribution_from_json(self._call("GET", f"/features/{quote(str(feature), safe='')}/distribution",
-                                                 params=params))
+        return from_json(FeatureDistribution, self._call(
+            "GET", f"/features/{quote(str(feature), safe='')}/distribution", params=params))
 
     def debt_capacity(self, client_id: int) -> DebtCapacity:
         cid = self._id(client_id)
-        return debt_capacity_from_json(self._call("GET", f"/clients/{cid}/debt-capacity"))
-
-
-def _rows(items: list[dict]) -> pd.DataFrame:
-    """The page's rows with the dtypes the DuckDB store gives locally."""
-    columns = list(items[0]) if items else list(LIST_COLUMNS)
-    frame = pd.DataFrame.from_records(items, columns=columns)
-    for c in columns:
-        if c in _INT_COLUMNS:
-            frame[c] = frame[c].astype("int64")
-        elif c in _TEXT_COLUMNS:
-            frame[c] = frame[c].astype("str" if items else object)
-        elif frame[c].dtype == object:
-            try:
-                frame[c] = frame[c].astype("float64")
-            except (TypeError, ValueError):
-                pass
-    return frame
+        return from_json(DebtCapacity, self._call("GET", f"/clients/{cid}/debt-capacity"))

@@ -25,6 +25,7 @@ class InvalidApplicationError(ScoringError, ValueError):
 
     def __init__(self, field: str, message: str):
         self.field = field
+        self.reason = message
         super().__init__(f"{field}: {message}")
 
 
@@ -34,3 +35,15 @@ class ModelError(ScoringError):
 
 class ArtefactsMissingError(ModelError):
     """Nothing built yet in the work directory."""
+
+
+class ServiceUnavailableError(ScoringError):
+    """The scoring API cannot be reached (down, refusing connections, too slow) or is failing."""
+
+
+class ApiAuthenticationError(ScoringError):
+    """No token, or the API refused it (401)."""
+
+
+class AuditUnavailableError(ScoringError):
+    """The audit entry of an action cannot be written: the action is refused and nothing is returned."""

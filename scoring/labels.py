@@ -50,6 +50,9 @@ _LABELS: dict[str, tuple[str, str]] = {
     "OBS_30_CNT_SOCIAL_CIRCLE": ("Observed social circle (30 days)", "Entourage observé (30 jours)"),
     "AMT_REQ_CREDIT_BUREAU_YEAR": ("Credit bureau enquiries (year)", "Consultations du bureau de crédit (an)"),
     "TOTALAREA_MODE": ("Total living area", "Surface habitable totale"),
+    # business columns of the client files
+    "debt_ratio": ("Annuity / income", "Annuité / revenu"),
+    "credit_income_ratio": ("Credit / income", "Crédit / revenu"),
 }
 
 _SUFFIX_FR = {"_AVG": " (moyenne)", "_MODE": " (mode)", "_MEDI": " (médiane)"}

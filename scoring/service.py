@@ -1,124 +1,33 @@
-"""The one scoring interface the dashboard and the API use, and its in-process backend.
+"""The in-process backend of `scoring.contracts.ScoringService`: the engine behind the dashboard and the API.
 
-`ScoringService` is the contract; `LocalScoringService` implements it over the built artefacts
-(model, store, feature matrix) and `scoring.client.HttpScoringService` over the REST API. Every
-number the dashboard shows comes from here, as plain dataclasses and small lists: histograms are
-binned on the server, tables are paginated.
+`LocalScoringService` answers from the built artefacts (model, client-file store, feature matrix), loaded
+once per process and shared by every session. Every number the dashboard shows comes from here, as the
+contracts' plain dataclasses and small lists: histograms are binned here, tables are paginated.
 """
 
 from __future__ import annotations
 
 import functools
 import json
-from dataclasses import asdict, dataclass, field
-from typing import Any, Mapping, Protocol, runtime_checkable
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 
 from .config import Workdir
-from .errors import ArtefactsMissingError, ModelError, UnknownClientError
+from .contracts import (MAX_BATCH, ClientFile, ClientOverview, ClientPage, ClientQuery, DebtCapacity, DriftRow,
+                        Explanation, FeatureDistribution, Histogram, Importance, PortfolioSummary, RatioComparison,
+                        Score)
+from .errors import ArtefactsMissingError, InvalidApplicationError, ModelError, UnknownClientError
+from .labels import feature_labels
 from .model import load_model
 from .monitoring import drift_report
-from .scorer import Contribution, Explanation, Score, Scorer, decide
-from .store import ClientPage, ClientQuery, ClientStore
+from .scorer import Scorer
+from .store import ClientStore
 
 HIST_BINS = 40
 PROFILE_FIELDS = ("age_years", "income", "debt", "debt_ratio", "family", "children", "employment_years")
 APPLICATION_FIELDS = ("contract_type", "credit_amount", "term_months", "annuity", "goods_price", "credit_income_ratio")
-RATIOS = {  # store column -> (English, French) label
-    "debt_ratio": ("Annuity / income", "Annuité / revenu"),
-    "credit_income_ratio": ("Credit / income", "Crédit / revenu"),
-}
-
-
-@dataclass(frozen=True)
-class ClientFile:
-    client_id: int
-    split: str                 # "train" (labelled history) | "new" (application to decide)
-    known_outcome: int | None  # 1 = defaulted, 0 = repaid, None for new applications
-    score: Score
-    profile: dict[str, Any]
-    application: dict[str, Any]
-
-
-@dataclass(frozen=True)
-class PortfolioSummary:
-    n_applications: int
-    n_accepted: int
-    n_refused: int
-    acceptance_rate: float
-    mean_default_probability: float
-    error_rate: float          # holdout, at the threshold
-    roc_auc: float
-    threshold: float
-    drift_share: float         # share of features with PSI >= 0.2 (new applications vs training)
-    n_drifting: int
-    score_psi: float
-    model_version: str
-
-
-@dataclass(frozen=True)
-class DriftRow:
-    feature: str
-    label: str
-    label_fr: str
-    psi: float
-    status: str
-
-
-@dataclass(frozen=True)
-class Histogram:
-    edges: list[float]                 # numeric: bin edges (len = bins + 1); empty for categories
-    categories: list[str]              # categorical: one bar per category; empty for numeric
-    counts: dict[str, list[int]]       # series -> counts per bin ("repaid"/"defaulted" or "all"/"accepted")
-
-
-@dataclass(frozen=True)
-class FeatureDistribution:
-    feature: str
-    label: str
-    label_fr: str
-    kind: str
-    histogram: Histogram
-    client_id: int | None = None
-    client_value: float | str | None = None
-    client_percentile: float | None = None   # share of labelled applications with a lower value, in %
-
-
-@dataclass(frozen=True)
-class RatioComparison:
-    name: str
-    label: str
-    label_fr: str
-    client: float | None
-    population_mean: float
-    accepted_mean: float
-    histogram: Histogram
-
-
-@dataclass(frozen=True)
-class DebtCapacity:
-    client_id: int
-    ratios: list[RatioComparison] = field(default_factory=list)
-
-
-@runtime_checkable
-class ScoringService(Protocol):
-    roles: frozenset[str]
-
-    def model_card(self) -> dict: ...
-    def portfolio(self) -> PortfolioSummary: ...
-    def drift(self) -> list[DriftRow]: ...
-    def global_importance(self, top: int = 15) -> list[dict]: ...
-    def top_features(self, n: int = 5) -> list[dict]: ...
-    def contract_types(self) -> list[str]: ...
-    def search(self, query: ClientQuery) -> ClientPage: ...
-    def client(self, client_id: int) -> ClientFile: ...
-    def explain(self, client_id: int, top: int | None = None) -> Explanation: ...
-    def predict(self, record: Mapping[str, Any], explain: bool = False,
-                top: int | None = None) -> tuple[Score, Explanation | None]: ...
-    def distribution(self, feature: str, client_id: int | None = None) -> FeatureDistribution: ...
-    def debt_capacity(self, client_id: int) -> DebtCapacity: ...
+RATIOS = ("debt_ratio", "credit_income_ratio")  # store columns compared with the population; labels in scoring.labels
 
 
 def _hist(values: np.ndarray, edges: np.ndarray) -> list[int]:
@@ -164,25 +73,25 @@ class LocalScoringService:
         self.roles = self.store.roles
 
     def _ids(self) -> np.ndarray:
-        return self.store._cur.execute("SELECT client_id FROM applications ORDER BY client_id").fetchnumpy()["client_id"]
+        return self.store.client_ids()
 
     # ------------------------------------------------------------ model and portfolio
     def model_card(self) -> dict:
         return self.card.summary()
 
     @functools.cached_property
-    def _importance(self) -> list[dict]:
+    def _importance(self) -> list[Importance]:
         path = self.workdir.importance_path
         try:
             doc = json.loads(path.read_text())
         except (OSError, ValueError) as exc:
             raise ModelError(f"global importance file {path} is missing or corrupt: rebuild ({exc})") from exc
-        return doc["features"]
+        return [Importance(**f) for f in doc["features"]]
 
-    def global_importance(self, top: int = 15) -> list[dict]:
+    def global_importance(self, top: int = 15) -> list[Importance]:
         return self._importance[: max(1, int(top))]
 
-    def top_features(self, n: int = 5) -> list[dict]:
+    def top_features(self, n: int = 5) -> list[Importance]:
         return self.global_importance(n)
 
     @functools.cached_property
@@ -249,7 +158,7 @@ class LocalScoringService:
     def client(self, client_id: int) -> ClientFile:
         row = self.store.get(client_id)
         p = row["default_probability"]
-        score = Score(row["client_id"], p, decide(p, self.card.threshold), self.card.threshold, self.card.version)
+        score = self.scorer.score_of(row["client_id"], p)
         target = row["target"]
         return ClientFile(
             client_id=row["client_id"], split=row["split"], known_outcome=None if target is None else int(target),
@@ -263,13 +172,28 @@ class LocalScoringService:
         return self.scorer.explain_row(np.asarray(self.X[i]), int(self.ids[i]), top)
 
     def score_and_explain(self, client_id: int, top: int | None = None) -> tuple[Score, Explanation]:
-        """The hot path of a client switch: one NumPy row, one TreeSHAP call."""
+        """The client's score recomputed from their row with its explanation: one NumPy row, one TreeSHAP call."""
         i = self._row(client_id)
         return self.scorer.score_and_explain(np.asarray(self.X[i]), int(self.ids[i]), top)
+
+    def overview(self, client_id: int, feature: str | None = None, top: int | None = None) -> ClientOverview:
+        """The client switch of the dashboard: file, explanation, one comparison and debt capacity at once."""
+        file = self.client(client_id)
+        return ClientOverview(file, self.explain(file.client_id, top),
+                              None if feature is None else self.distribution(feature, file.client_id),
+                              self.debt_capacity(file.client_id))
 
     def predict(self, record: Mapping[str, Any], explain: bool = False,
                 top: int | None = None) -> tuple[Score, Explanation | None]:
         return self.scorer.score_record(record, explain=explain, top=top)
+
+    def predict_batch(self, records: Sequence[Mapping[str, Any]]) -> list[Score]:
+        """Scores of several applications, in order (one XGBoost call); `InvalidApplicationError` names the
+        first bad row by its index (`3.AMT_CREDIT`)."""
+        if not 1 <= len(records) <= MAX_BATCH:
+            raise InvalidApplicationError("applications", f"send between 1 and {MAX_BATCH} applications, "
+                                                          f"got {len(records)}")
+        return self.scorer.score_records(records)
 
     # ------------------------------------------------------------ comparisons with the population
     @functools.lru_cache(maxsize=64)
@@ -279,7 +203,7 @@ class LocalScoringService:
             j = spec.index(feature)
         except KeyError:
             raise KeyError(f"unknown feature {feature!r}; model features include "
-                           f"{', '.join(f['feature'] for f in self.top_features(5))}") from None
+                           f"{', '.join(f.feature for f in self.top_features(5))}") from None
         f = spec.features[j]
         labelled = self._labelled_mask
         col = np.asarray(self.X[:, j], dtype=np.float64)[labelled]
@@ -329,62 +253,6 @@ class LocalScoringService:
         ratios = []
         for name, (values, pop_mean, acc_mean, hist) in self._ratio_reference.items():
             v = values[i]
-            en, fr = RATIOS[name]
+            en, fr = feature_labels(name)
             ratios.append(RatioComparison(name, en, fr, None if not np.isfinite(v) else float(v), pop_mean, acc_mean, hist))
         return DebtCapacity(int(self.ids[i]), ratios)
-
-
-# ------------------------------------------------------------------ JSON round trips (API and HTTP backend)
-def to_jsonable(obj: Any) -> Any:
-    if isinstance(obj, ClientPage):
-        rows = obj.rows.astype(object).where(obj.rows.notna(), None)
-        return {"total": obj.total, "limit": obj.query.limit, "offset": obj.query.offset,
-                "items": rows.to_dict(orient="records")}
-    return asdict(obj)
-
-
-def explanation_from_json(d: dict) -> Explanation:
-    return Explanation(d["client_id"], d["base_value"], d["margin"],
-                       tuple(Contribution(**c) for c in d["contributions"]), d.get("others", 0.0))
-
-
-def score_from_json(d: dict) -> Score:
-    return Score(**d)
-
-
-def client_file_from_json(d: dict) -> ClientFile:
-    return ClientFile(**{**d, "score": score_from_json(d["score"])})
-
-
-def portfolio_from_json(d: dict) -> PortfolioSummary:
-    return PortfolioSummary(**d)
-
-
-def drift_from_json(rows: list[dict]) -> list[DriftRow]:
-    return [DriftRow(**r) for r in rows]
-
-
-def distribution_from_json(d: dict) -> FeatureDistribution:
-    return FeatureDistribution(**{**d, "histogram": Histogram(**d["histogram"])})
-
-
-def debt_capacity_from_json(d: dict) -> DebtCapacity:
-    return DebtCapacity(d["client_id"], [RatioComparison(**{**r, "histogram": Histogram(**r["histogram"])})
-                                         for r in d["ratios"]])
-
-
-@functools.lru_cache(maxsize=None)
-def local_service(root: str) -> LocalScoringService:
-    """One in-process backend per work directory and process, shared by every session."""
-    return LocalScoringService(Workdir.resolve(root))
-
-
-def open_service(workdir: str | None = None) -> ScoringService:
-    """The HTTP backend when `SCORING_API_URL` is set, else the in-process one."""
-    import os
-
-    if os.environ.get("SCORING_API_URL"):
-        from .client import HttpScoringService
-
-        return HttpScoringService.from_env()
-    return local_service(str(Workdir.resolve(workdir).root))

@@ -9,7 +9,6 @@ from __future__ import annotations
 import functools
 import json
 import threading
-from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +16,7 @@ import duckdb
 import numpy as np
 import pandas as pd
 
+from .contracts import LIST_COLUMNS, ClientPage, ClientQuery
 from .errors import ModelError, UnknownClientError
 from .features import DAYS_PER_YEAR
 from .schema import DatasetSchema
@@ -24,12 +24,6 @@ from .schema import DatasetSchema
 #: business columns of the store, derived from the schema's roles (None when the role is absent)
 ROLE_COLUMNS = ("age_years", "income", "credit_amount", "annuity", "term_months", "goods_price", "contract_type",
                 "family", "employment_years", "children", "debt", "debt_ratio", "credit_income_ratio")
-LIST_COLUMNS = ("client_id", "split", "decision", "default_probability", "contract_type", "age_years", "income",
-                "credit_amount", "annuity", "term_months")
-SORTABLE = frozenset(("client_id", "default_probability", "age_years", "income", "credit_amount", "annuity",
-                      "term_months", "debt_ratio", "credit_income_ratio"))
-DECISIONS = ("accepted", "refused")
-MAX_PAGE = 500
 
 
 def role_frame(raw: pd.DataFrame, schema: DatasetSchema) -> pd.DataFrame:
@@ -81,58 +75,6 @@ def role_frame(raw: pd.DataFrame, schema: DatasetSchema) -> pd.DataFrame:
     numeric = out.select_dtypes("number").columns
     out[numeric] = out[numeric].replace([np.inf, -np.inf], np.nan)
     return out
-
-
-@dataclass(frozen=True)
-class ClientQuery:
-    q: str | None = None               # client ID, exact or prefix
-    decision: str | None = None        # "accepted" | "refused"
-    min_probability: float | None = None
-    max_probability: float | None = None
-    contract_type: str | None = None
-    min_income: float | None = None
-    max_income: float | None = None
-    min_amount: float | None = None
-    max_amount: float | None = None
-    min_age: float | None = None
-    max_age: float | None = None
-    split: str | None = None           # "train" (labelled history) | "new"
-    sort: str = "client_id"
-    descending: bool = False
-    limit: int = 20
-    offset: int = 0
-
-    def __post_init__(self):
-        if self.decision not in (None, *DECISIONS):
-            raise ValueError(f"decision must be one of {DECISIONS}, got {self.decision!r}")
-        if self.sort not in SORTABLE:
-            raise ValueError(f"cannot sort by {self.sort!r}; sortable: {', '.join(sorted(SORTABLE))}")
-        if not 1 <= int(self.limit) <= MAX_PAGE:
-            raise ValueError(f"limit must be between 1 and {MAX_PAGE}")
-        if int(self.offset) < 0:
-            raise ValueError("offset cannot be negative")
-        for name in ("min_probability", "max_probability"):
-            v = getattr(self, name)
-            if v is not None and not 0 <= v <= 1:
-                raise ValueError(f"{name} must be between 0 and 1")
-        if self.q is not None and self.q.strip() and not self.q.strip().isdigit():
-            raise ValueError("a client ID holds digits only")
-
-    def to_params(self) -> dict[str, Any]:
-        """Non-default fields, e.g. for a query string."""
-        out = {}
-        for f in fields(self):
-            v = getattr(self, f.name)
-            if v != f.default:
-                out[f.name] = v
-        return out
-
-
-@dataclass(frozen=True)
-class ClientPage:
-    rows: pd.DataFrame
-    total: int
-    query: ClientQuery
 
 
 class ClientStore:
@@ -213,6 +155,10 @@ class ClientStore:
             raise UnknownClientError(cid)
         return {k: _plain(v[i]) for k, v in columns.items()}
 
+    def client_ids(self) -> np.ndarray:
+        """Every client ID, in increasing order (the rows of the feature matrix)."""
+        return self._cur.execute("SELECT client_id FROM applications ORDER BY client_id").fetchnumpy()["client_id"]
+
     def raw_record(self, client_id: int) -> dict[str, Any]:
         rel = self._cur.execute("SELECT * FROM raw WHERE client_id = ?", [int(client_id)])
         row = rel.fetchone()
@@ -251,9 +197,10 @@ class ClientStore:
         cols = ", ".join(LIST_COLUMNS)
         cur = self._cur
         total = cur.execute(f"SELECT count(*) FROM applications WHERE {sql_where}", params).fetchone()[0]
-        rows = cur.execute(f"SELECT {cols} FROM applications WHERE {sql_where} ORDER BY {order} LIMIT ? OFFSET ?",
-                           [*params, int(query.limit), int(query.offset)]).df()
-        return ClientPage(rows, int(total), query)
+        rel = cur.execute(f"SELECT {cols} FROM applications WHERE {sql_where} ORDER BY {order} LIMIT ? OFFSET ?",
+                          [*params, int(query.limit), int(query.offset)])
+        items = tuple({k: _plain(v) for k, v in zip(LIST_COLUMNS, row)} for row in rel.fetchall())
+        return ClientPage(items, int(total), query)
 
     @functools.cached_property
     def _id_span(self) -> tuple[int, int]:

@@ -1,0 +1,121 @@
+"""The audit policy, applied once around any `ScoringService`: every action that reads or scores a client
+file writes one entry (who, what, which client, result, when) before its result is returned; an action
+whose entry cannot be written is refused with `AuditUnavailableError`, and nothing is returned.
+
+The API wraps its in-process service with it for each caller; the dashboard wraps the in-process service
+for each session. A dashboard over HTTP does not wrap its backend: the API it calls writes the entry.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from typing import Any, Mapping, Sequence
+
+from .audit import AUDIT_ERRORS, Entry
+from .contracts import (ClientFile, ClientOverview, ClientPage, ClientQuery, DebtCapacity, DriftRow, Explanation,
+                        FeatureDistribution, Importance, PortfolioSummary, Score, ScoringService, decide)
+from .errors import AuditUnavailableError
+
+log = logging.getLogger(__name__)
+
+
+class AuditedService:
+    """A `ScoringService` that audits `user`'s actions in `audit` (an `AuditLog` or `PostgresAuditLog`)."""
+
+    def __init__(self, service: ScoringService, audit: Any, user: str | None, source: str):
+        self.service = service
+        self.audit = audit
+        self.user = user
+        self.source = source
+        self._model: dict[str, Any] = {}  # version and threshold, shared with for_user() views
+
+    def for_user(self, user: str | None) -> "AuditedService":
+        """The same service and log, acting for another user (one per API caller or dashboard session)."""
+        view = AuditedService(self.service, self.audit, user, self.source)
+        view._model = self._model
+        return view
+
+    def __repr__(self) -> str:
+        return f"AuditedService({self.service!r}, user={self.user!r}, source={self.source!r})"
+
+    # ------------------------------------------------------------------ the policy
+    def _write(self, entries: Sequence[Entry]) -> None:
+        try:
+            self.audit.record_many(entries)
+        except AUDIT_ERRORS as exc:
+            log.error("audit log %s cannot be written (%s): action refused", self.audit, exc)
+            raise AuditUnavailableError("the audit log cannot be written, so nothing is shown: "
+                                        "retry in a moment or call the support desk") from exc
+
+    def _entry(self, event: str, client_id: int | None, score: Score | None, version: str | None = None) -> Entry:
+        return Entry(event, self.user, client_id, score.model_version if score else version or "",
+                     None if score is None else score.default_probability,
+                     None if score is None else score.decision, self.source)
+
+    def _explained_score(self, explanation: Explanation) -> Score:
+        if not self._model:
+            card = self.service.model_card()
+            self._model.update(version=card["version"], threshold=card["threshold"])
+        threshold = self._model["threshold"]
+        p = 1.0 / (1.0 + math.exp(-explanation.margin))
+        return Score(explanation.client_id, p, decide(p, threshold), threshold, self._model["version"])
+
+    # ------------------------------------------------------------------ audited actions
+    def client(self, client_id: int) -> ClientFile:
+        file = self.service.client(client_id)
+        self._write([self._entry("client_opened", file.client_id, file.score)])
+        return file
+
+    def overview(self, client_id: int, feature: str | None = None, top: int | None = None) -> ClientOverview:
+        view = self.service.overview(client_id, feature, top)
+        self._write([self._entry("client_opened", view.file.client_id, view.file.score)])
+        return view
+
+    def explain(self, client_id: int, top: int | None = None) -> Explanation:
+        explanation = self.service.explain(client_id, top)
+        self._write([self._entry("explained", explanation.client_id, self._explained_score(explanation))])
+        return explanation
+
+    def predict(self, record: Mapping[str, Any], explain: bool = False,
+                top: int | None = None) -> tuple[Score, Explanation | None]:
+        score, explanation = self.service.predict(record, explain, top)
+        self._write([self._entry("predicted", None, score)])
+        return score, explanation
+
+    def predict_batch(self, records: Sequence[Mapping[str, Any]]) -> list[Score]:
+        scores = self.service.predict_batch(records)
+        self._write([self._entry("predicted", None, s) for s in scores])  # one commit for the batch
+        return scores
+
+    # ------------------------------------------------------------------ no client file read
+    @property
+    def roles(self) -> frozenset[str]:
+        return self.service.roles
+
+    def model_card(self) -> dict:
+        return self.service.model_card()
+
+    def portfolio(self) -> PortfolioSummary:
+        return self.service.portfolio()
+
+    def drift(self) -> list[DriftRow]:
+        return self.service.drift()
+
+    def global_importance(self, top: int = 15) -> list[Importance]:
+        return self.service.global_importance(top)
+
+    def top_features(self, n: int = 5) -> list[Importance]:
+        return self.service.top_features(n)
+
+    def contract_types(self) -> list[str]:
+        return self.service.contract_types()
+
+    def search(self, query: ClientQuery) -> ClientPage:
+        return self.service.search(query)
+
+    def distribution(self, feature: str, client_id: int | None = None) -> FeatureDistribution:
+        return self.service.distribution(feature, client_id)
+
+    def debt_capacity(self, client_id: int) -> DebtCapacity:
+        return self.service.debt_capacity(client_id)

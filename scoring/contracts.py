@@ -1,0 +1,258 @@
+"""What every part of the product agrees on: result types, the client query, the decision rule, the
+`ScoringService` protocol and their JSON codecs.
+
+Standard library and pydantic only. The views, the HTTP backend, the API and the notebook import this
+module, never the engine (XGBoost, DuckDB): a dashboard that runs over the API loads no ML stack.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass, field, fields
+from typing import Any, Mapping, Protocol, Sequence, TypeVar, runtime_checkable
+
+from pydantic import TypeAdapter
+
+ACCEPTED, REFUSED = "accepted", "refused"
+DECISIONS = (ACCEPTED, REFUSED)
+SPLITS = ("train", "new")        # labelled history | applications to decide
+MAX_PAGE = 500                   # client files in one page of a search
+MAX_BATCH = 10_000               # applications in one `predict_batch`
+MAX_TOP = 1000                   # contributions kept by `top`
+FLOAT32_MAX = 3.4028234663852886e38  # the model computes in float32: beyond this a number would become missing
+#: columns of a search result row
+LIST_COLUMNS = ("client_id", "split", "decision", "default_probability", "contract_type", "age_years", "income",
+                "credit_amount", "annuity", "term_months")
+SORTABLE = frozenset(("client_id", "default_probability", "age_years", "income", "credit_amount", "annuity",
+                      "term_months", "debt_ratio", "credit_income_ratio"))
+
+
+def decide(probability: float, threshold: float) -> str:
+    """The bank's rule: refused at or above the threshold."""
+    return REFUSED if probability >= threshold else ACCEPTED
+
+
+# ------------------------------------------------------------------------------------------ scores
+@dataclass(frozen=True)
+class Score:
+    client_id: int | None
+    default_probability: float
+    decision: str            # "accepted" | "refused"
+    threshold: float
+    model_version: str
+
+
+@dataclass(frozen=True)
+class Contribution:
+    feature: str
+    label: str
+    label_fr: str
+    value: float | str | None   # the client's value, categories as text, None when missing
+    contribution: float         # SHAP value, log-odds; > 0 pushes towards default
+
+
+@dataclass(frozen=True)
+class Explanation:
+    client_id: int | None
+    base_value: float            # log-odds of the average application
+    margin: float                # log-odds of this application = base_value + sum of all contributions
+    contributions: tuple[Contribution, ...]   # sorted by |contribution|, largest first
+    others: float = 0.0          # sum of the contributions left out by `top`
+
+    def top(self, n: int) -> "Explanation":
+        kept, rest = self.contributions[:n], self.contributions[n:]
+        return Explanation(self.client_id, self.base_value, self.margin, kept,
+                           self.others + float(sum(c.contribution for c in rest)))
+
+
+# ------------------------------------------------------------------------------------------ client files
+@dataclass(frozen=True)
+class ClientFile:
+    client_id: int
+    split: str                 # "train" (labelled history) | "new" (application to decide)
+    known_outcome: int | None  # 1 = defaulted, 0 = repaid, None for new applications
+    score: Score
+    profile: dict[str, Any]
+    application: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class ClientQuery:
+    """Search and filters over the client files; one page of `limit` rows from `offset`."""
+    q: str | None = None               # client ID, exact or prefix
+    decision: str | None = None        # "accepted" | "refused"
+    min_probability: float | None = None
+    max_probability: float | None = None
+    contract_type: str | None = None
+    min_income: float | None = None
+    max_income: float | None = None
+    min_amount: float | None = None
+    max_amount: float | None = None
+    min_age: float | None = None
+    max_age: float | None = None
+    split: str | None = None           # "train" (labelled history) | "new"
+    sort: str = "client_id"
+    descending: bool = False
+    limit: int = 20
+    offset: int = 0
+
+    def __post_init__(self):
+        if self.decision not in (None, *DECISIONS):
+            raise ValueError(f"decision must be one of {DECISIONS}, got {self.decision!r}")
+        if self.split not in (None, *SPLITS):
+            raise ValueError(f"split must be one of {SPLITS}, got {self.split!r}")
+        if self.sort not in SORTABLE:
+            raise ValueError(f"cannot sort by {self.sort!r}; sortable: {', '.join(sorted(SORTABLE))}")
+        if not 1 <= int(self.limit) <= MAX_PAGE:
+            raise ValueError(f"limit must be between 1 and {MAX_PAGE}")
+        if int(self.offset) < 0:
+            raise ValueError("offset cannot be negative")
+        for name in ("min_probability", "max_probability"):
+            v = getattr(self, name)
+            if v is not None and not 0 <= v <= 1:
+                raise ValueError(f"{name} must be between 0 and 1")
+        if self.q is not None and self.q.strip() and not is_client_id(self.q.strip()):
+            raise ValueError("a client ID holds the digits 0-9 only")
+
+    def to_params(self) -> dict[str, Any]:
+        """Non-default fields, e.g. for a query string."""
+        return {f.name: getattr(self, f.name) for f in fields(self) if getattr(self, f.name) != f.default}
+
+
+def is_client_id(text: str) -> bool:
+    """ASCII digits only: `'²'.isdigit()` is true in Python, and `int('²')` fails."""
+    return text.isascii() and text.isdigit()
+
+
+@dataclass(frozen=True)
+class ClientPage:
+    """One page of a search: rows of `LIST_COLUMNS` (None where missing) and the number of matches."""
+    items: tuple[dict[str, Any], ...]
+    total: int
+    query: ClientQuery
+
+
+# ------------------------------------------------------------------------------------------ portfolio
+@dataclass(frozen=True)
+class PortfolioSummary:
+    n_applications: int
+    n_accepted: int
+    n_refused: int
+    acceptance_rate: float
+    mean_default_probability: float
+    error_rate: float          # holdout, at the threshold
+    roc_auc: float
+    threshold: float
+    drift_share: float         # share of features with PSI >= 0.2 (new applications vs training)
+    n_drifting: int
+    score_psi: float
+    model_version: str
+
+
+@dataclass(frozen=True)
+class DriftRow:
+    feature: str
+    label: str
+    label_fr: str
+    psi: float
+    status: str               # "stable" | "moderate" | "drift"
+
+
+@dataclass(frozen=True)
+class Importance:
+    feature: str
+    label: str
+    label_fr: str
+    importance: float         # mean |SHAP| over a sample, in log-odds
+
+
+# ------------------------------------------------------------------------------------------ comparisons
+@dataclass(frozen=True)
+class Histogram:
+    edges: list[float]                 # numeric: bin edges (len = bins + 1); empty for categories
+    categories: list[str]              # categorical: one bar per category; empty for numeric
+    counts: dict[str, list[int]]       # series -> counts per bin ("repaid"/"defaulted" or "all"/"accepted")
+
+
+@dataclass(frozen=True)
+class FeatureDistribution:
+    feature: str
+    label: str
+    label_fr: str
+    kind: str
+    histogram: Histogram
+    client_id: int | None = None
+    client_value: float | str | None = None
+    client_percentile: float | None = None   # share of labelled applications with a lower value, in %
+
+
+@dataclass(frozen=True)
+class RatioComparison:
+    name: str
+    label: str
+    label_fr: str
+    client: float | None
+    population_mean: float
+    accepted_mean: float
+    histogram: Histogram
+
+
+@dataclass(frozen=True)
+class DebtCapacity:
+    client_id: int
+    ratios: list[RatioComparison] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class ClientOverview:
+    """Everything the dashboard shows about one client, read as one action (one audit entry, one request)."""
+    file: ClientFile
+    explanation: Explanation
+    comparison: FeatureDistribution | None
+    debt: DebtCapacity
+
+
+# ------------------------------------------------------------------------------------------ the service
+@runtime_checkable
+class ScoringService(Protocol):
+    """The one interface to the model and the client files: in process (`scoring.service`) or over HTTP
+    (`scoring.client`); `scoring.audited.AuditedService` wraps either with the audit policy."""
+
+    @property
+    def roles(self) -> frozenset[str]: ...           # business roles present in the data (income, age_years...)
+    def model_card(self) -> dict: ...
+    def portfolio(self) -> PortfolioSummary: ...
+    def drift(self) -> list[DriftRow]: ...
+    def global_importance(self, top: int = 15) -> list[Importance]: ...
+    def top_features(self, n: int = 5) -> list[Importance]: ...
+    def contract_types(self) -> list[str]: ...
+    def search(self, query: ClientQuery) -> ClientPage: ...
+    def client(self, client_id: int) -> ClientFile: ...
+    def explain(self, client_id: int, top: int | None = None) -> Explanation: ...
+    def overview(self, client_id: int, feature: str | None = None, top: int | None = None) -> ClientOverview: ...
+    def predict(self, record: Mapping[str, Any], explain: bool = False,
+                top: int | None = None) -> tuple[Score, Explanation | None]: ...
+    def predict_batch(self, records: Sequence[Mapping[str, Any]]) -> list[Score]: ...
+    def distribution(self, feature: str, client_id: int | None = None) -> FeatureDistribution: ...
+    def debt_capacity(self, client_id: int) -> DebtCapacity: ...
+
+
+# ------------------------------------------------------------------------------------------ JSON codecs
+T = TypeVar("T")
+
+
+@functools.lru_cache(maxsize=None)
+def adapter(kind: Any) -> TypeAdapter:
+    """The pydantic `TypeAdapter` of a contract type (cached: building one costs ~1 ms)."""
+    return TypeAdapter(kind)
+
+
+def to_json(obj: Any) -> Any:
+    """A contract object (or a list of them) as JSON-ready Python data."""
+    kind = list[type(obj[0])] if isinstance(obj, list) and obj else type(obj)
+    return adapter(kind).dump_python(obj, mode="json")
+
+
+def from_json(kind: type[T] | Any, data: Any) -> T:
+    """The contract object `kind` (e.g. `ClientFile`, `list[DriftRow]`) from JSON data."""
+    return adapter(kind).validate_python(data)
