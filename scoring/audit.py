@@ -109,6 +109,17 @@ class Entry:
                 self.decision, self.source)
 
 
+def _owner_only(path: Path) -> None:
+    """The log names who looked at which client: readable by its owner only. A new file is created with that
+    mode (SQLite gives its -wal and -shm files the database's mode); an existing one is narrowed to it."""
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))  # an empty file is an empty database
+    except FileExistsError:
+        st = path.stat()
+        if st.st_mode & 0o077 and st.st_uid == os.getuid():
+            os.chmod(path, 0o600)
+
+
 def _is_busy(exc: sqlite3.OperationalError) -> bool:
     text = str(exc).lower()
     return "locked" in text or "busy" in text
@@ -149,6 +160,7 @@ class AuditLog(_Log):
         except OSError as exc:
             raise OSError(f"cannot create the audit log directory {self.path.parent}: {exc}; "
                           f"set SCORING_AUDIT_DB to a writable path") from exc
+        _owner_only(self.path)
         self._local = threading.local()
         self._retry(self._create)
 

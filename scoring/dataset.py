@@ -28,10 +28,6 @@ class Dataset:
     fingerprint: str
 
     @property
-    def feature_columns(self) -> list[str]:
-        return list(self.train.columns)
-
-    @property
     def n_applications(self) -> int:
         return len(self.train) + (0 if self.new is None else len(self.new))
 

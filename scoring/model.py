@@ -15,6 +15,7 @@ import xgboost as xgb
 from sklearn.metrics import average_precision_score, brier_score_loss, roc_auc_score
 from sklearn.model_selection import train_test_split
 
+from .contracts import REFUSED, decide
 from .errors import ModelError
 from .features import FeatureSpec
 from .monitoring import reference_statistics
@@ -123,7 +124,7 @@ def train_model(X: np.ndarray, y: np.ndarray, spec: FeatureSpec, *, fingerprint:
     yh = y[holdout_idx]
     ph = booster.inplace_predict(X[holdout_idx], validate_features=False)
     threshold, cost = choose_threshold(yh, ph, costs)
-    refused = ph >= threshold
+    refused = np.array([decide(p, threshold) == REFUSED for p in ph.tolist()])
     metrics = {
         "roc_auc": float(roc_auc_score(yh, ph)),
         "pr_auc": float(average_precision_score(yh, ph)),

@@ -16,7 +16,7 @@ import duckdb
 import numpy as np
 import pandas as pd
 
-from .contracts import LIST_COLUMNS, ClientPage, ClientQuery
+from .contracts import LIST_COLUMNS, ClientPage, ClientQuery, decide
 from .errors import ModelError, UnknownClientError
 from .features import DAYS_PER_YEAR
 from .schema import DatasetSchema
@@ -116,7 +116,7 @@ class ClientStore:
         apps.insert(2, "split", split[order])
         apps.insert(3, "target", pd.array(target[order], dtype="Int8"))
         apps.insert(4, "default_probability", probability[order].astype(np.float64))
-        apps.insert(5, "decision", np.where(probability[order] >= threshold, "refused", "accepted"))
+        apps.insert(5, "decision", [decide(p, threshold) for p in probability[order].tolist()])
         raw_sorted = pd.concat([pd.DataFrame({"client_id": client_ids[order]}),
                                 raw.iloc[order].reset_index(drop=True)], axis=1)
         roles_present = [c for c in ROLE_COLUMNS if apps[c].notna().any()]
