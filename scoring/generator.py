@@ -64,6 +64,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 from statistics import NormalDist
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -353,23 +354,26 @@ def _region_table() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 _REGION_SHARE, _REGION_POP, _REGION_RATING = _region_table()
 
-# building blocks: (kind, parameters); missing counts from the stats file, nested across blocks
-_BUILDING_BLOCKS = {
+# building blocks: the kind of draw (see _building_average) and its parameters; missing counts from the
+# stats file, nested across blocks
+_BUILDING_BLOCKS: dict[str, tuple] = {
     "APARTMENTS": ("area", 0.0876, 0.75),
     "BASEMENTAREA": ("area", 0.0763, 0.80),
     "YEARS_BEGINEXPLUATATION": ("begin", 0.9816, 0.6),
     "YEARS_BUILD": ("build", 0.7552, 0.11),
     "COMMONAREA": ("area", 0.0211, 0.95),
-    "ELEVATORS": ("elevators", 0.0, 0.0),
-    "ENTRANCES": ("entrances", 0.1379, 0.0),
-    "FLOORSMAX": ("floors", 4.0, 0.0),
-    "FLOORSMIN": ("floorsmin", 5.0, 0.0),
+    "ELEVATORS": ("elevators",),
+    "ENTRANCES": ("entrances",),
+    "FLOORSMAX": ("floors",),
+    "FLOORSMIN": ("floorsmin",),
     "LANDAREA": ("area", 0.0481, 0.95),
     "LIVINGAPARTMENTS": ("area", 0.0756, 0.75),
     "LIVINGAREA": ("area", 0.0745, 0.80),
     "NONLIVINGAPARTMENTS": ("zero", 0.55, 0.0039),
     "NONLIVINGAREA": ("zero", 0.47, 0.0150),
 }
+# counts: their _MODE and _MEDI repeat the _AVG value instead of varying around it
+_DISCRETE_BUILDING_KINDS = frozenset({"elevators", "entrances", "floors", "floorsmin"})
 _BUILDING_MISSING = _STATS["building_block_missing_counts(_AVG=_MODE=_MEDI)"]
 _DOC_FLAGS = [f"FLAG_DOCUMENT_{i}" for i in range(2, 22)]
 _BUREAU = [f"AMT_REQ_CREDIT_BUREAU_{p}" for p in ("HOUR", "DAY", "WEEK", "MON", "QRT", "YEAR")]
@@ -383,45 +387,67 @@ def _negative_binomial(rng: np.random.Generator, mean: float, sd: float, n: int,
 
 
 # --------------------------------------------------------------------------------------------
-# The generative process
+# The generative process: one function per block of columns. All blocks draw from one Generator,
+# so the order of the calls in _simulate, and of the draws inside each block, is part of the
+# output: moving a draw changes the data of every seed (tests/test_generator.py pins it).
 
-def _simulate(rng: np.random.Generator, n: int, period: _Period) -> tuple[dict[str, np.ndarray], np.ndarray]:
-    """Columns (all but SK_ID_CURR and TARGET) and the latent risk L (logit without intercept)."""
-    c: dict[str, np.ndarray] = {}
-    z_age = rng.standard_normal(n) + period.age_shift
-    z_ses = rng.standard_normal(n)
-    z_quality = rng.standard_normal(n)
-    z_sex = rng.standard_normal(n)
+_Columns = dict[str, np.ndarray]
+_SENTINEL_SHARE: float = _STATS["facts"]["DAYS_EMPLOYED_365243"]["share"]
 
-    # --- contract, gender, age, pensioners (the DAYS_EMPLOYED sentinel)
-    revolving = rng.random(n) < period.revolving_share
-    c["NAME_CONTRACT_TYPE"] = np.where(revolving, "Revolving loans", "Cash loans").astype(object)
+
+class _Factors(NamedTuple):
+    """The independent standard-normal factors behind each applicant."""
+
+    age: np.ndarray      # older = higher
+    ses: np.ndarray      # socio-economic status: education, income, occupation, region
+    quality: np.ndarray  # credit quality, shared by the three external scores
+    sex: np.ndarray      # male = higher
+
+
+def _latent_factors(rng: np.random.Generator, n: int, age_shift: float) -> _Factors:
+    """Age, status, credit quality and sex: four standard normals, age shifted by the period's `age_shift`."""
+    age = rng.standard_normal(n) + age_shift
+    ses = rng.standard_normal(n)
+    quality = rng.standard_normal(n)
+    sex = rng.standard_normal(n)
+    return _Factors(age=age, ses=ses, quality=quality, sex=sex)
+
+
+def _contract_type(rng: np.random.Generator, n: int, revolving_share: float) -> tuple[_Columns, np.ndarray]:
+    """NAME_CONTRACT_TYPE, revolving at the period's share; also the revolving mask."""
+    revolving = rng.random(n) < revolving_share
+    return {"NAME_CONTRACT_TYPE": np.where(revolving, "Revolving loans", "Cash loans").astype(object)}, revolving
+
+
+def _demographics(rng: np.random.Generator, f: _Factors, gender_xna_rate: float
+                  ) -> tuple[_Columns, np.ndarray, np.ndarray, np.ndarray]:
+    """CODE_GENDER from sex, DAYS_BIRTH from age, retirement from both; also male, age in days, sentinel mask."""
+    n = len(f.age)
     gender_counts = _CAT["CODE_GENDER"]
     p_male = gender_counts["M"] / (gender_counts["M"] + gender_counts["F"])
-    male = z_sex > _threshold(p_male)
+    male = f.sex > _threshold(p_male)
     gender = np.where(male, "M", "F").astype(object)
-    xna = rng.random(n) < period.gender_xna_rate
+    xna = rng.random(n) < gender_xna_rate
     gender[xna] = "XNA"
     male &= ~xna
-    c["CODE_GENDER"] = gender
-
-    age_days = np.rint(_knots(z_age, _AGE_KNOTS))
-    age_years = age_days / _YEAR
-    c["DAYS_BIRTH"] = (-age_days).astype(np.int64)
-    sentinel_share = _STATS["facts"]["DAYS_EMPLOYED_365243"]["share"]
+    age_days = np.rint(_knots(f.age, _AGE_KNOTS))
     # women retire earlier: the pension score leans on age and (a little) on being female
-    sentinel = _mix((0.88, z_age), (-0.2, z_sex), rng=rng, n=n) > _threshold(sentinel_share)
-    employed = ~sentinel
+    sentinel = _mix((0.88, f.age), (-0.2, f.sex), rng=rng, n=n) > _threshold(_SENTINEL_SHARE)
+    return {"CODE_GENDER": gender, "DAYS_BIRTH": (-age_days).astype(np.int64)}, male, age_days, sentinel
 
-    # --- income type, education, family, children, housing, suite
+
+def _income_type(rng: np.random.Generator, f: _Factors, male: np.ndarray, sentinel: np.ndarray) -> _Columns:
+    """NAME_INCOME_TYPE: pensioner or unemployed on sentinel rows, else a type tilted by status, age and sex."""
+    n = len(sentinel)
+    employed = ~sentinel
     income_type = np.empty(n, dtype=object)
-    pension_kind = rng.random(n) < _CAT["NAME_INCOME_TYPE"]["Unemployed"] / sentinel_share / _REAL_ROWS
+    pension_kind = rng.random(n) < _CAT["NAME_INCOME_TYPE"]["Unemployed"] / _SENTINEL_SHARE / _REAL_ROWS
     income_type[sentinel] = np.where(pension_kind[sentinel], "Unemployed", "Pensioner")
     w_counts = _CAT["NAME_INCOME_TYPE"]
     w_weights = [w_counts[k] if k != "Pensioner" else 10 for k in _INCOME_TYPES_WORKING]
     ne = int(employed.sum())
     tilt = np.zeros((ne, len(_INCOME_TYPES_WORKING)))
-    ses_e, age_e, male_e = z_ses[employed], z_age[employed], male[employed]
+    ses_e, age_e, male_e = f.ses[employed], f.age[employed], male[employed]
     tilt[:, 1] = 0.4 * ses_e
     tilt[:, 2] = 0.2 * ses_e + 0.2 * age_e
     tilt[:, 3] = -2.5 * age_e
@@ -429,13 +455,19 @@ def _simulate(rng: np.random.Generator, n: int, period: _Period) -> tuple[dict[s
     tilt[:, 5] = np.where(male_e, -8.0, 0.0) - 1.0 * age_e
     tilt[:, 6] = 2.0 * age_e
     income_type[employed] = _labels(_INCOME_TYPES_WORKING, _tilted_choice(rng, w_weights, tilt))
-    c["NAME_INCOME_TYPE"] = income_type
+    return {"NAME_INCOME_TYPE": income_type}
 
+
+def _education(rng: np.random.Generator, z_ses: np.ndarray) -> tuple[_Columns, np.ndarray]:
+    """NAME_EDUCATION_TYPE: status plus noise cut at the published shares; also the level (index in order)."""
     ed_counts = _CAT["NAME_EDUCATION_TYPE"]
-    edu_idx = _ordinal(_mix((0.75, z_ses), rng=rng, n=n), [ed_counts[k] for k in _EDUCATION_ORDER])
-    education = _labels(_EDUCATION_ORDER, edu_idx)
-    c["NAME_EDUCATION_TYPE"] = education
+    level = _ordinal(_mix((0.75, z_ses), rng=rng, n=len(z_ses)), [ed_counts[k] for k in _EDUCATION_ORDER])
+    return {"NAME_EDUCATION_TYPE": _labels(_EDUCATION_ORDER, level)}, level
 
+
+def _family(rng: np.random.Generator, age_years: np.ndarray, male: np.ndarray, sentinel: np.ndarray) -> _Columns:
+    """NAME_FAMILY_STATUS from age and sex; CNT_CHILDREN and CNT_FAM_MEMBERS from status, age and retirement."""
+    n = len(age_years)
     age_c = (age_years - 43.0) / 12.0
     fam_names = list(_CAT["NAME_FAMILY_STATUS"])
     fam_tilt = np.zeros((n, len(fam_names)))
@@ -444,51 +476,65 @@ def _simulate(rng: np.random.Generator, n: int, period: _Period) -> tuple[dict[s
     fam_tilt[:, fam_names.index("Separated")] = 0.1 * age_c - 0.3 * male
     fam_tilt[:, fam_names.index("Widow")] = 1.6 * age_c - 1.5 * male
     family = _labels(fam_names, _tilted_choice(rng, list(_CAT["NAME_FAMILY_STATUS"].values()), fam_tilt))
-    c["NAME_FAMILY_STATUS"] = family
     couple = (family == "Married") | (family == "Civil marriage")
 
     kids = np.array(list(_CHILDREN_COUNTS))
     kid_tilt = np.minimum(kids, 3)[None, :] * (0.6 * couple - 1.5 * sentinel - 0.5 * np.abs(age_c + 0.5)
                                                - 0.4 * (family == "Single / not married"))[:, None]
     children = kids[_tilted_choice(rng, list(_CHILDREN_COUNTS.values()), kid_tilt)]
-    c["CNT_CHILDREN"] = children.astype(np.int64)
     fam_members = np.minimum(children + 1.0 + couple, _NUM["CNT_FAM_MEMBERS"][7])
-    c["CNT_FAM_MEMBERS"] = _with_nan(fam_members, rng.random(n) < _missing_rate("CNT_FAM_MEMBERS"))
+    return {"NAME_FAMILY_STATUS": family, "CNT_CHILDREN": children.astype(np.int64),
+            "CNT_FAM_MEMBERS": _with_nan(fam_members, rng.random(n) < _missing_rate("CNT_FAM_MEMBERS"))}
 
+
+def _housing_and_suite(rng: np.random.Generator, age_years: np.ndarray) -> _Columns:
+    """NAME_HOUSING_TYPE from age (the young live with parents or rent); NAME_TYPE_SUITE at the published shares."""
+    n = len(age_years)
+    age_c = (age_years - 43.0) / 12.0
     housing_names = list(_CAT["NAME_HOUSING_TYPE"])
     h_tilt = np.zeros((n, len(housing_names)))
     h_tilt[:, housing_names.index("With parents")] = -1.5 * age_c
     h_tilt[:, housing_names.index("Rented apartment")] = -0.6 * age_c
     h_tilt[:, housing_names.index("Municipal apartment")] = 0.2 * age_c
-    c["NAME_HOUSING_TYPE"] = _labels(housing_names,
-                                     _tilted_choice(rng, list(_CAT["NAME_HOUSING_TYPE"].values()), h_tilt))
-
+    housing = _labels(housing_names, _tilted_choice(rng, list(_CAT["NAME_HOUSING_TYPE"].values()), h_tilt))
     suite_names, suite_w, suite_na = _counts("NAME_TYPE_SUITE")
-    c["NAME_TYPE_SUITE"] = _labels(suite_names, _choice(rng, suite_w, n), rng.random(n) < suite_na)
+    suite = _labels(suite_names, _choice(rng, suite_w, n), rng.random(n) < suite_na)
+    return {"NAME_HOUSING_TYPE": housing, "NAME_TYPE_SUITE": suite}
 
-    # --- region
+
+def _region(rng: np.random.Generator, z_ses: np.ndarray) -> _Columns:
+    """REGION_POPULATION_RELATIVE and both REGION_RATING_* of a region drawn from status (richer = more populous)."""
+    n = len(z_ses)
     z_region = _mix((0.3, z_ses), rng=rng, n=n)
     region = np.minimum(np.searchsorted(np.cumsum(_REGION_SHARE), _norm_cdf(z_region)), len(_REGION_SHARE) - 1)
-    c["REGION_POPULATION_RELATIVE"] = _REGION_POP[region]
     rating = _REGION_RATING[region].astype(np.int64)
-    c["REGION_RATING_CLIENT"] = rating
     u = rng.random(n)  # the city can rate better than its region
     w_city = rating.copy()
     w_city[(rating == 3) & (u < 0.09)] = 2
     w_city[(rating == 2) & (u > 0.992)] = 1
-    c["REGION_RATING_CLIENT_W_CITY"] = w_city.astype(np.int64)
+    return {"REGION_POPULATION_RELATIVE": _REGION_POP[region], "REGION_RATING_CLIENT": rating,
+            "REGION_RATING_CLIENT_W_CITY": w_city.astype(np.int64)}
 
-    # --- income and the loan
-    z_income = _mix((0.55, z_ses), (0.30, z_sex), (0.10, z_age), rng=rng, n=n)
-    income = _knots(z_income, _INCOME_KNOTS, log=True) * np.where(sentinel, 0.72, 1.06) * period.amount_factor
+
+def _income(rng: np.random.Generator, f: _Factors, sentinel: np.ndarray, amount_factor: float
+            ) -> tuple[_Columns, np.ndarray]:
+    """AMT_INCOME_TOTAL from status, sex and age (lower when retired), rounded as declared; also its factor."""
+    n = len(sentinel)
+    z_income = _mix((0.55, f.ses), (0.30, f.sex), (0.10, f.age), rng=rng, n=n)
+    income = _knots(z_income, _INCOME_KNOTS, log=True) * np.where(sentinel, 0.72, 1.06) * amount_factor
     coarse = rng.random(n) < 0.8
     income = np.where(coarse, np.round(income / 2250) * 2250, np.round(income / 45) * 45)
     income = np.clip(income, _NUM["AMT_INCOME_TOTAL"][3], _NUM["AMT_INCOME_TOTAL"][7])
-    c["AMT_INCOME_TOTAL"] = income
+    return {"AMT_INCOME_TOTAL": income}, z_income
 
+
+def _credit_and_goods(rng: np.random.Generator, revolving: np.ndarray, income: np.ndarray, z_income: np.ndarray,
+                      z_quality: np.ndarray, amount_factor: float) -> tuple[_Columns, np.ndarray, np.ndarray]:
+    """AMT_GOODS_PRICE from income and quality, AMT_CREDIT from it or a card limit; also goods factor and price."""
+    n = len(revolving)
     # banks lend more to better clients: bigger loans are slightly safer (corr with TARGET < 0)
     z_goods = _mix((0.45, z_income), (0.45, z_quality), rng=rng, n=n)
-    goods = _knots(z_goods, _GOODS_KNOTS, log=True) * period.amount_factor
+    goods = _knots(z_goods, _GOODS_KNOTS, log=True) * amount_factor
     goods = np.where(rng.random(n) < 0.6, np.round(goods / 22500) * 22500, np.round(goods / 4500) * 4500)
     goods = np.clip(goods, _NUM["AMT_GOODS_PRICE"][3], _NUM["AMT_GOODS_PRICE"][7])
     kind = _choice(rng, [0.30, 0.65, 0.05], n)  # equal, insurance/fees on top, down payment
@@ -506,76 +552,100 @@ def _simulate(rng: np.random.Generator, n: int, period: _Period) -> tuple[dict[s
     goods = np.where(revolving, credit, goods)
     goods_missing = revolving & (rng.random(n) < _NUM["AMT_GOODS_PRICE"][0] /
                                  _CAT["NAME_CONTRACT_TYPE"]["Revolving loans"])
-    c["AMT_CREDIT"] = credit
-    c["AMT_GOODS_PRICE"] = _with_nan(goods, goods_missing)
+    return {"AMT_CREDIT": credit, "AMT_GOODS_PRICE": _with_nan(goods, goods_missing)}, z_goods, goods
 
+
+def _annuity(rng: np.random.Generator, revolving: np.ndarray, credit: np.ndarray, z_goods: np.ndarray
+             ) -> tuple[_Columns, np.ndarray]:
+    """AMT_ANNUITY: credit over a term growing with the goods factor, or a card rate; also the value before hiding."""
+    n = len(revolving)
     # credit / annuity ~ the repayment term: median 20, smoothly bounded to (8, 40), longer for bigger loans
     term = 8.0 + 32.0 * _norm_cdf(-0.3186 + 0.85 * _mix((0.75, z_goods), rng=rng, n=n))
     card_rate = np.array([0.05, 0.10, 0.075, 0.0375])[_choice(rng, [0.7, 0.15, 0.1, 0.05], n)]
     annuity = np.where(revolving, credit * card_rate, credit / term)
     annuity = np.clip(np.round(annuity * 2) / 2, _NUM["AMT_ANNUITY"][3], _NUM["AMT_ANNUITY"][7])
-    c["AMT_ANNUITY"] = _with_nan(annuity, rng.random(n) < _missing_rate("AMT_ANNUITY"))
+    return {"AMT_ANNUITY": _with_nan(annuity, rng.random(n) < _missing_rate("AMT_ANNUITY"))}, annuity
 
-    # --- employment and organisation
+
+def _employment(rng: np.random.Generator, f: _Factors, age_days: np.ndarray, male: np.ndarray,
+                sentinel: np.ndarray) -> tuple[_Columns, np.ndarray, np.ndarray]:
+    """DAYS_EMPLOYED, ORGANIZATION_TYPE, OCCUPATION_TYPE from age, status, sex, job; also job factor, days employed."""
+    n = len(sentinel)
+    employed = ~sentinel
     z_job = rng.standard_normal(n)  # job stability beyond age and status (also seen by EXT_SOURCE_1)
-    emp_days = _knots(_mix((0.45, z_age), (0.2, z_ses), (0.87, z_job), rng=rng, n=n), _EMPLOYED_KNOTS)
+    emp_days = _knots(_mix((0.45, f.age), (0.2, f.ses), (0.87, z_job), rng=rng, n=n), _EMPLOYED_KNOTS)
     cap = np.maximum(age_days - 16 * 365, 0)
     emp_days = np.where(emp_days > cap, rng.random(n) * cap, emp_days)
     emp_days = np.rint(emp_days)
-    c["DAYS_EMPLOYED"] = np.where(sentinel, DAYS_EMPLOYED_SENTINEL, -emp_days).astype(np.int64)
     org = _labels(_ORG_NAMES, _choice(rng, _ORG_WEIGHTS, n))
     org[sentinel] = "XNA"
-    c["ORGANIZATION_TYPE"] = org
 
     occ_names, occ_w, _ = _counts("OCCUPATION_TYPE")
     occ_tilt = np.array([_OCCUPATION_TILT[k] for k in occ_names])  # K x 2
-    occ_idx = _tilted_choice(rng, occ_w, np.column_stack([male_e, ses_e]).astype(float) @ occ_tilt.T)
+    tilt = np.column_stack([male[employed], f.ses[employed]]).astype(float) @ occ_tilt.T
+    occ_idx = _tilted_choice(rng, occ_w, tilt)
     occupation = np.full(n, np.nan, dtype=object)
-    occ_missing_employed = (_CAT["OCCUPATION_TYPE"]["<NA>"] - sentinel_share * _REAL_ROWS) / (
-        (1 - sentinel_share) * _REAL_ROWS)
-    occupation[employed] = _labels(occ_names, occ_idx, rng.random(ne) < occ_missing_employed)
-    c["OCCUPATION_TYPE"] = occupation
+    occ_missing_employed = (_CAT["OCCUPATION_TYPE"]["<NA>"] - _SENTINEL_SHARE * _REAL_ROWS) / (
+        (1 - _SENTINEL_SHARE) * _REAL_ROWS)
+    occupation[employed] = _labels(occ_names, occ_idx, rng.random(int(employed.sum())) < occ_missing_employed)
+    return {"DAYS_EMPLOYED": np.where(sentinel, DAYS_EMPLOYED_SENTINEL, -emp_days).astype(np.int64),
+            "ORGANIZATION_TYPE": org, "OCCUPATION_TYPE": occupation}, z_job, emp_days
 
-    # --- other DAYS_*
+
+def _registration_and_id(rng: np.random.Generator, z_age: np.ndarray, age_days: np.ndarray) -> _Columns:
+    """DAYS_REGISTRATION and DAYS_ID_PUBLISH from age, capped by the days since the 14th birthday."""
+    n = len(z_age)
     reg_days = _knots(_mix((0.35, z_age), rng=rng, n=n), _REGISTRATION_KNOTS)
     reg_cap = np.maximum(age_days - 14 * 365, 0)
     reg_days = np.rint(np.where(reg_days > reg_cap, rng.random(n) * reg_cap, reg_days))
-    c["DAYS_REGISTRATION"] = -reg_days.astype(float)
     id_days = _knots(_mix((0.2, z_age), rng=rng, n=n), _ID_PUBLISH_KNOTS)
     id_days = np.rint(np.where(id_days > reg_cap, rng.random(n) * reg_cap, id_days))
-    c["DAYS_ID_PUBLISH"] = (-id_days).astype(np.int64)
+    return {"DAYS_REGISTRATION": -reg_days.astype(float), "DAYS_ID_PUBLISH": (-id_days).astype(np.int64)}
 
-    # --- car and realty
-    car = _mix((0.45, z_sex), (0.35, z_ses), rng=rng, n=n) > _threshold(
-        _CAT["FLAG_OWN_CAR"]["Y"] / _REAL_ROWS)
-    c["FLAG_OWN_CAR"] = np.where(car, "Y", "N").astype(object)
-    c["FLAG_OWN_REALTY"] = np.where(_mix((0.3, z_age), rng=rng, n=n) > _threshold(
-        _CAT["FLAG_OWN_REALTY"]["Y"] / _REAL_ROWS), "Y", "N").astype(object)
+
+def _car_and_realty(rng: np.random.Generator, f: _Factors) -> _Columns:
+    """FLAG_OWN_CAR from sex and status, FLAG_OWN_REALTY from age, OWN_CAR_AGE (with 64/65 legacy ages) for cars."""
+    n = len(f.age)
+    car = _mix((0.45, f.sex), (0.35, f.ses), rng=rng, n=n) > _threshold(_CAT["FLAG_OWN_CAR"]["Y"] / _REAL_ROWS)
+    realty = _mix((0.3, f.age), rng=rng, n=n) > _threshold(_CAT["FLAG_OWN_REALTY"]["Y"] / _REAL_ROWS)
     car_age = np.rint(_knots(rng.standard_normal(n), _CAR_AGE_KNOTS))
     legacy = rng.random(n) < 0.024      # the real file's 64/65-year "unknown" car ages
     car_age = np.where(legacy, 64 + (rng.random(n) < 0.5), car_age)
     car_age_missing = ~car | (rng.random(n) < 5 / _CAT["FLAG_OWN_CAR"]["Y"])
-    c["OWN_CAR_AGE"] = _with_nan(car_age, car_age_missing)
+    return {"FLAG_OWN_CAR": np.where(car, "Y", "N").astype(object),
+            "FLAG_OWN_REALTY": np.where(realty, "Y", "N").astype(object),
+            "OWN_CAR_AGE": _with_nan(car_age, car_age_missing)}
 
-    # --- contact flags
-    c["FLAG_MOBIL"] = (rng.random(n) < _FLAGS["FLAG_MOBIL"]).astype(np.int64)
-    c["FLAG_EMP_PHONE"] = employed.astype(np.int64)
-    work_phone_rate = (_FLAGS["FLAG_WORK_PHONE"] - sentinel_share * 0.02) / (1 - sentinel_share)
-    c["FLAG_WORK_PHONE"] = (rng.random(n) < np.where(sentinel, 0.02, work_phone_rate)).astype(np.int64)
-    c["FLAG_CONT_MOBILE"] = (rng.random(n) < _FLAGS["FLAG_CONT_MOBILE"]).astype(np.int64)
-    c["FLAG_PHONE"] = (_mix((0.3, z_age), rng=rng, n=n) > _threshold(_FLAGS["FLAG_PHONE"])).astype(np.int64)
-    c["FLAG_EMAIL"] = (_mix((0.4, z_ses), rng=rng, n=n) > _threshold(_FLAGS["FLAG_EMAIL"])).astype(np.int64)
 
-    # --- application time
-    wd_names = list(_CAT["WEEKDAY_APPR_PROCESS_START"])
-    c["WEEKDAY_APPR_PROCESS_START"] = _labels(wd_names, _choice(rng, list(_CAT["WEEKDAY_APPR_PROCESS_START"].values()), n))
+def _contact_flags(rng: np.random.Generator, f: _Factors, sentinel: np.ndarray) -> _Columns:
+    """FLAG_MOBIL..FLAG_EMAIL at the published rates; work phones follow employment, FLAG_PHONE age, e-mail status."""
+    n = len(sentinel)
+    mobile = (rng.random(n) < _FLAGS["FLAG_MOBIL"]).astype(np.int64)
+    work_phone_rate = (_FLAGS["FLAG_WORK_PHONE"] - _SENTINEL_SHARE * 0.02) / (1 - _SENTINEL_SHARE)
+    work_phone = (rng.random(n) < np.where(sentinel, 0.02, work_phone_rate)).astype(np.int64)
+    cont_mobile = (rng.random(n) < _FLAGS["FLAG_CONT_MOBILE"]).astype(np.int64)
+    phone = (_mix((0.3, f.age), rng=rng, n=n) > _threshold(_FLAGS["FLAG_PHONE"])).astype(np.int64)
+    email = (_mix((0.4, f.ses), rng=rng, n=n) > _threshold(_FLAGS["FLAG_EMAIL"])).astype(np.int64)
+    return {"FLAG_MOBIL": mobile, "FLAG_EMP_PHONE": (~sentinel).astype(np.int64), "FLAG_WORK_PHONE": work_phone,
+            "FLAG_CONT_MOBILE": cont_mobile, "FLAG_PHONE": phone, "FLAG_EMAIL": email}
+
+
+def _application_time(rng: np.random.Generator, n: int) -> _Columns:
+    """WEEKDAY_APPR_PROCESS_START at the published shares, HOUR_APPR_PROCESS_START normal around the published mean."""
+    weekdays = _CAT["WEEKDAY_APPR_PROCESS_START"]
+    weekday = _labels(list(weekdays), _choice(rng, list(weekdays.values()), n))
     hour = np.rint(rng.normal(_NUM["HOUR_APPR_PROCESS_START"][1], 3.25, n))
-    c["HOUR_APPR_PROCESS_START"] = np.clip(hour, 0, 23).astype(np.int64)
+    return {"WEEKDAY_APPR_PROCESS_START": weekday, "HOUR_APPR_PROCESS_START": np.clip(hour, 0, 23).astype(np.int64)}
 
-    # --- address / work place mismatches (city flags; region flags are subsets of them)
+
+def _address_mismatches(rng: np.random.Generator, f: _Factors, sentinel: np.ndarray) -> _Columns:
+    """The six REG/LIVE/WORK mismatch flags: city flags from age and quality, region flags subsets of them."""
+    n = len(sentinel)
+    employed = ~sentinel
     # movers are younger and (a little) weaker payers
-    reg_not_live_city = _mix((-0.25, z_age), (-0.2, z_quality), rng=rng, n=n) > _threshold(_FLAGS["REG_CITY_NOT_LIVE_CITY"])
-    live_not_work_city = employed & (_mix((-0.15, z_age), (-0.2, z_quality), rng=rng, n=n) > _threshold(0.21))
+    reg_not_live_city = _mix((-0.25, f.age), (-0.2, f.quality), rng=rng, n=n) > _threshold(
+        _FLAGS["REG_CITY_NOT_LIVE_CITY"])
+    live_not_work_city = employed & (_mix((-0.15, f.age), (-0.2, f.quality), rng=rng, n=n) > _threshold(0.21))
     reg_not_work_city = employed & np.where(reg_not_live_city,
                                             ~live_not_work_city | (rng.random(n) < 0.5), live_not_work_city)
     reg_not_live_region = reg_not_live_city & (rng.random(n) < _FLAGS["REG_REGION_NOT_LIVE_REGION"] /
@@ -583,72 +653,149 @@ def _simulate(rng: np.random.Generator, n: int, period: _Period) -> tuple[dict[s
     live_not_work_region = live_not_work_city & (rng.random(n) < _FLAGS["LIVE_REGION_NOT_WORK_REGION"] /
                                                  _FLAGS["LIVE_CITY_NOT_WORK_CITY"])
     reg_not_work_region = reg_not_work_city & (reg_not_live_region | live_not_work_region)
-    c["REG_REGION_NOT_LIVE_REGION"] = reg_not_live_region.astype(np.int64)
-    c["REG_REGION_NOT_WORK_REGION"] = reg_not_work_region.astype(np.int64)
-    c["LIVE_REGION_NOT_WORK_REGION"] = live_not_work_region.astype(np.int64)
-    c["REG_CITY_NOT_LIVE_CITY"] = reg_not_live_city.astype(np.int64)
-    c["REG_CITY_NOT_WORK_CITY"] = reg_not_work_city.astype(np.int64)
-    c["LIVE_CITY_NOT_WORK_CITY"] = live_not_work_city.astype(np.int64)
+    return {"REG_REGION_NOT_LIVE_REGION": reg_not_live_region.astype(np.int64),
+            "REG_REGION_NOT_WORK_REGION": reg_not_work_region.astype(np.int64),
+            "LIVE_REGION_NOT_WORK_REGION": live_not_work_region.astype(np.int64),
+            "REG_CITY_NOT_LIVE_CITY": reg_not_live_city.astype(np.int64),
+            "REG_CITY_NOT_WORK_CITY": reg_not_work_city.astype(np.int64),
+            "LIVE_CITY_NOT_WORK_CITY": live_not_work_city.astype(np.int64)}
 
-    # --- external scores: computed for everyone (they drive the risk), then hidden
-    ext = {
-        "EXT_SOURCE_1": _knots(_mix((0.55, z_age), (0.30, z_quality), (0.20, z_ses), (0.30, z_job), rng=rng, n=n),
+
+def _external_scores(rng: np.random.Generator, f: _Factors, z_job: np.ndarray, period: _Period
+                     ) -> tuple[_Columns, dict[str, np.ndarray]]:
+    """EXT_SOURCE_1..3 from age, quality, status (and job for 1), hidden at the period's rates; also all the scores."""
+    n = len(z_job)
+    # computed for everyone (they drive the risk), then hidden
+    scores = {
+        "EXT_SOURCE_1": _knots(_mix((0.55, f.age), (0.30, f.quality), (0.20, f.ses), (0.30, z_job), rng=rng, n=n),
                                _ES_KNOTS["EXT_SOURCE_1"]),
-        "EXT_SOURCE_2": _knots(_mix((0.10, z_age), (0.30, z_quality), (0.30, z_ses), rng=rng, n=n),
+        "EXT_SOURCE_2": _knots(_mix((0.10, f.age), (0.30, f.quality), (0.30, f.ses), rng=rng, n=n),
                                _ES_KNOTS["EXT_SOURCE_2"]),
-        "EXT_SOURCE_3": _knots(_mix((0.18, z_age), (0.30, z_quality), (0.12, z_ses), rng=rng, n=n),
+        "EXT_SOURCE_3": _knots(_mix((0.18, f.age), (0.30, f.quality), (0.12, f.ses), rng=rng, n=n),
                                _ES_KNOTS["EXT_SOURCE_3"]),
     }
-    ext_missing = {
+    missing = {
         "EXT_SOURCE_1": rng.random(n) < period.es1_missing,
         "EXT_SOURCE_2": rng.random(n) < _missing_rate("EXT_SOURCE_2"),
         "EXT_SOURCE_3": rng.random(n) < period.es3_missing,
     }
-    for name, values in ext.items():
-        c[name] = _with_nan(values, ext_missing[name])
+    return {name: _with_nan(values, missing[name]) for name, values in scores.items()}, scores
 
-    # --- building of the home (nested availability: rows with little data have none of it)
-    c.update(_building(rng, n))
 
-    # --- social circle
-    obs30 = _negative_binomial(rng, _NUM["OBS_30_CNT_SOCIAL_CIRCLE"][1], _NUM["OBS_30_CNT_SOCIAL_CIRCLE"][2], n,
-                               _NUM["OBS_30_CNT_SOCIAL_CIRCLE"][7])
+def _building_average(rng: np.random.Generator, kind: str, params: tuple[float, ...], size: np.ndarray,
+                      floors: np.ndarray) -> np.ndarray:
+    """One building block's _AVG value (before hiding) for every row, drawn by `kind` from size and floors."""
+    n = len(size)
+    if kind == "area":         # log-normal around a median, leaning on size
+        median, spread = params
+        v = median * np.exp(spread * _mix((0.85, size), rng=rng, n=n))
+    elif kind == "begin":      # just below 1: 1 minus a log-normal gap
+        median, spread = params
+        v = 1.0 - (1.0 - median) * np.exp(spread * rng.standard_normal(n))
+    elif kind == "build":
+        mean, sd = params
+        v = mean + sd * rng.standard_normal(n)
+    elif kind == "elevators":  # only in buildings of 6 floors or more
+        v = np.where(floors >= 6, 0.04 * np.rint(floors / 3.5 * np.exp(0.3 * rng.standard_normal(n))), 0.0)
+    elif kind == "entrances":
+        v = (1 + rng.poisson(3.0 * np.exp(0.4 * size))) / 29.0
+    elif kind == "floors":
+        v = floors / 24.0
+    elif kind == "floorsmin":
+        v = np.maximum(floors - rng.poisson(0.8, n) * (rng.random(n) < 0.4), 0) / 24.0
+    else:  # "zero": zero-inflated log-normal
+        zero_share, median = params
+        v = np.where(rng.random(n) < zero_share, 0.0, median * np.exp(0.9 * _mix((0.5, size), rng=rng, n=n)))
+    return np.round(np.clip(v, 0.0, 1.0), 4)
+
+
+def _building(rng: np.random.Generator, n: int) -> _Columns:
+    """The building's *_AVG/_MODE/_MEDI and categorical _MODE columns from a size factor, known for nested rows."""
+    depth = rng.random(n)  # how much is known about the building: nested availability
+    size = rng.standard_normal(n)
+    floors = np.clip(np.rint(4.0 * np.exp(0.95 * _mix((0.8, size), rng=rng, n=n))), 1, 24)  # median 4, p75 ~8
+
+    def present(missing_count: int) -> np.ndarray:
+        return depth < 1.0 - missing_count / _REAL_ROWS
+
+    def variant(values: np.ndarray, spread: float) -> np.ndarray:
+        return np.round(np.clip(values * np.exp(spread * rng.standard_normal(n)), 0.0, 1.0), 4)
+
+    avg = {block: _with_nan(_building_average(rng, kind, params, size, floors), ~present(_BUILDING_MISSING[block]))
+           for block, (kind, *params) in _BUILDING_BLOCKS.items()}
+    discrete = {block for block, (kind, *_) in _BUILDING_BLOCKS.items() if kind in _DISCRETE_BUILDING_KINDS}
+    out: _Columns = {f"{block}_AVG": values for block, values in avg.items()}
+    for block, values in avg.items():
+        out[f"{block}_MODE"] = values if block in discrete else variant(values, 0.08)
+    for block, values in avg.items():
+        out[f"{block}_MEDI"] = values.copy() if block in discrete else variant(values, 0.02)
+
+    for name in ("FONDKAPREMONT_MODE", "HOUSETYPE_MODE", "WALLSMATERIAL_MODE", "EMERGENCYSTATE_MODE"):
+        names, weights, na = _counts(name)
+        out[name] = _labels(names, _choice(rng, weights, n), ~(depth < 1.0 - na))
+    total = np.round(np.clip(0.0688 * np.exp(0.83 * _mix((0.9, size), rng=rng, n=n)), 0, 1), 4)
+    out["TOTALAREA_MODE"] = _with_nan(total, ~present(_NUM["TOTALAREA_MODE"][0]))
+    return out
+
+
+def _social_circle(rng: np.random.Generator, z_quality: np.ndarray) -> _Columns:
+    """OBS/DEF_30/60_CNT_SOCIAL_CIRCLE: negative-binomial contacts, more defaulters among weak payers' contacts."""
+    n = len(z_quality)
+    obs = _NUM["OBS_30_CNT_SOCIAL_CIRCLE"]
+    obs30 = _negative_binomial(rng, obs[1], obs[2], n, obs[7])
     obs60 = np.maximum(obs30 - (rng.random(n) < 0.03) * rng.integers(0, 2, n), 0)
     def_rate = np.clip(0.10 * np.exp(-0.3 * z_quality - 0.045), 0, 1)  # weaker payers know more defaulters; mean 0.10
     def30 = rng.binomial(obs30.astype(np.int64), def_rate).astype(float)
     def60 = rng.binomial(def30.astype(np.int64), 0.70).astype(float)
-    social_missing = rng.random(n) < _missing_rate("OBS_30_CNT_SOCIAL_CIRCLE")
-    c["OBS_30_CNT_SOCIAL_CIRCLE"] = _with_nan(obs30, social_missing)
-    c["DEF_30_CNT_SOCIAL_CIRCLE"] = _with_nan(def30, social_missing)
-    c["OBS_60_CNT_SOCIAL_CIRCLE"] = _with_nan(obs60, social_missing)
-    c["DEF_60_CNT_SOCIAL_CIRCLE"] = _with_nan(def60, social_missing)
+    missing = rng.random(n) < _missing_rate("OBS_30_CNT_SOCIAL_CIRCLE")
+    counts = {"OBS_30": obs30, "DEF_30": def30, "OBS_60": obs60, "DEF_60": def60}
+    return {f"{prefix}_CNT_SOCIAL_CIRCLE": _with_nan(values, missing) for prefix, values in counts.items()}
 
-    phone_days = np.rint(_knots(_mix((0.15, z_age), rng=rng, n=n), _PHONE_KNOTS))
-    c["DAYS_LAST_PHONE_CHANGE"] = _with_nan(-phone_days, rng.random(n) < _missing_rate("DAYS_LAST_PHONE_CHANGE"))
 
-    # --- documents: 3, 6 and 8 are alternatives (the main document supplied); the rest are extras
-    main_doc = _tilted_choice(rng, [_FLAGS["FLAG_DOCUMENT_3"], _FLAGS["FLAG_DOCUMENT_6"], _FLAGS["FLAG_DOCUMENT_8"],
-                                    1 - _FLAGS["FLAG_DOCUMENT_3"] - _FLAGS["FLAG_DOCUMENT_6"] - _FLAGS["FLAG_DOCUMENT_8"]],
+def _phone_change(rng: np.random.Generator, z_age: np.ndarray) -> tuple[_Columns, np.ndarray]:
+    """DAYS_LAST_PHONE_CHANGE from age, sometimes missing; also its value before hiding (for the risk)."""
+    n = len(z_age)
+    days = -np.rint(_knots(_mix((0.15, z_age), rng=rng, n=n), _PHONE_KNOTS))
+    return {"DAYS_LAST_PHONE_CHANGE": _with_nan(days, rng.random(n) < _missing_rate("DAYS_LAST_PHONE_CHANGE"))}, days
+
+
+def _documents(rng: np.random.Generator, sentinel: np.ndarray, revolving: np.ndarray) -> _Columns:
+    """FLAG_DOCUMENT_2..21: a main document (3, 6, 8 or none; 6 likelier if retired, none for cards), extras."""
+    n = len(sentinel)
+    doc3, doc6, doc8 = _FLAGS["FLAG_DOCUMENT_3"], _FLAGS["FLAG_DOCUMENT_6"], _FLAGS["FLAG_DOCUMENT_8"]
+    main_doc = _tilted_choice(rng, [doc3, doc6, doc8, 1 - doc3 - doc6 - doc8],
                               np.column_stack([np.zeros(n), 1.5 * sentinel, np.zeros(n), 2.5 * revolving]))
+    out: _Columns = {}
     for i, name in enumerate(_DOC_FLAGS, start=2):
         if i in (3, 6, 8):
             flag = main_doc == {3: 0, 6: 1, 8: 2}[i]
         else:
             flag = rng.random(n) < _FLAGS[name]
-        c[name] = flag.astype(np.int64)
+        out[name] = flag.astype(np.int64)
+    return out
 
-    # --- credit bureau enquiries (missing together)
-    bureau_missing = rng.random(n) < _missing_rate("AMT_REQ_CREDIT_BUREAU_YEAR")
+
+def _bureau_enquiries(rng: np.random.Generator, n: int) -> _Columns:
+    """AMT_REQ_CREDIT_BUREAU_*: negative binomials on the published mean, std and max, all six missing together."""
+    missing = rng.random(n) < _missing_rate("AMT_REQ_CREDIT_BUREAU_YEAR")
+    out: _Columns = {}
     for name in _BUREAU:
         _, mean, sd, _, _, _, _, mx = _NUM[name]
-        c[name] = _with_nan(_negative_binomial(rng, mean, sd, n, mx), bureau_missing)
+        out[name] = _with_nan(_negative_binomial(rng, mean, sd, n, mx), missing)
+    return out
 
-    # --- the latent risk
+
+def _latent_risk(rng: np.random.Generator, *, ext_sources: dict[str, np.ndarray], age_years: np.ndarray,
+                 emp_days: np.ndarray, sentinel: np.ndarray, income: np.ndarray, credit: np.ndarray,
+                 goods: np.ndarray, annuity: np.ndarray, revolving: np.ndarray, male: np.ndarray,
+                 education_level: np.ndarray, rating_w_city: np.ndarray, days_id_publish: np.ndarray,
+                 days_last_phone_change: np.ndarray) -> np.ndarray:
+    """The latent risk L of the module docstring from the drawn values (unhidden) and a fresh unobserved N(0, 1)."""
     w = _RISK_WEIGHTS
-    risk = np.zeros(n)
-    for name in ext:
+    risk = np.zeros(len(age_years))
+    for name, values in ext_sources.items():
         m, s = _ES_MEAN_SD[name]
-        risk += w[name] * (ext[name] - m) / s
+        risk += w[name] * (values - m) / s
     risk += w["young"] * (43.0 - age_years) / 12.0
     emp_years = emp_days / _YEAR
     risk += np.where(sentinel, w["sentinel"], w["employment"] * (np.log1p(emp_years) - 1.6) / 0.75)
@@ -657,62 +804,51 @@ def _simulate(rng: np.random.Generator, n: int, period: _Period) -> tuple[dict[s
     credit_goods = np.where(revolving, 1.0, credit / goods)
     risk += w["credit_goods"] * np.clip((credit_goods - 1.10) / 0.10, -3, 4)
     risk += w["male"] * male
-    risk += np.array([_EDUCATION_RISK[k] for k in _EDUCATION_ORDER])[edu_idx]
-    risk += w["region_rating"] * (w_city - 2)
-    risk += w["id_publish"] * (-id_days + 3000.0) / 1500.0
-    risk += w["phone_change"] * (-phone_days + 960.0) / 830.0
-    risk += w["unobserved"] * rng.standard_normal(n)
-    return c, _RISK_SCALE * risk
+    risk += np.array([_EDUCATION_RISK[k] for k in _EDUCATION_ORDER])[education_level]
+    risk += w["region_rating"] * (rating_w_city - 2)
+    risk += w["id_publish"] * (days_id_publish + 3000.0) / 1500.0
+    risk += w["phone_change"] * (days_last_phone_change + 960.0) / 830.0
+    risk += w["unobserved"] * rng.standard_normal(len(age_years))
+    return _RISK_SCALE * risk
 
 
-def _building(rng: np.random.Generator, n: int) -> dict[str, np.ndarray]:
-    out: dict[str, np.ndarray] = {}
-    depth = rng.random(n)  # how much is known about the building: nested availability
-    size = rng.standard_normal(n)
-    floors = np.clip(np.rint(4.0 * np.exp(0.95 * _mix((0.8, size), rng=rng, n=n))), 1, 24)  # median 4, p75 ~8
-
-    def present(missing_count: int) -> np.ndarray:
-        return depth < 1.0 - missing_count / _REAL_ROWS
-
-    avg: dict[str, np.ndarray] = {}
-    for block, (kind, a, b) in _BUILDING_BLOCKS.items():
-        if kind == "area":
-            v = a * np.exp(b * _mix((0.85, size), rng=rng, n=n))
-        elif kind == "begin":
-            v = 1.0 - (1.0 - a) * np.exp(b * rng.standard_normal(n))
-        elif kind == "build":
-            v = a + b * rng.standard_normal(n)
-        elif kind == "elevators":
-            v = np.where(floors >= 6, 0.04 * np.rint(floors / 3.5 * np.exp(0.3 * rng.standard_normal(n))), 0.0)
-        elif kind == "entrances":
-            v = (1 + rng.poisson(3.0 * np.exp(0.4 * size))) / 29.0
-        elif kind == "floors":
-            v = floors / 24.0
-        elif kind == "floorsmin":
-            v = np.maximum(floors - rng.poisson(0.8, n) * (rng.random(n) < 0.4), 0) / 24.0
-        else:  # zero-inflated
-            v = np.where(rng.random(n) < a, 0.0, b * np.exp(0.9 * _mix((0.5, size), rng=rng, n=n)))
-        v = np.round(np.clip(v, 0.0, 1.0), 4)
-        avg[block] = _with_nan(v, ~present(_BUILDING_MISSING[block]))
-
-    def variant(values: np.ndarray, spread: float) -> np.ndarray:
-        return np.round(np.clip(values * np.exp(spread * rng.standard_normal(n)), 0.0, 1.0), 4)
-
-    for block, values in avg.items():
-        out[f"{block}_AVG"] = values
-    for block, values in avg.items():
-        discrete = _BUILDING_BLOCKS[block][0] in ("floors", "floorsmin", "entrances", "elevators")
-        out[f"{block}_MODE"] = values if discrete else variant(values, 0.08)
-    for block, values in avg.items():
-        discrete = _BUILDING_BLOCKS[block][0] in ("floors", "floorsmin", "entrances", "elevators")
-        out[f"{block}_MEDI"] = values.copy() if discrete else variant(values, 0.02)
-
-    for name in ("FONDKAPREMONT_MODE", "HOUSETYPE_MODE", "WALLSMATERIAL_MODE", "EMERGENCYSTATE_MODE"):
-        names, weights, na = _counts(name)
-        out[name] = _labels(names, _choice(rng, weights, n), ~(depth < 1.0 - na))
-    total = np.round(np.clip(0.0688 * np.exp(0.83 * _mix((0.9, size), rng=rng, n=n)), 0, 1), 4)
-    out["TOTALAREA_MODE"] = _with_nan(total, ~present(_NUM["TOTALAREA_MODE"][0]))
-    return out
+def _simulate(rng: np.random.Generator, n: int, period: _Period) -> tuple[_Columns, np.ndarray]:
+    """Columns (all but SK_ID_CURR and TARGET) and the latent risk L (logit without intercept)."""
+    f = _latent_factors(rng, n, period.age_shift)
+    contract, revolving = _contract_type(rng, n, period.revolving_share)
+    person, male, age_days, sentinel = _demographics(rng, f, period.gender_xna_rate)
+    age_years = age_days / _YEAR
+    income_type = _income_type(rng, f, male, sentinel)
+    education, education_level = _education(rng, f.ses)
+    family = _family(rng, age_years, male, sentinel)
+    housing = _housing_and_suite(rng, age_years)
+    region = _region(rng, f.ses)
+    income, z_income = _income(rng, f, sentinel, period.amount_factor)
+    loan, z_goods, goods = _credit_and_goods(rng, revolving, income["AMT_INCOME_TOTAL"], z_income, f.quality,
+                                             period.amount_factor)
+    annuity, annuity_value = _annuity(rng, revolving, loan["AMT_CREDIT"], z_goods)
+    employment, z_job, emp_days = _employment(rng, f, age_days, male, sentinel)
+    registration = _registration_and_id(rng, f.age, age_days)
+    car = _car_and_realty(rng, f)
+    contact = _contact_flags(rng, f, sentinel)
+    timing = _application_time(rng, n)
+    mismatches = _address_mismatches(rng, f, sentinel)
+    ext, ext_sources = _external_scores(rng, f, z_job, period)
+    building = _building(rng, n)
+    social = _social_circle(rng, f.quality)
+    phone, days_last_phone_change = _phone_change(rng, f.age)
+    documents = _documents(rng, sentinel, revolving)
+    bureau = _bureau_enquiries(rng, n)
+    risk = _latent_risk(
+        rng, ext_sources=ext_sources, age_years=age_years, emp_days=emp_days, sentinel=sentinel,
+        income=income["AMT_INCOME_TOTAL"], credit=loan["AMT_CREDIT"], goods=goods, annuity=annuity_value,
+        revolving=revolving, male=male, education_level=education_level,
+        rating_w_city=region["REGION_RATING_CLIENT_W_CITY"], days_id_publish=registration["DAYS_ID_PUBLISH"],
+        days_last_phone_change=days_last_phone_change)
+    columns = {**contract, **person, **income_type, **education, **family, **housing, **region, **income, **loan,
+               **annuity, **employment, **registration, **car, **contact, **timing, **mismatches, **ext,
+               **building, **social, **phone, **documents, **bureau}
+    return columns, risk
 
 
 def _intercept(risk: np.ndarray, rate: float) -> float:
