@@ -85,7 +85,7 @@ class FeatureSpec:
         for column in train.columns:
             values = train[column]
             name = renamed.get(column, column)
-            en, fr = feature_labels(name)
+            en, fr = feature_labels(name, schema.labels)
             if pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values):
                 features.append(Feature(name, "numeric", en, fr, column))
                 kept.append(column)
@@ -97,10 +97,10 @@ class FeatureSpec:
                 kept.append(column)
         for column in schema.sentinels:
             name = f"{column}_MISSING"
-            en, fr = feature_labels(name)
+            en, fr = feature_labels(name, schema.labels)
             features.append(Feature(name, "flag", en, fr, column))
         for name in cls._ratio_names(schema):
-            en, fr = feature_labels(name)
+            en, fr = feature_labels(name, schema.labels)
             features.append(Feature(name, "ratio", en, fr))
         return cls(schema, tuple(kept), tuple(features))
 

@@ -1,16 +1,39 @@
 """Describe a credit dataset: where its files are, its id and target, and the business roles of columns.
 
 The Home Credit application table has a built-in schema; any other CSV/Parquet dataset is
-described by a TOML file (format in the README, example in `examples/`).
+described by a TOML file (format in the README, example in `examples/`). Besides `[data]`, `[columns]`,
+`[roles]` and `[sentinels]`, a TOML schema may give:
+
+- ``currency = "EUR"`` (top level, or in `[data]`): the ISO 4217 code of the dataset's amounts. Without it
+  amounts show no currency (Home Credit states none).
+- a ``[labels]`` table adding to or overriding the label dictionary (`scoring.labels`) for this dataset::
+
+      [labels.loan_amount]
+      fr = "Montant du prêt"
+      en = "Loan amount"
+      kind = "amount"            # days, years, months, ratio, amount, count, flag, category, score, ...
+
+      [labels.home_ownership]
+      fr = "Logement"
+      en = "Home ownership"
+      kind = "category"
+      values = { RENT = { fr = "Locataire", en = "Renting" }, OWN = "Propriétaire" }
+
+  Fields: fr, en, kind, unit, decimals, missing (values meaning "not given"), values (translations of
+  category values, or another key whose translations apply). An entry overriding a built-in one keeps
+  the fields it does not set. The labels reach the model's features (`FeatureSpec.fit`) and
+  `DatasetSchema.label_dictionary()`.
 """
 
 from __future__ import annotations
 
+import re
 import tomllib
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from . import labels as _labels
 from .errors import SchemaError
 
 #: role -> the units it may be given in (first one is the default)
@@ -56,6 +79,14 @@ class DatasetSchema:
     non_negative: tuple[str, ...] = ()
     #: file with each applicant's true default probability (generated data only)
     true_probability_path: Path | None = None
+    #: the dataset's [labels] table (checked, JSON-able): key -> {fr, en, kind, unit, ...}
+    labels: dict[str, dict] = field(default_factory=dict)
+    #: ISO 4217 code of the amounts; None: unknown, amounts show no currency
+    currency: str | None = None
+
+    def label_dictionary(self) -> _labels.LabelDictionary:
+        """The label dictionary with this dataset's labels and currency."""
+        return _labels.current().with_overrides(self.labels, currency=self.currency)
 
     def role_column(self, role: str) -> str | None:
         r = self.roles.get(role)
@@ -79,6 +110,8 @@ class DatasetSchema:
             "sentinels": dict(self.sentinels),
             "exclude": list(self.exclude),
             "non_negative": list(self.non_negative),
+            "labels": dict(self.labels),
+            "currency": self.currency,
         }
 
     @classmethod
@@ -94,6 +127,8 @@ class DatasetSchema:
             sentinels=dict(d.get("sentinels", {})),
             exclude=tuple(d.get("exclude", ())),
             non_negative=tuple(d.get("non_negative", ())),
+            labels=dict(d.get("labels") or {}),
+            currency=d.get("currency"),
         )
 
 
@@ -139,6 +174,18 @@ def _parse_role(role: str, spec: Any, source: Path) -> Role:
     raise SchemaError(f"{source}: role {role!r} must be a column name or {{ column = ..., unit = ... }}")
 
 
+def _parse_currency(doc: dict, data: dict, source: Path) -> str | None:
+    given = {doc.get("currency"), data.get("currency")} - {None}
+    if len(given) > 1:
+        raise SchemaError(f"{source}: currency is given twice, as {' and '.join(map(repr, sorted(given, key=str)))}")
+    if not given:
+        return None
+    currency = given.pop()
+    if not isinstance(currency, str) or not re.fullmatch(r"[A-Za-z]{3}", currency):
+        raise SchemaError(f"{source}: currency must be an ISO 4217 code such as \"EUR\"; got {currency!r}")
+    return currency.upper()
+
+
 def load_schema(path: str | Path) -> DatasetSchema:
     """Read a TOML schema file; paths inside it are relative to the file."""
     path = Path(path).expanduser().resolve()
@@ -158,6 +205,10 @@ def load_schema(path: str | Path) -> DatasetSchema:
     sentinels = doc.get("sentinels", {})
     if not all(isinstance(v, (int, float)) for v in sentinels.values()):
         raise SchemaError(f"{path}: [sentinels] values must be numbers")
+    try:
+        labels = _labels.check_overrides(doc.get("labels", {}))
+    except ValueError as exc:
+        raise SchemaError(f"{path}: {exc}") from exc
     return DatasetSchema(
         name=doc.get("name", path.stem),
         train_path=base / data["train"],
@@ -169,4 +220,6 @@ def load_schema(path: str | Path) -> DatasetSchema:
         sentinels={k: float(v) for k, v in sentinels.items()},
         exclude=tuple(columns.get("exclude", ())),
         non_negative=tuple(columns.get("non_negative", ())),
+        labels=labels,
+        currency=_parse_currency(doc, data, path),
     )
