@@ -15,13 +15,11 @@ from typing import Any, Callable, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from .errors import InvalidApplicationError
 from .labels import feature_labels
 from .schema import DatasetSchema
 
 DAYS_PER_YEAR = 365.25
-MAX_CATEGORIES = 200
-FLOAT32_MAX = float(np.finfo(np.float32).max)  # more distinct strings than this is free text or an identifier, not a category
+MAX_CATEGORIES = 200  # more distinct strings than this is free text or an identifier, not a category
 
 
 @dataclass(frozen=True)
@@ -152,31 +150,36 @@ class FeatureSpec:
         The same (1, p) float32 row as `transform_frame` gives for a one-row frame of the same data,
         computed with Python floats (the same IEEE double arithmetic) rather than NumPy operations on
         length-1 arrays, which cost ~10x more for a single application.
-        `checked=True`: the application was validated against the same rules already (the pydantic model
-        of `POST /predict`), so only categories become codes and None NaN, without checking again.
+        The application is validated by `scoring.application` (`InvalidApplicationError` naming the field),
+        unless `checked=True`: validated by it already (as `Scorer.score_record` and the API do).
         """
-        if checked:
-            return self._assemble_record(self._checked_values(record))
-        return self._assemble_record(_record_values(self, record))
+        if not checked:
+            record = self.applications.validate(record)
+        return self._assemble_record(self._checked_values(record))
 
     def transform_records(self, records: Sequence[Mapping[str, Any]], checked: bool = False) -> np.ndarray:
-        """Several applications (mappings, as `transform_record`) -> float32 matrix (n, p), through the batch path.
+        """Several applications (mappings, as `transform_record`) -> float32 matrix (n, p), through the batch path
+        (`transform_frame`, as the build scores the portfolio).
 
-        A bad field raises `InvalidApplicationError` naming the row and the field (`2.AMT_CREDIT`)."""
-        values = []
-        for i, record in enumerate(records):
-            try:
-                values.append(self._checked_values(record) if checked else _record_values(self, record))
-            except InvalidApplicationError as exc:
-                raise InvalidApplicationError(f"{i}.{exc.field}", exc.reason) from None
-        nan = math.nan
-        sent = set().union(*values) if values else set()
-        cols = {c: np.array([v.get(c, nan) for v in values], dtype=np.float64) for c in self.raw_columns if c in sent}
-        return self._assemble(cols, len(values))
+        Validated as `transform_record` does, unless `checked=True`; a bad field raises `InvalidApplicationError`
+        naming the row and the field (`2.AMT_CREDIT`)."""
+        if not checked:
+            records = self.applications.validate_many(records)
+        return self.transform_frame(pd.DataFrame(records, columns=list(self.raw_columns)))
+
+    @property
+    def applications(self):
+        """The validator of applications for this spec (`scoring.application.Applications`), made once."""
+        validator = self._index.get("__applications__")
+        if validator is None:
+            from .application import Applications  # it builds its pydantic type from this module's FeatureSpec
+
+            validator = self._index["__applications__"] = Applications(self)
+        return validator
 
     def _checked_values(self, record: Mapping[str, Any]) -> dict[str, float]:
-        """`_record_values` of an application validated already: numbers are floats (pydantic's strict float
-        gives floats for JSON integers too), categories known labels; None becomes NaN."""
+        """The columns of an application validated already as floats: numbers are floats (pydantic's strict float
+        gives floats for integers too), categories known labels (made codes); None becomes NaN."""
         values = dict(record)
         for column, codes in self._index["__cat__"].items():
             v = values.get(column)
@@ -229,14 +232,15 @@ class FeatureSpec:
             flags, ratios = self._derive(cols, missing, lambda v, s: (v == s).astype(np.float64),
                                          lambda v, s: np.where(v == s, np.nan, v), np.divide)
         out = np.empty((n, len(self.features)), dtype=np.float32)
-        for i, f in enumerate(self.features):
-            if f.kind == "flag":
-                v = flags[f.name]
-            elif f.kind == "ratio":
-                v = ratios[f.name]
-            else:
-                v = cols.get(f.name, cols.get(f.source, missing))
-            out[:, i] = v
+        with np.errstate(over="ignore", invalid="ignore"):  # beyond float32: inf, made NaN below
+            for i, f in enumerate(self.features):
+                if f.kind == "flag":
+                    v = flags[f.name]
+                elif f.kind == "ratio":
+                    v = ratios[f.name]
+                else:
+                    v = cols.get(f.name, cols.get(f.source, missing))
+                out[:, i] = v
         out[~np.isfinite(out)] = np.nan
         return out
 
@@ -280,49 +284,3 @@ class FeatureSpec:
     def from_dict(cls, d: dict) -> "FeatureSpec":
         return cls(DatasetSchema.from_dict(d["schema"]), tuple(d["raw_columns"]),
                    tuple(Feature.from_dict(f) for f in d["features"]))
-
-
-def validate_record(spec: FeatureSpec, record: Mapping[str, Any]) -> None:
-    """Reject what the model must never see: unknown fields, wrong types, NaN/inf, negative amounts."""
-    _record_values(spec, record)
-
-
-def _record_values(spec: FeatureSpec, record: Mapping[str, Any]) -> dict[str, float]:
-    """Validate an application and give each of its columns as a float (category code; NaN when None)."""
-    if not isinstance(record, Mapping):
-        raise InvalidApplicationError("application", "must be a mapping of column name to value")
-    checks = spec._index.get("__record__")
-    if checks is None:  # computed once per spec: the known columns, category codes and amounts
-        checks = spec._index["__record__"] = (frozenset(spec.raw_columns), spec._index["__cat__"],
-                                               frozenset(spec.schema.amount_columns))
-    known, categories, amounts = checks
-    values: dict[str, float] = {}
-    for column, value in record.items():
-        if column not in known:
-            raise InvalidApplicationError(column, "unknown field; expected one of the application's columns")
-        if value is None:
-            values[column] = math.nan
-            continue
-        if column in categories:
-            if not isinstance(value, str):
-                raise InvalidApplicationError(column, f"must be a text category, got {type(value).__name__}")
-            code = categories[column].get(value)
-            if code is None:
-                allowed = ", ".join(list(categories[column])[:12])
-                raise InvalidApplicationError(column, f"unknown category {value!r}; expected one of: {allowed}")
-            values[column] = float(code)
-            continue
-        kind = type(value)
-        if kind is not float and kind is not int:  # the common JSON types first: isinstance on a tuple is slower
-            if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
-                raise InvalidApplicationError(column, f"must be a number, got {type(value).__name__}")
-        number = float(value)
-        if not -FLOAT32_MAX <= number <= FLOAT32_MAX:  # NaN fails this comparison too
-            if not math.isfinite(number):
-                raise InvalidApplicationError(column, "must be a finite number (NaN and infinity are not accepted)")
-            raise InvalidApplicationError(column, "is out of range (the model works in 32-bit floats, "
-                                                  f"max {FLOAT32_MAX:.1e})")
-        if value < 0 and column in amounts:
-            raise InvalidApplicationError(column, f"is an amount and cannot be negative (got {value})")
-        values[column] = number
-    return values

@@ -34,6 +34,9 @@ class Scorer:
         self._names = self.spec.names
         self._lock = threading.Lock()
         self._categories = [f.categories for f in self.spec.features]
+        #: the one validator of applications (`scoring.application`): the API's body type, and what
+        #: `score_record` and `score_records` check their input with
+        self.applications = self.spec.applications
 
     def predict_proba(self, X: np.ndarray) -> np.ndarray:
         """Default probabilities of the rows of X (n, p), in the model's feature order."""
@@ -87,8 +90,9 @@ class Scorer:
 
     def score_record(self, record: Mapping[str, Any], explain: bool = False,
                      top: int | None = None) -> tuple[Score, Explanation | None]:
-        """Score an application given as raw columns (validated; missing keys are missing values)."""
-        x = self.spec.transform_record(record)[0]
+        """Score an application given as raw columns (missing keys are missing values); a bad field raises
+        `InvalidApplicationError` naming it."""
+        x = self.spec.transform_record(self.applications.validate(record), checked=True)[0]
         if explain:
             return self.score_and_explain(x, None, top)
         return self.score_row(x), None
@@ -96,7 +100,7 @@ class Scorer:
     def score_records(self, records: Sequence[Mapping[str, Any]]) -> list[Score]:
         """Scores of several applications in one XGBoost call; a bad field raises `InvalidApplicationError`
         naming the row (`2.AMT_CREDIT`)."""
-        X = self.spec.transform_records(records)
+        X = self.spec.transform_records(self.applications.validate_many(records), checked=True)
         return [self.score_of(None, p) for p in self.predict_proba(X).tolist()]
 
     def global_importance(self, X_sample: np.ndarray) -> list[dict]:

@@ -1,4 +1,5 @@
-"""One application through `transform_record` gives exactly the row `transform_frame` gives (the API's fast path)."""
+"""One application through `transform_record` gives exactly the row `transform_frame` gives (the API's fast path);
+applications are validated by `scoring.application`, with errors naming the field."""
 
 from __future__ import annotations
 
@@ -8,9 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from scoring.api import application_model
 from scoring.errors import InvalidApplicationError
-from scoring.features import validate_record
 
 
 @pytest.fixture(scope="module")
@@ -32,9 +31,8 @@ def frame_of(spec, records: list[dict]) -> pd.DataFrame:
 @pytest.fixture(scope="module")
 def as_validated(spec):
     """The application as `POST /predict` hands it to `transform_record(checked=True)`: sent as JSON, validated
-    by the API's pydantic model (numbers come out as Python floats)."""
-    validate = application_model(spec).validate_json
-    return lambda record: validate(json.dumps(record, default=float))
+    by the pydantic type of `scoring.application` (numbers come out as Python floats)."""
+    return lambda record: spec.applications.validate(json.loads(json.dumps(record, default=float)))
 
 
 def same_bits(a: np.ndarray, b: np.ndarray) -> bool:
@@ -50,6 +48,9 @@ def test_record_path_equals_the_batch_path_and_the_stored_matrix(service, spec, 
     assert same_bits(one_by_one, np.asarray(service.X[rows]))
     # the API's path, for an application its pydantic model validated already
     assert same_bits(np.vstack([spec.transform_record(as_validated(r), checked=True) for r in recs]), one_by_one)
+    # a batch (`POST /predict/batch`), validated or not
+    assert same_bits(spec.transform_records(recs), one_by_one)
+    assert same_bits(spec.transform_records([as_validated(r) for r in recs], checked=True), one_by_one)
 
 
 def test_record_path_equals_the_batch_path_on_edge_cases(spec, records, as_validated):
@@ -80,6 +81,7 @@ def test_record_path_equals_the_batch_path_on_edge_cases(spec, records, as_valid
             expected = spec.transform_frame(frame)
         assert same_bits(spec.transform_record(case), expected), case
         assert same_bits(spec.transform_record(as_validated(case), checked=True), expected), case
+    assert same_bits(spec.transform_records(cases), np.vstack([spec.transform_record(c) for c in cases]))
 
 
 @pytest.mark.parametrize("record, field, message", [
@@ -92,15 +94,36 @@ def test_record_path_equals_the_batch_path_on_edge_cases(spec, records, as_valid
     ({"AMT_CREDIT": "1000"}, "AMT_CREDIT", "must be a number, got str"),
     ({"NAME_CONTRACT_TYPE": 1}, "NAME_CONTRACT_TYPE", "must be a text category"),
     ({"NAME_CONTRACT_TYPE": "Mortgage"}, "NAME_CONTRACT_TYPE", "unknown category 'Mortgage'; expected one of: Cash"),
-    ({"AMT_CREDIT": 1000, "SALARY": 1, "AMT_ANNUITY": -5}, "SALARY", "unknown field"),  # the first bad field
+    ({"NAME_CONTRACT_TYPE": "Mortgage"}, "NAME_CONTRACT_TYPE", "expected one of: Cash loans, Revolving loans"),
+    ({"DAYS_BIRTH": "-12000"}, "DAYS_BIRTH", "must be a number, got str"),
+    ({"AMT_CREDIT": 1000, "SALARY": 1, "AMT_ANNUITY": -5}, "AMT_ANNUITY", "cannot be negative"),  # pydantic's first
 ])
 def test_invalid_applications_name_the_field(spec, record, field, message):
-    for check in (lambda: validate_record(spec, record), lambda: spec.transform_record(record)):
+    for check in (lambda: spec.applications.validate(record), lambda: spec.transform_record(record)):
         with pytest.raises(InvalidApplicationError, match=message) as info:
             check()
         assert info.value.field == field and str(info.value).startswith(f"{field}: ")
 
 
 def test_a_record_that_is_not_a_mapping_is_refused(spec):
-    with pytest.raises(InvalidApplicationError, match="mapping"):
+    with pytest.raises(InvalidApplicationError, match="mapping") as info:
         spec.transform_record([("AMT_CREDIT", 1000)])
+    assert info.value.field == "application"
+
+
+def test_a_bad_row_of_a_batch_is_named_by_its_index(spec):
+    with pytest.raises(InvalidApplicationError, match="cannot be negative") as info:
+        spec.transform_records([{}, {"AMT_CREDIT": 1.0}, {"AMT_CREDIT": -1.0}])
+    assert info.value.field == "2.AMT_CREDIT"
+    with pytest.raises(InvalidApplicationError, match="mapping") as info:
+        spec.transform_records([{}, "AMT_CREDIT=1"])
+    assert info.value.field == "1.application"
+    with pytest.raises(InvalidApplicationError) as info:
+        spec.transform_records({"AMT_CREDIT": 1.0})
+    assert info.value.field == "applications"
+
+
+def test_numbers_may_be_numpy_scalars_as_in_a_notebook(spec):
+    plain = spec.transform_record({"AMT_CREDIT": 450_000.0, "AMT_ANNUITY": 1234.5})
+    assert same_bits(spec.transform_record({"AMT_CREDIT": np.int64(450_000), "AMT_ANNUITY": np.float32(1234.5)}),
+                     plain)

@@ -6,12 +6,12 @@ import numpy as np
 import pytest
 import shap
 
+from scoring.contracts import MAX_BATCH, ClientQuery
 from scoring.errors import InvalidApplicationError, UnknownClientError
-from scoring.store import ClientQuery
 
 
 def some_ids(service, n=5, **filters):
-    return service.search(ClientQuery(limit=n, **filters)).rows["client_id"].tolist()
+    return [row["client_id"] for row in service.search(ClientQuery(limit=n, **filters)).items]
 
 
 def test_contributions_plus_base_value_equal_the_margin(service):
@@ -82,11 +82,30 @@ def test_missing_features_are_allowed(service):
     ({"FAVOURITE_COLOUR": "blue"}, "FAVOURITE_COLOUR", "unknown field"),
     ({"CODE_GENDER": 1}, "CODE_GENDER", "text category"),
     ({"EXT_SOURCE_2": 1e39}, "EXT_SOURCE_2", "out of range"),
+    ({"AMT_CREDIT": True}, "AMT_CREDIT", "must be a number, got bool"),
 ])
 def test_bad_applications_name_the_field(service, record, field, message):
     with pytest.raises(InvalidApplicationError, match=message) as info:
         service.predict(record)
     assert info.value.field == field
+
+
+def test_a_batch_is_scored_as_each_application_alone_and_refused_whole_on_a_bad_row(service):
+    records = [{k: v for k, v in service.store.raw_record(cid).items() if v is not None}
+               for cid in some_ids(service, 30)] + [{}, {"AMT_CREDIT": 500000.0}]
+    batch = service.predict_batch(records)
+    alone = [service.predict(r)[0] for r in records]
+    assert [(b.decision, b.threshold, b.model_version) for b in batch] == [
+        (a.decision, a.threshold, a.model_version) for a in alone]
+    np.testing.assert_allclose([b.default_probability for b in batch], [a.default_probability for a in alone],
+                               rtol=0, atol=1e-6)
+    with pytest.raises(InvalidApplicationError, match="cannot be negative") as info:
+        service.predict_batch([{}, {}, {"AMT_ANNUITY": -1.0}])
+    assert info.value.field == "2.AMT_ANNUITY"
+    for size in (0, MAX_BATCH + 1):
+        with pytest.raises(InvalidApplicationError, match=f"between 1 and {MAX_BATCH}") as info:
+            service.predict_batch([{}] * size)
+        assert info.value.field == "applications"
 
 
 def test_unknown_client(service):
@@ -99,16 +118,15 @@ def test_unknown_client(service):
 
 
 def test_global_importance_puts_external_scores_first(service):
-    top = [f["feature"] for f in service.global_importance(5)]
+    top = [f.feature for f in service.global_importance(5)]
     assert len(top) == 5
     assert {"EXT_SOURCE_2", "EXT_SOURCE_3"} & set(top[:3])
 
 
 def test_every_client_scored_alone_gets_the_stored_probability_and_decision(service):
-    """One application at a time goes through Treelite's GTIL, the store was scored by XGBoost in batch:
+    """One application at a time (the API's POST /predict, the dashboard) against the store, scored in one batch:
     the same probability (float32 rounding) and the same decision for every client of the portfolio."""
     scorer = service.scorer
-    assert scorer.small_batch_engine == "treelite-gtil"
     X = np.asarray(service.X)
     stored = scorer.booster.inplace_predict(X, validate_features=False)
     assert np.isnan(X).any(axis=1).mean() > 0.9, "most applications should have missing values"
@@ -116,25 +134,10 @@ def test_every_client_scored_alone_gets_the_stored_probability_and_decision(serv
     np.testing.assert_allclose(alone, stored, rtol=0, atol=1e-6)
     decisions = np.array([scorer.score_row(X[i]).decision for i in range(0, len(X), 7)])
     assert (decisions == np.where(stored[::7] >= scorer.threshold, "refused", "accepted")).all()
-    # batches beyond SMALL_BATCH go through XGBoost: the same numbers either way
-    np.testing.assert_allclose(scorer.predict_proba(X[:8]), scorer.predict_proba(X[:9])[:8], rtol=0, atol=1e-6)
-
-
-def test_a_model_treelite_cannot_read_is_scored_by_xgboost(service):
-    """A linear booster (no trees): the fast path is refused with a warning, XGBoost scores it."""
-    import xgboost as xgb
-
-    from scoring.scorer import _small_batch_model, probe_applications
-
-    reference = service.scorer.card.reference
-    X = probe_applications(reference, 300)
-    y = (np.nan_to_num(X[:, 0]) > np.nanmedian(X[:, 0])).astype(int)
-    linear = xgb.train({"booster": "gblinear", "objective": "binary:logistic"}, xgb.DMatrix(np.nan_to_num(X), y), 3)
-    assert _small_batch_model(linear, reference) is None
 
 
 def test_sessions_scoring_at_the_same_time_each_get_their_own_probability(service):
-    """The dashboard scores on several threads at once: the shared GTIL model and configuration must not mix rows."""
+    """The API and the dashboard score on several threads at once: the shared booster must not mix rows."""
     from concurrent.futures import ThreadPoolExecutor
 
     scorer = service.scorer
