@@ -7,6 +7,7 @@ import math
 import os
 import socket
 import sqlite3
+import statistics
 import subprocess
 import sys
 import time
@@ -17,8 +18,7 @@ import pytest
 
 from scoring.api import create_app, token_identity, tokens_from_env
 from scoring.audit import AuditLog
-from scoring.service import to_jsonable as _to_jsonable
-from scoring.store import ClientQuery
+from scoring.contracts import FLOAT32_MAX, MAX_BATCH, ClientQuery, to_json
 
 TOKEN, OTHER_TOKEN = "test-token-0123456789abcdef", "second-token-for-a-batch-job"
 API_TOKENS = (TOKEN, OTHER_TOKEN)
@@ -39,8 +39,7 @@ def anonymous(api_server):
 
 @pytest.fixture(scope="module")
 def ids(service):
-    page = service.search(ClientQuery(limit=500))
-    return [int(i) for i in page.rows["client_id"]]
+    return [int(row["client_id"]) for row in service.search(ClientQuery(limit=500)).items]
 
 
 @pytest.fixture(scope="module")
@@ -51,7 +50,7 @@ def application(service, ids):
 
 def to_jsonable(obj):
     """What the API sends for a domain result (tuples become lists)."""
-    return json.loads(json.dumps(_to_jsonable(obj)))
+    return json.loads(json.dumps(to_json(obj)))
 
 
 def secured_get_paths(api, client_id: int) -> list[str]:
@@ -69,8 +68,8 @@ def test_health_needs_no_token_and_gives_the_model_version(anonymous, service):
 def test_openapi_documents_every_endpoint_with_bearer_auth_and_docs_page_renders(anonymous):
     doc = anonymous.get("/openapi.json").json()
     assert {"/health", "/model", "/clients", "/clients/{client_id}", "/clients/{client_id}/explanation", "/predict",
-            "/portfolio", "/model/importance", "/model/drift", "/features/{feature}/distribution",
-            "/clients/{client_id}/debt-capacity", "/contract-types"} <= set(doc["paths"])
+            "/predict/batch", "/portfolio", "/model/importance", "/model/drift", "/features/{feature}/distribution",
+            "/clients/{client_id}/debt-capacity", "/clients/{client_id}/overview", "/contract-types"} <= set(doc["paths"])
     assert doc["components"]["securitySchemes"]["HTTPBearer"]["scheme"] == "bearer"
     assert doc["paths"]["/clients/{client_id}"]["get"]["security"] == [{"HTTPBearer": []}]
     assert "security" not in doc["paths"]["/health"]["get"]
@@ -85,13 +84,13 @@ def test_predict_schema_lists_every_application_field_with_constraints(anonymous
     assert schema["additionalProperties"] is False and not schema.get("required")
     contract = schema["properties"]["NAME_CONTRACT_TYPE"]["anyOf"][0]
     assert contract["enum"] == ["Cash loans", "Revolving loans"]
-    assert schema["properties"]["AMT_CREDIT"]["anyOf"][0] == {"type": "number", "minimum": 0.0, "maximum": 3.4e38}
+    assert schema["properties"]["AMT_CREDIT"]["anyOf"][0] == {"type": "number", "minimum": 0.0, "maximum": FLOAT32_MAX}
     assert "Credit amount" in schema["properties"]["AMT_CREDIT"]["description"]
 
 
-def test_routes_reading_their_own_parameters_document_them_like_the_other_routes(anonymous):
-    """`POST /predict` and `GET /clients/{id}` read the token and X-User themselves (no FastAPI dependencies),
-    /predict its query too: OpenAPI must say what the explanation route, which uses the dependencies, says."""
+def test_the_scoring_routes_document_the_caller_and_their_query_like_the_other_routes(anonymous):
+    """`POST /predict` and `GET /clients/{id}` (the hot paths) declare the token, X-User and `top` as the
+    explanation route does."""
     paths = anonymous.get("/openapi.json").json()["paths"]
     predict, client = paths["/predict"]["post"], paths["/clients/{client_id}"]["get"]
     explanation = paths["/clients/{client_id}/explanation"]["get"]
@@ -104,7 +103,7 @@ def test_routes_reading_their_own_parameters_document_them_like_the_other_routes
     client_params = {(p["in"], p["name"]): p for p in client["parameters"]}
     assert set(client_params) == {("path", "client_id"), ("header", "x-user")}
     for ours in (params, client_params):
-        assert ours["header", "x-user"]["schema"]["maxLength"] == 120
+        assert ours["header", "x-user"]["schema"]["anyOf"][0] == {"type": "string", "maxLength": 120}
         assert ours["header", "x-user"]["description"] == documented["header", "x-user"]["description"]
 
 
@@ -119,8 +118,7 @@ def test_predict_refuses_bad_query_parameters_as_the_other_routes_do(api, ids, a
         assert other.status_code == 422 and other.json()["detail"] == r.json()["detail"]
 
 
-def test_an_overlong_x_user_header_is_refused_with_or_without_the_dependency(api, ids, application):
-    """`POST /predict` and `GET /clients/{id}` read X-User themselves, the explanation through `caller`."""
+def test_an_overlong_x_user_header_is_refused_on_every_route(api, ids, application):
     long_user = {"X-User": "a" * 121}
     answers = [api.post("/predict", json=application, headers=long_user),
                api.get(f"/clients/{ids[0]}", headers=long_user),
@@ -130,6 +128,18 @@ def test_an_overlong_x_user_header_is_refused_with_or_without_the_dependency(api
         ("string_too_long", "header", "x-user")}
     assert api.post("/predict", json=application, headers={"X-User": "a" * 120}).status_code == 200
     assert api.get(f"/clients/{ids[0]}", headers={"X-User": "a" * 120}).status_code == 200
+
+
+def test_documented_predict_examples_are_synthetic_not_a_client_of_the_files(anonymous, service):
+    """The documentation is public within the bank: its examples must not be a real client's application."""
+    body = anonymous.get("/openapi.json").json()["paths"]["/predict"]["post"]["requestBody"]["content"]
+    examples = [e["value"] for e in body["application/json"]["examples"].values()]
+    typical = max(examples, key=len)
+    assert len(typical) >= 20
+    for cid in service.ids:
+        raw = service.store.raw_record(int(cid))
+        for example in examples:
+            assert any(raw.get(k) != v for k, v in example.items()), cid
 
 
 def test_documented_predict_examples_score_successfully(api):
@@ -182,6 +192,8 @@ def test_the_token_is_checked_once_per_request_on_every_route(api_server, api, i
         assert len(checks) == 1, path
     checks.clear()
     assert api.post("/predict", json=application).status_code == 200 and len(checks) == 1
+    checks.clear()
+    assert api.post("/predict/batch", json={"applications": [application]}).status_code == 200 and len(checks) == 1
 
 
 def test_tokens_come_from_the_environment_and_the_token_file(tmp_path):
@@ -208,17 +220,17 @@ def test_model_card_gives_metrics_threshold_costs_features_version_and_roles(api
 def test_portfolio_importance_drift_and_contract_types_match_the_service(api, service):
     assert api.get("/portfolio").json() == to_jsonable(service.portfolio())
     top = api.get("/model/importance", params={"top": 4}).json()
-    assert top == service.global_importance(4) and len(top) == 4
+    assert top == to_jsonable(service.global_importance(4)) and len(top) == 4
     assert [r["importance"] for r in top] == sorted((r["importance"] for r in top), reverse=True)
-    assert api.get("/model/top-features", params={"n": 5}).json() == service.top_features(5)
+    assert api.get("/model/top-features", params={"n": 5}).json() == to_jsonable(service.top_features(5))
     assert api.get("/model/drift").json() == [to_jsonable(r) for r in service.drift()]
     assert api.get("/contract-types").json() == service.contract_types()
 
 
 # ------------------------------------------------------------------------------------------ client files
 def test_search_filters_by_decision_and_probability(api, service):
-    refused = service.search(ClientQuery(decision="refused", limit=500)).rows["default_probability"]
-    cut = float(refused.median())  # a probability that splits the refused files in two, whatever the data
+    refused = [r["default_probability"] for r in service.search(ClientQuery(decision="refused", limit=500)).items]
+    cut = statistics.median(refused)  # a probability that splits the refused files in two, whatever the data
     r = api.get("/clients", params={"decision": "refused", "min_probability": cut, "limit": 50}).json()
     assert r["total"] == service.search(ClientQuery(decision="refused", min_probability=cut)).total > 0
     assert all(i["decision"] == "refused" and i["default_probability"] >= cut for i in r["items"])
@@ -271,7 +283,7 @@ def test_client_file_has_profile_application_probability_decision_threshold(api,
 
 
 @pytest.mark.parametrize("path", ["/clients/{id}", "/clients/{id}/explanation", "/clients/{id}/debt-capacity",
-                                  "/features/EXT_SOURCE_2/distribution?client_id={id}"])
+                                  "/clients/{id}/overview", "/features/EXT_SOURCE_2/distribution?client_id={id}"])
 @pytest.mark.parametrize("unknown", [1, -5, 10**25])
 def test_unknown_client_is_404_naming_the_id(api, path, unknown):
     r = api.get(path.format(id=unknown))
@@ -379,10 +391,11 @@ def test_a_body_that_is_not_utf8_json_is_422(api):
 
 @pytest.mark.parametrize("content, content_type, status, message", [
     (b"", "application/json", 422, "body: Field required"),
-    (b" \r\n\t", "application/json", 422, "body: Field required"),
+    (b" \r\n\t", "application/json", 422, "body: the body is not valid JSON (Expecting value at character 4)"),
     (b'{"AMT_CREDIT": 1000,', "application/json", 422, "body: the body is not valid JSON ("),
-    (b'{"AMT_CREDIT": 1000}', "text/plain", 422, "body: send the application as JSON"),
-    (b"AMT_CREDIT=1000", "application/x-www-form-urlencoded", 422, "body: send the application as JSON"),
+    (b'{"AMT_CREDIT": 1000}', "text/plain", 422, "body: send the body as JSON (Content-Type: application/json), "
+                                               "not text/plain"),
+    (b"AMT_CREDIT=1000", "application/x-www-form-urlencoded", 422, "body: send the body as JSON"),
     (b'\xef\xbb\xbf{"AMT_CREDIT": 1000}', "application/json", 200, None),   # UTF-8 byte order mark
     (b'{"AMT_CREDIT": 1000}', "application/json; charset=utf-8", 200, None),
 ])
@@ -393,6 +406,85 @@ def test_the_body_must_be_json_and_says_so(api, content, content_type, status, m
         assert r.json()["message"].startswith(message) and r.json()["message"].count("not valid JSON") <= 1
     else:
         assert r.json()["decision"] in ("accepted", "refused")
+
+
+# ------------------------------------------------------------------------------------------ predict/batch
+def _bodies(service, ids, n):
+    spec = service.scorer.spec
+    return [{k: v for k, v in service.store.raw_record(cid).items() if v is not None and k in spec.raw_columns}
+            for cid in ids[:n]]
+
+
+def test_a_batch_is_scored_in_order_as_each_application_alone(api, service, ids, audit):
+    bodies = _bodies(service, ids, 40) + [{}, {"AMT_CREDIT": 250_000, "NAME_CONTRACT_TYPE": "Revolving loans"}]
+    before = audit.count()
+    r = api.post("/predict/batch", json={"applications": bodies})
+    assert r.status_code == 200, r.text
+    predictions = r.json()["predictions"]
+    assert audit.count() == before + len(bodies)  # one entry per application scored
+    assert len(predictions) == len(bodies)
+    for body, batch in zip(bodies, predictions):
+        alone = api.post("/predict", json=body).json()
+        assert set(batch) == {"default_probability", "decision", "threshold", "model_version"}
+        assert batch["default_probability"] == pytest.approx(alone["default_probability"], abs=1e-6)
+        assert (batch["decision"], batch["threshold"], batch["model_version"]) == (
+            alone["decision"], alone["threshold"], alone["model_version"])
+    for cid, batch in zip(ids[:40], predictions):  # and as the store scored the portfolio
+        assert batch["default_probability"] == pytest.approx(service.client(cid).score.default_probability, abs=1e-5)
+
+
+def test_a_batch_of_the_maximum_size_is_scored(api, audit):
+    before = audit.count()
+    r = api.post("/predict/batch", json={"applications": [{"AMT_CREDIT": 1000.0 * (i + 1)} for i in range(MAX_BATCH)]})
+    assert r.status_code == 200, r.text[:300]
+    assert len(r.json()["predictions"]) == MAX_BATCH and audit.count() == before + MAX_BATCH
+
+
+@pytest.mark.parametrize("applications, loc, message", [
+    ([], ["body", "applications"], "applications: List should have at least 1 item"),
+    ([{}] * (MAX_BATCH + 1), ["body", "applications"], f"applications: List should have at most {MAX_BATCH} items"),
+    ([{}, {}, {}, {"AMT_CREDIT": -5.0}, {}], ["body", "applications", 3, "AMT_CREDIT"],
+     "applications.3.AMT_CREDIT: is an amount and cannot be negative"),
+    ([{}, {"NAME_CONTRACT_TYPE": "Mortgage"}], ["body", "applications", 1, "NAME_CONTRACT_TYPE"],
+     "applications.1.NAME_CONTRACT_TYPE: unknown category 'Mortgage'; expected one of: Cash loans"),
+    ([{}, {"SALARY": 1}], ["body", "applications", 1, "SALARY"], "applications.1.SALARY: unknown field"),
+    ([{}, [1, 2]], ["body", "applications", 1], "applications.1: must be a mapping"),
+])
+def test_a_refused_batch_names_the_row_and_field_and_nothing_is_scored_or_audited(api, audit, applications, loc,
+                                                                                  message):
+    before = audit.count()
+    r = api.post("/predict/batch", json={"applications": applications})
+    assert r.status_code == 422, r.text[:300]
+    assert r.json()["detail"][0]["loc"] == loc
+    assert r.json()["message"].startswith(message), r.json()["message"]
+    assert "default_probability" not in r.text and len(r.text) < 2000  # the batch is not echoed back
+    assert audit.count() == before
+
+
+def test_a_batch_must_be_sent_as_applications(api, audit):
+    before = audit.count()
+    for body in ({}, [{}], {"applications": {}}):
+        r = api.post("/predict/batch", json=body)
+        assert r.status_code == 422 and r.json()["message"].startswith(("body", "applications")), r.text
+    assert audit.count() == before
+
+
+# ------------------------------------------------------------------------------------------ overview
+def test_the_overview_is_the_client_switch_in_one_request_and_one_audit_entry(api, service, audit, ids):
+    before = audit.count()
+    r = api.get(f"/clients/{ids[5]}/overview", params={"feature": "EXT_SOURCE_2", "top": 5},
+                headers={"X-User": "advisor.durand"})
+    assert r.status_code == 200, r.text
+    assert r.json() == to_jsonable(service.overview(ids[5], "EXT_SOURCE_2", 5))
+    assert len(r.json()["explanation"]["contributions"]) == 5 and r.json()["comparison"]["client_id"] == ids[5]
+    assert audit.count() == before + 1
+    entry = audit.recent(1)[0]
+    assert (entry["event"], entry["client_id"], entry["user"]) == ("client_opened", ids[5],
+                                                                   f"advisor.durand via {token_identity(TOKEN)}")
+    plain = api.get(f"/clients/{ids[5]}/overview").json()
+    assert plain["comparison"] is None and plain == to_jsonable(service.overview(ids[5]))
+    unknown = api.get(f"/clients/{ids[5]}/overview", params={"feature": "NOT_A_FEATURE"})
+    assert unknown.status_code == 404 and unknown.json()["feature"] == "NOT_A_FEATURE"
 
 
 # ------------------------------------------------------------------------------------------ audit
@@ -449,9 +541,13 @@ def test_an_entry_the_audit_log_cannot_take_is_a_503_without_data_and_the_api_re
         refused = [httpx.post(f"{server.url}/predict", json=application, headers=headers),
                    httpx.get(f"{server.url}/clients/{ids[0]}", headers=headers),
                    httpx.get(f"{server.url}/clients/{ids[0]}/explanation", headers=headers)]
+        refused += [httpx.get(f"{server.url}/clients/{ids[0]}/overview", headers=headers),
+                    httpx.post(f"{server.url}/predict/batch", json={"applications": [application]}, headers=headers)]
         for r in refused:
             assert r.status_code == 503, r.text
-            assert "audit log" in r.json()["detail"] and "no such table" in r.json()["detail"], r.text
+            detail = r.json()["detail"]
+            assert "audit log cannot be written" in detail and "nothing is shown" in detail, r.text
+            assert "no such table" in detail and r.json()["audit"] is True, r.text
             assert "probability" not in r.text and "contributions" not in r.text
         assert httpx.get(f"{server.url}/health").status_code == 200  # not audited: still served
         AuditLog(path)  # the log made again: entries are written and data returned again
@@ -460,7 +556,7 @@ def test_an_entry_the_audit_log_cannot_take_is_a_503_without_data_and_the_api_re
 
 
 def test_concurrent_predictions_each_get_the_score_of_their_own_application(api_server, service, ids):
-    # the API scores the rows of concurrent requests in one XGBoost call: no answer may go to the wrong request
+    # requests are scored on several threads at once: no answer may go to the wrong request
     chosen = ids[:40]
     spec = service.scorer.spec
     bodies = {cid: {k: v for k, v in service.store.raw_record(cid).items() if v is not None and k in spec.raw_columns}

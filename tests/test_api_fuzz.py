@@ -25,7 +25,8 @@ OPERATIONS = [
     ("GET", "/health"), ("GET", "/model"), ("GET", "/model/importance"), ("GET", "/model/top-features"),
     ("GET", "/model/drift"), ("GET", "/portfolio"), ("GET", "/contract-types"), ("GET", "/clients"),
     ("GET", "/clients/{client_id}"), ("GET", "/clients/{client_id}/explanation"),
-    ("GET", "/clients/{client_id}/debt-capacity"), ("GET", "/features/{feature}/distribution"), ("POST", "/predict"),
+    ("GET", "/clients/{client_id}/debt-capacity"), ("GET", "/clients/{client_id}/overview"),
+    ("GET", "/features/{feature}/distribution"), ("POST", "/predict"), ("POST", "/predict/batch"),
 ]
 
 
@@ -51,7 +52,8 @@ CASES = [(method, path, mode) for method, path in OPERATIONS for mode in Generat
          if not (path == "/health" and mode is GenerationMode.NEGATIVE)]  # /health takes no input to spoil
 # Random IDs and names are almost never real ones: also fuzz the other inputs on an existing client and feature.
 KNOWN = [("GET", "/clients/{client_id}"), ("GET", "/clients/{client_id}/explanation"),
-         ("GET", "/clients/{client_id}/debt-capacity"), ("GET", "/features/{feature}/distribution")]
+         ("GET", "/clients/{client_id}/debt-capacity"), ("GET", "/clients/{client_id}/overview"),
+         ("GET", "/features/{feature}/distribution")]
 
 
 def _fuzz(operation, live_api, mode, **fixed):
