@@ -3,8 +3,9 @@
 `HttpScoringService.from_env()` (chosen by `scoring.backends.open_service` when `SCORING_API_URL`
 is set) returns the same contract types (`scoring.contracts`) as the in-process engine, decoded by
 their pydantic adapters, and maps HTTP failures back to the
-domain's errors: 404 -> `UnknownClientError`, 422 -> `InvalidApplicationError` / `ValueError`,
-401 -> `ApiAuthenticationError`, connection refused or timeout -> `ServiceUnavailableError`.
+domain's errors: 404 -> `UnknownClientError`, 422 -> `InvalidApplicationError` (naming the field, `3.AMT_CREDIT`
+in a batch) / `ValueError`, 401 -> `ApiAuthenticationError`, 503 of the audit log -> `AuditUnavailableError`,
+connection refused or timeout -> `ServiceUnavailableError`.
 One pooled httpx client per service; it recovers by itself when the API comes back.
 """
 
@@ -120,10 +121,10 @@ class HttpScoringService:
             raise ScoringError(f"{self.base_url}{path} does not exist (404): is {URL_ENV} the scoring API?")
         if r.status_code == 422:
             items = self._json(r).get("detail")
-            if path == "/predict" and isinstance(items, list) and items:
-                loc = [str(p) for p in items[0].get("loc", [])]
-                field = loc[1] if len(loc) > 1 and loc[0] == "body" else "application"
-                raise InvalidApplicationError(field, items[0].get("msg", detail))
+            first = items[0] if isinstance(items, list) and items and isinstance(items[0], dict) else {}
+            field = self._application_field(path, [str(p) for p in first.get("loc", [])])
+            if field is not None:
+                raise InvalidApplicationError(field, first.get("msg") or detail)
             raise ValueError(detail)
         if r.status_code == 503 and self._json(r).get("audit") is True:
             raise AuditUnavailableError(detail)
@@ -131,6 +132,20 @@ class HttpScoringService:
             raise ServiceUnavailableError(f"the scoring API at {self.base_url} is unavailable "
                                           f"({r.status_code}: {detail})")
         raise ScoringError(f"the scoring API at {self.base_url} failed on {method} {path} ({r.status_code}: {detail})")
+
+    @staticmethod
+    def _application_field(path: str, loc: list[str]) -> str | None:
+        """The field an application error of `POST /predict[/batch]` names, as the in-process service names it:
+        `AMT_CREDIT`, `3.AMT_CREDIT` (the fourth application of a batch), `application(s)` for the whole body;
+        None for an error elsewhere (a query parameter)."""
+        if not loc or loc[0] != "body":
+            return None
+        if path == "/predict":
+            return ".".join(loc[1:]) or "application"
+        if path == "/predict/batch":
+            row = loc[2:] if loc[1:2] == ["applications"] else []
+            return "applications" if not row else f"{row[0]}.application" if len(row) == 1 else ".".join(row)
+        return None
 
     @staticmethod
     def _json(r: httpx.Response) -> dict:
@@ -215,7 +230,8 @@ class HttpScoringService:
         return score, None if explanation is None else from_json(Explanation, explanation)
 
     def predict_batch(self, records: Sequence[Mapping[str, Any]]) -> list[Score]:
-        out = self._call("POST", "/predict/batch", body={"applications": [dict(r) for r in records]})
+        rows = [dict(r) if isinstance(r, Mapping) else r for r in records]  # the API names a row that is not
+        out = self._call("POST", "/predict/batch", body={"applications": rows})
         return [Score(None, p["default_probability"], p["decision"], p["threshold"], p["model_version"])
                 for p in out["predictions"]]
 

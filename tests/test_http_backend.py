@@ -4,17 +4,20 @@ from __future__ import annotations
 
 import math
 import socket
+import sqlite3
+import subprocess
+import sys
 from concurrent.futures import ThreadPoolExecutor
 
-import pandas as pd
 import pytest
 
 from api_server import LiveServer
 from scoring.api import create_app, token_identity
+from scoring.audit import AuditLog
+from scoring.backends import open_service
 from scoring.client import ApiAuthenticationError, HttpScoringService, ServiceUnavailableError
-from scoring.errors import InvalidApplicationError, UnknownClientError
-from scoring.service import ScoringService, open_service
-from scoring.store import ClientQuery
+from scoring.contracts import ClientQuery, ScoringService
+from scoring.errors import AuditUnavailableError, InvalidApplicationError, UnknownClientError
 
 TOKEN = "http-backend-token-41c7"
 API_TOKENS = (TOKEN,)
@@ -33,13 +36,21 @@ def clients(service):
     for split in ("train", "new"):
         for decision in ("accepted", "refused"):
             page = service.search(ClientQuery(split=split, decision=decision, limit=2))
-            chosen += [int(i) for i in page.rows["client_id"]]
+            chosen += [int(row["client_id"]) for row in page.items]
     assert len(chosen) >= 6
     return chosen
 
 
 def test_http_backend_is_a_scoring_service(http):
     assert isinstance(http, ScoringService)
+
+
+def test_the_http_backend_loads_no_ml_stack():
+    """A dashboard over the API imports the HTTP backend only: no NumPy, pandas, XGBoost or DuckDB in its process."""
+    code = ("import sys, scoring.client, scoring.backends; "
+            "print(sorted(m for m in ('numpy', 'pandas', 'xgboost', 'duckdb', 'sklearn') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
 
 
 def test_model_portfolio_and_population_results_are_identical(http, service):
@@ -64,7 +75,7 @@ def test_model_portfolio_and_population_results_are_identical(http, service):
 def test_search_pages_are_identical(http, service, query):
     remote, local = http.search(query), service.search(query)
     assert remote.total == local.total and remote.query == query
-    pd.testing.assert_frame_equal(remote.rows, local.rows)
+    assert remote.items == local.items
 
 
 def test_client_files_explanations_and_debt_capacity_are_identical(http, service, clients):
@@ -77,7 +88,7 @@ def test_client_files_explanations_and_debt_capacity_are_identical(http, service
 
 
 def test_distributions_are_identical_with_and_without_a_client(http, service, clients):
-    features = [f["feature"] for f in service.top_features(5)]
+    features = [f.feature for f in service.top_features(5)]
     features.append(next(f.name for f in service.scorer.spec.features if f.kind == "categorical"))
     for feature in features:
         assert http.distribution(feature) == service.distribution(feature)
@@ -92,6 +103,21 @@ def test_predictions_are_identical(http, service, clients):
         assert http.predict(record, explain=True, top=6) == service.predict(record, explain=True, top=6)
     partial = {"AMT_CREDIT": 500_000.0, "AMT_INCOME_TOTAL": 120_000, "NAME_CONTRACT_TYPE": "Cash loans"}
     assert http.predict(partial, explain=True) == service.predict(partial, explain=True)
+
+
+def test_batch_predictions_are_identical(http, service, clients):
+    records = [service.store.raw_record(cid) for cid in clients] + [{}, {"AMT_CREDIT": 250_000}]
+    assert http.predict_batch(records) == service.predict_batch(records)
+
+
+def test_overviews_are_identical(http, service, clients):
+    for cid in clients[:3]:
+        assert http.overview(cid) == service.overview(cid)
+        assert http.overview(cid, "EXT_SOURCE_2", 5) == service.overview(cid, "EXT_SOURCE_2", 5)
+    with pytest.raises(KeyError, match="NOT_A_FEATURE"):
+        http.overview(clients[0], "NOT_A_FEATURE")
+    with pytest.raises(UnknownClientError):
+        http.overview(42)
 
 
 def test_unknown_clients_and_features_raise_the_same_errors(http, service):
@@ -120,7 +146,40 @@ def test_invalid_applications_name_the_field_like_the_local_backend(http, servic
     with pytest.raises(InvalidApplicationError) as local:
         service.predict(record)
     assert remote.value.field == local.value.field == field
-    assert str(remote.value).startswith(f"{field}: ")
+    assert str(remote.value) == str(local.value) and str(remote.value).startswith(f"{field}: ")
+
+
+@pytest.mark.parametrize("records, field", [
+    ([{}, {}, {}, {"AMT_CREDIT": -1.0}], "3.AMT_CREDIT"),
+    ([{}, {"NAME_CONTRACT_TYPE": "Mortgage"}], "1.NAME_CONTRACT_TYPE"),
+    ([{"SALARY": 1}], "0.SALARY"),
+    ([{}, ["AMT_CREDIT", 1]], "1.application"),
+    ([], "applications"),
+])
+def test_an_invalid_batch_names_the_row_and_field_like_the_local_backend(http, service, records, field):
+    with pytest.raises(InvalidApplicationError) as remote:
+        http.predict_batch(records)
+    with pytest.raises(InvalidApplicationError) as local:
+        service.predict_batch(records)
+    assert remote.value.field == local.value.field == field
+    if field != "applications":  # the size of a batch is worded by pydantic over HTTP
+        assert str(remote.value) == str(local.value)
+
+
+def test_an_audit_log_that_cannot_be_written_is_an_audit_error_over_http(service, clients, tmp_path):
+    path = tmp_path / "audit.sqlite"
+    AuditLog(path)
+    with LiveServer(create_app(service, tokens=frozenset({TOKEN}), audit=AuditLog(path))) as live, \
+            HttpScoringService(live.url, TOKEN) as backend:
+        assert backend.client(clients[0]) == service.client(clients[0])
+        con = sqlite3.connect(path)
+        con.execute("DROP TABLE audit")
+        con.close()
+        for call in (lambda: backend.client(clients[0]), lambda: backend.overview(clients[0]),
+                     lambda: backend.predict({}), lambda: backend.predict_batch([{}])):
+            with pytest.raises(AuditUnavailableError, match="audit log cannot be written"):
+                call()
+        assert backend.portfolio() == service.portfolio()  # not audited: still served
 
 
 def test_a_query_the_api_rejects_is_a_value_error_with_its_message(http):
