@@ -23,7 +23,12 @@ from typing import Sequence
 import psycopg
 from psycopg.conninfo import conninfo_to_dict
 
-EVENTS = ("client_opened", "scored", "explained", "predicted")
+#: what an entry records. Reads of personal data: a client file opened, explained, compared with the population,
+#: its debt capacity; a search (with its filters and the number of files returned in `details`); the audit
+#: entries of a client read by an analyst. Actions: an application scored, created, a decision recorded, the
+#: threshold changed, a model version activated.
+EVENTS = ("client_opened", "scored", "explained", "predicted", "searched", "compared", "debt_viewed",
+          "audit_viewed", "application_created", "decision_recorded", "threshold_changed", "model_activated")
 SOURCES = ("api", "dashboard")
 BUSY_TIMEOUT_MS = 10_000
 RETRIES = 20
@@ -37,7 +42,7 @@ _SOURCE_CHECK = "CHECK (source IN ({}))".format(", ".join(f"'{s}'" for s in SOUR
 # `id` is the rowid: max + 1 on each insert, and rows are never deleted, so ids only grow. AUTOINCREMENT would
 # add nothing to that but a write of `sqlite_sequence` at every commit (~10 us of the ~30 us an entry costs).
 # Files made before it was dropped keep their AUTOINCREMENT table; both read and write the same.
-_SCHEMA = f"""
+_TABLE = f"""
 CREATE TABLE IF NOT EXISTS audit (
     id                  INTEGER PRIMARY KEY,
     at                  TEXT    NOT NULL,      -- ISO 8601, UTC
@@ -47,13 +52,16 @@ CREATE TABLE IF NOT EXISTS audit (
     model_version       TEXT    NOT NULL,
     default_probability REAL,
     decision            TEXT,
-    source              TEXT    NOT NULL {_SOURCE_CHECK}
-);
-CREATE TRIGGER IF NOT EXISTS audit_no_update BEFORE UPDATE ON audit
-BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
-CREATE TRIGGER IF NOT EXISTS audit_no_delete BEFORE DELETE ON audit
-BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
-"""
+    source              TEXT    NOT NULL {_SOURCE_CHECK},
+    details             TEXT                   -- JSON: a search's filters and count, a decision's justification
+)"""
+_TRIGGERS = (
+    "CREATE TRIGGER IF NOT EXISTS audit_no_update BEFORE UPDATE ON audit "
+    "BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END",
+    "CREATE TRIGGER IF NOT EXISTS audit_no_delete BEFORE DELETE ON audit "
+    "BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END",
+)
+_SCHEMA = ";\n".join((_TABLE, *_TRIGGERS)) + ";"
 # PostgreSQL: the time is the server's; "user" is a reserved word there. One statement-level trigger
 # refuses UPDATE, DELETE and TRUNCATE (it fires even when no row matches).
 _PG_SCHEMA = f"""
@@ -66,7 +74,8 @@ CREATE TABLE audit (
     model_version       text             NOT NULL,
     default_probability double precision,
     decision            text,
-    source              text             NOT NULL {_SOURCE_CHECK}
+    source              text             NOT NULL {_SOURCE_CHECK},
+    details             text
 );
 CREATE FUNCTION audit_append_only() RETURNS trigger LANGUAGE plpgsql AS
 $$ BEGIN RAISE EXCEPTION 'the audit log is append-only'; END $$;
@@ -76,12 +85,23 @@ FOR EACH STATEMENT EXECUTE FUNCTION audit_append_only();
 # What a failed audit read or write raises, whatever the backend: the API answers 503 on these.
 AUDIT_ERRORS: tuple[type[BaseException], ...] = (sqlite3.Error, psycopg.Error)
 
-_INSERT = ("INSERT INTO audit (at, event, user, client_id, model_version, default_probability, decision, source) "
-           "VALUES (?, ?, ?, ?, ?, ?, ?, ?)")
-_COLUMNS = ("id", "at", "event", "user", "client_id", "model_version", "default_probability", "decision", "source")
-_PG_INSERT = ('INSERT INTO audit (event, "user", client_id, model_version, default_probability, decision, source) '
-              "SELECT * FROM unnest(%s::text[], %s::text[], %s::bigint[], %s::text[], %s::float8[], %s::text[], "
-              "%s::text[])")
+_INSERT = ("INSERT INTO audit (at, event, user, client_id, model_version, default_probability, decision, source, "
+           "details) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)")
+_COLUMNS = ("id", "at", "event", "user", "client_id", "model_version", "default_probability", "decision", "source",
+            "details")
+_PG_INSERT = ('INSERT INTO audit (event, "user", client_id, model_version, default_probability, decision, source, '
+              "details) SELECT * FROM unnest(%s::text[], %s::text[], %s::bigint[], %s::text[], %s::float8[], "
+              "%s::text[], %s::text[], %s::text[])")
+# Logs made by earlier versions: a narrower list of events in the CHECK and no `details` column. SQLite cannot
+# alter a CHECK: the table is rebuilt in one transaction (entries and ids kept). PostgreSQL alters it in place.
+_SQLITE_COPY = ("INSERT INTO audit (id, at, event, user, client_id, model_version, default_probability, decision, "
+                "source) SELECT id, at, event, user, client_id, model_version, default_probability, decision, source "
+                "FROM audit_before_upgrade")
+_PG_UPGRADE = f"""
+ALTER TABLE audit ADD COLUMN IF NOT EXISTS details text;
+ALTER TABLE audit DROP CONSTRAINT IF EXISTS audit_event_check;
+ALTER TABLE audit ADD CONSTRAINT audit_event_check {_EVENT_CHECK};
+"""
 _PG_COLUMNS = ", ".join(f'"{c}"' for c in _COLUMNS)
 
 
@@ -95,6 +115,7 @@ class Entry:
     default_probability: float | None
     decision: str | None
     source: str
+    details: str | None = None   # JSON text
 
     def __post_init__(self):
         if self.event not in EVENTS:
@@ -106,7 +127,7 @@ class Entry:
         """The columns after `at`, in table order."""
         return (self.event, self.user, None if self.client_id is None else int(self.client_id),
                 str(self.model_version), None if self.default_probability is None else float(self.default_probability),
-                self.decision, self.source)
+                self.decision, self.source, self.details)
 
 
 def _owner_only(path: Path) -> None:
@@ -129,9 +150,11 @@ class _Log:
     """What the two backends share: `record` is `record_many` of one entry."""
 
     def record(self, *, event: str, user: str | None, client_id: int | None, model_version: str,
-               default_probability: float | None, decision: str | None, source: str) -> None:
+               default_probability: float | None, decision: str | None, source: str,
+               details: str | None = None) -> None:
         """Append one entry, time-stamped now in UTC."""
-        self.record_many([Entry(event, user, client_id, model_version, default_probability, decision, source)])
+        self.record_many([Entry(event, user, client_id, model_version, default_probability, decision, source,
+                                details)])
 
     def close(self) -> None:
         """Close this thread's connection (others close when their thread ends)."""
@@ -193,6 +216,7 @@ class AuditLog(_Log):
         if str(mode).lower() != "wal":
             raise OSError(f"the audit log {self.path} cannot use WAL mode (got {mode!r}); use a local disk")
         con.executescript(_SCHEMA)
+        _upgrade_sqlite(con)
 
     # ---------------------------------------------------------------- writing and reading
     def record_many(self, entries: Sequence["Entry"]) -> None:
@@ -224,6 +248,13 @@ class AuditLog(_Log):
 
     def count(self) -> int:
         return self._retry(lambda con: con.execute("SELECT count(*) FROM audit").fetchone()[0])
+
+    def for_client(self, client_id: int, limit: int = 100) -> list[dict]:
+        """Who did what with one client file, newest first."""
+        rows = self._retry(lambda con: con.execute(
+            f"SELECT {', '.join(_COLUMNS)} FROM audit WHERE client_id = ? ORDER BY id DESC LIMIT ?",
+            (int(client_id), int(limit))).fetchall())
+        return [dict(zip(_COLUMNS, r, strict=True)) for r in rows]
 
     def __reduce__(self):  # picklable by path, e.g. for a process pool: each process opens its own connection
         return (AuditLog, (str(self.path), self.synchronous))
@@ -285,6 +316,13 @@ class PostgresAuditLog(_Log):
             con.execute("SELECT pg_advisory_xact_lock(hashtext('scoring.audit'))")
             if con.execute("SELECT to_regclass('audit')").fetchone()[0] is None:
                 con.execute(_PG_SCHEMA)
+            elif not _pg_is_current(con):
+                try:
+                    con.execute(_PG_UPGRADE)
+                except psycopg.errors.InsufficientPrivilege as exc:
+                    raise psycopg.errors.InsufficientPrivilege(
+                        f"the audit table predates the events {', '.join(EVENTS[4:])} and this role cannot alter "
+                        f"it: run the API once as the table's owner, or have the owner run:{_PG_UPGRADE}") from exc
 
     def record_many(self, entries: Sequence[Entry]) -> None:
         """Append several entries in one statement (all are written or none)."""
@@ -302,6 +340,14 @@ class PostgresAuditLog(_Log):
     def count(self) -> int:
         return self._run(lambda con: con.execute("SELECT count(*) FROM audit").fetchone()[0])
 
+    def for_client(self, client_id: int, limit: int = 100) -> list[dict]:
+        """Who did what with one client file, newest first."""
+        rows = self._run(lambda con: con.execute(
+            f"SELECT {_PG_COLUMNS} FROM audit WHERE client_id = %s ORDER BY id DESC LIMIT %s",
+            (int(client_id), int(limit))).fetchall())
+        return [dict(zip(_COLUMNS, (id_, at.astimezone(timezone.utc).isoformat(timespec="microseconds"), *rest),
+                         strict=True)) for id_, at, *rest in rows]
+
     def __reduce__(self):  # picklable by URL: each process opens its own connection
         return (PostgresAuditLog, (self._url,))
 
@@ -313,6 +359,41 @@ class PostgresAuditLog(_Log):
         user = f"{p['user']}@" if p.get("user") else ""
         port = f":{p['port']}" if p.get("port") else ""
         return f"postgresql://{user}{p.get('host', '')}{port}/{p.get('dbname', '')}"
+
+
+def _upgrade_sqlite(con: sqlite3.Connection) -> None:
+    """Bring a log made by an earlier version to the current table, keeping every entry and its id."""
+    sql = con.execute("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'audit'").fetchone()[0]
+    columns = {row[1] for row in con.execute("PRAGMA table_info(audit)")}
+    narrow_check = "CHECK (event IN" in sql and _EVENT_CHECK not in sql
+    if not narrow_check and "details" in columns:
+        return
+    con.execute("BEGIN IMMEDIATE")
+    try:
+        if narrow_check:  # rebuild: SQLite cannot alter a CHECK constraint
+            con.execute("DROP TRIGGER IF EXISTS audit_no_update")
+            con.execute("DROP TRIGGER IF EXISTS audit_no_delete")
+            con.execute("ALTER TABLE audit RENAME TO audit_before_upgrade")
+            con.execute(_TABLE)
+            con.execute(_SQLITE_COPY)
+            con.execute("DROP TABLE audit_before_upgrade")
+        else:
+            con.execute("ALTER TABLE audit ADD COLUMN details TEXT")
+        for trigger in _TRIGGERS:
+            con.execute(trigger)
+        con.execute("COMMIT")
+    except BaseException:
+        if con.in_transaction:
+            con.execute("ROLLBACK")
+        raise
+
+
+def _pg_is_current(con: psycopg.Connection) -> bool:
+    has_details = con.execute("SELECT 1 FROM information_schema.columns WHERE table_name = 'audit' "
+                              "AND column_name = 'details' AND table_schema = current_schema()").fetchone()
+    check = con.execute("SELECT pg_get_constraintdef(oid) FROM pg_constraint WHERE conname = 'audit_event_check' "
+                        "AND conrelid = 'audit'::regclass").fetchone()
+    return bool(has_details) and check is not None and all(f"'{e}'" in check[0] for e in EVENTS)
 
 
 def _redacted(text: str) -> str:

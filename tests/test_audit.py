@@ -22,7 +22,7 @@ def test_record_then_recent_newest_first_with_utc_time(tmp_path):
                   "default_probability": 0.03, "decision": "accepted"})
     first, second = log.recent(1)[0], log.recent()[1]
     assert first["event"] == "predicted" and first["client_id"] is None and first["decision"] == "accepted"
-    assert second == {**ENTRY, "id": second["id"], "at": second["at"]}
+    assert second == {**ENTRY, "id": second["id"], "at": second["at"], "details": None}
     at = datetime.fromisoformat(second["at"])
     assert at.utcoffset() == timedelta(0)
     assert abs(datetime.now(timezone.utc) - at) < timedelta(minutes=1)
@@ -134,3 +134,39 @@ def test_parallel_threads_and_processes_lose_nothing(tmp_path):
     assert seen == {(f"{kind}-{k}", i) for kind, ks in (("thread", range(8)), ("process", range(4)))
                     for k in ks for i in range(n)}
     assert len({r["id"] for r in rows}) == len(rows)
+
+
+def test_a_log_of_the_four_first_events_is_upgraded_keeping_every_entry(tmp_path):
+    """A log created before searches, comparisons and decisions were audited (a CHECK of four events, no
+    `details`): opening it rebuilds the table in one transaction, ids and entries kept, still append-only."""
+    path = tmp_path / "v1.sqlite"
+    con = sqlite3.connect(path)
+    con.executescript("""
+        CREATE TABLE audit (id INTEGER PRIMARY KEY, at TEXT NOT NULL,
+            event TEXT NOT NULL CHECK (event IN ('client_opened', 'scored', 'explained', 'predicted')),
+            user TEXT, client_id INTEGER, model_version TEXT NOT NULL, default_probability REAL, decision TEXT,
+            source TEXT NOT NULL CHECK (source IN ('api', 'dashboard')));
+        CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+        CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+        INSERT INTO audit VALUES (7, '2026-01-01T00:00:00+00:00', 'explained', 'u', 5, 'v0', 0.2, 'accepted', 'api');
+    """)
+    con.close()
+    log = AuditLog(path)
+    log.record(**{**ENTRY, "event": "searched", "client_id": None, "details": '{"returned": 3}'})
+    entries = log.recent()
+    assert [(e["id"], e["event"], e["details"]) for e in entries] == [
+        (8, "searched", '{"returned": 3}'), (7, "explained", None)]
+    other = sqlite3.connect(path, isolation_level=None)
+    with pytest.raises(sqlite3.DatabaseError, match="append-only"):
+        other.execute("DELETE FROM audit")
+    other.close()
+    AuditLog(path).record(**ENTRY)  # reopening an upgraded log changes nothing
+    assert log.count() == 3
+
+
+def test_entries_of_one_client_newest_first(tmp_path):
+    log = AuditLog(tmp_path / "audit.sqlite")
+    for cid, user in ((1, "a"), (2, "b"), (1, "c")):
+        log.record(**{**ENTRY, "client_id": cid, "user": user})
+    assert [e["user"] for e in log.for_client(1)] == ["c", "a"]
+    assert log.for_client(3) == []

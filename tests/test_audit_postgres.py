@@ -110,6 +110,23 @@ def test_record_then_recent_gives_the_same_entries_as_sqlite(url, tmp_path):
     assert abs(datetime.now(timezone.utc) - datetime.fromisoformat(got[0]["at"])) < timedelta(minutes=1)
 
 
+def test_a_table_of_the_four_first_events_is_upgraded_in_place(url):
+    """A table created before searches and decisions were audited: altered in place, entries kept."""
+    with psycopg.connect(url, autocommit=True) as con:
+        con.execute("""CREATE TABLE audit (id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+            at timestamptz NOT NULL DEFAULT now(),
+            event text NOT NULL CHECK (event IN ('client_opened', 'scored', 'explained', 'predicted')),
+            "user" text, client_id bigint, model_version text NOT NULL, default_probability double precision,
+            decision text, source text NOT NULL CHECK (source IN ('api', 'dashboard')))""")
+        con.execute("""INSERT INTO audit (event, "user", client_id, model_version, source)
+                       VALUES ('explained', 'u', 5, 'v0', 'api')""")
+    log = PostgresAuditLog(url)
+    log.record(**{**ENTRY, "event": "searched", "client_id": None, "details": '{"returned": 3}'})
+    assert [(e["event"], e["details"]) for e in log.recent()] == [("searched", '{"returned": 3}'), ("explained", None)]
+    PostgresAuditLog(url).record(**ENTRY)  # opening an upgraded table changes nothing
+    assert log.count() == 3
+
+
 def test_table_refuses_update_delete_and_truncate(url):
     log = PostgresAuditLog(url)
     log.record(**ENTRY)
