@@ -1,6 +1,8 @@
-"""The audit policy, applied once around any `ScoringService`: every action that reads or scores a client
-file writes one entry (who, what, which client, result, when) before its result is returned; an action
-whose entry cannot be written is refused with `AuditUnavailableError`, and nothing is returned.
+"""The audit policy, applied once around any `ScoringService`: every action that reads personal data or
+scores an application writes one entry (who, what, which client, result, when) before its result is
+returned; an action whose entry cannot be written is refused with `AuditUnavailableError`, and nothing is
+returned. Reads of personal data: a client file, its explanation, its comparison with the population, its
+debt capacity, a search (one entry with its filters and the number of files returned).
 
 The API wraps its in-process service with it for each caller; the dashboard wraps the in-process service
 for each session. A dashboard over HTTP does not wrap its backend: the API it calls writes the entry.
@@ -8,6 +10,7 @@ for each session. A dashboard over HTTP does not wrap its backend: the API it ca
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 from typing import Any, Mapping, Sequence
@@ -48,18 +51,23 @@ class AuditedService:
             raise AuditUnavailableError("the audit log cannot be written, so nothing is shown: "
                                         "retry in a moment or call the support desk") from exc
 
-    def _entry(self, event: str, client_id: int | None, score: Score | None, version: str | None = None) -> Entry:
-        return Entry(event, self.user, client_id, score.model_version if score else version or "",
+    def _entry(self, event: str, client_id: int | None, score: Score | None = None,
+               details: dict | None = None) -> Entry:
+        return Entry(event, self.user, client_id, score.model_version if score else self._card()["version"],
                      None if score is None else score.default_probability,
-                     None if score is None else score.decision, self.source)
+                     None if score is None else score.decision, self.source,
+                     None if details is None else json.dumps(details, sort_keys=True, default=str))
 
-    def _explained_score(self, explanation: Explanation) -> Score:
+    def _card(self) -> dict[str, Any]:
         if not self._model:
             card = self.service.model_card()
             self._model.update(version=card["version"], threshold=card["threshold"])
-        threshold = self._model["threshold"]
+        return self._model
+
+    def _explained_score(self, explanation: Explanation) -> Score:
+        threshold = self._card()["threshold"]
         p = 1.0 / (1.0 + math.exp(-explanation.margin))
-        return Score(explanation.client_id, p, decide(p, threshold), threshold, self._model["version"])
+        return Score(explanation.client_id, p, decide(p, threshold), threshold, self._card()["version"])
 
     # ------------------------------------------------------------------ audited actions
     def client(self, client_id: int) -> ClientFile:
@@ -88,7 +96,7 @@ class AuditedService:
         self._write([self._entry("predicted", None, s) for s in scores])  # one commit for the batch
         return scores
 
-    # ------------------------------------------------------------------ no client file read
+    # ------------------------------------------------------------------ no personal data
     @property
     def roles(self) -> frozenset[str]:
         return self.service.roles
@@ -112,10 +120,18 @@ class AuditedService:
         return self.service.contract_types()
 
     def search(self, query: ClientQuery) -> ClientPage:
-        return self.service.search(query)
+        page = self.service.search(query)
+        self._write([self._entry("searched", None, details={
+            "filters": query.to_params(), "returned": len(page.items), "matching": page.total})])
+        return page
 
     def distribution(self, feature: str, client_id: int | None = None) -> FeatureDistribution:
-        return self.service.distribution(feature, client_id)
+        distribution = self.service.distribution(feature, client_id)
+        if client_id is not None:  # the population alone is no personal data
+            self._write([self._entry("compared", distribution.client_id, details={"feature": feature})])
+        return distribution
 
     def debt_capacity(self, client_id: int) -> DebtCapacity:
-        return self.service.debt_capacity(client_id)
+        capacity = self.service.debt_capacity(client_id)
+        self._write([self._entry("debt_viewed", capacity.client_id)])
+        return capacity

@@ -1,0 +1,100 @@
+"""The audit policy around the in-process service: one entry per action that reads personal data or scores,
+written before the result is returned; no entry, no result."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+
+import pytest
+
+from scoring.audit import AuditLog
+from scoring.audited import AuditedService
+from scoring.contracts import ClientQuery
+from scoring.errors import AuditUnavailableError
+
+
+@pytest.fixture
+def log(tmp_path):
+    return AuditLog(tmp_path / "audit.sqlite")
+
+
+@pytest.fixture
+def audited(service, log):
+    return AuditedService(service, log, "advisor.martin", "dashboard")
+
+
+def _client(service) -> int:
+    return int(service.search(ClientQuery(limit=1)).items[0]["client_id"])
+
+
+def _application(service, cid) -> dict:
+    raw = service.store.raw_record(cid)
+    return {k: v for k, v in raw.items() if v is not None and k in service.scorer.spec.raw_columns}
+
+
+def test_each_read_of_a_client_writes_one_entry_naming_user_client_and_result(service, audited, log):
+    cid = _client(service)
+    file = audited.client(cid)
+    audited.overview(cid, service.top_features(1)[0].feature, top=5)
+    audited.explain(cid, top=3)
+    audited.distribution("EXT_SOURCE_2", cid)
+    audited.debt_capacity(cid)
+    entries = log.recent()[::-1]
+    assert [e["event"] for e in entries] == ["client_opened", "client_opened", "explained", "compared", "debt_viewed"]
+    assert {e["client_id"] for e in entries} == {cid}
+    assert {e["user"] for e in entries} == {"advisor.martin"} and {e["source"] for e in entries} == {"dashboard"}
+    assert entries[0]["default_probability"] == file.score.default_probability
+    assert entries[0]["decision"] == file.score.decision
+    assert entries[2]["default_probability"] == pytest.approx(file.score.default_probability, abs=1e-5)
+    assert json.loads(entries[3]["details"]) == {"feature": "EXT_SOURCE_2"}
+
+
+def test_a_search_writes_one_entry_with_its_filters_and_what_it_returned(audited, log):
+    page = audited.search(ClientQuery(decision="refused", min_probability=0.2, limit=7))
+    (entry,) = log.recent()
+    assert entry["event"] == "searched" and entry["client_id"] is None
+    assert json.loads(entry["details"]) == {
+        "filters": {"decision": "refused", "min_probability": 0.2, "limit": 7},
+        "returned": len(page.items), "matching": page.total}
+
+
+def test_the_population_alone_is_not_personal_data(audited, log):
+    audited.distribution("EXT_SOURCE_2")
+    audited.portfolio(), audited.drift(), audited.global_importance(3), audited.model_card()
+    assert log.count() == 0
+
+
+def test_scoring_writes_one_entry_per_application(service, audited, log):
+    application = _application(service, _client(service))
+    score, _ = audited.predict(application)
+    scores = audited.predict_batch([application, application, {}])
+    entries = log.recent()
+    assert [e["event"] for e in entries] == ["predicted"] * 4
+    assert entries[-1]["default_probability"] == score.default_probability
+    assert [e["default_probability"] for e in entries[:3]][::-1] == [s.default_probability for s in scores]
+
+
+def test_for_user_shares_the_log_and_names_the_other_user(service, audited, log):
+    audited.for_user("analyst.dupont").client(_client(service))
+    assert log.recent()[0]["user"] == "analyst.dupont"
+
+
+def test_no_entry_no_result(service, audited, log, tmp_path):
+    """When the log refuses the entry, the action is refused with a message a user can act on, and
+    nothing of the client is returned; the service works again once the log does."""
+    cid = _client(service)
+    con = sqlite3.connect(tmp_path / "audit.sqlite")
+    con.execute("CREATE TRIGGER refuse BEFORE INSERT ON audit BEGIN SELECT RAISE(ABORT, 'disk quota'); END")
+    con.commit()
+    calls = (lambda: audited.client(cid), lambda: audited.overview(cid), lambda: audited.explain(cid),
+             lambda: audited.search(ClientQuery()), lambda: audited.debt_capacity(cid),
+             lambda: audited.distribution("EXT_SOURCE_2", cid),
+             lambda: audited.predict(_application(service, cid)))
+    for call in calls:
+        with pytest.raises(AuditUnavailableError, match="audit log cannot be written, so nothing is shown"):
+            call()
+    con.execute("DROP TRIGGER refuse")
+    con.commit()
+    assert audited.client(cid).client_id == cid
+    assert log.count() == 1
