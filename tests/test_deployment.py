@@ -58,3 +58,19 @@ def test_compose_runs_the_api_and_the_dashboard_over_it_from_one_image():
         assert set(service["secrets"]) <= set(compose["secrets"])
     for secret in compose["secrets"].values():  # files on the host, never values in the file
         assert set(secret) == {"file"}
+
+
+def test_the_image_installs_the_runtime_only():
+    """The image installs requirements.lock: no test runner, browser driver, fuzzer or debugger in it;
+    requirements-test.lock adds those on top of the very same runtime versions for `make test`."""
+    root = Path(__file__).resolve().parent.parent
+    runtime = {line.split("==")[0].lower() for line in (root / "requirements.lock").read_text().splitlines()
+               if "==" in line}
+    test_lines = (root / "requirements-test.lock").read_text().splitlines()
+    assert runtime >= {"panel", "xgboost-cpu", "fastapi", "duckdb", "uvicorn"}
+    assert not runtime & {"pytest", "playwright", "pytest-playwright", "schemathesis", "hypothesis", "debugpy",
+                          "ipykernel", "nbclient"}
+    assert "-r requirements.lock" in test_lines
+    assert {line.split("==")[0].lower() for line in test_lines if "==" in line} >= {"pytest", "playwright"}
+    dockerfile = (root / "Dockerfile").read_text()
+    assert "requirements.lock" in dockerfile and "requirements-test.lock" not in dockerfile
