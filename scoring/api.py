@@ -414,7 +414,7 @@ def predict_router(applications: Applications, examples: dict[str, dict]) -> API
             min_length=1, max_length=MAX_BATCH, description=f"1 to {MAX_BATCH:,} applications")
 
     router = APIRouter(prefix="/predict", tags=["predict"], dependencies=_SECURED,
-                       responses={**_E401, **_E422, **_E503})
+                       responses={**_E401, 413: {"description": "body too large"}, **_E422, **_E503})
 
     @router.post("", max_body_size=MAX_APPLICATION_BYTES,
                  summary="Score a new application sent as JSON (missing fields are missing values)")

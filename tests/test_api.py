@@ -384,6 +384,13 @@ def test_a_body_sent_in_chunks_scores_as_the_same_body_sent_at_once(api, applica
     assert r.json() == api.post("/predict", content=body, headers={"Content-Type": "application/json"}).json()
 
 
+def test_a_body_too_large_for_an_application_is_refused_before_it_is_read(api, audit):
+    before = audit.count()
+    r = api.post("/predict", content=b'{"AMT_CREDIT": 1000' + b" " * (1 << 20) + b"}",
+                 headers={"Content-Type": "application/json"})
+    assert r.status_code == 413 and audit.count() == before
+
+
 def test_a_body_that_is_not_utf8_json_is_422(api):
     r = api.post("/predict", content=b"\xff\xfe\x00garbage", headers={"Content-Type": "application/json"})
     assert r.status_code == 422 and r.json()["message"].startswith("body:")
