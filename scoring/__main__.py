@@ -39,6 +39,15 @@ def _api(args) -> int:
                  workers=args.workers)
 
 
+def _batch(args) -> int:
+    from .batch import run_batch
+
+    summary = run_batch(args.output, Workdir.resolve(args.workdir), scheduler=args.scheduler, workers=args.workers,
+                        partition_rows=args.partition_rows, quiet=args.quiet)
+    print(summary.text(), file=sys.stderr)
+    return 0
+
+
 def _secrets(args) -> int:
     from .credentials import ensure_secrets
 
@@ -76,6 +85,16 @@ def main(argv: list[str] | None = None) -> int:
                    help="server processes, each with its own copy of the model and client files (~0.5 GB each at "
                         "full size); default $SCORING_API_WORKERS or 1")
     a.set_defaults(func=_api)
+
+    t = sub.add_parser("batch", help="score and explain every application on a Dask cluster, into Parquet")
+    t.add_argument("--output", required=True, help="directory of the Parquet partitions (resumed if it exists)")
+    t.add_argument("--workdir")
+    t.add_argument("--scheduler", help="address of a running Dask scheduler, e.g. tcp://10.0.0.5:8786 "
+                                       "(default: a local cluster)")
+    t.add_argument("--workers", type=int, help="local cluster: worker processes (default: one per core)")
+    t.add_argument("--partition-rows", type=int, default=20_000)
+    t.add_argument("--quiet", action="store_true")
+    t.set_defaults(func=_batch)
 
     c = sub.add_parser("secrets", help="create local dashboard logins, cookie secret and API token (never overwrites)")
     c.add_argument("--dir", default="secrets")
