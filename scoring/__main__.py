@@ -17,7 +17,8 @@ def _build(args) -> int:
     from .model import CostWeights
 
     build(Workdir.resolve(args.workdir), schema=args.schema, rows=args.rows, seed=args.seed,
-          costs=CostWeights(args.cost_missed_default, args.cost_refused_good), quiet=args.quiet)
+          costs=CostWeights(args.cost_missed_default, args.cost_refused_good), quiet=args.quiet,
+          age_as_feature=not args.no_age_feature)
     return 0
 
 
@@ -67,6 +68,9 @@ def main(argv: list[str] | None = None) -> int:
     b.add_argument("--seed", type=int, default=42)
     b.add_argument("--cost-missed-default", type=float, default=10.0, help="cost of accepting a client who defaults")
     b.add_argument("--cost-refused-good", type=float, default=1.0, help="cost of refusing a client who would repay")
+    b.add_argument("--no-age-feature", action="store_true",
+                   help="Home Credit: age is a protected attribute kept for fairness figures only, not a feature "
+                        "(gender never is one)")
     b.add_argument("--quiet", action="store_true")
     b.set_defaults(func=_build)
 

@@ -40,6 +40,13 @@ def application_type(spec: FeatureSpec) -> type:
                              Le(FLOAT32_MAX)]
             description += "; an amount, >= 0" if column in amounts else ""
         fields[column] = Annotated[Optional[kind], Field(description=description)]
+    for name, attribute in spec.schema.protected.items():
+        if attribute.column in fields:
+            continue  # a protected attribute the model may use (e.g. age): validated as a feature above
+        kind = str if attribute.unit == "category" else Annotated[float, Strict(), AllowInfNan(False)]
+        fields[attribute.column] = Annotated[Optional[kind], Field(
+            description=f"protected attribute ({name}): accepted and kept for fairness figures, never used by the "
+                        f"model")]
     application = TypedDict("Application", fields, total=False)  # type: ignore[misc]
     application.__pydantic_config__ = ConfigDict(extra="forbid", title="Application")  # type: ignore[attr-defined]
     return application

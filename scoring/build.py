@@ -12,7 +12,7 @@ import shutil
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -20,6 +20,7 @@ import pandas as pd
 
 from .config import Workdir
 from .dataset import Dataset, default_schema, load_dataset
+from .fairness import fairness_report, group_labels
 from .features import FeatureSpec
 from .model import CostWeights, save_model, train_model
 from .schema import DatasetSchema, load_schema
@@ -61,6 +62,7 @@ class BuildSummary:
     n_new: int
     default_rate: float
     roc_auc: float
+    oof_roc_auc: float
     oracle_roc_auc: float | None
     threshold: float
     acceptance_rate: float
@@ -72,7 +74,7 @@ class BuildSummary:
         return "\n".join([
             f"built model {self.model_version} in {self.seconds:.0f} s",
             f"  applications  {self.n_labelled:,} labelled ({self.default_rate:.1%} defaults) + {self.n_new:,} new",
-            f"  holdout AUC   {self.roc_auc:.4f}{oracle}",
+            f"  holdout AUC   {self.roc_auc:.4f}{oracle}, out of fold {self.oof_roc_auc:.4f}",
             f"  threshold     {self.threshold:.3f} (refuse at or above this default probability)",
             f"  acceptance    {self.acceptance_rate:.1%} of holdout applications",
             f"  artefacts     {self.workdir / 'data'}, {self.workdir / 'model'}",
@@ -81,7 +83,7 @@ class BuildSummary:
 
 def build(workdir: Workdir | None = None, schema: DatasetSchema | str | Path | None = None, rows: int | None = None,
           costs: CostWeights = CostWeights(), seed: int = 42, quiet: bool = False,
-          nthread: int = 0) -> BuildSummary:
+          nthread: int = 0, age_as_feature: bool = True) -> BuildSummary:
     """Load (or generate) the data, train, score every application, write the store, swap it in."""
     workdir = workdir or Workdir.resolve()
     progress = Progress(quiet)
@@ -89,7 +91,8 @@ def build(workdir: Workdir | None = None, schema: DatasetSchema | str | Path | N
     workdir.root.mkdir(parents=True, exist_ok=True)
     if schema is None:
         # generated data is a cache of its own, outside the swapped artefacts
-        schema = default_schema(workdir.data, rows=rows, seed=seed, progress=progress.note)
+        schema = default_schema(workdir.data, rows=rows, seed=seed, progress=progress.note,
+                                age_as_feature=age_as_feature)
     elif not isinstance(schema, DatasetSchema):
         schema = load_schema(schema)
     dataset = load_dataset(schema)
@@ -106,30 +109,40 @@ def build(workdir: Workdir | None = None, schema: DatasetSchema | str | Path | N
     true_p = None
     if dataset.true_probability is not None:
         true_p = dataset.true_probability.reindex(dataset.train_ids).to_numpy(dtype=np.float64)
-    booster, card, _ = train_model(X_train, dataset.target, spec, fingerprint=dataset.fingerprint, costs=costs,
-                                   true_probability=true_p, seed=seed, nthread=nthread, progress=progress.note)
-    progress.step("model", f"ROC AUC {card.metrics['roc_auc']:.4f} on the holdout, threshold {card.threshold:.3f}")
+    trained = train_model(X_train, dataset.target, spec, fingerprint=dataset.fingerprint, costs=costs,
+                          true_probability=true_p, seed=seed, nthread=nthread, progress=progress.note)
+    booster, card = trained.booster, trained.card
+    groups = group_labels(dataset.train, schema)
+    if groups:
+        card = replace(card, fairness=fairness_report(trained.oof_probability, card.threshold, groups,
+                                                      target=dataset.target))
+        alerts = [f"{name}: {a['metric']} {a['value']:.2f}" for name, f in card.fairness.items() for a in f["alerts"]]
+        progress.note("fairness by " + ", ".join(groups) + (f"; ALERTS: {'; '.join(alerts)}" if alerts else ": no alert"))
+    progress.step("model", f"ROC AUC {card.metrics['roc_auc']:.4f} on the holdout, "
+                           f"{card.metrics['oof_roc_auc']:.4f} out of fold, threshold {card.threshold:.3f}")
 
     scorer = Scorer(booster, card, nthread=nthread or (os.cpu_count() or 1))
     X_all = np.vstack([X_train, X_new])
     ids = np.concatenate([dataset.train_ids, dataset.new_ids if dataset.new is not None else np.empty(0, np.int64)])
-    probability = scorer.predict_proba(X_all)
+    # labelled files: out of fold (a model that never saw them); new applications: the production model
+    probability = np.concatenate([trained.oof_probability, scorer.predict_proba(X_new).astype(np.float64)])
+    fold = np.concatenate([trained.fold_of, np.full(len(X_new), -1, dtype=np.int8)])
     split = np.array(["train"] * len(X_train) + ["new"] * len(X_new), dtype=object)
     target = np.concatenate([dataset.target.astype(np.float64), np.full(len(X_new), np.nan)])
-    progress.step("scores", f"scored {len(ids):,} applications")
+    progress.step("scores", f"scored {len(ids):,} applications ({len(X_train):,} out of fold)")
 
     staging = Path(tempfile.mkdtemp(prefix=".build-", dir=workdir.root))
     try:
         stage = Workdir(staging)
         stage.data.mkdir()
-        save_model(booster, card, stage.model)
+        save_model(booster, card, stage.model, trained.folds)
         raw = pd.concat([dataset.train, dataset.new], ignore_index=True) if dataset.new is not None else dataset.train
         order = np.argsort(ids, kind="stable")
         np.save(stage.features_path, X_all[order])
         meta = {"model_version": card.version, "features": spec.names, "schema": schema.name,
                 "data_fingerprint": dataset.fingerprint}
         ClientStore.write(stage.store_path, ids, split, target, probability, card.threshold,
-                          role_frame(raw, schema), raw, meta)
+                          role_frame(raw, schema), raw, meta, fold=fold)
         progress.step("store", f"client files in {workdir.store_path.name}")
 
         sample = _stratified_sample(dataset.target, IMPORTANCE_SAMPLE, seed)
@@ -142,7 +155,8 @@ def build(workdir: Workdir | None = None, schema: DatasetSchema | str | Path | N
         shutil.rmtree(staging, ignore_errors=True)
 
     summary = BuildSummary(workdir.root, len(dataset.train), 0 if dataset.new is None else len(dataset.new),
-                           card.default_rate, card.metrics["roc_auc"], card.metrics.get("oracle_roc_auc"),
+                           card.default_rate, card.metrics["roc_auc"], card.metrics["oof_roc_auc"],
+                           card.metrics.get("oracle_roc_auc"),
                            card.threshold, card.metrics["acceptance_rate"], time.perf_counter() - started, card.version)
     if not quiet:
         print(summary.text(), file=sys.stderr, flush=True)
@@ -156,6 +170,11 @@ def _swap_in(stage: Workdir, target: Workdir) -> None:
     pairs = [(stage.store_path, target.store_path), (stage.features_path, target.features_path),
              (stage.booster_path, target.booster_path), (stage.card_path, target.card_path),
              (stage.importance_path, target.importance_path)]
+    folds = target.model / "folds"
+    if folds.exists():
+        shutil.rmtree(folds)
+    if (stage.model / "folds").exists():
+        (stage.model / "folds").replace(folds)
     for src, dst in pairs:
         src.replace(dst)  # same filesystem: each rename is atomic
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -127,13 +127,16 @@ def load_dataset(schema: DatasetSchema) -> Dataset:
     return Dataset(schema, train, train_ids, target, new, new_ids, true_probability, _fingerprint(raw, new))
 
 
-def default_schema(data_dir: Path, rows: int | None = None, seed: int = 42, progress=None) -> DatasetSchema:
+def default_schema(data_dir: Path, rows: int | None = None, seed: int = 42, progress=None,
+                   age_as_feature: bool = True) -> DatasetSchema:
     """The real Home Credit files when dropped in `data_dir`, else the bundled generator's portfolio."""
     real_train = data_dir / "application_train.csv"
     if real_train.exists():
         real_new = data_dir / "application_test.csv"
-        return home_credit_schema(real_train, real_new if real_new.exists() else None)
-    return generated_schema(data_dir / "generated", rows=rows, seed=seed, progress=progress)
+        return home_credit_schema(real_train, real_new if real_new.exists() else None, age_as_feature=age_as_feature)
+    schema = generated_schema(data_dir / "generated", rows=rows, seed=seed, progress=progress)
+    return replace(schema, protected={**schema.protected, "age": replace(schema.protected["age"],
+                                                                         use_as_feature=age_as_feature)})
 
 
 def generated_schema(directory: Path, rows: int | None = None, seed: int = 42, progress=None) -> DatasetSchema:

@@ -80,7 +80,10 @@ class FeatureSpec:
             r = schema.roles.get(role)
             if r is not None:
                 renamed[r.column] = new_name
+        protected = set(schema.excluded_protected)
         for column in train.columns:
+            if column in protected:  # kept in the client files for fairness figures, never a model input
+                continue
             values = train[column]
             name = renamed.get(column, column)
             en, fr = feature_labels(name, schema.labels)

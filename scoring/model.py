@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import math
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable
@@ -82,6 +82,8 @@ class ModelCard:
     params: dict
     spec: dict
     reference: dict
+    scores: dict = field(default_factory=dict)   # where each stored probability comes from
+    fairness: dict = field(default_factory=dict)  # protected attribute -> figures (scoring.fairness), out of fold
 
     @property
     def feature_spec(self) -> FeatureSpec:
@@ -98,47 +100,96 @@ class ModelCard:
         return d
 
 
-def train_model(X: np.ndarray, y: np.ndarray, spec: FeatureSpec, *, fingerprint: str, costs: CostWeights = CostWeights(),
-                true_probability: np.ndarray | None = None, seed: int = 0, nthread: int = 0,
-                progress: Callable[[str], None] | None = None) -> tuple[xgb.Booster, ModelCard, np.ndarray]:
-    """Fit on a stratified 80 % with early stopping on part of it; measure on the 20 % holdout.
+FOLDS = 5
 
-    Returns the booster, its card and the holdout row indices.
+
+@dataclass(frozen=True)
+class TrainedModel:
+    """The production model, its card, and the cross-fitted scores of the labelled applications."""
+    booster: xgb.Booster             # trained on every labelled application: scores new applications
+    card: ModelCard
+    folds: list[xgb.Booster]         # folds[k] was trained without the applications of fold k
+    fold_of: np.ndarray              # int8: the fold of each labelled application
+    oof_probability: np.ndarray      # each labelled application scored by the fold model that did not see it
+    holdout_idx: np.ndarray
+
+
+def _matrix(X: np.ndarray, y: np.ndarray | None, spec: FeatureSpec, nthread: int) -> xgb.DMatrix:
+    return xgb.DMatrix(X, y, feature_names=spec.names, feature_types=spec.feature_types, enable_categorical=True,
+                       nthread=nthread)
+
+
+def _metrics(y: np.ndarray, p: np.ndarray, threshold: float, costs: CostWeights) -> dict:
+    refused = np.array([decide(v, threshold) == REFUSED for v in p.tolist()], dtype=bool)
+    return {
+        "roc_auc": float(roc_auc_score(y, p)),
+        "pr_auc": float(average_precision_score(y, p)),
+        "brier": float(brier_score_loss(y, p)),
+        "business_cost": business_cost(y, refused, costs),
+        "acceptance_rate": float(1 - refused.mean()),
+        "error_rate": float(np.mean(refused != (y == 1))),
+        "missed_default_rate": float(np.mean(~refused[y == 1])) if (y == 1).any() else 0.0,
+        "refused_good_rate": float(np.mean(refused[y == 0])) if (y == 0).any() else 0.0,
+    }
+
+
+def train_model(X: np.ndarray, y: np.ndarray, spec: FeatureSpec, *, fingerprint: str, costs: CostWeights = CostWeights(),
+                true_probability: np.ndarray | None = None, seed: int = 0, nthread: int = 0, folds: int = FOLDS,
+                progress: Callable[[str], None] | None = None) -> TrainedModel:
+    """Measure, cross-fit, then train the production model.
+
+    1. Holdout: fit on a stratified 80 % with early stopping on part of it, measure on the other 20 %; this also
+       fixes the number of trees.
+    2. Cross-fitting: `folds` models, each trained on all labelled applications but one fold, score that fold.
+       Every labelled application thus gets a probability from a model that never saw it (out-of-fold): the
+       client files and every portfolio figure built on them are honest. The threshold minimises the business
+       cost on these out-of-fold probabilities.
+    3. Production: the same trees on every labelled application; it scores the new applications.
     """
     say = progress or (lambda _msg: None)
     idx = np.arange(len(y))
     fit_idx, holdout_idx = train_test_split(idx, test_size=0.2, stratify=y, random_state=seed)
     tr_idx, es_idx = train_test_split(fit_idx, test_size=0.125, stratify=y[fit_idx], random_state=seed)
-    ft = spec.feature_types
-    names = spec.names
-    dtrain = xgb.DMatrix(X[tr_idx], y[tr_idx], feature_names=names, feature_types=ft, enable_categorical=True, nthread=nthread)
-    dstop = xgb.DMatrix(X[es_idx], y[es_idx], feature_names=names, feature_types=ft, enable_categorical=True, nthread=nthread)
     params = {**PARAMS, "seed": seed, "nthread": nthread}
     say(f"training XGBoost on {len(tr_idx):,} applications, early stopping on {len(es_idx):,}")
     started = time.perf_counter()
-    booster = xgb.train(params, dtrain, num_boost_round=2000, evals=[(dstop, "stop")],
-                        early_stopping_rounds=50, verbose_eval=False)
-    booster = booster[: booster.best_iteration + 1]
+    measured = xgb.train(params, _matrix(X[tr_idx], y[tr_idx], spec, nthread), num_boost_round=2000,
+                         evals=[(_matrix(X[es_idx], y[es_idx], spec, nthread), "stop")], early_stopping_rounds=50,
+                         verbose_eval=False)
+    n_trees = measured.best_iteration + 1
+    measured = measured[:n_trees]
+    ph = measured.inplace_predict(X[holdout_idx], validate_features=False)
+
+    say(f"cross-fitting {folds} models of {n_trees} trees: every labelled application scored out of fold")
+    from sklearn.model_selection import StratifiedKFold
+
+    fold_models, fold_of = [], np.full(len(y), -1, dtype=np.int8)
+    oof = np.empty(len(y), dtype=np.float64)
+    for k, (train_k, test_k) in enumerate(StratifiedKFold(folds, shuffle=True, random_state=seed).split(X, y)):
+        model_k = xgb.train(params, _matrix(X[train_k], y[train_k], spec, nthread), num_boost_round=n_trees)
+        oof[test_k] = model_k.inplace_predict(X[test_k], validate_features=False)
+        fold_of[test_k] = k
+        fold_models.append(model_k)
+    say(f"training the production model on all {len(y):,} labelled applications")
+    booster = xgb.train(params, _matrix(X, y, spec, nthread), num_boost_round=n_trees)
     train_seconds = time.perf_counter() - started
 
-    yh = y[holdout_idx]
-    ph = booster.inplace_predict(X[holdout_idx], validate_features=False)
-    threshold, cost = choose_threshold(yh, ph, costs)
-    refused = np.array([decide(p, threshold) == REFUSED for p in ph.tolist()])
+    threshold, cost = choose_threshold(y, oof, costs)
+    holdout = _metrics(y[holdout_idx], ph, threshold, costs)
+    out_of_fold = _metrics(y, oof, threshold, costs)
     metrics = {
-        "roc_auc": float(roc_auc_score(yh, ph)),
-        "pr_auc": float(average_precision_score(yh, ph)),
-        "brier": float(brier_score_loss(yh, ph)),
-        "business_cost": cost,
-        "acceptance_rate": float(1 - refused.mean()),
-        "error_rate": float(np.mean(refused != (yh == 1))),
-        "holdout_size": int(len(yh)),
-        "n_trees": int(booster.num_boosted_rounds()),
+        **holdout,  # the measured model on the 20 % it never saw
+        "holdout_size": int(len(holdout_idx)),
+        "oof_roc_auc": out_of_fold["roc_auc"],
+        "out_of_fold": {**out_of_fold, "folds": folds, "size": int(len(y))},
+        "threshold_business_cost": cost,
+        "n_trees": int(n_trees),
         "train_seconds": round(train_seconds, 1),
     }
     if true_probability is not None and np.isfinite(true_probability[holdout_idx]).all():
-        metrics["oracle_roc_auc"] = float(roc_auc_score(yh, true_probability[holdout_idx]))
-    say(f"holdout ROC AUC {metrics['roc_auc']:.4f}, threshold {threshold:.3f}")
+        metrics["oracle_roc_auc"] = float(roc_auc_score(y[holdout_idx], true_probability[holdout_idx]))
+    say(f"holdout ROC AUC {metrics['roc_auc']:.4f}, out-of-fold {metrics['oof_roc_auc']:.4f}, "
+        f"threshold {threshold:.3f}")
 
     p_all = booster.inplace_predict(X, validate_features=False)
     kinds = [f.kind for f in spec.features]
@@ -157,14 +208,38 @@ def train_model(X: np.ndarray, y: np.ndarray, spec: FeatureSpec, *, fingerprint:
         params={k: v for k, v in params.items() if k != "nthread"},
         spec=spec.to_dict(),
         reference=reference_statistics(X, p_all, kinds, levels),
+        scores={"labelled": f"out of fold: each labelled client file's probability comes from one of {folds} "
+                            f"models trained without it (cross-fitting); its explanation from the same model",
+                "new": "the production model, trained on every labelled application",
+                "threshold": "minimises the business cost on the out-of-fold probabilities",
+                "holdout": "metrics: a model of the same settings trained on 80 %, measured on the other 20 %"},
     )
-    return booster, card, holdout_idx
+    return TrainedModel(booster, card, fold_models, fold_of, oof, holdout_idx)
 
 
-def save_model(booster: xgb.Booster, card: ModelCard, directory: Path) -> None:
+def save_model(booster: xgb.Booster, card: ModelCard, directory: Path, folds: list[xgb.Booster] = ()) -> None:
+    """The production model, its card, and the cross-fitting models (`folds/fold-K.json`)."""
     directory.mkdir(parents=True, exist_ok=True)
     booster.save_model(directory / "model.json")
     (directory / "model_card.json").write_text(card.to_json())
+    if folds:
+        (directory / "folds").mkdir(exist_ok=True)
+        for k, model in enumerate(folds):
+            model.save_model(directory / "folds" / f"fold-{k}.json")
+
+
+def load_folds(directory: Path, card: ModelCard) -> list[xgb.Booster]:
+    """The cross-fitting models saved with the production model (none for a model built without them)."""
+    n = int(card.metrics.get("out_of_fold", {}).get("folds", 0))
+    boosters = []
+    for k in range(n):
+        path = directory / "folds" / f"fold-{k}.json"
+        try:
+            boosters.append(xgb.Booster(model_file=str(path)))
+        except xgb.core.XGBoostError as exc:
+            first = str(exc).strip().splitlines()[0][:200]
+            raise ModelError(f"cross-fitting model {path} is missing or corrupt ({first}): rebuild") from exc
+    return boosters
 
 
 def load_model(directory: Path) -> tuple[xgb.Booster, ModelCard]:

@@ -4,6 +4,13 @@ The Home Credit application table has a built-in schema; any other CSV/Parquet d
 described by a TOML file (format in the README, example in `examples/`). Besides `[data]`, `[columns]`,
 `[roles]` and `[sentinels]`, a TOML schema may give:
 
+- a ``[protected]`` table naming the attributes the law protects: never model features unless
+  ``use_as_feature = true``, always kept for the fairness figures::
+
+      [protected]
+      gender = "sex"                                                    # a column: never a feature
+      age = { column = "age", unit = "years", bands = [25, 35, 45, 55, 65], use_as_feature = true }
+
 - ``currency = "EUR"`` (top level, or in `[data]`): the ISO 4217 code of the dataset's amounts. Without it
   amounts show no currency (Home Credit states none).
 - a ``[labels]`` table adding to or overriding the label dictionary (`scoring.labels`) for this dataset::
@@ -61,6 +68,24 @@ class Role:
 
 
 @dataclass(frozen=True)
+class Protected:
+    """An attribute the law protects (EU Charter art. 21, ECOA): kept in the client files for fairness figures;
+    a model feature only when `use_as_feature` says the bank may use it (age, with an actuarial justification,
+    in many jurisdictions; never gender since the EU's Test-Achats ruling)."""
+    column: str
+    unit: str = "category"                 # "category", or for an age: "years" | "negative_days"
+    bands: tuple[float, ...] = ()          # an age's band edges, in years (fairness figures by band)
+    use_as_feature: bool = False
+
+    def to_dict(self) -> dict:
+        return {"column": self.column, "unit": self.unit, "bands": list(self.bands),
+                "use_as_feature": self.use_as_feature}
+
+
+AGE_BANDS = (25.0, 35.0, 45.0, 55.0, 65.0)
+
+
+@dataclass(frozen=True)
 class DatasetSchema:
     """What the rest of the system needs to know about a dataset."""
 
@@ -83,6 +108,13 @@ class DatasetSchema:
     labels: dict[str, dict] = field(default_factory=dict)
     #: ISO 4217 code of the amounts; None: unknown, amounts show no currency
     currency: str | None = None
+    #: protected attributes by name ("gender", "age"): fairness figures; features only if `use_as_feature`
+    protected: dict[str, Protected] = field(default_factory=dict)
+
+    @property
+    def excluded_protected(self) -> tuple[str, ...]:
+        """Columns of protected attributes the model must not use."""
+        return tuple(p.column for p in self.protected.values() if not p.use_as_feature)
 
     def label_dictionary(self) -> _labels.LabelDictionary:
         """The label dictionary with this dataset's labels and currency."""
@@ -112,6 +144,7 @@ class DatasetSchema:
             "non_negative": list(self.non_negative),
             "labels": dict(self.labels),
             "currency": self.currency,
+            "protected": {k: v.to_dict() for k, v in self.protected.items()},
         }
 
     @classmethod
@@ -129,12 +162,19 @@ class DatasetSchema:
             non_negative=tuple(d.get("non_negative", ())),
             labels=dict(d.get("labels") or {}),
             currency=d.get("currency"),
+            protected={k: Protected(v["column"], v.get("unit", "category"), tuple(v.get("bands", ())),
+                                    bool(v.get("use_as_feature", False)))
+                       for k, v in (d.get("protected") or {}).items()},
         )
 
 
 def home_credit_schema(train: Path | None = None, new: Path | None = None,
-                       true_probability: Path | None = None, name: str = "home_credit") -> DatasetSchema:
-    """The public Home Credit `application_train.csv` / `application_test.csv` layout."""
+                       true_probability: Path | None = None, name: str = "home_credit",
+                       age_as_feature: bool = True) -> DatasetSchema:
+    """The public Home Credit `application_train.csv` / `application_test.csv` layout.
+
+    Protected: gender (CODE_GENDER) is never a feature; age (DAYS_BIRTH) is one unless `age_as_feature` is
+    False (`python -m scoring build --no-age-feature`, where the bank may not use age); both get fairness figures."""
     amounts = ("AMT_INCOME_TOTAL", "AMT_CREDIT", "AMT_ANNUITY", "AMT_GOODS_PRICE")
     return DatasetSchema(
         name=name,
@@ -157,6 +197,8 @@ def home_credit_schema(train: Path | None = None, new: Path | None = None,
         sentinels={"DAYS_EMPLOYED": 365243},
         non_negative=amounts,
         true_probability_path=true_probability,
+        protected={"gender": Protected("CODE_GENDER"),
+                   "age": Protected("DAYS_BIRTH", "negative_days", AGE_BANDS, use_as_feature=age_as_feature)},
     )
 
 
@@ -172,6 +214,26 @@ def _parse_role(role: str, spec: Any, source: Path) -> Role:
             raise SchemaError(f"{source}: role {role!r} has unit {unit!r}; expected one of {', '.join(units)}")
         return Role(spec["column"], unit)
     raise SchemaError(f"{source}: role {role!r} must be a column name or {{ column = ..., unit = ... }}")
+
+
+def _parse_protected(doc: dict, source: Path) -> dict[str, Protected]:
+    out = {}
+    for name, spec in doc.get("protected", {}).items():
+        if isinstance(spec, str):
+            spec = {"column": spec}
+        if not isinstance(spec, dict) or not isinstance(spec.get("column"), str):
+            raise SchemaError(f"{source}: [protected] {name} must be a column name or "
+                              f"{{ column = ..., unit = ..., bands = [...], use_as_feature = ... }}")
+        unit = spec.get("unit", "category")
+        if unit not in ("category", "years", "negative_days"):
+            raise SchemaError(f"{source}: [protected] {name} has unit {unit!r}; expected category, years or "
+                              f"negative_days")
+        bands = spec.get("bands", list(AGE_BANDS) if unit != "category" else [])
+        if not all(isinstance(b, (int, float)) for b in bands) or list(bands) != sorted(bands):
+            raise SchemaError(f"{source}: [protected] {name} bands must be increasing numbers of years")
+        out[name] = Protected(spec["column"], unit, tuple(float(b) for b in bands),
+                              bool(spec.get("use_as_feature", False)))
+    return out
 
 
 def _parse_currency(doc: dict, data: dict, source: Path) -> str | None:
@@ -222,4 +284,5 @@ def load_schema(path: str | Path) -> DatasetSchema:
         non_negative=tuple(columns.get("non_negative", ())),
         labels=labels,
         currency=_parse_currency(doc, data, path),
+        protected=_parse_protected(doc, path),
     )

@@ -19,7 +19,7 @@ from .contracts import (MAX_BATCH, ClientFile, ClientOverview, ClientPage, Clien
                         Score)
 from .errors import ArtefactsMissingError, InvalidApplicationError, ModelError, UnknownClientError
 from .labels import feature_labels
-from .model import load_model
+from .model import load_folds, load_model
 from .monitoring import drift_report
 from .scorer import Scorer
 from .store import ClientStore
@@ -54,6 +54,9 @@ class LocalScoringService:
                                         f"or `python -m scoring build --workdir {self.workdir.root}`")
         booster, card = load_model(self.workdir.model)
         self.scorer = Scorer(booster, card)
+        # the cross-fitting models: a labelled client's probability and explanation come from the one that
+        # did not see them (see scoring.model.train_model)
+        self.fold_scorers = [Scorer(b, card) for b in load_folds(self.workdir.model, card)]
         self.card = card
         self.store = ClientStore(self.workdir.store_path)
         if self.store.meta.get("model_version") != card.version or self.store.meta.get("features") != self.scorer.spec.names:
@@ -71,6 +74,10 @@ class LocalScoringService:
         if len(self.ids) != self.X.shape[0]:
             raise ModelError(f"{self.workdir.features_path} has {self.X.shape[0]} rows for {len(self.ids)} client files")
         self.roles = self.store.roles
+        self.folds = self.store.folds()
+        if self.folds.max(initial=-1) >= len(self.fold_scorers):
+            raise ModelError(f"the client files in {self.workdir.store_path} were scored by cross-fitting models "
+                             f"missing from {self.workdir.model / 'folds'}: rebuild with `python -m scoring build`")
 
     def _ids(self) -> np.ndarray:
         return self.store.client_ids()
@@ -167,14 +174,20 @@ class LocalScoringService:
             application={k: row[k] for k in APPLICATION_FIELDS},
         )
 
+    def scorer_of(self, row: int) -> Scorer:
+        """The model that scored a client file: its cross-fitting model if labelled, else the production one."""
+        k = int(self.folds[row])
+        return self.scorer if k < 0 else self.fold_scorers[k]
+
     def explain(self, client_id: int, top: int | None = None) -> Explanation:
         i = self._row(client_id)
-        return self.scorer.explain_row(np.asarray(self.X[i]), int(self.ids[i]), top)
+        return self.scorer_of(i).explain_row(np.asarray(self.X[i]), int(self.ids[i]), top)
 
     def score_and_explain(self, client_id: int, top: int | None = None) -> tuple[Score, Explanation]:
-        """The client's score recomputed from their row with its explanation: one NumPy row, one TreeSHAP call."""
+        """The client's score recomputed from their row with its explanation: one NumPy row, one TreeSHAP call,
+        by the model that scored the file."""
         i = self._row(client_id)
-        return self.scorer.score_and_explain(np.asarray(self.X[i]), int(self.ids[i]), top)
+        return self.scorer_of(i).score_and_explain(np.asarray(self.X[i]), int(self.ids[i]), top)
 
     def overview(self, client_id: int, feature: str | None = None, top: int | None = None) -> ClientOverview:
         """The client switch of the dashboard: file, explanation, one comparison and debt capacity at once."""

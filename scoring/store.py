@@ -107,8 +107,11 @@ class ClientStore:
     # ----------------------------------------------------------------- building
     @staticmethod
     def write(path: Path, client_ids: np.ndarray, split: np.ndarray, target: np.ndarray, probability: np.ndarray,
-              threshold: float, roles: pd.DataFrame, raw: pd.DataFrame, meta: dict) -> None:
-        """Create the store (rows sorted by client ID so point lookups skip most of the file)."""
+              threshold: float, roles: pd.DataFrame, raw: pd.DataFrame, meta: dict,
+              fold: np.ndarray | None = None) -> None:
+        """Create the store (rows sorted by client ID so point lookups skip most of the file). `fold`: the
+        cross-fitting model that scored each labelled application, -1 for the production model."""
+        fold = np.full(len(client_ids), -1, dtype=np.int8) if fold is None else np.asarray(fold, dtype=np.int8)
         order = np.argsort(client_ids, kind="stable")
         apps = roles.iloc[order].reset_index(drop=True)
         apps.insert(0, "client_id", client_ids[order])
@@ -117,6 +120,7 @@ class ClientStore:
         apps.insert(3, "target", pd.array(target[order], dtype="Int8"))
         apps.insert(4, "default_probability", probability[order].astype(np.float64))
         apps.insert(5, "decision", [decide(p, threshold) for p in probability[order].tolist()])
+        apps.insert(6, "fold", fold[order])
         raw_sorted = pd.concat([pd.DataFrame({"client_id": client_ids[order]}),
                                 raw.iloc[order].reset_index(drop=True)], axis=1)
         roles_present = [c for c in ROLE_COLUMNS if apps[c].notna().any()]
@@ -154,6 +158,12 @@ class ClientStore:
         if i >= len(ids) or ids[i] != cid:
             raise UnknownClientError(cid)
         return {k: _plain(v[i]) for k, v in columns.items()}
+
+    def folds(self) -> np.ndarray:
+        """The scoring model of each client file, in ID order: its cross-fitting fold, -1 for the production model."""
+        if "fold" not in self._files[1]:  # a store built before cross-fitting
+            return np.full(len(self._files[0]), -1, dtype=np.int8)
+        return np.asarray(self._files[1]["fold"], dtype=np.int8)
 
     def client_ids(self) -> np.ndarray:
         """Every client ID, in increasing order (the rows of the feature matrix)."""

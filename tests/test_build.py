@@ -83,7 +83,7 @@ def test_a_dataset_with_monthly_amounts_scores_one_record_as_the_batch_did(tmp_p
         stored = np.asarray(service.X[service._row(int(client_id))])
         assert np.array_equal(row.view(np.uint32), stored.view(np.uint32)), client_id
         assert service.predict(raw)[0].default_probability == pytest.approx(
-            service.client(int(client_id)).score.default_probability, abs=1e-6)
+            service.scorer.score_row(stored).default_probability, abs=1e-6)
 
 
 def test_cli_build_and_score(tmp_path):

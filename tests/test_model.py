@@ -84,3 +84,66 @@ def test_card_that_does_not_match_the_model_is_refused(workdir, tmp_path):
 def test_missing_model_says_how_to_build(tmp_path):
     with pytest.raises(ModelError, match="python -m scoring build"):
         load_model(tmp_path)
+
+
+# ------------------------------------------------------------------------------------------ honest figures
+def _labelled(service):
+    labelled = np.isfinite(service._target)
+    return labelled, service.store.column("default_probability")[labelled], service._target[labelled]
+
+
+def test_every_labelled_file_is_scored_by_a_model_that_did_not_see_it(service):
+    """The stored probability of a labelled client comes from the cross-fitting model of its fold (trained
+    without that fold), never from the production model that learnt it; new applications from production."""
+    from sklearn.metrics import roc_auc_score
+
+    card = service.card
+    labelled, stored, target = _labelled(service)
+    X = np.asarray(service.X)
+    oof = np.empty(labelled.sum())
+    folds = service.folds[labelled]
+    assert set(folds.tolist()) == set(range(card.metrics["out_of_fold"]["folds"]))
+    for k, scorer in enumerate(service.fold_scorers):
+        oof[folds == k] = scorer.predict_proba(X[labelled][folds == k])
+    np.testing.assert_allclose(stored, oof, rtol=1e-6)
+    in_sample = service.scorer.predict_proba(X[labelled])
+    assert roc_auc_score(target, stored) == pytest.approx(card.metrics["oof_roc_auc"], abs=1e-9)
+    assert roc_auc_score(target, in_sample) > card.metrics["oof_roc_auc"] + 0.02  # what the old files showed
+    new = ~labelled
+    np.testing.assert_allclose(service.store.column("default_probability")[new],
+                               service.scorer.predict_proba(X[new]), rtol=1e-6)
+    assert "out of fold" in card.scores["labelled"] and "production" in card.scores["new"]
+
+
+def test_a_labelled_clients_explanation_adds_up_to_its_stored_probability(service):
+    labelled = np.flatnonzero(np.isfinite(service._target))[:30]
+    for i in labelled:
+        cid = int(service.ids[i])
+        score, explanation = service.score_and_explain(cid)
+        assert score.default_probability == pytest.approx(service.client(cid).score.default_probability, abs=1e-6)
+        assert 1 / (1 + np.exp(-explanation.margin)) == pytest.approx(score.default_probability, abs=1e-6)
+
+
+def test_the_card_lists_features_holdout_and_out_of_fold_auc_and_fairness(workdir):
+    card = json.loads(workdir.card_path.read_text())
+    names = [f["name"] for f in card["spec"]["features"]]
+    assert "EXT_SOURCE_2" in names and "CODE_GENDER" not in names  # a protected attribute is no feature
+    assert 0.5 < card["metrics"]["roc_auc"] < 1 and 0.5 < card["metrics"]["oof_roc_auc"] < 1
+    assert set(card["fairness"]) == {"gender", "age"}
+    gender = card["fairness"]["gender"]
+    assert {g["group"] for g in gender["groups"]} >= {"F", "M"}
+    assert 0 < gender["disparate_impact_ratio"] <= 1 and gender["equal_opportunity_difference"] >= 0
+    assert sum(g["applications"] for g in gender["groups"]) == card["n_labelled"]
+
+
+def test_age_can_be_left_out_of_the_features_and_kept_for_fairness(tmp_path):
+    from scoring.build import build
+    from scoring.config import Workdir
+
+    wd = Workdir(tmp_path)
+    build(wd, rows=1500, quiet=True, nthread=2, age_as_feature=False)
+    card = json.loads(wd.card_path.read_text())
+    names = [f["name"] for f in card["spec"]["features"]]
+    assert "AGE_YEARS" not in names and "DAYS_BIRTH" not in names and "CODE_GENDER" not in names
+    assert {g["group"] for g in card["fairness"]["age"]["groups"]} <= {"< 25", "25-35", "35-45", "45-55", "55-65",
+                                                                       ">= 65", "missing"}

@@ -86,3 +86,20 @@ def test_missing_data_file(tmp_path):
     schema = write(tmp_path, "[data]\ntrain='nowhere.csv'\n[columns]\ntarget='y'\npositive=1\n")
     with pytest.raises(SchemaError, match=r"nowhere\.csv does not exist"):
         load_dataset(load_schema(schema))
+
+
+def test_protected_attributes_from_toml(tmp_path):
+    from scoring.schema import load_schema
+
+    (tmp_path / "d.csv").write_text("id,sex,age,x,y\n1,F,30,1.0,0\n")
+    (tmp_path / "s.toml").write_text('[data]\ntrain = "d.csv"\n[columns]\ntarget = "y"\npositive = 1\n'
+                                     '[protected]\nsex = "sex"\n'
+                                     'age = { column = "age", unit = "years", bands = [30, 50], use_as_feature = true }\n')
+    schema = load_schema(tmp_path / "s.toml")
+    assert schema.excluded_protected == ("sex",)
+    assert schema.protected["age"].bands == (30.0, 50.0) and schema.protected["age"].use_as_feature
+    assert type(schema).from_dict(schema.to_dict()).protected == schema.protected
+    (tmp_path / "bad.toml").write_text('[data]\ntrain = "d.csv"\n[columns]\ntarget = "y"\npositive = 1\n'
+                                       '[protected]\nage = { column = "age", unit = "months" }\n')
+    with pytest.raises(SchemaError, match="unit 'months'"):
+        load_schema(tmp_path / "bad.toml")
