@@ -27,13 +27,13 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from .application import Applications
 from .audit import AUDIT_ERRORS, AuditLog, PostgresAuditLog
 from .audited import AuditedService
+from .backends import local_service
 from .contracts import (MAX_BATCH, MAX_PAGE, MAX_TOP, SORTABLE, ClientFile, ClientOverview, ClientQuery,
                         DebtCapacity, DriftRow, Explanation, FeatureDistribution, Importance, PortfolioSummary,
                         ScoringService)
 from .credentials import read_tokens
 from .errors import (AuditUnavailableError, InvalidApplicationError, ModelError, ScoringError,
                      UnknownClientError)
-from .service import LocalScoringService
 
 TOKENS_ENV, TOKENS_FILE_ENV = "SCORING_API_TOKENS", "SCORING_API_TOKENS_FILE"
 INT64 = (-(2**63), 2**63 - 1)
@@ -438,13 +438,13 @@ def predict_router(applications: Applications, examples: dict[str, dict]) -> API
 
 
 # ---------------------------------------------------------------------------------------- application
-def create_app(service: LocalScoringService, *, tokens: frozenset[str] | None,
+def create_app(service: ScoringService, *, tokens: frozenset[str] | None,
                audit: AuditLog | PostgresAuditLog | None = None) -> FastAPI:
     """The API over the in-process service. `tokens=None` disables authentication (local development);
     `audit=None` audits nothing (tests, local development).
 
     The routes see the service as a `ScoringService`, through the audit policy; the bodies of `POST /predict`
-    are the engine's one `Application` type (`service.scorer.applications`)."""
+    are the engine's one `Application` type (`service.applications`, with `service.application_examples()`)."""
     version = service.model_card()["version"]
     # /docs and /redoc load Swagger UI and ReDoc from this server, not from a CDN: bank intranets are offline
     app = FastAPIOffline(
@@ -458,13 +458,13 @@ def create_app(service: LocalScoringService, *, tokens: frozenset[str] | None,
     app.state.audited = None if audit is None else AuditedService(service, audit, None, "api")
     app.state.auth = TokenAuth(tokens)
     app.state.model_version = version
-    app.state.applications = applications = service.scorer.applications
+    app.state.applications = applications = service.applications
     first = service.search(ClientQuery(limit=1)).items
     if first:  # load the client files' columns now, not during the first request
         service.client(first[0]["client_id"])
     _install_error_handlers(app)
     for router in (health, model, portfolio, clients, features,
-                   predict_router(applications, applications.examples(service.card.reference))):
+                   predict_router(applications, service.application_examples())):
         app.include_router(router)
     return app
 
@@ -497,11 +497,11 @@ def app_from_env() -> FastAPI:
     tokens = tokens_from_env()
     if not tokens and os.environ.get(INSECURE_ENV) != "1":
         raise TokenConfigError(f"no API token configured: set {TOKENS_ENV} or {TOKENS_FILE_ENV}")
-    service = LocalScoringService(Workdir.resolve())
     # Routes run on FastAPI's threadpool, several at a time: one XGBoost thread per call (a batch of 10,000
     # applications takes ~30 ms on one), more with SCORING_NTHREAD.
-    service.scorer.booster.set_param({"nthread": int(os.environ.get("SCORING_NTHREAD", "1"))})
-    app = create_app(service, tokens=tokens or None, audit=_open_audit(service.workdir.data))
+    workdir = Workdir.resolve()
+    service = local_service(str(workdir.root))
+    app = create_app(service, tokens=tokens or None, audit=_open_audit(workdir.data))
     # The model, the client files' columns and the libraries are ~180k objects that live as long as the
     # process: out of the collector's way, a full collection takes ~1 ms instead of ~110 ms (a latency spike).
     gc.collect()
@@ -544,8 +544,7 @@ def serve(host: str = "127.0.0.1", port: int = 8000, workdir: str | None = None,
         if workers == 1:
             app: FastAPI | str = app_from_env()
         else:  # checked here, where an error can be printed, then built again in each worker
-            if not root.is_built():
-                LocalScoringService(root)  # raises the usual "run make model" error
+            root.require_built()  # the usual "run make model" error
             _open_audit(root.data).close()
             app = "scoring.api:app_from_env"
     except AuditConfigError as exc:  # the model and data errors are reported by `python -m scoring` itself

@@ -48,3 +48,12 @@ class Workdir:
 
     def is_built(self) -> bool:
         return all(p.exists() for p in (self.store_path, self.features_path, self.booster_path, self.card_path))
+
+    def require_built(self) -> "Workdir":
+        """This work directory, or `ArtefactsMissingError` saying how to build it."""
+        if not self.is_built():
+            from .errors import ArtefactsMissingError
+
+            raise ArtefactsMissingError(f"no model or client files in {self.root}: run `make model` "
+                                        f"or `python -m scoring build --workdir {self.root}`")
+        return self

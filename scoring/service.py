@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 from typing import Any, Mapping, Sequence
 
 import numpy as np
@@ -17,7 +18,7 @@ from .config import Workdir
 from .contracts import (MAX_BATCH, ClientFile, ClientOverview, ClientPage, ClientQuery, DebtCapacity, DriftRow,
                         Explanation, FeatureDistribution, Histogram, Importance, PortfolioSummary, RatioComparison,
                         Score)
-from .errors import ArtefactsMissingError, InvalidApplicationError, ModelError, UnknownClientError
+from .errors import InvalidApplicationError, ModelError, UnknownClientError
 from .labels import feature_labels
 from .model import load_folds, load_model
 from .monitoring import drift_report
@@ -47,16 +48,18 @@ def _robust_edges(values: np.ndarray, bins: int = HIST_BINS) -> np.ndarray:
 class LocalScoringService:
     """In-process backend: model, store and feature matrix loaded once, shared by all sessions."""
 
-    def __init__(self, workdir: Workdir | None = None):
-        self.workdir = workdir or Workdir.resolve()
-        if not self.workdir.is_built():
-            raise ArtefactsMissingError(f"no model or client files in {self.workdir.root}: run `make model` "
-                                        f"or `python -m scoring build --workdir {self.workdir.root}`")
+    def __init__(self, workdir: Workdir | None = None, nthread: int | None = None):
+        """`nthread`: XGBoost threads per call (default `SCORING_NTHREAD`, else 1: a server scores many requests
+        at once, and one application gains nothing from more)."""
+        self.workdir = (workdir or Workdir.resolve()).require_built()
+        nthread = int(os.environ.get("SCORING_NTHREAD", "1")) if nthread is None else int(nthread)
         booster, card = load_model(self.workdir.model)
-        self.scorer = Scorer(booster, card)
+        self.scorer = Scorer(booster, card, nthread=nthread)
         # the cross-fitting models: a labelled client's probability and explanation come from the one that
         # did not see them (see scoring.model.train_model)
-        self.fold_scorers = [Scorer(b, card) for b in load_folds(self.workdir.model, card)]
+        self.fold_scorers = [Scorer(b, card, nthread=nthread) for b in load_folds(self.workdir.model, card)]
+        # the engine's one type of an application (scoring.application): the API's request bodies
+        self.applications = self.scorer.applications
         self.card = card
         self.store = ClientStore(self.workdir.store_path)
         if self.store.meta.get("model_version") != card.version or self.store.meta.get("features") != self.scorer.spec.names:
@@ -85,6 +88,10 @@ class LocalScoringService:
     # ------------------------------------------------------------ model and portfolio
     def model_card(self) -> dict:
         return self.card.summary()
+
+    def application_examples(self) -> dict[str, dict]:
+        """Synthetic applications for the API's documentation (training medians, most frequent categories)."""
+        return self.applications.examples(self.card.reference)
 
     @functools.cached_property
     def _importance(self) -> list[Importance]:

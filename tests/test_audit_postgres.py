@@ -29,7 +29,7 @@ import pytest
 from psycopg.conninfo import make_conninfo
 
 from scoring.audit import AUDIT_ERRORS, AuditLog, Entry, PostgresAuditLog, audit_log_from_env
-from scoring.store import ClientQuery
+from scoring.contracts import ClientQuery
 from test_api import _free_port, _run_api, _wait_health
 
 ENTRY = dict(event="client_opened", user="advisor", client_id=100002, model_version="v1",
@@ -248,7 +248,7 @@ def test_a_role_with_insert_and_select_only_can_write_and_read_but_not_alter(url
 
 # ------------------------------------------------------------------------------------------ the API
 def test_every_parallel_api_request_is_audited_in_postgres(workdir, service, url):
-    ids = [int(i) for i in service.search(ClientQuery(limit=60)).rows["client_id"]]
+    ids = [int(row["client_id"]) for row in service.search(ClientQuery(limit=60)).items]
     application = {k: v for k, v in service.store.raw_record(ids[0]).items() if v is not None}
     port = _free_port()
     proc = _run_api(workdir, {"SCORING_API_TOKENS": "pg-token", "SCORING_AUDIT_URL": url,
