@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import socket
+import sqlite3
 import time
 
 import httpx
@@ -25,6 +26,21 @@ def chromium_or_skip() -> str:
     if os.environ.get("REQUIRE_BROWSER") == "1":
         pytest.fail(message)
     pytest.skip(message)
+
+
+class FlakyLog:
+    """An audit log that can be made to fail (`broken = True`), as SQLite does on a full disk or a lost volume."""
+
+    def __init__(self, log):
+        self.log, self.broken = log, False
+
+    def record_many(self, entries):
+        if self.broken:
+            raise sqlite3.OperationalError("disk I/O error")
+        self.log.record_many(entries)
+
+    def recent(self, limit=100):
+        return self.log.recent(limit)
 
 
 def free_port() -> int:

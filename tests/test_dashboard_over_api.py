@@ -13,7 +13,7 @@ from playwright.sync_api import expect
 
 from dashboard_server import DashboardServer
 from scoring.client import HttpScoringService
-from scoring.store import ClientQuery
+from scoring.contracts import ClientQuery
 from views.i18n import fmt_percent
 
 pytestmark = pytest.mark.browser
@@ -33,7 +33,7 @@ def dashboard_over_api(api_server, audit):
 def test_the_page_shows_the_same_numbers_through_the_api(page, dashboard_over_api, api_server, service):
     errors = []
     page.on("pageerror", lambda e: errors.append(str(e)))
-    refused = int(service.search(ClientQuery(decision="refused", limit=1)).rows["client_id"][0])
+    refused = int(service.search(ClientQuery(decision="refused", limit=1)).items[0]["client_id"])
     local = service.client(refused).score
     page.goto(f"{dashboard_over_api.url}?client={refused}")
     expect(page.locator(".client-id")).to_have_text(str(refused))
@@ -47,7 +47,7 @@ def test_the_page_shows_the_same_numbers_through_the_api(page, dashboard_over_ap
 
 
 def test_an_api_outage_shows_a_message_and_the_page_recovers(page, dashboard_over_api, api_server, service):
-    ids = service.search(ClientQuery(decision="accepted", limit=3)).rows["client_id"].tolist()
+    ids = [row["client_id"] for row in service.search(ClientQuery(decision="accepted", limit=3)).items]
     first, during, after = (int(i) for i in ids)
     page.goto(f"{dashboard_over_api.url}?client={first}")
     expect(page.locator(".client-id")).to_have_text(str(first))
@@ -86,7 +86,7 @@ def test_the_api_documentation_works_offline_and_its_example_scores(page, api_se
 
     page.route("**/*", loopback_only)
     page.goto(f"{api_server.url}/docs")
-    predict = page.locator(".opblock-post").filter(has_text="/predict")
+    predict = page.locator('.opblock-post:has(.opblock-summary-path[data-path="/predict"])')
     expect(predict).to_be_visible()
     page.get_by_role("button", name="Authorize").first.click()
     page.locator(".auth-container input").fill(TOKEN)

@@ -17,7 +17,7 @@ from bokeh.document import Document
 from playwright.sync_api import expect
 
 from dashboard_server import DashboardServer
-from scoring.store import ClientQuery
+from scoring.contracts import ClientQuery
 from views.state import DashboardState
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -38,7 +38,7 @@ def server(service):
 
 @pytest.fixture(scope="module")
 def client_ids(service):
-    return [int(i) for i in service.search(ClientQuery(limit=CLOSED_SESSIONS)).rows["client_id"]]
+    return [int(row["client_id"]) for row in service.search(ClientQuery(limit=CLOSED_SESSIONS)).items]
 
 
 _TRACKED = {DashboardState: weakref.WeakSet(), Document: weakref.WeakSet()}

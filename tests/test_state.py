@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import pytest
 
+from dashboard_server import FlakyLog
 from scoring.audit import AuditLog
-from scoring.store import ClientQuery
+from scoring.backends import session_service
+from scoring.contracts import ClientQuery
 from views.state import (TOP_CONTRIBUTIONS, ClientSearch, ClientState, DashboardState, Notice, PortfolioState)
 
 
 @pytest.fixture(scope="module")
 def ids(service):
     """A refused and an accepted client, and one more."""
-    refused = int(service.search(ClientQuery(decision="refused", limit=1)).rows["client_id"].iloc[0])
-    accepted = service.search(ClientQuery(decision="accepted", limit=2)).rows["client_id"].tolist()
+    refused = int(service.search(ClientQuery(decision="refused", limit=1)).items[0]["client_id"])
+    accepted = [row["client_id"] for row in service.search(ClientQuery(decision="accepted", limit=2)).items]
     return {"refused": refused, "accepted": int(accepted[0]), "other": int(accepted[1])}
 
 
@@ -24,7 +26,30 @@ def audit(tmp_path):
 
 @pytest.fixture
 def state(service, audit):
-    return DashboardState(service, audit=audit, user="advisor")
+    """A session of "advisor", acting through the audited in-process service."""
+    return DashboardState(session_service(service, "advisor", audit))
+
+
+def opened(audit) -> list[dict]:
+    """The log's "client_opened" entries, latest first (searches and comparisons have entries of their own)."""
+    return [e for e in audit.recent(100) if e["event"] == "client_opened"]
+
+
+class CountingService:
+    """The service, counting the calls made to each of its methods."""
+
+    def __init__(self, service):
+        self.service, self.calls = service, []
+
+    def __getattr__(self, name):
+        attribute = getattr(self.service, name)
+        if not callable(attribute):
+            return attribute
+
+        def call(*args, **kwargs):
+            self.calls.append(name)
+            return attribute(*args, **kwargs)
+        return call
 
 
 # ---------------------------------------------------------------------------------------------- portfolio
@@ -32,7 +57,7 @@ def test_portfolio_state_holds_the_service_summary_drift_and_top_15(service):
     portfolio = PortfolioState(service)
     assert portfolio.summary == service.portfolio()
     assert [r.psi for r in portfolio.drift] == sorted((r.psi for r in service.drift()), reverse=True)
-    assert [f["feature"] for f in portfolio.importance] == [f["feature"] for f in service.global_importance(15)]
+    assert [f.feature for f in portfolio.importance] == [f.feature for f in service.global_importance(15)]
     assert len(portfolio.importance) == 15
     assert portfolio.notice is None
 
@@ -91,6 +116,9 @@ def test_typing_an_id_prefix_lists_matching_files_exact_match_first(service, ids
     assert int(search.rows["client_id"].iloc[0]) == ids["other"]
     search.q = "abc"                      # not an ID: ignored rather than an error
     assert search.total == service.portfolio().n_applications
+    for text in ("²", "9" * 5000):        # a digit for Python's str.isdigit, not for a client ID; no int64
+        search.q = text
+        assert search.total == service.portfolio().n_applications and search.notice is None
 
 
 def test_pages_move_forward_and_back_within_bounds(service):
@@ -111,8 +139,8 @@ def test_pages_move_forward_and_back_within_bounds(service):
 def test_no_client_at_start_but_the_first_top_feature_population(service):
     client = ClientState(service)
     assert client.file is None and client.explanation is None and client.debt is None
-    assert client.param.feature.objects == [f["feature"] for f in service.top_features(5)]
-    assert client.feature == service.top_features(5)[0]["feature"]
+    assert client.param.feature.objects == [f.feature for f in service.top_features(5)]
+    assert client.feature == service.top_features(5)[0].feature
     assert client.comparison.client_value is None and client.comparison.histogram.counts
 
 
@@ -158,6 +186,11 @@ def test_open_checks_what_was_typed(state, ids):
     assert client.notice.key == "invalid_id" and client.file.client_id == ids["refused"]
     assert client.open("999999999") is False and client.notice.key == "unknown_client"
     assert client.open(str(ids["refused"])) is True and client.notice is None
+    for text in ("²", "١٢٣", "１２３", "12\u00b3"):     # digits for str.isdigit(), not ASCII: int() would fail
+        assert client.open(text) is False
+        assert client.notice == Notice("invalid_id", {"text": text}) and client.file.client_id == ids["refused"]
+    assert client.open("9" * 5000) is False and client.notice.key == "invalid_id"   # beyond int()'s 4300 digits
+    assert client.open("9" * 30) is False and client.notice.key == "unknown_client"
 
 
 def test_an_unknown_first_id_leaves_no_client(service):
@@ -166,18 +199,63 @@ def test_an_unknown_first_id_leaves_no_client(service):
     assert client.notice.key == "unknown_client_none"
 
 
-def test_each_client_opened_is_in_the_audit_log(state, audit, ids):
+def test_a_client_switch_is_one_overview_call(service, ids):
+    counting = CountingService(service)
+    state = DashboardState(counting)
+    counting.calls.clear()
+    state.client.client_id = ids["refused"]
+    assert counting.calls == ["overview"]           # one request over HTTP, one audit entry
+    assert state.client.file.client_id == ids["refused"]
+
+
+def test_each_client_opened_is_in_the_audit_log_before_it_is_shown(state, audit, ids):
     state.client.client_id = ids["refused"]
     state.client.client_id = 1                       # unknown: not an opened file
     state.client.client_id = ids["accepted"]
-    state.client.flush_audit()
-    entries = audit.recent(10)
+    entries = opened(audit)                          # written before the state had the file: no waiting
     assert [e["client_id"] for e in entries] == [ids["accepted"], ids["refused"]]
     latest = entries[0]
     assert latest["event"] == "client_opened" and latest["source"] == "dashboard" and latest["user"] == "advisor"
     assert latest["default_probability"] == pytest.approx(state.client.file.score.default_probability)
     assert latest["decision"] == state.client.file.score.decision
     assert latest["model_version"] == state.client.file.score.model_version
+
+
+def test_when_the_audit_log_cannot_be_written_nothing_of_the_new_client_is_shown(service, audit, ids):
+    log = FlakyLog(audit)
+    state = DashboardState(session_service(service, "advisor", log))
+    client = state.client
+    client.client_id = ids["accepted"]
+    shown = (client.file, client.explanation, client.comparison, client.debt)
+
+    log.broken = True
+    assert client.open(str(ids["refused"])) is False
+    assert client.notice == Notice("audit_unavailable", {"client_id": ids["refused"]}, "danger")
+    assert "journal d'audit n'a pas pu être écrit" in client.notice.text("fr")
+    assert "audit log could not be written, so nothing is shown" in client.notice.text("en")
+    assert client.client_id == ids["accepted"]
+    assert (client.file, client.explanation, client.comparison, client.debt) == shown   # the previous client only
+    assert [e["client_id"] for e in opened(audit)] == [ids["accepted"]]
+
+    log.broken = False                               # the log is back: the same action works
+    assert client.open(str(ids["refused"])) is True and client.notice is None
+    assert client.file.client_id == ids["refused"]
+    assert [e["client_id"] for e in opened(audit)] == [ids["refused"], ids["accepted"]]
+
+
+def test_a_search_or_comparison_the_audit_log_refuses_keeps_what_was_shown(service, audit, ids):
+    log = FlakyLog(audit)
+    state = DashboardState(session_service(service, "advisor", log))
+    state.client.client_id = ids["accepted"]
+    rows, comparison = state.search.rows, state.client.comparison
+    log.broken = True
+    state.search.decision = "refused"
+    assert state.search.notice == Notice("audit_refused", {}, "danger") and state.search.rows is rows
+    state.client.feature = state.client.param.feature.objects[1]
+    assert state.client.notice.key == "audit_refused" and state.client.comparison is comparison
+    log.broken = False
+    state.search.decision = None
+    assert state.search.notice is None
 
 
 def test_dashboard_state_shares_one_language_and_starts_in_french(state):
@@ -221,14 +299,18 @@ def test_an_api_outage_shows_a_message_and_the_next_action_recovers(service, ids
 def test_over_the_api_the_api_audit_log_names_the_dashboard_user(service, ids, tmp_path):
     from api_server import LiveServer
     from scoring.api import create_app
+    from scoring.audited import AuditedService
     from scoring.client import HttpScoringService
-    from views.app import service_for
 
     token, api_audit = "dashboard-user-token", AuditLog(tmp_path / "api.sqlite")
-    assert service_for(service, "advisor.martin") is service          # in process: shared as is
+    local = session_service(service, "advisor.martin", AuditLog(tmp_path / "dashboard.sqlite"))
+    assert isinstance(local, AuditedService) and local.user == "advisor.martin"   # in process: the dashboard audits
     with LiveServer(create_app(service, tokens=frozenset({token}), audit=api_audit)) as server, \
             HttpScoringService(server.url, token) as http:
-        state = DashboardState(service_for(http, "advisor.martin"), user="advisor.martin")
+        session = session_service(http, "advisor.martin")
+        assert not isinstance(session, AuditedService)                           # over HTTP: the API audits
+        state = DashboardState(session)
         state.client.client_id = ids["accepted"]
+        assert state.client.file is not None, state.client.notice and state.client.notice.text("en")
     users = {e["user"] for e in api_audit.recent(20) if e["client_id"] == ids["accepted"]}
     assert users and all("advisor.martin" in u for u in users)

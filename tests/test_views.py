@@ -12,13 +12,14 @@ from bokeh.models import Plot, Span
 
 from scoring.build import build
 from scoring.config import Workdir
+from scoring.contracts import ClientFile, ClientQuery, Score
 from scoring.service import LocalScoringService
-from scoring.store import ClientQuery
 from views.app import DashboardApp
 from views.charts import ACCEPTED, REFUSED
-from views.common import LOADING_CLASS
-from views.client import PROFILE_ROWS
+from views.client import PROFILE_ROWS, client_card_html
+from views.common import notice_html
 from views.i18n import NBSP, THIN, fmt_money, fmt_number, fmt_percent, fmt_value, t
+from views.state import Notice
 
 LOANS_SCHEMA = "examples/loans/loans.toml"
 
@@ -31,14 +32,14 @@ def render(app: DashboardApp) -> Document:
 
 @pytest.fixture
 def app(service):
-    app = DashboardApp(service, audit=None)
+    app = DashboardApp(service)
     render(app)
     return app
 
 
 @pytest.fixture(scope="module")
 def refused_id(service):
-    return int(service.search(ClientQuery(decision="refused", limit=1)).rows["client_id"].iloc[0])
+    return int(service.search(ClientQuery(decision="refused", limit=1)).items[0]["client_id"])
 
 
 @pytest.fixture(scope="module")
@@ -76,7 +77,7 @@ def test_numbers_follow_the_french_and_english_conventions():
 def test_client_card_shows_decision_probability_profile_and_application(app, service, refused_id):
     app.state.client.client_id = refused_id
     file = service.client(refused_id)
-    html = app.card._html.object
+    html = app.card.html.object
     assert 'class="decision-badge refused"' in html and ">Refusé<" in html
     assert fmt_percent(file.score.default_probability, "fr") in html
     assert f"N° de dossier <b class=\"client-id\">{refused_id}</b>" in html
@@ -91,15 +92,15 @@ def test_client_card_shows_decision_probability_profile_and_application(app, ser
 def test_switching_to_english_relabels_the_card_and_reformats_numbers(app, service, refused_id):
     app.state.client.client_id = refused_id
     app.state.language = "en"
-    html = app.card._html.object
+    html = app.card.html.object
     p = service.client(refused_id).score.default_probability
     assert ">Refused<" in html and fmt_percent(p, "en") in html and "Application ID" in html
     assert "N° de dossier" not in html
 
 
 def test_no_client_shows_an_invitation_instead_of_a_card(app):
-    assert "placeholder" in app.card._html.object
-    assert t("no_client", "fr") in app.card._html.object
+    assert "placeholder" in app.card.html.object
+    assert t("no_client", "fr") in app.card.html.object
 
 
 def test_typing_an_id_narrows_the_table_and_enter_opens_the_file(app, service):
@@ -127,16 +128,37 @@ def test_table_shows_one_formatted_page_and_the_pager_follows(app, service):
     assert "Page 2 /" in picker.pager.object
 
 
-def test_each_section_spins_while_a_client_opens(app, refused_id):
+def test_each_section_shows_panels_loading_indicator_while_a_client_opens(app, refused_id):
+    panes = list(app.titles.values())
+    assert len(panes) == 4
     seen = []
-    for name, indicator in app.busy.items():
-        indicator.param.watch(lambda e, name=name: seen.append((name, LOADING_CLASS in e.new, app.state.client.file)),
-                              "css_classes")
+    app.state.client.param.watch(lambda e: seen.append([pane.loading for pane in panes]), "file")
+    app.state.client.param.watch(lambda e: seen.append(e.new), "loading")
     app.picker.id_input.value = str(refused_id)
-    sections = list(app.busy)
-    assert seen[:4] == [(name, True, None) for name in sections]             # before the file is fetched
-    assert seen[4:] == [(name, False, app.state.client.file) for name in sections]
+    assert seen == [True, [True] * 4, False]                # the file arrives while the sections show loading
+    assert not any(pane.loading for pane in panes) and all("pn-loading" not in p.css_classes for p in panes)
     assert app.state.client.file.client_id == refused_id
+
+
+XSS = '<img src=x onerror="alert(1)">'
+
+
+def test_what_a_user_types_is_shown_as_text_never_as_html(app):
+    app.picker.id_input.value = XSS
+    notice = app.state.client.notice
+    assert notice.key == "invalid_id"
+    [pane] = [p for p in pn.panel(app).select(pn.pane.HTML) if "notice" in p.css_classes and p.visible]
+    assert "<img" not in pane.object and "&lt;img src=x onerror=&quot;alert(1)&quot;&gt;" in pane.object
+    service_message = Notice("unavailable", {"detail": "http://api/<b>down</b> *now* [x](javascript:alert(1))"}, "danger")
+    shown = notice_html(service_message, "en")
+    assert "<b>" not in shown and "&lt;b&gt;down&lt;/b&gt; *now* [x](javascript:alert(1))" in shown
+
+
+def test_text_from_the_client_files_is_escaped_in_the_card():
+    file = ClientFile(client_id=7, split="new", known_outcome=None, score=Score(7, 0.3, "accepted", 0.5, "v1"),
+                      profile={"family": XSS}, application={"contract_type": "<b>Cash</b>"})
+    html = client_card_html(file, frozenset({"family", "contract_type"}), "fr")
+    assert "<img" not in html and "&lt;img src=x" in html and "&lt;b&gt;Cash&lt;/b&gt;" in html
 
 
 # ---------------------------------------------------------------------------------------------- centre
@@ -201,22 +223,22 @@ def test_portfolio_bar_shows_the_key_figures_and_the_top_15(app, service):
     assert fmt_percent(summary.acceptance_rate, "fr") in html and fmt_percent(summary.error_rate, "fr") in html
     assert t("score_psi", "fr", psi=fmt_number(summary.score_psi, "fr", 3)) in html
     bars = app.portfolio.importance.object.last
-    assert list(bars.dframe()["feature"])[::-1] == [f["label_fr"] for f in service.global_importance(15)]
+    assert list(bars.dframe()["feature"])[::-1] == [f.label_fr for f in service.global_importance(15)]
     assert len(app.portfolio.drift.value) == len(service.drift())
     app.state.language = "en"
     bars = app.portfolio.importance.object.last
-    assert list(bars.dframe()["feature"])[::-1] == [f["label"] for f in service.global_importance(15)]
+    assert list(bars.dframe()["feature"])[::-1] == [f.label for f in service.global_importance(15)]
     assert "Applications" in app.portfolio.kpis.object
 
 
 # ---------------------------------------------------------------------------------------------- fewer roles
 def test_a_dataset_without_some_roles_hides_them_with_a_note(loans):
     assert not {"goods_price", "contract_type", "family"} & loans.roles
-    app = DashboardApp(loans, audit=None)
+    app = DashboardApp(loans)
     render(app)
-    first = int(loans.search(ClientQuery(limit=1)).rows["client_id"].iloc[0])
+    first = int(loans.search(ClientQuery(limit=1)).items[0]["client_id"])
     app.state.client.client_id = first
-    html = app.card._html.object
+    html = app.card.html.object
     application = re.search(r'<table class="facts application">(.*?)</table>', html).group(1)
     profile = re.search(r'<table class="facts profile">(.*?)</table>', html).group(1)
     assert t("credit_amount", "fr") in application and t("term_months", "fr") in application
@@ -229,13 +251,12 @@ def test_a_dataset_without_some_roles_hides_them_with_a_note(loans):
 
 
 def test_a_categorical_top_feature_is_compared_by_category(loans):
-    app = DashboardApp(loans, audit=None)
+    app = DashboardApp(loans)
     render(app)
     client = app.state.client
-    categorical = next(f["feature"] for f in client.top_features
-                       if loans.distribution(f["feature"]).histogram.categories)
+    categorical = next(f.feature for f in client.top_features if loans.distribution(f.feature).histogram.categories)
     client.feature = categorical
-    first = int(loans.search(ClientQuery(limit=1)).rows["client_id"].iloc[0])
+    first = int(loans.search(ClientQuery(limit=1)).items[0]["client_id"])
     client.client_id = first
     dist = loans.distribution(categorical, first)
     categories = dist.histogram.categories

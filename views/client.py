@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import html
+
 import pandas as pd
 import panel as pn
 import param
 from bokeh.models import NumeralTickFormatter
 
-from scoring.service import ClientFile
+from scoring.contracts import ClientFile, is_client_id
 
 from .charts import gauge_svg
-from .common import CARD_CSS, TABLE_CSS, notice_alert, with_spinner
+from .common import CARD_CSS, TABLE_CSS, notice_alert, with_loading
 from .i18n import fmt_money, fmt_number, fmt_percent, t
 from .state import DashboardState
 
@@ -47,7 +49,7 @@ def format_fact(value, kind: str, language: str) -> str:
         return fmt_number(value, language, 2)
     if kind == "int":
         return fmt_number(value, language, 0)
-    return str(value)
+    return html.escape(str(value))           # text from the client files
 
 
 def missing_roles_note(rows, roles, language: str) -> str:
@@ -62,6 +64,7 @@ def client_card_html(file: ClientFile | None, roles: frozenset[str], language: s
     if file is None:
         return f'<p class="placeholder">{t("no_client", language)}</p>'
     score = file.score
+    decision = html.escape(str(score.decision))
     if file.split == "train" and file.known_outcome is not None:
         status = t("history_defaulted" if file.known_outcome else "history_repaid", language)
     else:
@@ -76,7 +79,7 @@ def client_card_html(file: ClientFile | None, roles: frozenset[str], language: s
         f'<div class="client-card" data-client-id="{file.client_id}">'
         f'<div class="client-head">{t("client_id", language)} <b class="client-id">{file.client_id}</b> · {status}</div>'
         f'{gauge_svg(score.default_probability, score.threshold, language)}'
-        f'<div class="decision"><span class="decision-badge {score.decision}" data-decision="{score.decision}">'
+        f'<div class="decision"><span class="decision-badge {decision}" data-decision="{decision}">'
         f'{t(score.decision, language)}</span>'
         f'<span class="probability" data-probability="{score.default_probability:.6f}">'
         f'{fmt_percent(score.default_probability, language)}</span>'
@@ -107,26 +110,42 @@ class ClientCard(pn.viewable.Viewer):
 
     def __init__(self, **params):
         super().__init__(**params)
-        self._html = pn.pane.HTML(self._render(), sizing_mode="stretch_width", stylesheets=[CARD_CSS],
-                                  css_classes=["client-card-pane"], min_height=120)
-        self.state.client.param.watch(self._update, ["file"])
-        self.state.param.watch(self._update, ["language"])
-
-    def _render(self) -> str:
-        return client_card_html(self.state.client.file, self.state.roles, self.state.language)
-
-    def _update(self, *events):
-        self._html.object = self._render()
+        client = self.state.client
+        self.html = pn.pane.HTML(pn.bind(client_card_html, client.param.file, self.state.roles,
+                                         self.state.param.language),
+                                 sizing_mode="stretch_width", stylesheets=[CARD_CSS], css_classes=["client-card-pane"],
+                                 min_height=120)
 
     def __panel__(self):
-        return self._html
+        return self.html
+
+
+def table_frame(rows: pd.DataFrame, roles: frozenset[str], language: str) -> pd.DataFrame:
+    """The current page of client files, with translated headers and formatted values."""
+    columns = [c for c, (role, _) in TABLE_COLUMNS.items() if role is None or role in roles]
+    out = {}
+    for c in columns:
+        header = t(TABLE_COLUMNS[c][1], language)
+        values = rows[c] if c in rows else pd.Series([], dtype=object)
+        if c == "client_id":
+            out[header] = values.astype(str)
+        elif c == "decision":
+            out[header] = [t(v, language) for v in values]
+        elif c == "default_probability":
+            out[header] = [fmt_percent(v, language) for v in values]
+        elif c == "age_years":
+            out[header] = [fmt_number(v, language, 0) for v in values]
+        elif c in ("income", "credit_amount"):
+            out[header] = [fmt_money(v, language) for v in values]
+        else:
+            out[header] = ["—" if v is None or v is pd.NA else str(v) for v in values]
+    return pd.DataFrame(out)
 
 
 class ClientPicker(pn.viewable.Viewer):
     """Open a client by ID (the table below narrows as the ID is typed) or from the filtered table."""
 
     state = param.ClassSelector(class_=DashboardState)
-    loading_targets = param.List(default=[], doc="Panes covered by a spinner while a client file opens")
 
     def __init__(self, **params):
         super().__init__(**params)
@@ -142,12 +161,10 @@ class ClientPicker(pn.viewable.Viewer):
         self.open_button.on_click(self._clicked)
 
         self.table = pn.widgets.Tabulator(
-            self._table_frame(), show_index=False, disabled=True, sortable=False, selectable=False,
+            pn.bind(table_frame, search.param.rows, self.state.roles, lang), show_index=False, disabled=True, sortable=False, selectable=False,
             pagination=None, layout="fit_data_stretch", sizing_mode="stretch_width", height=300,
             css_classes=["client-table"], stylesheets=[TABLE_CSS])
         self.table.on_click(self._row_clicked)
-        search.param.watch(self._refresh_table, ["rows"])
-        self.state.param.watch(self._refresh_table, ["language"])
 
         self.previous = pn.widgets.Button(label=pn.bind(t, "previous", lang), width=80,
                                           disabled=pn.bind(lambda page: page <= 1, search.param.page), css_classes=["previous-page"])
@@ -162,11 +179,11 @@ class ClientPicker(pn.viewable.Viewer):
     # ------------------------------------------------------------- opening a client
     def _typing(self, event):
         text = (event.new or "").strip()
-        if text.isdigit() or not text:
+        if is_client_id(text) or not text:
             self.state.search.q = text
 
     def _open(self, text: str) -> None:
-        with_spinner(self.loading_targets, lambda: self.state.client.open(text))
+        with_loading(self.state.client, lambda: self.state.client.open(text))
 
     def _entered(self, event):
         if (event.new or "").strip():
@@ -179,34 +196,9 @@ class ClientPicker(pn.viewable.Viewer):
 
     def _row_clicked(self, event):
         client_id = self.state.search.client_at(event.row)
-        with_spinner(self.loading_targets, lambda: setattr(self.state.client, "client_id", client_id))
+        with_loading(self.state.client, lambda: setattr(self.state.client, "client_id", client_id))
 
     # ------------------------------------------------------------- the table
-    def _table_frame(self) -> pd.DataFrame:
-        language, roles = self.state.language, self.state.roles
-        rows = self.state.search.rows
-        columns = [c for c, (role, _) in TABLE_COLUMNS.items() if role is None or role in roles]
-        out = {}
-        for c in columns:
-            header = t(TABLE_COLUMNS[c][1], language)
-            values = rows[c] if c in rows else pd.Series([], dtype=object)
-            if c == "client_id":
-                out[header] = values.astype(str)
-            elif c == "decision":
-                out[header] = [t(v, language) for v in values]
-            elif c == "default_probability":
-                out[header] = [fmt_percent(v, language) for v in values]
-            elif c == "age_years":
-                out[header] = [fmt_number(v, language, 0) for v in values]
-            elif c in ("income", "credit_amount"):
-                out[header] = [fmt_money(v, language) for v in values]
-            else:
-                out[header] = ["—" if v is None or v is pd.NA else str(v) for v in values]
-        return pd.DataFrame(out)
-
-    def _refresh_table(self, *events):
-        self.table.value = self._table_frame()
-
     def _pager_text(self, page: int, total: int, language: str) -> str:
         if total == 0:
             return f'<span class="note">{t("no_match", language)}</span>'

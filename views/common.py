@@ -1,8 +1,9 @@
-"""Small pieces shared by the views: loading spinners on busy panes, notices, card styles."""
+"""Small pieces shared by the views: loading while a client opens, plain-text notices, card styles."""
 
 from __future__ import annotations
 
-from typing import Callable, Iterable
+import html
+from typing import Callable
 
 import panel as pn
 
@@ -38,49 +39,21 @@ TABLE_CSS = """
 """
 
 
-LOADING_CLASS = "is-loading"
-#: A small CSS spinner, shown while LOADING_CLASS is on it. Panel's `loading` overlay adds and removes
-#: stylesheet models (Bokeh then recomputes the whole document) and restyles the whole pane in the
-#: browser; measured here, that tripled the time an advisor waits for a client switch.
-SPINNER_CSS = f"""
-:host {{ width: 20px; height: 20px; }}
-:host(.{LOADING_CLASS})::after {{
-  content: ""; display: block; box-sizing: border-box; width: 18px; height: 18px; margin-top: 2px;
-  border: 3px solid #c8cfd8; border-top-color: #1f3a5f; border-radius: 50%; animation: pn-spin .8s linear infinite;
-}}
-@keyframes pn-spin {{ to {{ transform: rotate(360deg); }} }}
-"""
+def with_loading(state, action: Callable[[], object]) -> None:
+    """Run `action` while `state.loading` is true: the panes bound to it show Panel's loading indicator.
 
-
-def busy_indicator() -> pn.pane.HTML:
-    """A spinner next to a section title, spinning while its section recomputes (see `with_spinner`)."""
-    return pn.pane.HTML("", stylesheets=[SPINNER_CSS], width=20, height=20, margin=(14, 0, 0, 0),
-                        css_classes=["busy-indicator"])
-
-
-def set_loading(pane: pn.viewable.Viewable, loading: bool) -> None:
-    classes = [c for c in pane.css_classes if c != LOADING_CLASS]
-    pane.css_classes = [*classes, LOADING_CLASS] if loading else classes
-
-
-def with_spinner(panes: Iterable[pn.viewable.Viewable], action: Callable[[], object]) -> None:
-    """Run `action` while the `busy_indicator`s in `panes` spin.
-
-    On a server, the spinners are sent to the browser first and the action runs on the next tick
-    of the event loop (a synchronous callback would otherwise send "loading" and "done" together);
+    On a server, the indicator is sent to the browser first and the action runs on the next tick of
+    the event loop (a synchronous callback would otherwise send "loading" and "done" together);
     everything the action changes then goes to the browser as one patch.
     """
-    panes = list(panes)
-    for pane in panes:
-        set_loading(pane, True)
+    state.loading = True
 
     def run():
         with pn.io.hold():
             try:
                 action()
             finally:
-                for pane in panes:
-                    set_loading(pane, False)
+                state.loading = False
 
     doc = pn.state.curdoc
     if doc is not None and doc.session_context is not None:
@@ -95,18 +68,30 @@ def deferred(viewable: pn.viewable.Viewable, height: int) -> pn.viewable.Viewabl
     return pn.panel(lambda: viewable, defer_load=True, min_height=height, sizing_mode="stretch_width")
 
 
-def notice_alert(notice_param, language_param) -> pn.pane.Alert:
+NOTICE_CSS = """
+:host { width: 100%; }
+.notice-text { padding: 8px 12px; border: 1px solid transparent; border-radius: 6px; font-size: 14px;
+               white-space: pre-wrap; overflow-wrap: anywhere; }
+.notice-text.warning { color: #664d03; background: #fff3cd; border-color: #ffecb5; }
+.notice-text.danger { color: #842029; background: #f8d7da; border-color: #f5c2c7; }
+.notice-text.info { color: #055160; background: #cff4fc; border-color: #b6effb; }
+"""
+
+
+def notice_html(notice: Notice | None, language: str) -> str:
+    """A notice as plain text in an alert box: what the user typed, a service's message or an address are
+    escaped, never read as HTML or Markdown."""
+    if notice is None:
+        return ""
+    level = notice.level if notice.level in ("warning", "danger", "info") else "warning"
+    return f'<div class="notice-text {level}" role="alert">{html.escape(notice.text(language))}</div>'
+
+
+def notice_alert(notice_param, language_param) -> pn.pane.HTML:
     """An alert showing a state's `notice` in the current language, hidden when there is none."""
-
-    def text(notice: Notice | None, language: str) -> str:
-        return notice.text(language) if notice is not None else ""
-
-    def level(notice: Notice | None) -> str:
-        return notice.level if notice is not None else "warning"
-
-    return pn.pane.Alert(pn.bind(text, notice_param, language_param), alert_type=pn.bind(level, notice_param),
-                         visible=pn.bind(lambda n: n is not None, notice_param), margin=(4, 5),
-                         sizing_mode="stretch_width", css_classes=["notice"])
+    return pn.pane.HTML(pn.bind(notice_html, notice_param, language_param), stylesheets=[NOTICE_CSS],
+                        visible=pn.bind(lambda n: n is not None, notice_param), margin=(4, 5),
+                        sizing_mode="stretch_width", css_classes=["notice"])
 
 
 TITLE_CSS = """
@@ -116,9 +101,8 @@ h4 { font-size: 14px; }
 """
 
 
-def section_title(key: str, language_param, indicator: pn.viewable.Viewable | None = None,
-                  level: int = 3) -> pn.viewable.Viewable:
-    """A heading in the current language (with a busy indicator next to it, if given)."""
-    title = pn.pane.HTML(pn.bind(lambda lang: f"<h{level}>{t(key, lang)}</h{level}>", language_param),
-                         stylesheets=[TITLE_CSS], margin=(0, 5))
-    return title if indicator is None else pn.Row(title, indicator, sizing_mode="stretch_width")
+def section_title(key: str, language_param, level: int = 3, loading=False) -> pn.pane.HTML:
+    """A heading in the current language; `loading` (e.g. a state's `param.loading`) shows Panel's loading
+    indicator on it while its section recomputes."""
+    return pn.pane.HTML(pn.bind(lambda lang: f"<h{level}>{t(key, lang)}</h{level}>", language_param),
+                        stylesheets=[TITLE_CSS], margin=(0, 5), loading=loading)

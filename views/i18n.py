@@ -133,6 +133,14 @@ TEXTS: dict[str, tuple[str, str]] = {  # key -> (French, English)
                    "“{text}” is not an application ID (digits only)."),
     "unavailable": ("Service de scoring indisponible ({detail}). Réessayez dans un instant.",
                     "Scoring service unavailable ({detail}). Try again in a moment."),
+    "audit_unavailable": ("Le journal d'audit n'a pas pu être écrit : rien n'est affiché du dossier n° {client_id}. "
+                          "Réessayez dans un instant ou appelez le support.",
+                          "The audit log could not be written, so nothing is shown of file {client_id}. "
+                          "Try again in a moment or call the support desk."),
+    "audit_refused": ("Le journal d'audit n'a pas pu être écrit : rien n'est affiché pour cette demande. "
+                      "Réessayez dans un instant ou appelez le support.",
+                      "The audit log could not be written, so nothing is shown for this request. "
+                      "Try again in a moment or call the support desk."),
 }
 
 

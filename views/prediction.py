@@ -6,6 +6,7 @@ waterfall and moves the client markers, it never rebuilds a figure.
 
 from __future__ import annotations
 
+import html
 import math
 
 import holoviews as hv
@@ -15,8 +16,7 @@ import param
 from bokeh.models import NumeralTickFormatter
 from holoviews import streams
 
-from scoring.scorer import Explanation
-from scoring.service import RATIOS, FeatureDistribution, RatioComparison
+from scoring.contracts import DebtCapacity, Explanation, FeatureDistribution, RatioComparison
 
 from .charts import (ACCEPTED, CLIENT, DEFAULTED, POPULATION, REFUSED, REPAID, TOOLBAR, ClientMarker, DrawnPlots,
                      nice_ticks)
@@ -26,6 +26,8 @@ from .state import DashboardState
 
 
 WATERFALL_HEIGHT, COMPARISON_HEIGHT, DEBT_HEIGHT = 400, 300, 240
+#: the ratios of `DebtCapacity` shown, in this order (each needs the client files' role of the same name)
+RATIOS = ("debt_ratio", "credit_income_ratio")
 
 
 def _sigmoid(x: float) -> float:
@@ -87,7 +89,9 @@ class ExplanationView(pn.viewable.Viewer):
         self._pipe = streams.Pipe(data=self._payload())
         self.plot = pn.pane.HoloViews(hv.DynamicMap(self._plot, streams=[self._pipe]), sizing_mode="stretch_width",
                                       css_classes=["waterfall"], linked_axes=False)
-        self.help = pn.pane.HTML(self._help(), stylesheets=[CARD_CSS], sizing_mode="stretch_width")
+        self.help = pn.pane.HTML(pn.bind(lambda language: f'<p class="note">{t("explanation_help", language)}</p>',
+                                         self.state.param.language),
+                                 stylesheets=[CARD_CSS], sizing_mode="stretch_width")
         self.state.client.param.watch(self._update, ["explanation"])
         self.state.param.watch(self._update, ["language"])
 
@@ -96,13 +100,9 @@ class ExplanationView(pn.viewable.Viewer):
         threshold = client.file.score.threshold if client.file is not None else self._threshold
         return client.explanation, threshold, self.state.language
 
-    def _help(self) -> str:
-        return f'<p class="note">{t("explanation_help", self.state.language)}</p>'
-
     def _update(self, *events):
         if any(e.name == "language" for e in events) or not self._drawn:
             self._pipe.send(self._payload())
-            self.help.object = self._help()
             return
         explanation, threshold, language = self._payload()
         table, hi = self._table(explanation, threshold, language)
@@ -165,6 +165,21 @@ def client_position(dist: FeatureDistribution) -> float | None:
     return float(value)
 
 
+def comparison_html(dist: FeatureDistribution | None, language: str) -> str:
+    """The client's value of the compared feature and their percentile (nothing without a client)."""
+    if dist is None or dist.client_id is None:
+        return ""
+    if dist.client_value is None:
+        return f'<p class="note">{t("client_missing_value", language)}</p>'
+    value = html.escape(fmt_value(dist.client_value, language))      # a category is text from the client files
+    text = t("client_value", language, value=f"<b>{value}</b>")
+    if dist.client_percentile is not None:
+        pct = dist.client_percentile
+        text += " · " + t("percentile", language, pct=fmt_percent(pct / 100, language),
+                           rank=f'<b class="rank">{int(round(pct))}</b>')
+    return f'<p class="client-value" data-feature="{html.escape(dist.feature)}">{text}</p>'
+
+
 class ComparisonView(pn.viewable.Viewer):
     """One of the model's top five features: repaid vs defaulted distributions, the client marked."""
 
@@ -181,14 +196,14 @@ class ComparisonView(pn.viewable.Viewer):
             options=pn.bind(self._options, lang), sizing_mode="stretch_width", css_classes=["feature-select"])
         self.plot = pn.pane.HoloViews(hv.DynamicMap(self._plot, streams=[self._pipe]),
                                       sizing_mode="stretch_width", css_classes=["comparison"], linked_axes=False)
-        self.text = pn.pane.HTML(self._text(), stylesheets=[CARD_CSS], sizing_mode="stretch_width",
-                                 css_classes=["percentile"])
+        self.text = pn.pane.HTML(pn.bind(comparison_html, client.param.comparison, lang), stylesheets=[CARD_CSS],
+                                 sizing_mode="stretch_width", css_classes=["percentile"])
         self.marker.move(client_position(client.comparison) if client.comparison else None)
         client.param.watch(self._update, ["comparison"])
         self.state.param.watch(self._update, ["language"])
 
     def _options(self, language: str) -> dict[str, str]:
-        return {label(f, language): f["feature"] for f in self.state.client.top_features}
+        return {label(f, language): f.feature for f in self.state.client.top_features}
 
     def _update(self, *events):
         dist, language = self.state.client.comparison, self.state.language
@@ -197,20 +212,6 @@ class ComparisonView(pn.viewable.Viewer):
             self._shown = key
             self._pipe.send((dist, language))
         self.marker.move(client_position(dist) if dist is not None else None)
-        self.text.object = self._text()
-
-    def _text(self) -> str:
-        dist, language = self.state.client.comparison, self.state.language
-        if dist is None or dist.client_id is None:
-            return ""
-        if dist.client_value is None:
-            return f'<p class="note">{t("client_missing_value", language)}</p>'
-        text = t("client_value", language, value=f"<b>{fmt_value(dist.client_value, language)}</b>")
-        if dist.client_percentile is not None:
-            pct = dist.client_percentile
-            text += " · " + t("percentile", language, pct=fmt_percent(pct / 100, language),
-                               rank=f'<b class="rank">{int(round(pct))}</b>')
-        return f'<p class="client-value" data-feature="{dist.feature}">{text}</p>'
 
     def _plot(self, data):
         dist, language = data
@@ -249,6 +250,25 @@ def ratio_format(name: str, value: float | None, language: str) -> str:
     return fmt_percent(value, language) if name == "debt_ratio" else fmt_number(value, language, 2)
 
 
+def debt_html(debt: DebtCapacity | None, names: list[str], language: str) -> str:
+    """Each ratio of the client (`names`: those this dataset has) against the population's and accepted means."""
+    if not names:
+        return f'<p class="note">{t("no_ratios", language)}</p>'
+    ratios = {r.name: r for r in debt.ratios} if debt is not None else {}
+    if not ratios:
+        return f'<p class="placeholder">{t("no_client", language)}</p>'
+    lines = []
+    for name in names:
+        r = ratios.get(name)
+        if r is None:
+            continue
+        summary = t("ratio_summary", language, client=f'<b class="client-ratio">{ratio_format(name, r.client, language)}</b>',
+                    mean=ratio_format(name, r.population_mean, language),
+                    accepted=ratio_format(name, r.accepted_mean, language))
+        lines.append(f'<p data-ratio="{html.escape(name)}"><b>{html.escape(label(r, language))}</b> · {summary}</p>')
+    return "".join(lines)
+
+
 class DebtCapacityView(pn.viewable.Viewer):
     """Annuity / income and credit / income of the client against all and accepted applications."""
 
@@ -266,8 +286,8 @@ class DebtCapacityView(pn.viewable.Viewer):
                                               sizing_mode="stretch_width", linked_axes=False,
                                               css_classes=["debt-plot", name])
                       for name in self.names}
-        self.text = pn.pane.HTML(self._text(), stylesheets=[CARD_CSS], sizing_mode="stretch_width",
-                                 css_classes=["debt-summary"])
+        self.text = pn.pane.HTML(pn.bind(debt_html, self.state.client.param.debt, self.names, self.state.param.language),
+                                 stylesheets=[CARD_CSS], sizing_mode="stretch_width", css_classes=["debt-summary"])
         self.state.client.param.watch(self._update, ["debt"])
         self.state.param.watch(self._update, ["language"])
         self._update()
@@ -288,25 +308,6 @@ class DebtCapacityView(pn.viewable.Viewer):
                 population.move(ratio.population_mean)
                 accepted.move(ratio.accepted_mean)
             self.markers[name].move(ratio.client)
-        self.text.object = self._text()
-
-    def _text(self) -> str:
-        language = self.state.language
-        if not self.names:
-            return f'<p class="note">{t("no_ratios", language)}</p>'
-        ratios = self._ratios()
-        if not ratios:
-            return f'<p class="placeholder">{t("no_client", language)}</p>'
-        lines = []
-        for name in self.names:
-            r = ratios.get(name)
-            if r is None:
-                continue
-            summary = t("ratio_summary", language, client=f'<b class="client-ratio">{ratio_format(name, r.client, language)}</b>',
-                        mean=ratio_format(name, r.population_mean, language),
-                        accepted=ratio_format(name, r.accepted_mean, language))
-            lines.append(f'<p data-ratio="{name}"><b>{label(r, language)}</b> · {summary}</p>')
-        return "".join(lines)
 
     def _plot(self, name: str):
         hooks = [self.markers[name].hook, *(line.hook for line in self.means[name])]

@@ -44,33 +44,28 @@ class HealthHandler(RequestHandler):
         self.write({"status": "ok", "model_version": version})
 
 
-def skip_mathjax() -> None:
-    """Do not send MathJax (1.8 MB of JavaScript, a third of the page's) to the browser.
-
-    Panel adds it to any page holding an HTML pane, in case the pane contains LaTeX; ours never do.
-    There is no setting for this in Panel 1.9, hence the patch of its (private) check, skipped if
-    Panel changes it.
-    """
-    from panel.io import resources
-
-    if callable(getattr(resources, "_panel_use_mathjax", None)):
-        resources._panel_use_mathjax = lambda roots: False
-
-
 def warm_up(service) -> None:
-    """Compute the process-wide reference statistics once, before the first session asks for them."""
-    from scoring.store import ClientQuery
+    """Compute the process-wide reference statistics once, before the first session asks for them.
+
+    Population figures only over HTTP (the API process warms its own caches, and a client read there
+    would be an audited action of nobody); in process, one client's overview too (SHAP, ratios).
+    """
+    from scoring.contracts import ClientQuery
 
     service.portfolio()
     service.drift()
     service.global_importance(15)
-    first = service.search(ClientQuery(limit=1)).rows
-    client_id = int(first["client_id"].iloc[0]) if len(first) else None
-    for feature in service.top_features(5):
-        service.distribution(feature["feature"], client_id)
-    if client_id is not None:
-        service.debt_capacity(client_id)
-        service.explain(client_id, top=10)
+    top = service.top_features(5)
+    for feature in top:
+        service.distribution(feature.feature)
+    if hasattr(service, "base_url"):
+        return
+    first = service.search(ClientQuery(limit=1)).items
+    if first:
+        client_id = int(first[0]["client_id"])
+        for feature in top:
+            service.distribution(feature.feature, client_id)
+        service.overview(client_id, top[0].feature if top else None, 10)
 
 
 def auth_options(secrets: str | Path) -> dict:
@@ -94,12 +89,13 @@ def auth_options(secrets: str | Path) -> dict:
 def serve(*, port: int = 5006, address: str = "127.0.0.1", secrets: str | Path | None = "secrets",
           no_auth: bool = False, service=None, audit=None, websocket_origins: list[str] | None = None,
           threaded: bool = False, show: bool = False, warm: bool = True, **server_kwargs):
-    """Start the dashboard server (`threaded=True` returns the running thread, e.g. for tests)."""
-    from scoring.service import open_service
+    """Start the dashboard server (`threaded=True` returns the running thread, e.g. for tests).
+
+    `audit`: where in-process sessions write their audit entries (default: the process-wide log).
+    """
+    from scoring.backends import open_service
 
     from .app import create_app
-
-    skip_mathjax()
 
     def get_service():
         return service if service is not None else open_service()
@@ -110,6 +106,9 @@ def serve(*, port: int = 5006, address: str = "127.0.0.1", secrets: str | Path |
     def app():
         return create_app(service=get_service(), audit=audit)
 
+    # Panel sends MathJax (bokeh-mathjax.min.js, ~0.6 MB of the ~1.5 MB gzipped first load) to any page holding
+    # an HTML pane, in case it holds LaTeX; ours never do, but Panel 1.9 has no public setting to leave it out.
+    # Worth asking upstream; not worth a patch of Panel's internals.
     options = {} if no_auth else auth_options(secrets)
     hosts = {f"{address}:{port}", f"localhost:{port}", f"127.0.0.1:{port}"} if port else set()
     origins = sorted(hosts | set(websocket_origins or []))
@@ -148,7 +147,7 @@ def main(argv: list[str] | None = None) -> int:
         names = ", ".join(json.loads(users.read_text()))
         print(f"Logins (user names: {names}) and passwords are in {users.resolve()}")
     print("Loading the model and the client files...", flush=True)
-    from scoring.service import open_service
+    from scoring.backends import open_service
 
     try:
         service = open_service()

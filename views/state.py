@@ -1,34 +1,31 @@
 """State of one dashboard session: the portfolio, the search in the client files, the selected client.
 
-Plain `param.Parameterized` classes, no widgets: they ask the `ScoringService` and hold what the
-views show, so every behaviour (selecting a client, filtering, choosing a feature, an unknown ID,
-the scoring service going down) is tested without a browser. Views bind to these parameters.
+Plain `param.Parameterized` classes, no widgets: they ask the session's `ScoringService` and hold
+what the views show, so every behaviour (selecting a client, filtering, choosing a feature, an
+unknown ID, the scoring service or the audit log going down) is tested without a browser. Views
+bind to these parameters. The service a session acts through applies the audit policy
+(`scoring.backends.session_service`): the state writes no audit entry itself.
 """
 
 from __future__ import annotations
 
-import logging
 import math
-import weakref
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
 import pandas as pd
 import param
 
-from scoring.errors import ScoringError, UnknownClientError
-from scoring.scorer import Explanation
-from scoring.service import ClientFile, DebtCapacity, FeatureDistribution, PortfolioSummary, ScoringService
-from scoring.store import DECISIONS, MAX_PAGE, SORTABLE, ClientQuery
+from scoring.contracts import (DECISIONS, LIST_COLUMNS, MAX_PAGE, SORTABLE, ClientFile, ClientQuery, DebtCapacity,
+                               Explanation, FeatureDistribution, PortfolioSummary, ScoringService, is_client_id)
+from scoring.errors import AuditUnavailableError, ScoringError, UnknownClientError
 
 from .i18n import LANGUAGES, t
-
-log = logging.getLogger(__name__)
 
 TOP_CONTRIBUTIONS = 10      # waterfall: the ten strongest contributions, the rest summed in "others"
 TOP_IMPORTANCE = 15
 N_COMPARED_FEATURES = 5
+MAX_ID_DIGITS = 19          # a longer number is no client ID (int64): searched for, it would only fail
 
 #: filter name -> (store role it needs, ClientQuery min field, ClientQuery max field)
 RANGE_FILTERS = {
@@ -54,27 +51,10 @@ class Notice:
 
 
 def _unavailable(exc: Exception) -> Notice:
+    """What the user reads when an action failed: the audit log refused it, or the service is down."""
+    if isinstance(exc, AuditUnavailableError):
+        return Notice("audit_refused", {}, "danger")
     return Notice("unavailable", {"detail": str(exc) or type(exc).__name__}, "danger")
-
-
-# -------------------------------------------------------------------------------------------- audit
-_audit_writer: ThreadPoolExecutor | None = None
-
-
-def _record_in_background(audit, **entry) -> Future:
-    """Audit writes (an fsync each) run on one background thread, in order, off the client switch."""
-    global _audit_writer
-    if _audit_writer is None:
-        _audit_writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="audit-log")
-
-    def write():
-        try:
-            audit.record(**entry)
-        except Exception:  # an audit failure must be loud in the logs, but not break the advisor's screen
-            log.exception("could not write the audit log entry %s", entry)
-            raise
-
-    return _audit_writer.submit(write)
 
 
 # -------------------------------------------------------------------------------------------- portfolio
@@ -105,32 +85,31 @@ class PortfolioState(param.Parameterized):
 
 
 # -------------------------------------------------------------------------------------------- search
-_bounds_cache: "weakref.WeakKeyDictionary[Any, dict]" = weakref.WeakKeyDictionary()
-_bounds_by_url: dict[str, dict] = {}
+_bounds_cache: dict[tuple[str | None, str], dict[str, tuple[float, float]]] = {}
+
+
+def page_frame(items) -> pd.DataFrame:
+    """A page of search results (`ClientPage.items`) as a table of `LIST_COLUMNS`."""
+    return pd.DataFrame(list(items), columns=list(LIST_COLUMNS))
 
 
 def _column_bounds(service: ScoringService) -> dict[str, tuple[float, float]]:
-    """Min and max of each range filter's column, from two one-row store queries (cached per service,
-    or per API address: every session has its own view of the HTTP backend)."""
-    url = getattr(service, "base_url", None)
-    cache, key = (_bounds_by_url, url) if isinstance(url, str) else (_bounds_cache, service)
-    try:
-        return cache[key]
-    except (KeyError, TypeError):
-        pass
+    """Min and max of each range filter's column, from two one-row searches. Cached per API address and
+    model version: every session has a service of its own (naming its user), over the same client files."""
+    key = (getattr(service, "base_url", None), str(service.model_card().get("version")))
+    if key in _bounds_cache:
+        return _bounds_cache[key]
     bounds = {}
     for name, (role, _, _) in RANGE_FILTERS.items():
         if role not in service.roles:
             continue
-        lo = service.search(ClientQuery(sort=role, limit=1)).rows[role]
-        hi = service.search(ClientQuery(sort=role, descending=True, limit=1)).rows[role]
-        if len(lo) and len(hi) and pd.notna(lo.iloc[0]) and pd.notna(hi.iloc[0]):
+        lo = service.search(ClientQuery(sort=role, limit=1)).items
+        hi = service.search(ClientQuery(sort=role, descending=True, limit=1)).items
+        lo_value, hi_value = (lo[0].get(role) if lo else None), (hi[0].get(role) if hi else None)
+        if lo_value is not None and hi_value is not None and math.isfinite(lo_value) and math.isfinite(hi_value):
             step = 1.0 if role == "age_years" else 1000.0
-            bounds[name] = (math.floor(float(lo.iloc[0]) / step) * step, math.ceil(float(hi.iloc[0]) / step) * step)
-    try:
-        cache[key] = bounds
-    except TypeError:
-        pass
+            bounds[name] = (math.floor(float(lo_value) / step) * step, math.ceil(float(hi_value) / step) * step)
+    _bounds_cache[key] = bounds
     return bounds
 
 
@@ -193,7 +172,7 @@ class ClientSearch(param.Parameterized):
             if value[1] < bounds[1]:
                 ranges[hi_field] = float(value[1])
         return ClientQuery(
-            q=q if q.isdigit() else None, decision=self.decision,
+            q=q if is_client_id(q) and len(q) <= MAX_ID_DIGITS else None, decision=self.decision,
             min_probability=lo_p if lo_p > 0 else None, max_probability=hi_p if hi_p < 1 else None,
             contract_type=self.contract_type, sort=self.sort, descending=self.descending,
             limit=self.page_size, offset=(self.page - 1) * self.page_size, **ranges)
@@ -216,7 +195,7 @@ class ClientSearch(param.Parameterized):
         except ScoringError as exc:
             self.notice = _unavailable(exc)
             return
-        self.param.update(rows=result.rows, total=result.total, notice=None)
+        self.param.update(rows=page_frame(result.items), total=result.total, notice=None)
 
     def next_page(self) -> None:
         if self.page < self.pages:
@@ -233,11 +212,12 @@ class ClientSearch(param.Parameterized):
 
 # -------------------------------------------------------------------------------------------- client
 class ClientState(param.Parameterized):
-    """The selected client and everything shown about them, fetched once per switch."""
+    """The selected client and everything shown about them, fetched in one call (`service.overview`) per switch.
+
+    The service audits the switch: if its entry cannot be written, nothing of the new client is shown.
+    """
 
     service = param.Parameter(constant=True, precedence=-1)
-    audit = param.Parameter(default=None, constant=True, precedence=-1, doc="scoring.audit.AuditLog or None")
-    user = param.String(default="anonymous", constant=True, doc="Who is looking (for the audit log)")
 
     client_id = param.Integer(default=None, allow_None=True, doc="Selected application (in the URL as ?client=)")
     feature = param.Selector(default=None, objects=[], doc="Feature compared with the population")
@@ -246,15 +226,15 @@ class ClientState(param.Parameterized):
     explanation = param.ClassSelector(class_=Explanation, default=None, allow_None=True, precedence=-1)
     comparison = param.ClassSelector(class_=FeatureDistribution, default=None, allow_None=True, precedence=-1)
     debt = param.ClassSelector(class_=DebtCapacity, default=None, allow_None=True, precedence=-1)
-    top_features = param.List(default=[], precedence=-1, doc="The model's top features: the choices of `feature`")
+    top_features = param.List(default=[], precedence=-1, doc="The model's top features (Importance): the choices of `feature`")
     notice = param.ClassSelector(class_=Notice, default=None, allow_None=True, precedence=-1)
+    loading = param.Boolean(default=False, precedence=-1, doc="A client file is being fetched (views show Panel's loading indicator)")
 
-    def __init__(self, service: ScoringService, *, audit=None, user: str = "anonymous", **params):
+    def __init__(self, service: ScoringService, **params):
         top = service.top_features(N_COMPARED_FEATURES)
-        super().__init__(service=service, audit=audit, user=user, top_features=top)
-        self._pending_audit: Future | None = None
-        self.param.feature.objects = [f["feature"] for f in top]
-        params.setdefault("feature", top[0]["feature"] if top else None)
+        super().__init__(service=service, top_features=top)
+        self.param.feature.objects = [f.feature for f in top]
+        params.setdefault("feature", top[0].feature if top else None)
         client_id = params.pop("client_id", None)
         with param.parameterized.discard_events(self):
             self.param.update(**params)
@@ -266,10 +246,13 @@ class ClientState(param.Parameterized):
     def open(self, text: str | int) -> bool:
         """Open the client file typed by the user; a bad or unknown ID sets a notice and keeps the current one."""
         text = str(text).strip()
-        if not text.isdigit():
-            self.notice = Notice("invalid_id", {"text": text})
+        try:
+            client_id = int(text) if is_client_id(text) else None
+        except ValueError:          # more digits than int() takes (4300): no such application either
+            client_id = None
+        if client_id is None:
+            self.notice = Notice("invalid_id", {"text": text if len(text) <= 40 else text[:40] + "…"})
             return False
-        client_id = int(text)
         if self.file is not None and self.file.client_id == client_id:
             self.notice = None
             return True
@@ -286,21 +269,20 @@ class ClientState(param.Parameterized):
             self.param.update(file=None, explanation=None, debt=None)
             self._load_comparison()
             return
-        service = self.service
         try:
-            file = service.client(client_id)
-            explanation = service.explain(client_id, top=TOP_CONTRIBUTIONS)
-            comparison = service.distribution(self.feature, client_id) if self.feature else None
-            debt = service.debt_capacity(client_id)
-        except UnknownClientError:
+            view = self.service.overview(client_id, self.feature, TOP_CONTRIBUTIONS)
+        except (UnknownClientError, ValueError):  # ValueError: the API refused the ID as out of range (422)
             key = "unknown_client" if shown is not None else "unknown_client_none"
             self.param.update(client_id=shown, notice=Notice(key, {"client_id": client_id, "previous": shown}))
+            return
+        except AuditUnavailableError:
+            self.param.update(client_id=shown, notice=Notice("audit_unavailable", {"client_id": client_id}, "danger"))
             return
         except ScoringError as exc:
             self.param.update(client_id=shown, notice=_unavailable(exc))
             return
-        self.param.update(file=file, explanation=explanation, comparison=comparison, debt=debt, notice=None)
-        self._record(file)
+        self.param.update(file=view.file, explanation=view.explanation, comparison=view.comparison, debt=view.debt,
+                          notice=None)
 
     @param.depends("feature", watch=True)
     def _feature_changed(self):
@@ -316,42 +298,30 @@ class ClientState(param.Parameterized):
         except ScoringError as exc:
             self.notice = _unavailable(exc)
 
-    # -------------------------------------------------------------- audit
-    def _record(self, file: ClientFile) -> None:
-        if self.audit is None:
-            return
-        score = file.score
-        self._pending_audit = _record_in_background(
-            self.audit, event="client_opened", user=self.user, client_id=file.client_id,
-            model_version=score.model_version, default_probability=score.default_probability,
-            decision=score.decision, source="dashboard")
-
-    def flush_audit(self, timeout: float = 10.0) -> None:
-        """Wait until the last audit entry is written (tests, shutdown)."""
-        if self._pending_audit is not None:
-            self._pending_audit.result(timeout)
-
 
 # -------------------------------------------------------------------------------------------- the session
 class DashboardState(param.Parameterized):
-    """One session's state, shared by the top bar, the side bar and the centre."""
+    """One session's state, shared by the top bar, the side bar and the centre.
+
+    `service` is what the session acts through: `scoring.backends.session_service(...)`, which audits
+    (by default the process-wide backend acting for no named user).
+    """
 
     language = param.Selector(default="fr", objects=list(LANGUAGES), doc="fr (default) or en")
     portfolio = param.ClassSelector(class_=PortfolioState, constant=True, precedence=-1)
     search = param.ClassSelector(class_=ClientSearch, constant=True, precedence=-1)
     client = param.ClassSelector(class_=ClientState, constant=True, precedence=-1)
 
-    def __init__(self, service: ScoringService | None = None, audit=None, user: str | None = None,
-                 client_id: int | None = None, **params):
+    def __init__(self, service: ScoringService | None = None, client_id: int | None = None, **params):
         if service is None:
-            from scoring.service import open_service
+            from scoring.backends import open_service, session_service
 
-            service = open_service()
+            service = session_service(open_service(), None)
         self.service = service
         super().__init__(
             portfolio=PortfolioState(service),
             search=ClientSearch(service),
-            client=ClientState(service, audit=audit, user=user or "anonymous", client_id=client_id),
+            client=ClientState(service, client_id=client_id),
             **params)
 
     @property
