@@ -3,9 +3,10 @@
     python -m bench.bench_dashboard [--workdir DIR] [--switches N] [--sessions K] [--no-browser]
 
 1. In process: the served page (template and all) added to a Bokeh document as a session's is,
-   then `client_id` set to random clients; the time covers the service calls, every view callback
-   and the Bokeh model updates, including the document bookkeeping (what a session does before
-   sending the patch). Baseline in the same run: the service calls alone.
+   then `client_id` set to random clients; the time covers the session's audited `overview` call
+   (the audit entry committed to SQLite), every view callback and the Bokeh model updates, including
+   the document bookkeeping (what a session does before sending the patch). Baseline in the same
+   run: the audited `overview` call alone.
 2. In Chromium (Debian's /usr/bin/chromium), against `python -m views.serve --no-auth` started as a
    separate process: first load (bytes over HTTP and the websocket, time to an interactive page
    with a client shown), client switches by typing an ID (time from Enter to the new probability
@@ -62,13 +63,13 @@ def _free_port() -> int:
 
 
 def _client_ids(service, n: int, seed: int = 0) -> list[int]:
-    from scoring.store import ClientQuery
+    from scoring.contracts import ClientQuery
 
     total = service.portfolio().n_applications
     rng = np.random.default_rng(seed)
     ids = []
     for offset in rng.choice(total, size=min(n, total), replace=False):
-        ids.append(int(service.search(ClientQuery(limit=1, offset=int(offset))).rows["client_id"].iloc[0]))
+        ids.append(int(service.search(ClientQuery(limit=1, offset=int(offset))).items[0]["client_id"]))
     return ids
 
 
@@ -77,6 +78,7 @@ def server_side(workdir: Workdir, switches: int) -> list[Row]:
     from bokeh.document import Document
 
     from scoring.audit import AuditLog
+    from scoring.backends import session_service
     from scoring.service import LocalScoringService
     from views.app import DashboardApp
     from views.state import TOP_CONTRIBUTIONS
@@ -85,7 +87,8 @@ def server_side(workdir: Workdir, switches: int) -> list[Row]:
     service = LocalScoringService(workdir)
     load_s = time.perf_counter() - started
     with tempfile.TemporaryDirectory() as tmp:
-        app = DashboardApp(service, audit=AuditLog(Path(tmp) / "audit.sqlite"), user="bench")
+        session = session_service(service, "bench", AuditLog(Path(tmp) / "audit.sqlite"))
+        app = DashboardApp(session)
         started = time.perf_counter()
         document = Document()
         app.template().server_doc(document)
@@ -100,10 +103,7 @@ def server_side(workdir: Workdir, switches: int) -> list[Row]:
             client.client_id = client_id
             views.append((time.perf_counter() - t) * 1000)
             t = time.perf_counter()
-            service.client(client_id)
-            service.explain(client_id, top=TOP_CONTRIBUTIONS)
-            service.distribution(client.feature, client_id)
-            service.debt_capacity(client_id)
+            session.overview(client_id, client.feature, TOP_CONTRIBUTIONS)
             calls.append((time.perf_counter() - t) * 1000)
         features = []
         for feature in client.param.feature.objects[1:] + client.param.feature.objects[:1]:
@@ -115,13 +115,12 @@ def server_side(workdir: Workdir, switches: int) -> list[Row]:
             t = time.perf_counter()
             app.state.search.decision = decision
             search.append((time.perf_counter() - t) * 1000)
-        client.flush_audit()
     return [
         Row(f"service load ({service.portfolio().n_applications:,} applications)", load_s, "s"),
         Row(f"first render of one session ({len(document.models)} Bokeh models)", render_ms, "ms"),
         Row("switch client, server side p50", p50(views), "ms"),
         Row("switch client, server side p95", p95(views), "ms", "<= 50", p95(views) <= 50,
-            f"service calls alone p95 {p95(calls):.1f} ms"),
+            f"audited overview call alone p95 {p95(calls):.1f} ms"),
         Row("change compared feature, server side p95", p95(features), "ms"),
         Row("filter the client table, server side p95", p95(search), "ms"),
     ]
