@@ -429,7 +429,7 @@ def predict_router(applications: Applications, examples: dict[str, dict]) -> API
                  summary=f"Score up to {MAX_BATCH:,} applications at once, in order (no explanations); one invalid "
                          f"application refuses the batch")
     def predict_batch(service: Service, batch: ApplicationBatch) -> Predictions:
-        scores = service.predict_batch(batch.applications)
+        scores = service.predict_batch(batch.applications, validated=True)  # FastAPI validated the body
         return Predictions(predictions=[ScoreOut(default_probability=s.default_probability, decision=s.decision,
                                                  threshold=s.threshold, model_version=s.model_version)
                                         for s in scores])

@@ -17,7 +17,7 @@ from typing import Any, Mapping, Sequence
 
 from .audit import AUDIT_ERRORS, Entry
 from .contracts import (ClientFile, ClientOverview, ClientPage, ClientQuery, DebtCapacity, DriftRow, Explanation,
-                        FeatureDistribution, Importance, PortfolioSummary, Score, ScoringService, decide)
+                        FeatureDistribution, Importance, PortfolioSummary, REFUSED, Score, ScoringService, decide)
 from .errors import AuditUnavailableError
 
 log = logging.getLogger(__name__)
@@ -91,9 +91,13 @@ class AuditedService:
         self._write([self._entry("predicted", None, score)])
         return score, explanation
 
-    def predict_batch(self, records: Sequence[Mapping[str, Any]]) -> list[Score]:
-        scores = self.service.predict_batch(records)
-        self._write([self._entry("predicted", None, s) for s in scores])  # one commit for the batch
+    def predict_batch(self, records: Sequence[Mapping[str, Any]], validated: bool = False) -> list[Score]:
+        """One action, one entry: how many applications were scored, refused, and their mean probability."""
+        scores = self.service.predict_batch(records, validated)
+        refused = sum(s.decision == REFUSED for s in scores)
+        self._write([self._entry("predicted", None, details={
+            "applications": len(scores), "refused": refused,
+            "mean_default_probability": sum(s.default_probability for s in scores) / len(scores)})])
         return scores
 
     # ------------------------------------------------------------------ no personal data

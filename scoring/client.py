@@ -229,7 +229,8 @@ class HttpScoringService:
         explanation = out.get("explanation")
         return score, None if explanation is None else from_json(Explanation, explanation)
 
-    def predict_batch(self, records: Sequence[Mapping[str, Any]]) -> list[Score]:
+    def predict_batch(self, records: Sequence[Mapping[str, Any]], validated: bool = False) -> list[Score]:
+        """`validated` changes nothing here: the API validates what it receives."""
         rows = [dict(r) if isinstance(r, Mapping) else r for r in records]  # the API names a row that is not
         out = self._call("POST", "/predict/batch", body={"applications": rows})
         return [Score(None, p["default_probability"], p["decision"], p["threshold"], p["model_version"])

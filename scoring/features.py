@@ -162,7 +162,8 @@ class FeatureSpec:
 
     def transform_records(self, records: Sequence[Mapping[str, Any]], checked: bool = False) -> np.ndarray:
         """Several applications (mappings, as `transform_record`) -> float32 matrix (n, p), through the batch path
-        (`transform_frame`, as the build scores the portfolio).
+        (`transform_frame`, as the build scores the portfolio; a frame from the records costs less than gathering
+        their columns in Python, measured).
 
         Validated as `transform_record` does, unless `checked=True`; a bad field raises `InvalidApplicationError`
         naming the row and the field (`2.AMT_CREDIT`)."""

@@ -97,10 +97,11 @@ class Scorer:
             return self.score_and_explain(x, None, top)
         return self.score_row(x), None
 
-    def score_records(self, records: Sequence[Mapping[str, Any]]) -> list[Score]:
+    def score_records(self, records: Sequence[Mapping[str, Any]], validated: bool = False) -> list[Score]:
         """Scores of several applications in one XGBoost call; a bad field raises `InvalidApplicationError`
-        naming the row (`2.AMT_CREDIT`)."""
-        X = self.spec.transform_records(self.applications.validate_many(records), checked=True)
+        naming the row (`2.AMT_CREDIT`). `validated=True`: instances of `self.applications.type` already."""
+        X = self.spec.transform_records(records if validated else self.applications.validate_many(records),
+                                        checked=True)
         return [self.score_of(None, p) for p in self.predict_proba(X).tolist()]
 
     def global_importance(self, X_sample: np.ndarray) -> list[dict]:

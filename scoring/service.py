@@ -207,13 +207,14 @@ class LocalScoringService:
                 top: int | None = None) -> tuple[Score, Explanation | None]:
         return self.scorer.score_record(record, explain=explain, top=top)
 
-    def predict_batch(self, records: Sequence[Mapping[str, Any]]) -> list[Score]:
+    def predict_batch(self, records: Sequence[Mapping[str, Any]], validated: bool = False) -> list[Score]:
         """Scores of several applications, in order (one XGBoost call); `InvalidApplicationError` names the
-        first bad row by its index (`3.AMT_CREDIT`)."""
+        first bad row by its index (`3.AMT_CREDIT`). `validated=True`: the records are instances of
+        `self.applications.type` already (the API's request body), not checked twice."""
         if not 1 <= len(records) <= MAX_BATCH:
             raise InvalidApplicationError("applications", f"send between 1 and {MAX_BATCH} applications, "
                                                           f"got {len(records)}")
-        return self.scorer.score_records(records)
+        return self.scorer.score_records(records, validated=validated)
 
     # ------------------------------------------------------------ comparisons with the population
     @functools.lru_cache(maxsize=64)

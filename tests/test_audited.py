@@ -65,14 +65,16 @@ def test_the_population_alone_is_not_personal_data(audited, log):
     assert log.count() == 0
 
 
-def test_scoring_writes_one_entry_per_application(service, audited, log):
+def test_scoring_writes_one_entry_per_action(service, audited, log):
     application = _application(service, _client(service))
     score, _ = audited.predict(application)
     scores = audited.predict_batch([application, application, {}])
-    entries = log.recent()
-    assert [e["event"] for e in entries] == ["predicted"] * 4
-    assert entries[-1]["default_probability"] == score.default_probability
-    assert [e["default_probability"] for e in entries[:3]][::-1] == [s.default_probability for s in scores]
+    batch, single = log.recent()
+    assert single["event"] == batch["event"] == "predicted"
+    assert single["default_probability"] == score.default_probability
+    details = json.loads(batch["details"])
+    assert details["applications"] == 3 and details["refused"] == sum(s.decision == "refused" for s in scores)
+    assert details["mean_default_probability"] == pytest.approx(sum(s.default_probability for s in scores) / 3)
 
 
 def test_for_user_shares_the_log_and_names_the_other_user(service, audited, log):
