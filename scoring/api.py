@@ -29,9 +29,9 @@ from .audit import AUDIT_ERRORS, AuditLog, PostgresAuditLog
 from .audited import AuditedService
 from .backends import local_service
 from .contracts import (MAX_BATCH, MAX_PAGE, MAX_TOP, SORTABLE, ClientFile, ClientOverview, ClientQuery,
-                        DebtCapacity, DriftRow, Explanation, FeatureDistribution, Importance, PortfolioSummary,
-                        ScoringService)
-from .credentials import read_tokens
+                        AuditEntry, DebtCapacity, DriftRow, Explanation, FeatureDistribution, Importance,
+                        PortfolioSummary, ScoringService)
+from .credentials import FORWARD_USER, ROLES, TokenSpec, parse_token_specs
 from .errors import (AuditUnavailableError, InvalidApplicationError, ModelError, ScoringError,
                      UnknownClientError)
 
@@ -43,7 +43,9 @@ MAX_BATCH_BYTES = MAX_BATCH * 10_000       # the body of POST /predict/batch (~3
 ClientId = Annotated[int, Path(description="Client ID (SK_ID_CURR)", examples=[100002])]
 Top = Annotated[Optional[int], Query(ge=0, le=MAX_TOP, description="keep the N largest contributions; the rest "
                                                                    "are summed in `others`")]
-_X_USER_DOC = "the person using the dashboard, recorded in the audit log next to the token's identity"
+_X_USER_DOC = ("the person using the dashboard, recorded in the audit log next to the token's identity (only for "
+               "a token allowed to forward users)")
+_X_ROLE_DOC = "the role the person acts in (advisor or analyst), one the token grants; default: all the token grants"
 
 
 # ---------------------------------------------------------------------------------------- access
@@ -52,17 +54,26 @@ class TokenConfigError(ScoringError):
 
 
 def tokens_from_env(environ: dict[str, str] | None = None) -> frozenset[str]:
-    """Accepted tokens: `SCORING_API_TOKENS` (comma-separated) plus the file named by `SCORING_API_TOKENS_FILE`."""
+    """Accepted token entries (`TOKEN [ROLE+ROLE] [forward-user]`, see `scoring.credentials.parse_token_specs`):
+    `SCORING_API_TOKENS` (comma-separated) plus the file named by `SCORING_API_TOKENS_FILE`."""
     env = os.environ if environ is None else environ
-    tokens = read_tokens(env.get(TOKENS_ENV, ""))
+    entries = [env.get(TOKENS_ENV, "")]
     path = env.get(TOKENS_FILE_ENV)
     if path:
         try:
-            tokens |= read_tokens(open(path, encoding="utf-8").read())
+            entries.append(open(path, encoding="utf-8").read())
         except OSError as exc:
             raise TokenConfigError(f"{TOKENS_FILE_ENV}={path} cannot be read ({exc.strerror}); create it with "
                                    f"`python -m scoring secrets` or point it at your token file") from exc
-    return tokens
+    try:
+        specs = [spec for text in entries for spec in parse_token_specs(text)]
+    except ValueError as exc:
+        raise TokenConfigError(f"{exc} (in {TOKENS_ENV} or {TOKENS_FILE_ENV})") from None
+    return frozenset(_entry(spec) for spec in specs)
+
+
+def _entry(spec: TokenSpec) -> str:
+    return " ".join([spec.token, "+".join(sorted(spec.roles))] + ([FORWARD_USER] if spec.forward_user else []))
 
 
 def token_identity(token: str) -> str:
@@ -74,6 +85,7 @@ def token_identity(token: str) -> str:
 class Caller:
     identity: str              # token:<hash> or "anonymous" (--insecure-no-auth)
     user: str | None = None    # X-User forwarded by the dashboard (the person behind the token)
+    roles: frozenset[str] = frozenset(ROLES)
 
     @property
     def audit_user(self) -> str:
@@ -81,18 +93,21 @@ class Caller:
 
 
 class TokenAuth:
-    """Bearer tokens compared in constant time; `None` means authentication is disabled."""
+    """Bearer tokens compared in constant time, with their roles; `None` means authentication is disabled.
+
+    `tokens`: entries `TOKEN [ROLE+ROLE] [forward-user]` (a bare token grants both roles, no forwarding)."""
 
     def __init__(self, tokens: frozenset[str] | None):
         self.enabled = tokens is not None
-        self._tokens = [(t.encode("utf-8"), token_identity(t)) for t in (tokens or ())]
+        specs = [spec for entry in (tokens or ()) for spec in parse_token_specs(entry)]
+        self._tokens = [(spec.token.encode("utf-8"), token_identity(spec.token), spec) for spec in specs]
 
-    def identify(self, presented: str) -> str | None:
+    def identify(self, presented: str) -> tuple[str, TokenSpec] | None:
         p = presented.encode("utf-8", "surrogateescape")
         found = None
-        for token, identity in self._tokens:  # no early exit: the time does not depend on which token matched
+        for token, identity, spec in self._tokens:  # no early exit: the time does not depend on which matched
             if hmac.compare_digest(p, token):
-                found = identity
+                found = (identity, spec)
         return found
 
 
@@ -105,20 +120,42 @@ _UNAUTHORIZED = {"WWW-Authenticate": "Bearer"}
 async def caller(request: Request,
                  credentials: Annotated[Optional[HTTPAuthorizationCredentials], Depends(bearer)],
                  x_user: Annotated[Optional[str], Header(max_length=MAX_USER, description=_X_USER_DOC)] = None,
+                 x_role: Annotated[Optional[str], Header(max_length=40, description=_X_ROLE_DOC)] = None,
                  ) -> Caller:
-    """Who is calling: the identity of a valid bearer token (401 without one) and the `X-User` it acts for."""
+    """Who is calling: the identity and roles of a valid bearer token (401 without one), and the person it acts
+    for (`X-User`, only for a token allowed to forward one: 403 otherwise) in one of its roles (`X-Role`)."""
     user = ("".join(ch for ch in x_user if ch.isprintable()).strip() or None) if x_user else None
     auth: TokenAuth = request.app.state.auth
+    if x_role is not None and x_role not in ROLES:
+        raise HTTPException(403, f"unknown role in X-Role; roles: {', '.join(ROLES)}")
     if not auth.enabled:
-        return Caller("anonymous", user)
+        return Caller("anonymous", user, frozenset([x_role]) if x_role else frozenset(ROLES))
     if credentials is None:  # no Authorization header, or not the Bearer scheme
         raise HTTPException(401, "missing bearer token: send the header `Authorization: Bearer <token>`",
                             headers=_UNAUTHORIZED)
-    identity = auth.identify(credentials.credentials)
-    if identity is None:
+    found = auth.identify(credentials.credentials)
+    if found is None:
         raise HTTPException(401, "invalid bearer token: check SCORING_API_TOKEN against the tokens the API accepts",
                             headers=_UNAUTHORIZED)
-    return Caller(identity, user)
+    identity, spec = found
+    if user is not None and not spec.forward_user:
+        raise HTTPException(403, f"this token may not act for another user (X-User): give it `{FORWARD_USER}` in "
+                                 f"the API's token file if it belongs to a service, else use the user's own token")
+    if x_role is not None and x_role not in spec.roles:
+        raise HTTPException(403, f"this token does not grant the role {x_role!r} (X-Role); it grants: "
+                                 f"{', '.join(sorted(spec.roles))}")
+    return Caller(identity, user, frozenset([x_role]) if x_role else spec.roles)
+
+
+def requires(role: str):
+    """A dependency refusing (403) a caller without `role`."""
+    async def check(who: Annotated[Caller, Depends(caller)]) -> None:
+        if role not in who.roles:
+            raise HTTPException(403, f"this needs the {role} role; the caller has: {', '.join(sorted(who.roles))}")
+    return Depends(check)
+
+
+ADVISOR, ANALYST = requires("advisor"), requires("analyst")
 
 
 async def caller_service(request: Request, who: Annotated[Caller, Depends(caller)]) -> ScoringService:
@@ -291,6 +328,7 @@ def _install_error_handlers(app: FastAPI) -> None:
 
 # ---------------------------------------------------------------------------------------- routers
 _E401 = {401: {"description": "missing or invalid bearer token"}}
+_E403 = {403: {"description": "the token (or the user it acts for) lacks the role this needs"}}
 _E404 = {404: {"description": "unknown client ID (or feature)"}}
 _E422 = {422: {"description": "invalid parameter or application; `message` names the field"}}
 _E503 = {503: {"description": "the audit log cannot be written (`audit: true`): nothing is returned"}}
@@ -304,7 +342,7 @@ async def get_health(request: Request) -> Health:  # async: a liveness probe doe
     return Health(status="ok", model_version=request.app.state.model_version)
 
 
-model = APIRouter(prefix="/model", tags=["model"], dependencies=_SECURED, responses=_E401)
+model = APIRouter(prefix="/model", tags=["model"], dependencies=_SECURED, responses={**_E401, **_E403})
 
 
 @model.get("", response_model=ModelCardOut, summary="Model card: metrics, threshold, cost weights, features, version")
@@ -322,15 +360,17 @@ def get_top_features(service: Service, n: Annotated[int, Query(ge=1, le=MAX_TOP)
     return service.top_features(n)
 
 
-@model.get("/drift", summary="Population stability (PSI) of each feature, new applications against training")
+@model.get("/drift", dependencies=[ANALYST], responses=_E403,
+           summary="Population stability (PSI) of each feature, new applications against training (analysts)")
 def get_drift(service: Service) -> list[DriftRow]:
     return service.drift()
 
 
-portfolio = APIRouter(tags=["portfolio"], dependencies=_SECURED, responses=_E401)
+portfolio = APIRouter(tags=["portfolio"], dependencies=_SECURED, responses={**_E401, **_E403})
 
 
-@portfolio.get("/portfolio", summary="Applications, acceptance, model health")
+@portfolio.get("/portfolio", dependencies=[ANALYST], responses=_E403,
+               summary="Applications, acceptance, model health (analysts)")
 def get_portfolio(service: Service) -> PortfolioSummary:
     return service.portfolio()
 
@@ -341,10 +381,10 @@ def get_contract_types(service: Service) -> list[str]:
 
 
 clients = APIRouter(prefix="/clients", tags=["clients"], dependencies=_SECURED,
-                    responses={**_E401, **_E404, **_E422})
+                    responses={**_E401, **_E403, **_E404, **_E422})
 
 
-@clients.get("", summary="Search and filter client files, paginated")
+@clients.get("", dependencies=[ADVISOR], summary="Search and filter client files, paginated")
 def search_clients(service: Service, filters: Annotated[ClientFilter, Query()]) -> ClientPageOut:
     try:
         query = ClientQuery(**filters.model_dump())
@@ -354,19 +394,19 @@ def search_clients(service: Service, filters: Annotated[ClientFilter, Query()]) 
     return ClientPageOut(total=page.total, limit=query.limit, offset=query.offset, items=list(page.items))
 
 
-@clients.get("/{client_id}", responses=_E503,
+@clients.get("/{client_id}", dependencies=[ADVISOR], responses=_E503,
              summary="Client file: profile, application, default probability, decision, threshold")
 def get_client(service: Service, client_id: ClientId) -> ClientFile:
     return service.client(known_client(client_id))
 
 
-@clients.get("/{client_id}/explanation", responses=_E503,
+@clients.get("/{client_id}/explanation", dependencies=[ADVISOR], responses=_E503,
              summary="Local explanation: base value and contributions sorted by size, with the client's values")
 def get_explanation(service: Service, client_id: ClientId, top: Top = None) -> Explanation:
     return service.explain(known_client(client_id), top)
 
 
-@clients.get("/{client_id}/overview", responses=_E503,
+@clients.get("/{client_id}/overview", dependencies=[ADVISOR], responses=_E503,
              summary="Everything the dashboard shows of a client at once: file, explanation, one feature compared "
                      "with the population, debt capacity (one audit entry)")
 def get_overview(service: Service, client_id: ClientId, top: Top = None,
@@ -381,21 +421,32 @@ def get_overview(service: Service, client_id: ClientId, top: Top = None,
         raise _unknown_feature(feature, exc) from None
 
 
-@clients.get("/{client_id}/debt-capacity",
+@clients.get("/{client_id}/debt-capacity", dependencies=[ADVISOR],
              summary="Debt ratios of the client against the population and the accepted applications")
 def get_debt_capacity(service: Service, client_id: ClientId) -> DebtCapacity:
     return service.debt_capacity(known_client(client_id))
 
 
+@clients.get("/{client_id}/audit", dependencies=[ANALYST], responses=_E503,
+             summary="Who did what with this client file, newest first (analysts; this read is audited too)")
+def get_audit_trail(service: Service, client_id: ClientId,
+                    limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> list[AuditEntry]:
+    return service.audit_trail(known_client(client_id), limit)
+
+
 features = APIRouter(prefix="/features", tags=["features"], dependencies=_SECURED,
-                     responses={**_E401, **_E404, **_E422})
+                     responses={**_E401, **_E403, **_E404, **_E422})
 
 
 @features.get("/{feature}/distribution",
               summary="Histogram of a feature (repaid vs defaulted), optionally with a client's value and percentile")
 def get_distribution(service: Service, feature: Annotated[str, Path(examples=["EXT_SOURCE_2"])],
-                     client_id: Annotated[Optional[int], Query(description="mark this client")] = None,
+                     who: Annotated[Caller, Depends(caller)],
+                     client_id: Annotated[Optional[int], Query(description="mark this client (advisors)")] = None,
                      ) -> FeatureDistribution:
+    if client_id is not None and "advisor" not in who.roles:  # a client's value is a client file's content
+        raise HTTPException(403, "marking a client needs the advisor role; the caller has: "
+                                 + ", ".join(sorted(who.roles)))
     try:
         return service.distribution(feature, None if client_id is None else known_client(client_id))
     except UnknownClientError:
@@ -414,9 +465,9 @@ def predict_router(applications: Applications, examples: dict[str, dict]) -> API
             min_length=1, max_length=MAX_BATCH, description=f"1 to {MAX_BATCH:,} applications")
 
     router = APIRouter(prefix="/predict", tags=["predict"], dependencies=_SECURED,
-                       responses={**_E401, 413: {"description": "body too large"}, **_E422, **_E503})
+                       responses={**_E401, **_E403, 413: {"description": "body too large"}, **_E422, **_E503})
 
-    @router.post("", max_body_size=MAX_APPLICATION_BYTES,
+    @router.post("", max_body_size=MAX_APPLICATION_BYTES, dependencies=[ADVISOR], responses=_E403,
                  summary="Score a new application sent as JSON (missing fields are missing values)")
     def predict(service: Service, application: Annotated[Application, Body(openapi_examples=examples)],
                 explain: Annotated[bool, Query(description="also return the SHAP contributions")] = False,

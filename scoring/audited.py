@@ -16,7 +16,7 @@ import math
 from typing import Any, Mapping, Sequence
 
 from .audit import AUDIT_ERRORS, Entry
-from .contracts import (ClientFile, ClientOverview, ClientPage, ClientQuery, DebtCapacity, DriftRow, Explanation,
+from .contracts import (AuditEntry, ClientFile, ClientOverview, ClientPage, ClientQuery, DebtCapacity, DriftRow, Explanation,
                         FeatureDistribution, Importance, PortfolioSummary, REFUSED, Score, ScoringService, decide)
 from .errors import AuditUnavailableError
 
@@ -99,6 +99,17 @@ class AuditedService:
             "applications": len(scores), "refused": refused,
             "mean_default_probability": sum(s.default_probability for s in scores) / len(scores)})])
         return scores
+
+    def audit_trail(self, client_id: int, limit: int = 100) -> list[AuditEntry]:
+        """Who did what with one client file, newest first; reading it is an entry of its own (written first,
+        so it shows in the trail)."""
+        self.service.client(client_id)  # an unknown client is an error, not an empty trail
+        self._write([self._entry("audit_viewed", int(client_id))])
+        try:
+            return [AuditEntry(**e) for e in self.audit.for_client(client_id, limit)]
+        except AUDIT_ERRORS as exc:
+            raise AuditUnavailableError("the audit log cannot be read: retry in a moment or call the support "
+                                        "desk") from exc
 
     # ------------------------------------------------------------------ no personal data
     @property

@@ -18,10 +18,10 @@ from urllib.parse import quote
 
 import httpx
 
-from .contracts import (ClientFile, ClientOverview, ClientPage, ClientQuery, DebtCapacity, DriftRow, Explanation,
+from .contracts import (AuditEntry, ClientFile, ClientOverview, ClientPage, ClientQuery, DebtCapacity, DriftRow, Explanation,
                         FeatureDistribution, Importance, PortfolioSummary, Score, from_json)
-from .credentials import read_tokens
-from .errors import (ApiAuthenticationError, AuditUnavailableError, InvalidApplicationError, ScoringError,
+from .credentials import first_token
+from .errors import (AccessDeniedError, ApiAuthenticationError, AuditUnavailableError, InvalidApplicationError, ScoringError,
                      ServiceUnavailableError, UnknownClientError)
 
 URL_ENV, TOKEN_ENV, TIMEOUT_ENV = "SCORING_API_URL", "SCORING_API_TOKEN", "SCORING_API_TIMEOUT"
@@ -47,6 +47,7 @@ class HttpScoringService:
         self.base_url = base_url.rstrip("/")
         self.timeout = float(timeout)
         self.user = user
+        self.role: str | None = None
         self._client = _client or httpx.Client(
             base_url=self.base_url, headers={"Authorization": f"Bearer {token}"},
             timeout=httpx.Timeout(self.timeout, connect=min(self.timeout, 5.0)),
@@ -62,7 +63,7 @@ class HttpScoringService:
         token = env.get(TOKEN_ENV, "").strip()
         if not token and env.get(TOKEN_FILE_ENV):
             try:
-                token = next(iter(sorted(read_tokens(open(env[TOKEN_FILE_ENV], encoding="utf-8").read()))), "")
+                token = first_token(open(env[TOKEN_FILE_ENV], encoding="utf-8").read())
             except OSError as exc:
                 raise ApiAuthenticationError(f"{TOKEN_FILE_ENV}={env[TOKEN_FILE_ENV]} cannot be read "
                                              f"({exc.strerror})") from None
@@ -72,10 +73,12 @@ class HttpScoringService:
                                          f"from secrets/api_tokens)")
         return cls(url, token, timeout=float(env.get(TIMEOUT_ENV, "10")))
 
-    def for_user(self, user: str | None) -> "HttpScoringService":
-        """A view that sends `X-User: user` (recorded in the API's audit log), sharing this connection pool."""
+    def for_user(self, user: str | None, role: str | None = None) -> "HttpScoringService":
+        """A view that sends `X-User: user` (recorded in the API's audit log) and, given one, `X-Role: role` (the API
+        then allows only what that role may do), sharing this connection pool. The token must be allowed to
+        forward users (`forward-user` in the API's token file)."""
         view = HttpScoringService.__new__(HttpScoringService)
-        view.base_url, view.timeout, view.user = self.base_url, self.timeout, user
+        view.base_url, view.timeout, view.user, view.role = self.base_url, self.timeout, user, role
         view._client, view._shared = self._client, self._shared
         return view
 
@@ -94,6 +97,8 @@ class HttpScoringService:
     # ------------------------------------------------------------------ transport and errors
     def _call(self, method: str, path: str, *, params: dict | None = None, body: Any = None) -> Any:
         headers = {"X-User": self.user} if self.user else {}
+        if self.role:
+            headers["X-Role"] = self.role
         content = None
         if body is not None:  # NaN/inf are sent as is: the API answers 422 naming the field
             content = json.dumps(body, default=_json_default, allow_nan=True).encode()
@@ -112,6 +117,8 @@ class HttpScoringService:
         if r.status_code == 401:
             raise ApiAuthenticationError(f"the scoring API at {self.base_url} refused the token (401: {detail}); "
                                          f"check {TOKEN_ENV}")
+        if r.status_code == 403:
+            raise AccessDeniedError(f"the scoring API refused this ({detail})")
         if r.status_code == 404:
             data = self._json(r)
             if "client_id" in data:
@@ -244,3 +251,7 @@ class HttpScoringService:
     def debt_capacity(self, client_id: int) -> DebtCapacity:
         cid = self._id(client_id)
         return from_json(DebtCapacity, self._call("GET", f"/clients/{cid}/debt-capacity"))
+
+    def audit_trail(self, client_id: int, limit: int = 100) -> list[AuditEntry]:
+        cid = self._id(client_id)
+        return from_json(list[AuditEntry], self._call("GET", f"/clients/{cid}/audit", params={"limit": int(limit)}))

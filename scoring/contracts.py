@@ -212,6 +212,21 @@ class ClientOverview:
     debt: DebtCapacity
 
 
+@dataclass(frozen=True)
+class AuditEntry:
+    """One entry of the audit log: who did what with which client file, when (UTC, ISO 8601)."""
+    id: int
+    at: str
+    event: str
+    user: str | None
+    client_id: int | None
+    model_version: str
+    default_probability: float | None
+    decision: str | None
+    source: str                # "api" | "dashboard"
+    details: str | None = None  # JSON text: a search's filters and count...
+
+
 # ------------------------------------------------------------------------------------------ the service
 @runtime_checkable
 class ScoringService(Protocol):
@@ -236,6 +251,7 @@ class ScoringService(Protocol):
     # validated=True: the records went through the engine's application type already (the API's request body)
     def distribution(self, feature: str, client_id: int | None = None) -> FeatureDistribution: ...
     def debt_capacity(self, client_id: int) -> DebtCapacity: ...
+    def audit_trail(self, client_id: int, limit: int = 100) -> list[AuditEntry]: ...  # who looked at the file
 
 
 # ------------------------------------------------------------------------------------------ JSON codecs

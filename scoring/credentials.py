@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import secrets
+from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import ScoringError
@@ -52,7 +53,9 @@ def ensure_secrets(directory: str | Path) -> dict[str, Path]:
         "users": lambda: json.dumps({"advisor": secrets.token_urlsafe(12), "analyst": secrets.token_urlsafe(12)},
                                     indent=1),
         "cookie_secret": lambda: secrets.token_urlsafe(32),
-        "api_tokens": lambda: secrets.token_urlsafe(32),
+        # the dashboard's service token: both roles, and it may name the person it acts for (X-User)
+        "api_tokens": lambda: f"# token  roles  options (see scoring/credentials.py)\n"
+                              f"{secrets.token_urlsafe(32)} advisor+analyst forward-user",
     }
     for key, path in paths.items():
         if not create_private(path, contents[key]() + "\n"):
@@ -60,6 +63,49 @@ def ensure_secrets(directory: str | Path) -> dict[str, Path]:
     return paths
 
 
+ROLES = ("advisor", "analyst")
+FORWARD_USER = "forward-user"
+
+
+@dataclass(frozen=True)
+class TokenSpec:
+    """An API token, the roles it grants, and whether it may act for a person it names (`X-User`): a service
+    such as the dashboard does; a per-user or batch token does not."""
+    token: str
+    roles: frozenset[str] = frozenset(ROLES)
+    forward_user: bool = False
+
+
+def parse_token_specs(text: str) -> list[TokenSpec]:
+    """Entries separated by newlines or commas, `#` comments: `TOKEN [ROLE+ROLE] [forward-user]`, e.g.
+    `k3j4... analyst` or `x9... advisor+analyst forward-user`. A bare token grants both roles, without forwarding."""
+    specs = []
+    for line in text.splitlines():
+        for entry in line.split("#", 1)[0].split(","):
+            fields = entry.split()
+            if not fields:
+                continue
+            token, rest = fields[0], fields[1:]
+            forward = FORWARD_USER in rest
+            rest = [f for f in rest if f != FORWARD_USER]
+            if len(rest) > 1:
+                raise ValueError(f"token entry '{token[:4]}...': expected `TOKEN [ROLE+ROLE] [{FORWARD_USER}]`, "
+                                 f"got {len(rest)} role fields")
+            roles = frozenset(rest[0].split("+")) if rest else frozenset(ROLES)
+            unknown = roles - set(ROLES)
+            if unknown:
+                raise ValueError(f"token entry '{token[:4]}...': unknown role {', '.join(sorted(unknown))}; "
+                                 f"roles: {', '.join(ROLES)}")
+            specs.append(TokenSpec(token, roles, forward))
+    return specs
+
+
 def read_tokens(text: str) -> frozenset[str]:
-    """Comma- or newline-separated tokens, blanks ignored."""
-    return frozenset(t.strip() for t in text.replace("\n", ",").split(",") if t.strip())
+    """The tokens of a token file or variable (without their roles)."""
+    return frozenset(spec.token for spec in parse_token_specs(text))
+
+
+def first_token(text: str) -> str:
+    """The first token of a token file: the one a client sends."""
+    specs = parse_token_specs(text)
+    return specs[0].token if specs else ""

@@ -47,3 +47,7 @@ class ApiAuthenticationError(ScoringError):
 
 class AuditUnavailableError(ScoringError):
     """The audit entry of an action cannot be written: the action is refused and nothing is returned."""
+
+
+class AccessDeniedError(ScoringError):
+    """The caller's role does not allow this (403)."""

@@ -18,7 +18,7 @@ from .config import Workdir
 from .contracts import (MAX_BATCH, ClientFile, ClientOverview, ClientPage, ClientQuery, DebtCapacity, DriftRow,
                         Explanation, FeatureDistribution, Histogram, Importance, PortfolioSummary, RatioComparison,
                         Score)
-from .errors import InvalidApplicationError, ModelError, UnknownClientError
+from .errors import InvalidApplicationError, ModelError, ScoringError, UnknownClientError
 from .labels import feature_labels
 from .model import load_folds, load_model
 from .monitoring import drift_report
@@ -206,6 +206,11 @@ class LocalScoringService:
     def predict(self, record: Mapping[str, Any], explain: bool = False,
                 top: int | None = None) -> tuple[Score, Explanation | None]:
         return self.scorer.score_record(record, explain=explain, top=top)
+
+    def audit_trail(self, client_id: int, limit: int = 100) -> list:
+        """The engine keeps no audit log: `scoring.audited.AuditedService` around it does."""
+        raise ScoringError("no audit log here: read the trail through the audited service (the API or the "
+                           "dashboard's session)")
 
     def predict_batch(self, records: Sequence[Mapping[str, Any]], validated: bool = False) -> list[Score]:
         """Scores of several applications, in order (one XGBoost call); `InvalidApplicationError` names the

@@ -21,7 +21,7 @@ from scoring.audit import AuditLog
 from scoring.contracts import FLOAT32_MAX, MAX_BATCH, ClientQuery, to_json
 
 TOKEN, OTHER_TOKEN = "test-token-0123456789abcdef", "second-token-for-a-batch-job"
-API_TOKENS = (TOKEN, OTHER_TOKEN)
+API_TOKENS = (f"{TOKEN} advisor+analyst forward-user", OTHER_TOKEN)  # the dashboard's, a batch job's
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
@@ -102,11 +102,11 @@ def test_the_scoring_routes_document_the_caller_and_their_query_like_the_other_r
     assert predict["security"] == client["security"] == explanation["security"] == [{"HTTPBearer": []}]
     documented = {(p["in"], p["name"]): p for p in explanation["parameters"]}
     params = {(p["in"], p["name"]): p for p in predict["parameters"]}
-    assert set(params) == {("query", "explain"), ("query", "top"), ("header", "x-user")}
+    assert set(params) == {("query", "explain"), ("query", "top"), ("header", "x-user"), ("header", "x-role")}
     assert params["query", "explain"]["schema"]["type"] == "boolean"
     assert params["query", "top"]["schema"]["anyOf"] == documented["query", "top"]["schema"]["anyOf"]
     client_params = {(p["in"], p["name"]): p for p in client["parameters"]}
-    assert set(client_params) == {("path", "client_id"), ("header", "x-user")}
+    assert set(client_params) == {("path", "client_id"), ("header", "x-user"), ("header", "x-role")}
     for ours in (params, client_params):
         assert ours["header", "x-user"]["schema"]["anyOf"][0] == {"type": "string", "maxLength": 120}
         assert ours["header", "x-user"]["description"] == documented["header", "x-user"]["description"]
@@ -203,9 +203,12 @@ def test_the_token_is_checked_once_per_request_on_every_route(api_server, api, i
 
 def test_tokens_come_from_the_environment_and_the_token_file(tmp_path):
     path = tmp_path / "api_tokens"
-    path.write_text("from-file-1\nfrom-file-2\n")
-    env = {"SCORING_API_TOKENS": "a, b,,", "SCORING_API_TOKENS_FILE": str(path)}
-    assert tokens_from_env(env) == {"a", "b", "from-file-1", "from-file-2"}
+    path.write_text("# token  roles  options\nfrom-file-1 analyst\nfrom-file-2 advisor+analyst forward-user\n")
+    env = {"SCORING_API_TOKENS": "a, b advisor,,", "SCORING_API_TOKENS_FILE": str(path)}
+    assert tokens_from_env(env) == {"a advisor+analyst", "b advisor", "from-file-1 analyst",
+                                    "from-file-2 advisor+analyst forward-user"}
+    with pytest.raises(Exception, match="unknown role auditor"):
+        tokens_from_env({"SCORING_API_TOKENS": "c auditor"})
     assert tokens_from_env({}) == frozenset()
     with pytest.raises(Exception, match="SCORING_API_TOKENS_FILE"):
         tokens_from_env({"SCORING_API_TOKENS_FILE": str(tmp_path / "missing")})
@@ -502,7 +505,7 @@ def test_the_overview_is_the_client_switch_in_one_request_and_one_audit_entry(ap
 
 # ------------------------------------------------------------------------------------------ audit
 def test_opening_and_scoring_are_audited_with_identity_not_token(api_server, audit, service, ids, application):
-    headers = {"Authorization": f"Bearer {OTHER_TOKEN}", "X-User": "advisor.martin"}
+    headers = {"Authorization": f"Bearer {TOKEN}", "X-User": "advisor.martin"}  # the dashboard's service token
     before = audit.count()
     httpx.get(f"{api_server.url}/clients/{ids[3]}", headers=headers).raise_for_status()
     httpx.get(f"{api_server.url}/clients/{ids[3]}/explanation", headers=headers).raise_for_status()
@@ -517,8 +520,8 @@ def test_opening_and_scoring_are_audited_with_identity_not_token(api_server, aud
     assert explained["event"] == "explained" and explained["client_id"] == ids[3]
     assert predicted["event"] == "predicted" and predicted["client_id"] is None
     for entry in (opened, explained, predicted):
-        assert entry["user"] == f"advisor.martin via {token_identity(OTHER_TOKEN)}"
-        assert OTHER_TOKEN not in str(entry)
+        assert entry["user"] == f"advisor.martin via {token_identity(TOKEN)}"
+        assert TOKEN not in str(entry)
 
 
 def test_parallel_requests_are_all_audited(api_server, audit, ids, application):
@@ -546,7 +549,7 @@ def test_an_entry_the_audit_log_cannot_take_is_a_503_without_data_and_the_api_re
     path = tmp_path / "audit.sqlite"
     log = AuditLog(path)
     headers = {"Authorization": f"Bearer {TOKEN}"}
-    with LiveServer(create_app(service, tokens=frozenset({TOKEN}), audit=log)) as server:
+    with LiveServer(create_app(service, tokens=frozenset(API_TOKENS), audit=log)) as server:
         assert httpx.post(f"{server.url}/predict", json=application, headers=headers).status_code == 200
         con = sqlite3.connect(path)  # another process breaks the log: its table is gone
         con.execute("DROP TABLE audit")

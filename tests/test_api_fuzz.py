@@ -26,6 +26,7 @@ OPERATIONS = [
     ("GET", "/model/drift"), ("GET", "/portfolio"), ("GET", "/contract-types"), ("GET", "/clients"),
     ("GET", "/clients/{client_id}"), ("GET", "/clients/{client_id}/explanation"),
     ("GET", "/clients/{client_id}/debt-capacity"), ("GET", "/clients/{client_id}/overview"),
+    ("GET", "/clients/{client_id}/audit"),
     ("GET", "/features/{feature}/distribution"), ("POST", "/predict"), ("POST", "/predict/batch"),
 ]
 
@@ -33,7 +34,9 @@ OPERATIONS = [
 @pytest.fixture(scope="module")
 def live_api(service, tmp_path_factory):
     audit = AuditLog(tmp_path_factory.mktemp("fuzz") / "audit.sqlite")
-    with LiveServer(create_app(service, tokens=frozenset({TOKEN}), audit=audit)) as server:
+    # a dashboard's service token: fuzzed X-User and X-Role headers are within what it may send
+    with LiveServer(create_app(service, tokens=frozenset({f"{TOKEN} advisor+analyst forward-user"}),
+                               audit=audit)) as server:
         yield server
 
 
@@ -53,7 +56,7 @@ CASES = [(method, path, mode) for method, path in OPERATIONS for mode in Generat
 # Random IDs and names are almost never real ones: also fuzz the other inputs on an existing client and feature.
 KNOWN = [("GET", "/clients/{client_id}"), ("GET", "/clients/{client_id}/explanation"),
          ("GET", "/clients/{client_id}/debt-capacity"), ("GET", "/clients/{client_id}/overview"),
-         ("GET", "/features/{feature}/distribution")]
+         ("GET", "/clients/{client_id}/audit"), ("GET", "/features/{feature}/distribution")]
 
 
 def _fuzz(operation, live_api, mode, **fixed):

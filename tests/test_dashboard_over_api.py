@@ -19,7 +19,7 @@ from views.i18n import fmt_percent
 pytestmark = pytest.mark.browser
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
 TOKEN = "over-api-test-token"
-API_TOKENS = (TOKEN,)
+API_TOKENS = (f"{TOKEN} advisor+analyst forward-user",)  # a dashboard's service token
 
 
 @pytest.fixture(scope="module")

@@ -20,7 +20,7 @@ from scoring.contracts import ClientQuery, ScoringService
 from scoring.errors import AuditUnavailableError, InvalidApplicationError, UnknownClientError
 
 TOKEN = "http-backend-token-41c7"
-API_TOKENS = (TOKEN,)
+API_TOKENS = (f"{TOKEN} advisor+analyst forward-user",)  # a dashboard's service token
 
 
 @pytest.fixture(scope="module")
@@ -169,7 +169,7 @@ def test_an_invalid_batch_names_the_row_and_field_like_the_local_backend(http, s
 def test_an_audit_log_that_cannot_be_written_is_an_audit_error_over_http(service, clients, tmp_path):
     path = tmp_path / "audit.sqlite"
     AuditLog(path)
-    with LiveServer(create_app(service, tokens=frozenset({TOKEN}), audit=AuditLog(path))) as live, \
+    with LiveServer(create_app(service, tokens=frozenset(API_TOKENS), audit=AuditLog(path))) as live, \
             HttpScoringService(live.url, TOKEN) as backend:
         assert backend.client(clients[0]) == service.client(clients[0])
         con = sqlite3.connect(path)
@@ -231,7 +231,7 @@ def test_concurrent_sessions_share_one_backend(http, service, clients):
 
 
 def test_api_down_is_a_clear_error_and_the_same_object_recovers(service, clients):
-    live = LiveServer(create_app(service, tokens=frozenset({TOKEN}))).start()
+    live = LiveServer(create_app(service, tokens=frozenset(API_TOKENS))).start()
     backend = HttpScoringService(live.url, TOKEN, timeout=5)
     try:
         assert backend.client(clients[0]) == service.client(clients[0])

@@ -19,7 +19,7 @@ from scoring.contracts import ClientQuery
 
 REPO = Path(__file__).resolve().parent.parent
 TOKEN = "light-dashboard-token"
-API_TOKENS = (TOKEN,)
+API_TOKENS = (f"{TOKEN} advisor+analyst forward-user",)  # a dashboard's service token
 HEAVY = ("xgboost", "treelite", "duckdb", "sklearn", "shap")
 #: what views/ and dashboard.py may import from scoring (the engine's modules are not in it)
 ALLOWED = {"scoring.contracts", "scoring.errors", "scoring.labels", "scoring.backends", "scoring.config",

@@ -273,7 +273,7 @@ def test_an_api_outage_shows_a_message_and_the_next_action_recovers(service, ids
     from scoring.client import HttpScoringService
 
     token = "dashboard-state-token"
-    server = LiveServer(create_app(service, tokens=frozenset({token}), audit=AuditLog(tmp_path / "api.sqlite")))
+    server = LiveServer(create_app(service, tokens=frozenset({f"{token} advisor+analyst forward-user"}), audit=AuditLog(tmp_path / "api.sqlite")))
     server.start()
     try:
         with HttpScoringService(server.url, token, timeout=3.0) as http:
@@ -305,7 +305,7 @@ def test_over_the_api_the_api_audit_log_names_the_dashboard_user(service, ids, t
     token, api_audit = "dashboard-user-token", AuditLog(tmp_path / "api.sqlite")
     local = session_service(service, "advisor.martin", AuditLog(tmp_path / "dashboard.sqlite"))
     assert isinstance(local, AuditedService) and local.user == "advisor.martin"   # in process: the dashboard audits
-    with LiveServer(create_app(service, tokens=frozenset({token}), audit=api_audit)) as server, \
+    with LiveServer(create_app(service, tokens=frozenset({f"{token} advisor+analyst forward-user"}), audit=api_audit)) as server, \
             HttpScoringService(server.url, token) as http:
         session = session_service(http, "advisor.martin")
         assert not isinstance(session, AuditedService)                           # over HTTP: the API audits
