@@ -9,6 +9,7 @@ dataclasses, so `scoring.client` rebuilds exactly what the in-process service re
 
 import gc
 import hashlib
+import logging
 import hmac
 import os
 import sys
@@ -35,7 +36,10 @@ from .credentials import FORWARD_USER, ROLES, TokenSpec, parse_token_specs
 from .errors import (AuditUnavailableError, InvalidApplicationError, ModelError, ScoringError,
                      UnknownClientError)
 
+log = logging.getLogger(__name__)
 TOKENS_ENV, TOKENS_FILE_ENV = "SCORING_API_TOKENS", "SCORING_API_TOKENS_FILE"
+DOCS_ENV, DOCS_SETTINGS = "SCORING_API_DOCS", ("public", "off")  # /docs, /redoc and /openapi.json
+PROXIES_ENV = "SCORING_TRUSTED_PROXIES"  # addresses whose X-Forwarded-For / -Proto are believed
 INT64 = (-(2**63), 2**63 - 1)
 MAX_USER = 120  # characters of X-User kept in the audit log
 MAX_APPLICATION_BYTES = 1 << 20            # the body of POST /predict (an application is a few KiB)
@@ -288,14 +292,19 @@ def _error_item(request: Request, e: dict) -> dict:
         content_type = request.headers.get("content-type") or "no Content-Type"
         item["msg"] = f"send the body as JSON (Content-Type: application/json), not {content_type}"
     elif item["loc"][:1] == ["body"]:  # an application's field: the words of scoring.application
-        item["msg"] = request.app.state.applications.reason(e)
+        applications = request.app.state.applications
+        item["loc"] = applications.field_loc(item["loc"])
+        item["msg"] = applications.reason(e)
     return item
 
 
 def _install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError):
-        return unprocessable([_error_item(request, e) for e in exc.errors()])
+        items = [_error_item(request, e) for e in exc.errors()]
+        # a value that fails every member of a union (a bound, or the sentinel) is one error for the caller
+        unique = {(tuple(map(str, i["loc"])), i["msg"]): i for i in items}
+        return unprocessable(list(unique.values()))
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException):
@@ -316,14 +325,17 @@ def _install_error_handlers(app: FastAPI) -> None:
     async def _unknown_feature(request: Request, exc: UnknownFeatureError):
         return JSONResponse({"detail": str(exc), "feature": exc.feature}, status_code=404)
 
+    # Callers read what went wrong and what to do; paths, hosts and database errors stay in the server's log.
     @app.exception_handler(AuditUnavailableError)
     async def _audit_unavailable(request: Request, exc: AuditUnavailableError):
-        reason = f" ({exc.__cause__})" if exc.__cause__ is not None else ""  # for whoever runs the API
-        return JSONResponse({"detail": f"{exc}{reason}", "audit": True}, status_code=503)
+        log.error("%s %s refused, audit log unavailable: %s", request.method, request.url.path, exc.__cause__)
+        return JSONResponse({"detail": str(exc), "audit": True}, status_code=503)
 
     @app.exception_handler(ModelError)
     async def _model_error(request: Request, exc: ModelError):
-        return JSONResponse({"detail": f"the model artefacts are unusable: {exc}"}, status_code=503)
+        log.error("%s %s failed, model artefacts unusable: %s", request.method, request.url.path, exc)
+        return JSONResponse({"detail": "the model artefacts are unusable: the server's log says why; rebuild them "
+                                       "(python -m scoring build) or call the support desk"}, status_code=503)
 
 
 # ---------------------------------------------------------------------------------------- routers
@@ -490,21 +502,26 @@ def predict_router(applications: Applications, examples: dict[str, dict]) -> API
 
 # ---------------------------------------------------------------------------------------- application
 def create_app(service: ScoringService, *, tokens: frozenset[str] | None,
-               audit: AuditLog | PostgresAuditLog | None = None) -> FastAPI:
+               audit: AuditLog | PostgresAuditLog | None = None, docs: str = "public") -> FastAPI:
     """The API over the in-process service. `tokens=None` disables authentication (local development);
     `audit=None` audits nothing (tests, local development).
 
     The routes see the service as a `ScoringService`, through the audit policy; the bodies of `POST /predict`
     are the engine's one `Application` type (`service.applications`, with `service.application_examples()`)."""
     version = service.model_card()["version"]
-    # /docs and /redoc load Swagger UI and ReDoc from this server, not from a CDN: bank intranets are offline
-    app = FastAPIOffline(
+    if docs not in DOCS_SETTINGS:
+        raise ValueError(f"{DOCS_ENV} must be one of {', '.join(DOCS_SETTINGS)}, got {docs!r}")
+    about = dict(
         title="Credit scoring API",
         version=version,
         summary="Default probability, decision and explanation of credit applications (Home Credit schema).",
         description="Every endpoint but `/health` needs `Authorization: Bearer <token>`. Probabilities are "
                     "probabilities of default; an application is refused at or above the model's threshold.",
     )
+    # public: /docs and /redoc load Swagger UI and ReDoc from this server, not from a CDN (bank intranets are
+    # offline); the examples are synthetic. off: no /docs, /redoc or /openapi.json at all.
+    app = FastAPIOffline(**about) if docs == "public" else FastAPI(**about, docs_url=None, redoc_url=None,
+                                                                    openapi_url=None)
     app.state.service = service
     app.state.audited = None if audit is None else AuditedService(service, audit, None, "api")
     app.state.auth = TokenAuth(tokens)
@@ -552,7 +569,8 @@ def app_from_env() -> FastAPI:
     # applications takes ~30 ms on one), more with SCORING_NTHREAD.
     workdir = Workdir.resolve()
     service = local_service(str(workdir.root))
-    app = create_app(service, tokens=tokens or None, audit=_open_audit(workdir.data))
+    app = create_app(service, tokens=tokens or None, audit=_open_audit(workdir.data),
+                     docs=os.environ.get(DOCS_ENV, "public"))
     # The model, the client files' columns and the libraries are ~180k objects that live as long as the
     # process: out of the collector's way, a full collection takes ~1 ms instead of ~110 ms (a latency spike).
     gc.collect()
@@ -602,8 +620,11 @@ def serve(host: str = "127.0.0.1", port: int = 8000, workdir: str | None = None,
         print(f"error: {exc}", file=sys.stderr)
         return 2
     access_log = os.environ.get("SCORING_API_ACCESS_LOG", "1") not in ("0", "false", "no")
+    # X-Forwarded-For and -Proto only from the proxies named (e.g. the TLS terminator's address), never from
+    # anyone: a client could otherwise pose as any address in the logs
+    proxies = os.environ.get(PROXIES_ENV, "").strip()
     config = uvicorn.Config(app, host=host, port=port, workers=workers, factory=workers > 1, access_log=access_log,
-                            proxy_headers=True, server_header=False)
+                            proxy_headers=bool(proxies), forwarded_allow_ips=proxies or None, server_header=False)
     if workers > 1:
         from uvicorn.supervisors import Multiprocess
 

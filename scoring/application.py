@@ -6,7 +6,7 @@ synthetic examples for the API's documentation.
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal, Mapping, Optional, Sequence
+from typing import Annotated, Any, Literal, Mapping, Optional, Sequence, Union
 
 from annotated_types import Ge, Le
 from pydantic import AllowInfNan, ConfigDict, Field, Strict, TypeAdapter, ValidationError
@@ -29,6 +29,7 @@ def application_type(spec: FeatureSpec) -> type:
     categories = {f.source: f.categories for f in spec.features if f.kind == "categorical" and f.source}
     described = {f.source: f for f in spec.features if f.source}
     amounts = set(spec.schema.amount_columns)
+    bounds, sentinels = spec.schema.bounds, spec.schema.sentinels
     fields: dict[str, Any] = {}
     for column in spec.raw_columns:
         f = described.get(column)
@@ -36,8 +37,16 @@ def application_type(spec: FeatureSpec) -> type:
         if column in categories:
             kind: Any = Literal[tuple(categories[column])]  # type: ignore[valid-type]
         else:
-            kind = Annotated[float, Strict(), AllowInfNan(False), Ge(0 if column in amounts else -FLOAT32_MAX),
-                             Le(FLOAT32_MAX)]
+            low, high = (0 if column in amounts else -FLOAT32_MAX), FLOAT32_MAX
+            bound = bounds.get(column)
+            if bound is not None:  # what the column can physically hold, from the schema
+                low = max(low, bound.min) if bound.min is not None else low
+                high = min(high, bound.max) if bound.max is not None else high
+                description += f"; {bound.why}" if bound.why else ""
+            kind = Annotated[float, Strict(), AllowInfNan(False), Ge(low), Le(high)]
+            if column in sentinels and not low <= sentinels[column] <= high:  # e.g. DAYS_EMPLOYED = 365243
+                kind = Union[kind, Literal[int(sentinels[column])]]
+                description += f"; {sentinels[column]:g} means not given"
             description += "; an amount, >= 0" if column in amounts else ""
         fields[column] = Annotated[Optional[kind], Field(description=description)]
     for name, attribute in spec.schema.protected.items():
@@ -65,6 +74,7 @@ class Applications:
         self._one = TypeAdapter(self.type)
         self._many = TypeAdapter(list[self.type])
         self._categories = {f.source: f.categories for f in spec.features if f.kind == "categorical" and f.source}
+        self._fields = frozenset(self.type.__annotations__)
 
     def validate(self, record: Mapping[str, Any]) -> dict[str, Any]:
         """The application as a dict of the columns sent: numbers as floats, categories as their labels."""
@@ -79,8 +89,18 @@ class Applications:
         except ValidationError as exc:
             raise self._error(exc.errors(include_url=False)[0]) from None
 
+    def field_loc(self, loc) -> list:
+        """`loc` of a pydantic error up to the application's field: without the member of a union that pydantic
+        appends (`DAYS_EMPLOYED`, not `DAYS_EMPLOYED.constrained-float`)."""
+        out = []
+        for part in loc:
+            out.append(part)
+            if isinstance(part, str) and part in self._fields:
+                break
+        return out
+
     def _error(self, error: dict) -> InvalidApplicationError:
-        loc = [str(p) for p in error["loc"]]  # (column,) or, in a batch, (index, column)
+        loc = [str(p) for p in self.field_loc(error["loc"])]  # (column,) or, in a batch, (index, column)
         if error["type"] == "list_type" and not loc:
             return InvalidApplicationError("applications", "must be a list of applications")
         if error["type"] == "dict_type":  # the application itself, or a row of a batch, is not a mapping
@@ -91,7 +111,8 @@ class Applications:
         """What is wrong, in words a caller can act on, for a pydantic error on an application (or pydantic's own
         message for any other error)."""
         kind, ctx, value = error["type"], error.get("ctx") or {}, error.get("input")
-        column = error["loc"][-1] if error.get("loc") else None
+        loc = self.field_loc(error.get("loc") or ())
+        column = loc[-1] if loc else None
         if kind == "extra_forbidden":
             return "unknown field; expected one of the application's columns"
         if kind == "dict_type":
@@ -100,6 +121,12 @@ class Applications:
             return f"must be a number, got {type(value).__name__}"
         if kind == "finite_number":
             return "must be a finite number (NaN and infinity are not accepted)"
+        bound = self.spec.schema.bounds.get(column) if isinstance(column, str) else None
+        if kind in ("greater_than_equal", "less_than_equal", "literal_error") and bound is not None:
+            span = " to ".join(f"{b:g}" for b in (bound.min, bound.max) if b is not None)
+            if bound.min is None or bound.max is None:
+                span = f">= {bound.min:g}" if bound.max is None else f"<= {bound.max:g}"
+            return f"is out of bounds: {bound.why} ({span}), got {value}"
         if kind == "greater_than_equal" and ctx.get("ge") == 0:
             return f"is an amount and cannot be negative (got {value})"
         if kind in ("greater_than_equal", "less_than_equal"):

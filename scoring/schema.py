@@ -86,6 +86,20 @@ AGE_BANDS = (25.0, 35.0, 45.0, 55.0, 65.0)
 
 
 @dataclass(frozen=True)
+class Bound:
+    """The physically possible values of a numeric column: an application beyond them is refused (422)."""
+    min: float | None = None
+    max: float | None = None
+    why: str = ""          # what the bounds mean, for the error message ("an age of 18 to 100 years")
+
+    def to_dict(self) -> dict:
+        return {"min": self.min, "max": self.max, "why": self.why}
+
+
+YEAR_DAYS = 365.25
+
+
+@dataclass(frozen=True)
 class DatasetSchema:
     """What the rest of the system needs to know about a dataset."""
 
@@ -110,6 +124,8 @@ class DatasetSchema:
     currency: str | None = None
     #: protected attributes by name ("gender", "age"): fairness figures; features only if `use_as_feature`
     protected: dict[str, Protected] = field(default_factory=dict)
+    #: column -> physically possible values (a sentinel of `sentinels` is accepted besides)
+    bounds: dict[str, Bound] = field(default_factory=dict)
 
     @property
     def excluded_protected(self) -> tuple[str, ...]:
@@ -145,6 +161,7 @@ class DatasetSchema:
             "labels": dict(self.labels),
             "currency": self.currency,
             "protected": {k: v.to_dict() for k, v in self.protected.items()},
+            "bounds": {k: v.to_dict() for k, v in self.bounds.items()},
         }
 
     @classmethod
@@ -165,6 +182,7 @@ class DatasetSchema:
             protected={k: Protected(v["column"], v.get("unit", "category"), tuple(v.get("bands", ())),
                                     bool(v.get("use_as_feature", False)))
                        for k, v in (d.get("protected") or {}).items()},
+            bounds={k: Bound(v.get("min"), v.get("max"), v.get("why", "")) for k, v in (d.get("bounds") or {}).items()},
         )
 
 
@@ -199,7 +217,46 @@ def home_credit_schema(train: Path | None = None, new: Path | None = None,
         true_probability_path=true_probability,
         protected={"gender": Protected("CODE_GENDER"),
                    "age": Protected("DAYS_BIRTH", "negative_days", AGE_BANDS, use_as_feature=age_as_feature)},
+        bounds=_home_credit_bounds(),
     )
+
+
+def _home_credit_bounds() -> dict[str, Bound]:
+    """What a Home Credit application can physically hold: days counted back from the application (never in the
+    future), an applicant of 18 to 100, scores and shares in [0, 1], counts >= 0, flags 0 or 1."""
+    century = -100 * YEAR_DAYS
+    bounds = {
+        "DAYS_BIRTH": Bound(century, -18 * YEAR_DAYS, "days before the application: an age of 18 to 100 years"),
+        "DAYS_EMPLOYED": Bound(-82 * YEAR_DAYS, 0, "days before the application (365243: not employed)"),
+        "DAYS_REGISTRATION": Bound(century, 0, "days before the application, never in the future"),
+        "DAYS_ID_PUBLISH": Bound(century, 0, "days before the application, never in the future"),
+        "DAYS_LAST_PHONE_CHANGE": Bound(century, 0, "days before the application, never in the future"),
+        "OWN_CAR_AGE": Bound(0, 100, "a car's age in years"),
+        "CNT_CHILDREN": Bound(0, 30, "a number of children"),
+        "CNT_FAM_MEMBERS": Bound(1, 40, "a number of family members, the applicant included"),
+        "REGION_RATING_CLIENT": Bound(1, 3, "a rating of 1 to 3"),
+        "REGION_RATING_CLIENT_W_CITY": Bound(1, 3, "a rating of 1 to 3"),
+        "HOUR_APPR_PROCESS_START": Bound(0, 23, "an hour of the day"),
+        "REGION_POPULATION_RELATIVE": Bound(0, 1, "a share of the population"),
+    }
+    for name in ("EXT_SOURCE_1", "EXT_SOURCE_2", "EXT_SOURCE_3"):
+        bounds[name] = Bound(0, 1, "a normalised score")
+    for name in ("OBS_30_CNT_SOCIAL_CIRCLE", "DEF_30_CNT_SOCIAL_CIRCLE", "OBS_60_CNT_SOCIAL_CIRCLE",
+                 "DEF_60_CNT_SOCIAL_CIRCLE", *(f"AMT_REQ_CREDIT_BUREAU_{p}" for p in
+                                              ("HOUR", "DAY", "WEEK", "MON", "QRT", "YEAR"))):
+        bounds[name] = Bound(0, None, "a count")
+    for name in ("FLAG_MOBIL", "FLAG_EMP_PHONE", "FLAG_WORK_PHONE", "FLAG_CONT_MOBILE", "FLAG_PHONE", "FLAG_EMAIL",
+                 "REG_REGION_NOT_LIVE_REGION", "REG_REGION_NOT_WORK_REGION", "LIVE_REGION_NOT_WORK_REGION",
+                 "REG_CITY_NOT_LIVE_CITY", "REG_CITY_NOT_WORK_CITY", "LIVE_CITY_NOT_WORK_CITY",
+                 *(f"FLAG_DOCUMENT_{i}" for i in range(2, 22))):
+        bounds[name] = Bound(0, 1, "a flag: 0 or 1")
+    for base in ("APARTMENTS", "BASEMENTAREA", "YEARS_BEGINEXPLUATATION", "YEARS_BUILD", "COMMONAREA", "ELEVATORS",
+                 "ENTRANCES", "FLOORSMAX", "FLOORSMIN", "LANDAREA", "LIVINGAPARTMENTS", "LIVINGAREA",
+                 "NONLIVINGAPARTMENTS", "NONLIVINGAREA"):
+        for suffix in ("AVG", "MODE", "MEDI"):
+            bounds[f"{base}_{suffix}"] = Bound(0, 1, "a normalised building statistic")
+    bounds["TOTALAREA_MODE"] = Bound(0, 1, "a normalised building statistic")
+    return bounds
 
 
 def _parse_role(role: str, spec: Any, source: Path) -> Role:

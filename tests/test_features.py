@@ -66,7 +66,7 @@ def test_record_path_equals_the_batch_path_on_edge_cases(spec, records, as_valid
         {**base, roles["income"]: 0.0, roles["credit_amount"]: 0.0, roles["annuity"]: 0.0, roles["goods_price"]: 0},
         {**base, roles["income"]: 1e-300},                               # ratio beyond float32
         {**base, roles["credit_amount"]: 3.4e38, roles["goods_price"]: 1e-30},
-        {**base, roles["age"]: -0.0, roles["employment"]: 0},            # signed zero, an int
+        {**base, roles["income"]: -0.0, roles["employment"]: 0},         # signed zero, an int
         {**base, sentinel_column: sentinel},                             # the "missing" sentinel
         {**base, sentinel_column: int(sentinel)},
         {**base, roles["annuity"]: np.float32(1234.5), roles["credit_amount"]: np.int64(450_000)},
@@ -88,7 +88,8 @@ def test_record_path_equals_the_batch_path_on_edge_cases(spec, records, as_valid
     ({"SALARY": 1}, "SALARY", "unknown field"),
     ({"AMT_CREDIT": float("nan")}, "AMT_CREDIT", "finite"),
     ({"AMT_CREDIT": float("inf")}, "AMT_CREDIT", "finite"),
-    ({"DAYS_BIRTH": -1e300}, "DAYS_BIRTH", "out of range"),
+    ({"DAYS_BIRTH": -1e300}, "DAYS_BIRTH", "out of bounds"),
+    ({"AMT_INCOME_TOTAL": 1e300}, "AMT_INCOME_TOTAL", "out of range"),
     ({"AMT_CREDIT": -1}, "AMT_CREDIT", "cannot be negative"),
     ({"AMT_CREDIT": True}, "AMT_CREDIT", "must be a number, got bool"),
     ({"AMT_CREDIT": "1000"}, "AMT_CREDIT", "must be a number, got str"),

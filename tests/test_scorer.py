@@ -81,7 +81,10 @@ def test_missing_features_are_allowed(service):
     ({"NAME_CONTRACT_TYPE": "Mortgage"}, "NAME_CONTRACT_TYPE", "unknown category 'Mortgage'"),
     ({"FAVOURITE_COLOUR": "blue"}, "FAVOURITE_COLOUR", "unknown field"),
     ({"FLAG_OWN_CAR": 1}, "FLAG_OWN_CAR", "text category"),
-    ({"EXT_SOURCE_2": 1e39}, "EXT_SOURCE_2", "out of range"),
+    ({"AMT_CREDIT": 1e39}, "AMT_CREDIT", "out of range"),
+    ({"EXT_SOURCE_2": 1.5}, "EXT_SOURCE_2", "out of bounds: a normalised score"),
+    ({"DAYS_BIRTH": -1e30}, "DAYS_BIRTH", "out of bounds: days before the application: an age of 18 to 100"),
+    ({"DAYS_EMPLOYED": 30}, "DAYS_EMPLOYED", "out of bounds: days before the application"),
     ({"AMT_CREDIT": True}, "AMT_CREDIT", "must be a number, got bool"),
 ])
 def test_bad_applications_name_the_field(service, record, field, message):
