@@ -40,6 +40,12 @@ def _api(args) -> int:
                  workers=args.workers)
 
 
+def _smoke(args) -> int:
+    from .smoke import main as smoke
+
+    return smoke(args.api_url, args.dashboard_url)
+
+
 def _batch(args) -> int:
     from .batch import run_batch
 
@@ -89,6 +95,11 @@ def main(argv: list[str] | None = None) -> int:
                    help="server processes, each with its own copy of the model and client files (~0.5 GB each at "
                         "full size); default $SCORING_API_WORKERS or 1")
     a.set_defaults(func=_api)
+
+    k = sub.add_parser("smoke", help="check a deployment through its URLs (token from SCORING_API_TOKEN)")
+    k.add_argument("--api-url", required=True, help="e.g. https://credit-scoring-api.onrender.com")
+    k.add_argument("--dashboard-url", help="e.g. https://credit-scoring-dashboard.onrender.com")
+    k.set_defaults(func=_smoke)
 
     t = sub.add_parser("batch", help="score and explain every application on a Dask cluster, into Parquet")
     t.add_argument("--output", required=True, help="directory of the Parquet partitions (resumed if it exists)")

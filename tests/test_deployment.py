@@ -74,3 +74,24 @@ def test_the_image_installs_the_runtime_only():
     assert {line.split("==")[0].lower() for line in test_lines if "==" in line} >= {"pytest", "playwright"}
     dockerfile = (root / "Dockerfile").read_text()
     assert "requirements.lock" in dockerfile and "requirements-test.lock" not in dockerfile
+
+
+def test_render_blueprint_deploys_the_api_and_the_dashboard_from_the_published_image():
+    root = Path(__file__).resolve().parent.parent
+    blueprint = yaml.safe_load((root / "render.yaml").read_text())
+    services = {s["name"]: s for s in blueprint["services"]}
+    assert set(services) == {"credit-scoring-api", "credit-scoring-dashboard"}
+    for service in services.values():
+        assert service["runtime"] == "image" and service["image"]["url"].startswith("ghcr.io/")
+        assert service["healthCheckPath"] == "/health" and service["disk"]["mountPath"] == "/var/lib/scoring"
+        for var in service["envVars"]:  # secrets come from the host's environment, never from git
+            if "TOKEN" in var["key"]:
+                assert var.get("sync") is False and "value" not in var, var["key"]
+    assert "scoring api" in services["credit-scoring-api"]["dockerCommand"]
+    assert "views.serve" in services["credit-scoring-dashboard"]["dockerCommand"]
+    workflow = yaml.safe_load((root / ".github" / "workflows" / "ci.yml").read_text())
+    jobs = workflow["jobs"]
+    assert jobs["image"]["needs"] == "test" and jobs["deploy"]["needs"] == "image"
+    steps = " ".join(str(step.get("run", "")) + str(step.get("with", "")) for step in jobs["deploy"]["steps"])
+    assert "python -m scoring smoke --api-url" in steps
+    assert any("ghcr.io" in str(step.get("with", {}).get("tags", "")) for step in jobs["image"]["steps"])
