@@ -8,7 +8,7 @@ ROWS   ?=
 SECRETS ?= secrets
 BUILD_ARGS := $(if $(ROWS),--rows $(ROWS),)
 
-.PHONY: install install-test run model rebuild api test bench secrets clean
+.PHONY: install install-test run model rebuild api test bench bench-scale secrets clean
 
 # Runtime (what the image holds) for `make run`; the test tools on top for `make test`.
 install: $(VENV)/.installed
@@ -54,6 +54,10 @@ test: install-test $(VENV)/bin/hadolint
 
 bench: install-test
 	$(PY) -m bench
+
+# opt-in: batch scoring + explanations on a local Dask cluster against one process (builds its own portfolio)
+bench-scale: install-test
+	$(PY) -m bench.bench_scale
 
 clean:
 	rm -rf data/generated data/clients.duckdb data/features.npy model/*.json test-artifacts
