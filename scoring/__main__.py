@@ -58,8 +58,14 @@ def _batch(args) -> int:
 def _secrets(args) -> int:
     from .credentials import ensure_secrets
 
-    for key, path in ensure_secrets(args.dir).items():
+    def tell(name: str, role: str, password: str) -> None:
+        print(f"dashboard login {name!r} ({role}): password {password}")
+
+    paths = ensure_secrets(args.dir, on_new_login=tell)
+    for key, path in paths.items():
         print(f"{key:<14} {path}")
+    print("(passwords are shown once, when a login is created: only their Argon2 hashes are stored; a new one: "
+          f"`python -m scoring.credentials --dir {args.dir} set-password NAME`)")
     return 0
 
 
