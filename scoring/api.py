@@ -29,9 +29,10 @@ from .application import Applications
 from .audit import AUDIT_ERRORS, AuditLog, PostgresAuditLog
 from .audited import AuditedService
 from .backends import local_service
-from .contracts import (MAX_BATCH, MAX_PAGE, MAX_TOP, SORTABLE, ClientFile, ClientOverview, ClientQuery,
-                        AuditEntry, DebtCapacity, DriftRow, Explanation, FeatureDistribution, Importance,
-                        PortfolioSummary, ScoringService)
+from .contracts import (MAX_BATCH, MAX_JUSTIFICATION, MAX_PAGE, MAX_PEERS, MAX_TOP, SORTABLE, ClientFile,
+                        ClientOverview, ClientQuery, AuditEntry, DebtCapacity, DecisionRecord, DriftRow, Explanation,
+                        FeatureDistribution, Importance, JustificationRequiredError, Offers, Peers, PortfolioSummary,
+                        Reasons, ScoringService)
 from .credentials import FORWARD_USER, ROLES, TokenSpec, parse_token_specs
 from .errors import (AuditUnavailableError, InvalidApplicationError, ModelError, ScoringError,
                      UnknownClientError)
@@ -43,7 +44,7 @@ PROXIES_ENV = "SCORING_TRUSTED_PROXIES"  # addresses whose X-Forwarded-For / -Pr
 INT64 = (-(2**63), 2**63 - 1)
 MAX_USER = 120  # characters of X-User kept in the audit log
 MAX_APPLICATION_BYTES = 1 << 20            # the body of POST /predict (an application is a few KiB)
-MAX_BATCH_BYTES = MAX_BATCH * 10_000       # the body of POST /predict/batch (~3 KB an application in practice)
+MAX_BATCH_BYTES = MAX_BATCH * 4_000        # the body of POST /predict/batch: 10,000 full applications are ~25 MB
 ClientId = Annotated[int, Path(description="Client ID (SK_ID_CURR)", examples=[100002])]
 Top = Annotated[Optional[int], Query(ge=0, le=MAX_TOP, description="keep the N largest contributions; the rest "
                                                                    "are summed in `others`")]
@@ -317,6 +318,11 @@ def _install_error_handlers(app: FastAPI) -> None:
     async def _invalid_application(request: Request, exc: InvalidApplicationError):
         return unprocessable([{"type": "value_error", "loc": ["body", *exc.field.split(".")], "msg": exc.reason}])
 
+    @app.exception_handler(JustificationRequiredError)
+    async def _justification_required(request: Request, exc: JustificationRequiredError):
+        return JSONResponse({"detail": [{"type": "value_error", "loc": ["body", "justification"], "msg": str(exc)}],
+                             "message": f"justification: {exc}", "justification_required": True}, status_code=422)
+
     @app.exception_handler(UnknownClientError)
     async def _unknown_client(request: Request, exc: UnknownClientError):
         return JSONResponse({"detail": str(exc), "client_id": exc.client_id}, status_code=404)
@@ -444,6 +450,59 @@ def get_debt_capacity(service: Service, client_id: ClientId) -> DebtCapacity:
 def get_audit_trail(service: Service, client_id: ClientId,
                     limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> list[AuditEntry]:
     return service.audit_trail(known_client(client_id), limit)
+
+
+@clients.get("/{client_id}/application", dependencies=[ADVISOR], responses=_E503,
+             summary="The client's application exactly as `POST /predict` takes it (raw columns, no missing values)")
+def get_application(service: Service, client_id: ClientId) -> dict[str, Any]:
+    return service.application(known_client(client_id))
+
+
+@clients.get("/{client_id}/reasons", dependencies=[ADVISOR], responses=_E503,
+             summary="Up to four principal reasons of the decision (risks of a refusal, strengths of an acceptance), "
+                     "worded in French or English with the client's values")
+def get_reasons(service: Service, client_id: ClientId,
+                lang: Annotated[Literal["fr", "en"], Query(description="language of the texts")] = "fr") -> Reasons:
+    return service.reasons(known_client(client_id), lang)
+
+
+@clients.get("/{client_id}/offers", dependencies=[ADVISOR], responses=_E503,
+             summary="Counter-offers for a refused application: the closest loans (amount, term, down payment) the "
+                     "production model accepts. An accepted application: 200 with no offer and a `message`; so does "
+                     "one where nothing within the product's limits passes")
+def get_offers(service: Service, client_id: ClientId) -> Offers:
+    return service.offers(known_client(client_id))
+
+
+@clients.get("/{client_id}/peers", dependencies=[ADVISOR], responses=_E503,
+             summary="The k labelled applicants most similar to the client (never the client) and their observed "
+                     "default rate")
+def get_peers(service: Service, client_id: ClientId,
+              k: Annotated[int, Query(ge=1, le=MAX_PEERS, description="number of peers")] = 10) -> Peers:
+    return service.peers(known_client(client_id), k)
+
+
+class DecisionIn(BaseModel):
+    """An advisor's decision on a client file."""
+    model_config = ConfigDict(extra="forbid")
+    decision: Literal["accepted", "refused"]
+    justification: str = Field("", max_length=MAX_JUSTIFICATION,
+                               description="required (not blank) when the decision differs from the model's")
+    offer: Optional[dict[str, Annotated[float, Field(ge=0, allow_inf_nan=False)]]] = Field(
+        None, description="the `changes` of an offer of `GET /clients/{id}/offers` the decision is taken on")
+
+
+@clients.post("/{client_id}/decisions", status_code=201, dependencies=[ADVISOR], responses=_E503,
+              summary="Record the advisor's decision (append-only, audited); 422 when it departs from the model's "
+                      "without a justification")
+def post_decision(service: Service, client_id: ClientId, body: DecisionIn) -> DecisionRecord:
+    return service.record_decision(known_client(client_id), body.decision, body.justification, body.offer)
+
+
+@clients.get("/{client_id}/decisions", dependencies=[ADVISOR], responses=_E503,
+             summary="The decisions recorded on a client file, oldest first")
+def get_decisions(service: Service, client_id: ClientId) -> list[DecisionRecord]:
+    return service.decisions(known_client(client_id))
 
 
 features = APIRouter(prefix="/features", tags=["features"], dependencies=_SECURED,

@@ -16,8 +16,9 @@ import math
 from typing import Any, Mapping, Sequence
 
 from .audit import AUDIT_ERRORS, Entry
-from .contracts import (AuditEntry, ClientFile, ClientOverview, ClientPage, ClientQuery, DebtCapacity, DriftRow, Explanation,
-                        FeatureDistribution, Importance, PortfolioSummary, REFUSED, Score, ScoringService, decide)
+from .contracts import (AuditEntry, ClientFile, ClientOverview, ClientPage, ClientQuery, DebtCapacity, DecisionRecord,
+                        DriftRow, Explanation, FeatureDistribution, Importance, Offers, Peers, PortfolioSummary, Reasons,
+                        REFUSED, Score, ScoringService, decide)
 from .errors import AuditUnavailableError
 
 log = logging.getLogger(__name__)
@@ -99,6 +100,54 @@ class AuditedService:
             "applications": len(scores), "refused": refused,
             "mean_default_probability": sum(s.default_probability for s in scores) / len(scores)})])
         return scores
+
+    def application(self, client_id: int) -> dict[str, Any]:
+        application = self.service.application(client_id)
+        self._write([self._entry("client_opened", int(client_id), details={"read": "application"})])
+        return application
+
+    def reasons(self, client_id: int, lang: str = "fr") -> Reasons:
+        reasons = self.service.reasons(client_id, lang)
+        score = Score(reasons.client_id, reasons.default_probability, reasons.decision, reasons.threshold,
+                      reasons.model_version)
+        self._write([self._entry("explained", reasons.client_id, score, details={
+            "read": "reasons", "lang": lang, "features": [list(r.features) for r in reasons.reasons]})])
+        return reasons
+
+    def offers(self, client_id: int) -> Offers:
+        """Scoring the counter-offers is an action: one "scored" entry with the application's score (production
+        model) and the offers found."""
+        offers = self.service.offers(client_id)
+        score = Score(offers.client_id, offers.default_probability, offers.decision, offers.threshold,
+                      offers.model_version)
+        self._write([self._entry("scored", offers.client_id, score, details={
+            "read": "offers", "offers": [o.changes for o in offers.offers]})])
+        return offers
+
+    def peers(self, client_id: int, k: int = 10) -> Peers:
+        peers = self.service.peers(client_id, k)
+        self._write([self._entry("compared", peers.client_id, details={
+            "read": "peers", "k": k, "peer_default_rate": peers.peer_default_rate})])
+        return peers
+
+    def record_decision(self, client_id: int, decision: str, justification: str = "",
+                        offer: Mapping[str, float] | None = None, advisor: str | None = None) -> DecisionRecord:
+        """The advisor is this service's user (`advisor` is ignored: nobody decides in another's name). The
+        decision is stored, then its entry written; if the entry cannot be written the caller is told so
+        (`AuditUnavailableError`) although the decision stays stored (append-only, with its advisor and time)."""
+        record = self.service.record_decision(client_id, decision, justification, offer, advisor=self.user)
+        score = Score(record.client_id, record.default_probability, record.model_decision, record.threshold,
+                      record.model_version)
+        self._write([self._entry("decision_recorded", record.client_id, score, details={
+            "decision_id": record.id, "decision": record.decision, "model_decision": record.model_decision,
+            "justification": record.justification, "review": record.review, "offer": record.offer})])
+        return record
+
+    def decisions(self, client_id: int) -> list[DecisionRecord]:
+        records = self.service.decisions(client_id)
+        self._write([self._entry("client_opened", int(client_id), details={"read": "decisions",
+                                                                            "decisions": len(records)})])
+        return records
 
     def audit_trail(self, client_id: int, limit: int = 100) -> list[AuditEntry]:
         """Who did what with one client file, newest first; reading it is an entry of its own (written first,

@@ -18,8 +18,9 @@ from urllib.parse import quote
 
 import httpx
 
-from .contracts import (AuditEntry, ClientFile, ClientOverview, ClientPage, ClientQuery, DebtCapacity, DriftRow, Explanation,
-                        FeatureDistribution, Importance, PortfolioSummary, Score, from_json)
+from .contracts import (AuditEntry, ClientFile, ClientOverview, ClientPage, ClientQuery, DebtCapacity, DecisionRecord,
+                        DriftRow, Explanation, FeatureDistribution, Importance, JustificationRequiredError, Offers, Peers,
+                        PortfolioSummary, Reasons, Score, from_json)
 from .credentials import first_token
 from .errors import (AccessDeniedError, ApiAuthenticationError, AuditUnavailableError, InvalidApplicationError, ScoringError,
                      ServiceUnavailableError, UnknownClientError)
@@ -132,6 +133,8 @@ class HttpScoringService:
             field = self._application_field(path, [str(p) for p in first.get("loc", [])])
             if field is not None:
                 raise InvalidApplicationError(field, first.get("msg") or detail)
+            if self._json(r).get("justification_required"):
+                raise JustificationRequiredError(detail)
             raise ValueError(detail)
         if r.status_code == 503 and self._json(r).get("audit") is True:
             raise AuditUnavailableError(detail)
@@ -255,3 +258,27 @@ class HttpScoringService:
     def audit_trail(self, client_id: int, limit: int = 100) -> list[AuditEntry]:
         cid = self._id(client_id)
         return from_json(list[AuditEntry], self._call("GET", f"/clients/{cid}/audit", params={"limit": int(limit)}))
+
+    # ------------------------------------------------------------------ advising a client
+    def application(self, client_id: int) -> dict[str, Any]:
+        return self._call("GET", f"/clients/{self._id(client_id)}/application")
+
+    def reasons(self, client_id: int, lang: str = "fr") -> Reasons:
+        return from_json(Reasons, self._call("GET", f"/clients/{self._id(client_id)}/reasons", params={"lang": lang}))
+
+    def offers(self, client_id: int) -> Offers:
+        return from_json(Offers, self._call("GET", f"/clients/{self._id(client_id)}/offers"))
+
+    def peers(self, client_id: int, k: int = 10) -> Peers:
+        return from_json(Peers, self._call("GET", f"/clients/{self._id(client_id)}/peers", params={"k": int(k)}))
+
+    def record_decision(self, client_id: int, decision: str, justification: str = "",
+                        offer: Mapping[str, float] | None = None, advisor: str | None = None) -> DecisionRecord:
+        """`advisor` is not sent: the API records the caller (its token, and the `X-User` it forwards)."""
+        body = {"decision": decision, "justification": justification or ""}
+        if offer:
+            body["offer"] = dict(offer)
+        return from_json(DecisionRecord, self._call("POST", f"/clients/{self._id(client_id)}/decisions", body=body))
+
+    def decisions(self, client_id: int) -> list[DecisionRecord]:
+        return from_json(list[DecisionRecord], self._call("GET", f"/clients/{self._id(client_id)}/decisions"))

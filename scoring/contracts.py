@@ -227,6 +227,104 @@ class AuditEntry:
     details: str | None = None  # JSON text: a search's filters and count...
 
 
+# ------------------------------------------------------------------------------------------ advising a client
+REASON_LANGUAGES = ("fr", "en")
+MAX_PEERS = 200                  # neighbours in one `peers` answer
+MAX_JUSTIFICATION = 4000         # characters of a decision's justification
+
+
+@dataclass(frozen=True)
+class Reason:
+    """One principal reason of a decision: a feature or a group of correlated features, worded for the client."""
+    text: str                     # e.g. "Score externe 2 faible : 0,39, plus bas que 75 % des clients"
+    features: tuple[str, ...]     # the model features it sums (the EXT_SOURCE group, the loan's terms...)
+    direction: str                # "risk" (pushes the probability up) | "strength" (pushes it down)
+    contribution: float           # summed SHAP values of `features`, log-odds
+
+
+@dataclass(frozen=True)
+class Reasons:
+    """The principal reasons of a client's decision: what raised the risk of a refused file, what kept it low
+    for an accepted one; from the exact SHAP values of the model that scored the file."""
+    client_id: int
+    lang: str
+    decision: str
+    default_probability: float
+    threshold: float
+    model_version: str
+    reasons: tuple[Reason, ...]
+
+
+@dataclass(frozen=True)
+class Offer:
+    """A change of the loan alone (never of the person) that the production model accepts."""
+    changes: dict[str, float]     # column -> new value, to apply to the client's application
+    default_probability: float
+    decision: str
+    credit_amount: float
+    term_months: float | None     # credit / monthly annuity; None when the annuity is missing
+    annuity: float | None         # monthly payment (AMT_ANNUITY is monthly in Home Credit)
+    down_payment: float           # goods price - credit amount, when the credit no longer covers the goods
+    amount_reduction: float       # relative to the amount asked, 0.0 = the same amount
+    text: str = ""
+
+
+@dataclass(frozen=True)
+class Offers:
+    """The closest loans that pass the threshold, for the application as it stands (production model)."""
+    client_id: int
+    default_probability: float    # the application as it stands, by the production model
+    decision: str
+    threshold: float
+    model_version: str
+    offers: tuple[Offer, ...]
+    message: str | None = None    # why there is no offer (none needed, none within the product's limits)
+
+
+@dataclass(frozen=True)
+class Peer:
+    client_id: int
+    distance: float
+    defaulted: bool
+    default_probability: float
+
+
+@dataclass(frozen=True)
+class Peers:
+    """The k labelled applicants most like the client, and how often they defaulted."""
+    client_id: int
+    k: int
+    default_probability: float    # the client's, as on the client file
+    peer_default_rate: float      # observed share of defaults among the peers
+    features: tuple[str, ...]     # the space they are compared in (the model's top features, no protected one)
+    peers: tuple[Peer, ...]
+
+
+@dataclass(frozen=True)
+class DecisionRecord:
+    """An advisor's decision on a client file, as stored (append-only) next to the audit log."""
+    id: int
+    client_id: int
+    advisor: str | None
+    at: str                       # UTC, ISO 8601
+    model_version: str
+    model: str                    # "production" | "fold k": the model that gave `default_probability`
+    default_probability: float
+    threshold: float
+    model_decision: str
+    decision: str                 # the final decision
+    justification: str
+    review: bool                  # the probability is within the review band around the threshold
+    review_band: float
+    reasons: tuple[str, ...]      # the texts of the reasons shown
+    offer: dict[str, float] | None
+    application: dict[str, Any]   # the inputs scored: re-scoring them with `model` gives `default_probability`
+
+
+class JustificationRequiredError(ValueError):
+    """A decision that differs from the model's needs a justification."""
+
+
 # ------------------------------------------------------------------------------------------ the service
 @runtime_checkable
 class ScoringService(Protocol):
@@ -252,6 +350,13 @@ class ScoringService(Protocol):
     def distribution(self, feature: str, client_id: int | None = None) -> FeatureDistribution: ...
     def debt_capacity(self, client_id: int) -> DebtCapacity: ...
     def audit_trail(self, client_id: int, limit: int = 100) -> list[AuditEntry]: ...  # who looked at the file
+    def application(self, client_id: int) -> dict[str, Any]: ...   # as `predict` takes it
+    def reasons(self, client_id: int, lang: str = "fr") -> Reasons: ...
+    def offers(self, client_id: int) -> Offers: ...
+    def peers(self, client_id: int, k: int = 10) -> Peers: ...
+    def record_decision(self, client_id: int, decision: str, justification: str = "",
+                        offer: Mapping[str, float] | None = None, advisor: str | None = None) -> DecisionRecord: ...
+    def decisions(self, client_id: int) -> list[DecisionRecord]: ...
 
 
 # ------------------------------------------------------------------------------------------ JSON codecs

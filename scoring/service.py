@@ -15,9 +15,10 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from .config import Workdir
-from .contracts import (MAX_BATCH, ClientFile, ClientOverview, ClientPage, ClientQuery, DebtCapacity, DriftRow,
-                        Explanation, FeatureDistribution, Histogram, Importance, PortfolioSummary, RatioComparison,
-                        Score)
+from .contracts import (DECISIONS, MAX_BATCH, MAX_JUSTIFICATION, MAX_PEERS, REASON_LANGUAGES, ClientFile,
+                        ClientOverview, ClientPage, ClientQuery, DebtCapacity, DecisionRecord, DriftRow, Explanation,
+                        FeatureDistribution, Histogram, Importance, JustificationRequiredError, Offers, Peer, Peers,
+                        PortfolioSummary, RatioComparison, Reasons, Score, decide)
 from .errors import InvalidApplicationError, ModelError, ScoringError, UnknownClientError
 from .labels import feature_labels
 from .model import load_folds, load_model
@@ -282,3 +283,125 @@ class LocalScoringService:
             en, fr = feature_labels(name)
             ratios.append(RatioComparison(name, en, fr, None if not np.isfinite(v) else float(v), pop_mean, acc_mean, hist))
         return DebtCapacity(int(self.ids[i]), ratios)
+
+    # ------------------------------------------------------------ advising a client
+    def application(self, client_id: int) -> dict[str, Any]:
+        """The client's application exactly as `predict` (`POST /predict`) takes it: the raw columns the API
+        accepts (protected ones included), without missing values."""
+        i = self._row(client_id)
+        accepted = self.applications.type.__annotations__
+        raw = self.store.raw_record(int(self.ids[i]))
+        return {k: v for k, v in raw.items() if v is not None and k in accepted}
+
+    def percentile(self, feature: str, value: float) -> float | None:
+        """Share of labelled clients with a lower value of `feature`, in % (None for a category)."""
+        _, sorted_values, kind = self._feature_reference(feature)
+        if kind == "categorical" or not sorted_values.size or not np.isfinite(value):
+            return None
+        return 100.0 * np.searchsorted(sorted_values, np.float32(value), side="left") / sorted_values.size
+
+    def reasons(self, client_id: int, lang: str = "fr") -> Reasons:
+        """Up to four principal reasons of the file's decision, from the exact SHAP values of the model that
+        scored it (`scoring.reasons`)."""
+        from .reasons import principal_reasons
+
+        if lang not in REASON_LANGUAGES:
+            raise ValueError(f"lang must be one of {', '.join(REASON_LANGUAGES)}, got {lang!r}")
+        i = self._row(client_id)
+        scorer = self.scorer_of(i)
+        x = np.asarray(self.X[i])
+        shap_row = scorer.contributions(x.reshape(1, -1))[0]
+        p = float(1.0 / (1.0 + np.exp(-float(shap_row.sum()))))
+        decision = decide(p, scorer.threshold)
+        reasons = principal_reasons(scorer.spec, x, shap_row[:-1], decision, lang, self.percentile)
+        return Reasons(int(self.ids[i]), lang, decision, p, scorer.threshold, scorer.version, reasons)
+
+    def offers(self, client_id: int) -> Offers:
+        """The closest loans the production model accepts for a refused application (`scoring.offers`)."""
+        from .offers import counter_offers
+
+        cid = int(self.ids[self._row(client_id)])
+        return counter_offers(self.scorer, self.application(cid), cid)
+
+    @functools.cached_property
+    def _probabilities(self) -> np.ndarray:
+        return self.store.column("default_probability")
+
+    @functools.cached_property
+    def _peer_index(self):
+        from .peers import PeerIndex, peer_space
+
+        columns = peer_space(self.scorer.spec, [f.feature for f in self._importance])
+        return PeerIndex(self.X, self._labelled_mask, columns)
+
+    def peers(self, client_id: int, k: int = 10) -> Peers:
+        """The k labelled applicants most like the client (`scoring.peers`), never the client, and their
+        observed default rate."""
+        if not 1 <= int(k) <= MAX_PEERS:
+            raise ValueError(f"k must be between 1 and {MAX_PEERS}, got {k}")
+        i = self._row(client_id)
+        index = self._peer_index
+        rows, dist = index.nearest(np.asarray(self.X[i]), int(k), exclude_row=i)
+        target = self._target
+        p = self._probabilities
+        peers = tuple(Peer(int(self.ids[r]), float(d), bool(target[r] == 1), float(p[r]))
+                      for r, d in zip(rows.tolist(), dist.tolist()))
+        rate = float(np.mean([q.defaulted for q in peers])) if peers else float("nan")
+        names = tuple(self.scorer.spec.features[j].name for j in index.columns)
+        return Peers(int(self.ids[i]), len(peers), float(p[i]), rate, names, peers)
+
+    @functools.cached_property
+    def decision_log(self):
+        """The advisors' decisions (`scoring.decisions`): `SCORING_DECISIONS_DB`, else data/decisions.sqlite."""
+        from .decisions import DECISIONS_DB_ENV, DecisionLog
+
+        return DecisionLog(os.environ.get(DECISIONS_DB_ENV) or self.workdir.data / "decisions.sqlite")
+
+    @functools.cached_property
+    def review_band(self) -> float:
+        from .decisions import review_band_from_env
+
+        return review_band_from_env()
+
+    def record_decision(self, client_id: int, decision: str, justification: str = "",
+                        offer: Mapping[str, float] | None = None, advisor: str | None = None) -> DecisionRecord:
+        """Store an advisor's decision with the score it was taken against: the file's model on the application
+        as it stands, or, with `offer` (changes of the loan's columns), the production model on the changed
+        application. A decision other than the model's needs a justification (`JustificationRequiredError`)."""
+        from .decisions import in_review_band
+        from .offers import loan_columns
+
+        if decision not in DECISIONS:
+            raise ValueError(f"decision must be one of {', '.join(DECISIONS)}, got {decision!r}")
+        justification = (justification or "").strip()
+        if len(justification) > MAX_JUSTIFICATION:
+            raise ValueError(f"the justification is limited to {MAX_JUSTIFICATION} characters")
+        i = self._row(client_id)
+        cid = int(self.ids[i])
+        application = self.application(cid)
+        if offer:
+            outside = sorted(set(offer) - loan_columns(self.scorer.spec))
+            if outside:
+                raise InvalidApplicationError(outside[0], "an offer changes the loan's columns only ("
+                                              + ", ".join(sorted(loan_columns(self.scorer.spec))) + ")")
+            application = self.applications.validate({**application, **offer})
+            scorer, model = self.scorer, "production"
+        else:
+            scorer = self.scorer_of(i)
+            model = "production" if scorer is self.scorer else f"fold {int(self.folds[i])}"
+        score, _ = scorer.score_record(application)
+        if decision != score.decision and not justification:
+            raise JustificationRequiredError(
+                f"the model's decision is {score.decision!r}: a {decision!r} decision needs a justification")
+        shown = tuple(r.text for r in self.reasons(cid).reasons)
+        return self.decision_log.append(
+            client_id=cid, advisor=advisor, model_version=scorer.version, model=model,
+            default_probability=score.default_probability, threshold=score.threshold,
+            model_decision=score.decision, decision=decision, justification=justification,
+            review=in_review_band(score.default_probability, score.threshold, self.review_band),
+            review_band=self.review_band, reasons=list(shown), offer=None if not offer else dict(offer),
+            application=application)
+
+    def decisions(self, client_id: int) -> list[DecisionRecord]:
+        """The decisions recorded on a client file, oldest first."""
+        return self.decision_log.for_client(int(self.ids[self._row(client_id)]))
