@@ -12,13 +12,16 @@ from bokeh.models import Plot, Span
 
 from scoring.build import build
 from scoring.config import Workdir
-from scoring.contracts import ClientFile, ClientQuery, Score
+from scoring.contracts import (ClientFile, ClientQuery, Contribution, DebtCapacity, DriftRow, Explanation,
+                               FeatureDistribution, Histogram, RatioComparison, Score)
 from scoring.service import LocalScoringService
 from views.app import DashboardApp
 from views.charts import ACCEPTED, REFUSED
-from views.client import PROFILE_ROWS, client_card_html
+from views.client import PROFILE_ROWS, client_card_html, table_frame
 from views.common import notice_html
-from views.i18n import NBSP, THIN, fmt_money, fmt_number, fmt_percent, fmt_value, t
+from views.i18n import NBSP, THIN, card_labels, fmt_money, fmt_number, fmt_percent, fmt_value, labels_for, t
+from views.portfolio import drift_frame
+from views.prediction import axis_title, comparison_html, debt_html, display_scale, waterfall_table
 from views.state import Notice
 
 LOANS_SCHEMA = "examples/loans/loans.toml"
@@ -65,8 +68,9 @@ def text_of(html: str) -> str:
 
 # ---------------------------------------------------------------------------------------------- formats
 def test_numbers_follow_the_french_and_english_conventions():
-    assert fmt_money(12345.67, "fr", 2) == f"12{THIN}345,67{NBSP}€"
-    assert fmt_money(12345.67, "en", 2) == "€12,345.67"
+    assert fmt_money(12345.67, "fr", decimals=2) == f"12{THIN}345,67"          # no currency unless the data states one
+    assert fmt_money(12345.67, "fr", "EUR", 2) == f"12{THIN}345,67{NBSP}€"
+    assert fmt_money(12345.67, "en", "EUR", 2) == "€12,345.67"
     assert fmt_percent(0.1234, "fr") == f"12,3{NBSP}%" and fmt_percent(0.1234, "en") == "12.3%"
     assert fmt_number(1234567, "fr") == f"1{THIN}234{THIN}567" and fmt_number(-0.0001, "fr", 2) == "0,00"
     assert fmt_value(None, "fr") == "non renseigné" and fmt_value(0.68764, "en") == "0.688"
@@ -77,16 +81,17 @@ def test_numbers_follow_the_french_and_english_conventions():
 def test_client_card_shows_decision_probability_profile_and_application(app, service, refused_id):
     app.state.client.client_id = refused_id
     file = service.client(refused_id)
+    labels = labels_for(service)
     html = app.card.html.object
     assert 'class="decision-badge refused"' in html and ">Refusé<" in html
     assert fmt_percent(file.score.default_probability, "fr") in html
     assert f"N° de dossier <b class=\"client-id\">{refused_id}</b>" in html
-    assert t("years", "fr", value=fmt_number(file.profile["age_years"], "fr")) in html
-    assert fmt_money(file.application["credit_amount"], "fr") in html
+    assert labels.format_value("age_years", file.profile["age_years"], "fr") in html
+    assert f"<td>{labels.format_value('credit_amount', file.application['credit_amount'], 'fr')}</td>" in html
     assert '<svg class="gauge"' in html
-    missing = [t(name, "fr") for name, role, _ in PROFILE_ROWS if role not in service.roles]
+    missing = [labels.label(name, "fr") for name, _ in PROFILE_ROWS if name not in service.roles]
     if missing:
-        assert t("missing_roles", "fr", names=", ".join(missing)) in html
+        assert t("missing_roles", "fr", names=", ".join(missing)).replace("'", "&#x27;") in html
 
 
 def test_switching_to_english_relabels_the_card_and_reformats_numbers(app, service, refused_id):
@@ -175,7 +180,8 @@ def test_waterfall_chains_from_the_average_application_to_the_client(app, servic
     p = service.client(refused_id).score.default_probability
     assert steps["end"].iloc[-1] == pytest.approx(100 * p, abs=0.05)
     strongest = service.explain(refused_id, top=1).contributions[0]
-    assert labels[-2] == f"{strongest.label_fr} = {fmt_value(strongest.value, 'fr')}"
+    value = labels_for(service).format_value(strongest.feature, strongest.value, "fr")
+    assert labels[-2] == f"{strongest.label_fr} = {value}"
     assert all(color == (REFUSED if c > 0 else ACCEPTED) for c, color in zip(steps["contribution"], steps["color"]))
     threshold = service.model_card()["threshold"]
     assert app.explanation.threshold.location == pytest.approx(100 * threshold)
@@ -186,19 +192,22 @@ def test_comparison_marks_the_client_and_states_their_percentile(app, service, r
     figure = figure_of(app.comparison.plot)
     client.client_id = refused_id
     dist = service.distribution(client.feature, refused_id)
+    labels = labels_for(service)
     [line] = client_lines(figure)
-    assert line.visible and line.location == pytest.approx(dist.client_value)
+    assert line.visible and line.location == pytest.approx(dist.client_value * display_scale(labels, dist.feature))
     assert f'<b class="rank">{int(round(dist.client_percentile))}</b>' in app.comparison.text.object
 
     other = next(f for f in client.param.feature.objects[1:]
                  if f != client.feature and not service.distribution(f).histogram.categories)
     client.feature = other
     dist = service.distribution(other, refused_id)
-    assert figure.xaxis[0].axis_label == dist.label_fr
-    assert client_lines(figure)[0].location == pytest.approx(dist.client_value)
+    assert figure.xaxis[0].axis_label == axis_title(labels, other, "fr")
+    assert axis_title(labels, other, "fr").startswith(dist.label_fr)
+    assert client_lines(figure)[0].location == pytest.approx(dist.client_value * display_scale(labels, other))
     assert f'data-feature="{other}"' in app.comparison.text.object
     app.state.language = "en"
-    assert figure.xaxis[0].axis_label == dist.label and figure.legend[0].items[0].label.value == "Repaid"
+    assert figure.xaxis[0].axis_label == axis_title(labels, other, "en")
+    assert figure.legend[0].items[0].label.value == "Repaid"
 
 
 def test_debt_capacity_marks_the_client_against_population_and_accepted_means(app, service, refused_id):
@@ -239,14 +248,16 @@ def test_a_dataset_without_some_roles_hides_them_with_a_note(loans):
     first = int(loans.search(ClientQuery(limit=1)).items[0]["client_id"])
     app.state.client.client_id = first
     html = app.card.html.object
+    labels = labels_for(loans)
     application = re.search(r'<table class="facts application">(.*?)</table>', html).group(1)
     profile = re.search(r'<table class="facts profile">(.*?)</table>', html).group(1)
-    assert t("credit_amount", "fr") in application and t("term_months", "fr") in application
-    assert t("goods_price", "fr") not in application and t("contract_type", "fr") not in application
-    assert t("family", "fr") not in profile and t("income", "fr") in profile
-    assert t("missing_roles", "fr", names=f'{t("contract_type", "fr")}, {t("goods_price", "fr")}') in html
+    assert labels.label("credit_amount", "fr") in application and labels.label("term_months", "fr") in application
+    assert labels.label("goods_price", "fr") not in application and labels.label("contract_type", "fr") not in application
+    assert labels.label("family", "fr") not in profile and labels.label("income", "fr") in profile
+    names = f'{labels.label("contract_type", "fr")}, {labels.label("goods_price", "fr")}'
+    assert t("missing_roles", "fr", names=names) in html
     filter_names = [w.name for w in app.picker._filters() if hasattr(w, "name")]
-    assert t("contract_type", "fr") not in filter_names
+    assert labels.label("contract_type", "fr") not in filter_names
     assert "Type de contrat" not in app.picker.table.value.columns
 
 
@@ -262,5 +273,104 @@ def test_a_categorical_top_feature_is_compared_by_category(loans):
     categories = dist.histogram.categories
     assert app.comparison.marker.location == categories.index(dist.client_value) + 0.5
     figure = figure_of(app.comparison.plot)
-    assert list(figure.xaxis[0].major_label_overrides.values()) == categories
+    labels = labels_for(loans)
+    assert list(figure.xaxis[0].major_label_overrides.values()) == [
+        labels.category_label(categorical, c, "fr") for c in categories]
     assert client_lines(figure)[0].location == categories.index(dist.client_value) + 0.5
+
+
+# ---------------------------------------------------------------------------------------------- one label dictionary
+def test_home_credit_amounts_carry_no_currency_on_any_screen(app, service, refused_id):
+    labels = labels_for(service)
+    assert labels.currency is None and labels_for(service) is labels         # read from the card once
+    waterfall = figure_of(app.explanation.plot)
+    app.state.client.client_id = refused_id
+    shown = [app.card.html.object, app.debt.text.object, app.comparison.text.object, app.portfolio.kpis.object,
+             " ".join(app.picker.table.value.astype(str).to_numpy().ravel()),
+             " ".join(waterfall.renderers[0].data_source.data["feature"])]
+    assert not [text for text in shown if "€" in text or "$" in text]
+    income = service.client(refused_id).profile["income"]
+    assert f"<td>{fmt_number(income, 'fr')} / an</td>" in app.card.html.object
+
+
+def test_the_waterfall_reads_features_as_the_dictionary_says():
+    explanation = Explanation(7, -2.0, -1.0, (
+        Contribution("DAYS_ID_PUBLISH", "", "", -4465.0, 0.4),
+        Contribution("NAME_CONTRACT_TYPE", "", "", "Cash loans", 0.3),
+        Contribution("EXT_SOURCE_1", "", "", None, 0.2),
+        Contribution("AMT_CREDIT", "", "", 450000.0, 0.1)))
+    fr = waterfall_table(explanation, 4, "fr")["feature"][1:-1][::-1]
+    assert fr == [f"Ancienneté de la pièce d'identité = 12,2{NBSP}ans", "Type de contrat = Prêt personnel",
+                  "Score externe 1 = non renseigné", f"Montant du crédit = 450{THIN}000"]
+    en = waterfall_table(explanation, 4, "en")["feature"][1:-1][::-1]
+    assert en == [f"Time since the identity document was changed = 12.2{NBSP}years", "Contract type = Cash loan",
+                  "External score 1 = not given", "Credit amount = 450,000"]
+
+
+def test_the_client_card_translates_categories_and_words_missing_values():
+    file = ClientFile(client_id=7, split="new", known_outcome=None, score=Score(7, 0.3, "accepted", 0.5, "v1"),
+                      profile={"family": "Married", "income": 120000.0, "age_years": None},
+                      application={"contract_type": "Revolving loans", "term_months": 36.0})
+    roles = frozenset({"family", "income", "age_years", "contract_type", "term_months"})
+    fr = client_card_html(file, roles, "fr")
+    assert "<td>Marié(e)</td>" in fr and "<td>Crédit renouvelable</td>" in fr and f"<td>36{NBSP}mois</td>" in fr
+    assert f"<td>120{THIN}000 / an</td>" in fr and '<span class="note">non renseigné</span>' in fr
+    en = client_card_html(file, roles, "en")
+    assert "<td>Married</td>" in en and "<td>Revolving loan</td>" in en and "not given" in en
+
+
+def test_a_days_feature_is_compared_in_positive_years():
+    labels = card_labels({})
+    assert display_scale(labels, "DAYS_BIRTH") == pytest.approx(-1 / 365.25)
+    dist = FeatureDistribution("DAYS_ID_PUBLISH", "", "", "numeric", Histogram([-7305.0, -3652.5, 0.0], [], {}),
+                               7, -4465.0, 25.0)
+    text = comparison_html(dist, "fr", labels)
+    assert f"<b>12,2{NBSP}ans</b>" in text and "ont une durée plus longue" in text
+    assert axis_title(labels, "DAYS_ID_PUBLISH", "fr") == "Ancienneté de la pièce d'identité (ans)"
+
+
+def test_a_datasets_labels_and_currency_come_from_its_model_card(loans):
+    card = loans.model_card()
+    schema = card.get("schema") or loans.card.spec["schema"]       # the card's dataset schema (labels, currency)
+    labels = card_labels({**card, "schema": schema})
+    assert labels.currency == "EUR"
+    assert labels.format_value("loan_amount", 17900, "fr") == f"17{THIN}900{NBSP}€"
+    assert labels.format_value("loan_amount", 17900, "en") == "€17,900"
+    assert labels.category_label("home_ownership", "RENT", "fr") == "Locataire"
+    assert labels.label("income", "fr") == "Revenu annuel"      # a business column keeps its label
+    # without a schema, a feature keeps the label the model was built with
+    bare = card_labels({"features": card["features"]})
+    assert bare.label("loan_amount", "en") == "Loan amount" and bare.currency is None
+
+
+# ---------------------------------------------------------------------------------------------- nothing injected
+HOSTILE = '<img src=x onerror="window.__xss=1">'
+
+
+def hostile_labels():
+    return card_labels({"schema": {"currency": "<b>", "labels": {
+        "purpose": {"fr": HOSTILE, "en": HOSTILE, "kind": "category", "values": {"car": HOSTILE}},
+        "debt_ratio": {"fr": HOSTILE, "en": HOSTILE}}}})
+
+
+def test_labels_values_and_service_text_are_escaped_in_every_html_pane():
+    labels = hostile_labels()
+    file = ClientFile(client_id=7, split="new", known_outcome=None, score=Score(7, 0.3, HOSTILE, 0.5, "v1"),
+                      profile={"family": HOSTILE, "income": 1000.0}, application={"contract_type": HOSTILE})
+    dist = FeatureDistribution(HOSTILE, HOSTILE, HOSTILE, "categorical", Histogram([], [HOSTILE], {}), 7, HOSTILE)
+    car = FeatureDistribution("purpose", "", "", "categorical", Histogram([], ["car"], {}), 7, "car", 10.0)
+    ratio = RatioComparison("debt_ratio", HOSTILE, HOSTILE, 0.2, 0.1, 0.1, Histogram([0, 1], [], {}))
+    pages = [client_card_html(file, frozenset({"family", "income", "contract_type"}), "fr", labels),
+             comparison_html(dist, "fr", labels), comparison_html(car, "fr", labels),
+             debt_html(DebtCapacity(7, [ratio]), ["debt_ratio"], "fr", labels)]
+    for page in pages:
+        assert "<img" not in page and "&lt;img src=x onerror=&quot;window.__xss=1&quot;&gt;" in page
+    assert "<b>" not in pages[0].replace("<b class=", "") and "&lt;B&gt;" in pages[0]   # the currency too
+
+
+def test_tables_get_plain_text_and_an_unknown_status_or_decision_shows_as_sent():
+    labels = hostile_labels()
+    drift = drift_frame([DriftRow("purpose", "", "", 0.3, HOSTILE)], "fr", labels)
+    assert drift.iloc[0].tolist() == [HOSTILE, "0,300", HOSTILE]        # text for Tabulator's string formatter
+    rows = pd.DataFrame({"client_id": [7], "decision": [HOSTILE], "default_probability": [0.3]})
+    assert table_frame(rows, frozenset(), "fr", labels).iloc[0].tolist() == ["7", HOSTILE, f"30,0{NBSP}%"]

@@ -8,6 +8,7 @@ client switch, so it is a Bokeh `Span` added through a HoloViews hook and moved 
 
 from __future__ import annotations
 
+import html
 import math
 import weakref
 from typing import Callable
@@ -15,6 +16,8 @@ from typing import Callable
 import holoviews as hv
 import numpy as np
 from bokeh.models import Span
+
+from scoring.labels import current as current_labels
 
 from .i18n import fmt_percent, t
 
@@ -106,8 +109,10 @@ def _gauge_position(p: float, threshold: float) -> float:
     return 0.5 + 0.5 * (p - threshold) / (1 - threshold) if threshold < 1 else 1.0
 
 
-def gauge_svg(probability: float, threshold: float, language: str = "fr", width: int = 220) -> str:
-    """A half-dial gauge: green below the refusal threshold, red above, the needle at the client."""
+def gauge_svg(probability: float, threshold: float, language: str = "fr", width: int = 220, labels=None) -> str:
+    """A half-dial gauge: green below the refusal threshold, red above, the needle at the client
+    (`labels`: the session's label dictionary, `scoring.labels.current()` by default)."""
+    labels = labels if labels is not None else current_labels()
     cx, cy, r, stroke = 110.0, 110.0, 78.0, 18.0
 
     def point(frac: float, radius: float) -> tuple[float, float]:
@@ -123,7 +128,8 @@ def gauge_svg(probability: float, threshold: float, language: str = "fr", width:
     nx, ny = point(needle, r - stroke)
     tx, ty = point(0.5, r + stroke / 2 + 4)
     prob_text = fmt_percent(probability, language)
-    title = f'{t("default_probability", language)} {prob_text}, {t("threshold_short", language, value=fmt_percent(threshold, language))}'
+    threshold_text = html.escape(t("threshold_short", language, value=fmt_percent(threshold, language)))
+    title = html.escape(f'{labels.label("default_probability", language)} {prob_text}, ') + threshold_text
     height = int(width * 135 / 220)
     return (
         f'<svg class="gauge" role="img" aria-label="{title}" viewBox="0 0 220 135" width="{width}" height="{height}" '
@@ -133,6 +139,5 @@ def gauge_svg(probability: float, threshold: float, language: str = "fr", width:
         f'<circle cx="{cx}" cy="{cy}" r="6" fill="{CLIENT}"/>'
         f'<text x="{cx - r}" y="{cy + 18}" font-size="11" text-anchor="middle">{fmt_percent(0, language, 0)}</text>'
         f'<text x="{cx + r}" y="{cy + 18}" font-size="11" text-anchor="middle">{fmt_percent(1, language, 0)}</text>'
-        f'<text x="{tx:.1f}" y="{ty:.1f}" font-size="11" text-anchor="middle">'
-        f'{t("threshold_short", language, value=fmt_percent(threshold, language))}</text>'
+        f'<text x="{tx:.1f}" y="{ty:.1f}" font-size="11" text-anchor="middle">{threshold_text}</text>'
         f'</svg>')

@@ -9,85 +9,87 @@ import panel as pn
 import param
 from bokeh.models import NumeralTickFormatter
 
-from scoring.contracts import ClientFile, is_client_id
+from scoring.contracts import DECISIONS, ClientFile, is_client_id
+from scoring.labels import current as current_labels
 
 from .charts import gauge_svg
 from .common import CARD_CSS, TABLE_CSS, notice_alert, with_loading
-from .i18n import fmt_money, fmt_number, fmt_percent, t
+from .i18n import NOT_GIVEN, LabelDictionary, fmt_number, labels_for, t
 from .state import DashboardState
 
-#: (field, role that must be present, kind) of the profile and the application, in display order
-PROFILE_ROWS = (("age_years", "age_years", "years0"), ("income", "income", "money_year"),
-                ("debt", "debt", "money_year"), ("debt_ratio", "debt_ratio", "percent"),
-                ("family", "family", "text"), ("children", "children", "int"),
-                ("employment_years", "employment_years", "years1"))
-APPLICATION_ROWS = (("contract_type", "contract_type", "text"), ("credit_amount", "credit_amount", "money"),
-                    ("term_months", "term_months", "months"), ("annuity", "annuity", "money_year"),
-                    ("goods_price", "goods_price", "money"), ("credit_income_ratio", "credit_income_ratio", "ratio"))
-#: table column -> (role needed, header text key)
-TABLE_COLUMNS = {"client_id": (None, "col_id"), "decision": (None, "decision"),
+#: (business column, shown per year) of the profile and the application, in display order; a row shows
+#: when the client files have that column (role)
+PROFILE_ROWS = (("age_years", False), ("income", True), ("debt", True), ("debt_ratio", False), ("family", False),
+                ("children", False), ("employment_years", False))
+APPLICATION_ROWS = (("contract_type", False), ("credit_amount", False), ("term_months", False), ("annuity", True),
+                    ("goods_price", False), ("credit_income_ratio", False))
+#: table column -> (role needed, header text key; None: the column's label in the dictionary)
+TABLE_COLUMNS = {"client_id": (None, "col_id"), "decision": (None, None),
                  "default_probability": (None, "col_probability"), "age_years": ("age_years", "col_age"),
                  "income": ("income", "col_income"), "credit_amount": ("credit_amount", "col_amount")}
 
 
-def format_fact(value, kind: str, language: str) -> str:
-    if value is None or (isinstance(value, float) and value != value):
-        return f'<span class="note">{t("not_given", language)}</span>'
-    if kind == "years0":
-        return t("years", language, value=fmt_number(value, language, 0))
-    if kind == "years1":
-        return t("years", language, value=fmt_number(value, language, 1))
-    if kind == "money_year":
-        return t("per_year", language, value=fmt_money(value, language))
-    if kind == "money":
-        return fmt_money(value, language)
-    if kind == "percent":
-        return fmt_percent(value, language)
-    if kind == "months":
-        return t("months", language, value=fmt_number(value, language, 0))
-    if kind == "ratio":
-        return fmt_number(value, language, 2)
-    if kind == "int":
-        return fmt_number(value, language, 0)
-    return html.escape(str(value))           # text from the client files
+def format_fact(labels: LabelDictionary, name: str, value, language: str, per_year: bool = False) -> str:
+    """A client file's value as HTML text: formatted by the dictionary (categories translated, amounts in the
+    dataset's currency, none when unknown), escaped, a missing value worded as such."""
+    text = labels.format_value(name, value, language)
+    if text == NOT_GIVEN[language]:
+        return f'<span class="note">{html.escape(text)}</span>'
+    if per_year:
+        text = t("per_year", language, value=text)
+    return html.escape(text)
 
 
-def missing_roles_note(rows, roles, language: str) -> str:
-    missing = [t(name, language) for name, role, _ in rows if role not in roles]
+def missing_roles_note(labels: LabelDictionary, rows, roles, language: str) -> str:
+    missing = [labels.label(name, language) for name, _ in rows if name not in roles]
     if not missing:
         return ""
-    return f'<p class="note">{t("missing_roles", language, names=", ".join(missing))}</p>'
+    return f'<p class="note">{html.escape(t("missing_roles", language, names=", ".join(missing)))}</p>'
 
 
-def client_card_html(file: ClientFile | None, roles: frozenset[str], language: str) -> str:
-    """Everything the side bar says about one client, as one HTML fragment (one update per switch)."""
+def decision_label(labels: LabelDictionary, decision, language: str) -> str:
+    """"Accordé" / "Refused": the dictionary's words for a decision (plain text, not escaped)."""
+    return labels.category_label("decision", decision, language)
+
+
+def client_card_html(file: ClientFile | None, roles: frozenset[str], language: str,
+                     labels: LabelDictionary | None = None) -> str:
+    """Everything the side bar says about one client, as one HTML fragment (one update per switch).
+
+    Every value is escaped: a client file's text, and anything another service sent, is shown as text."""
+    labels = labels if labels is not None else current_labels()
     if file is None:
         return f'<p class="placeholder">{t("no_client", language)}</p>'
     score = file.score
-    decision = html.escape(str(score.decision))
+    decision = str(score.decision)
+    css = decision if decision in DECISIONS else ""
     if file.split == "train" and file.known_outcome is not None:
         status = t("history_defaulted" if file.known_outcome else "history_repaid", language)
     else:
         status = t("new_application", language)
+    client_id = html.escape(str(file.client_id))
 
     def table(rows, values, css):
-        cells = "".join(f"<tr><th>{t(name, language)}</th><td>{format_fact(values.get(name), kind, language)}</td></tr>"
-                        for name, role, kind in rows if role in roles)
+        cells = "".join(f"<tr><th>{html.escape(labels.label(name, language))}</th>"
+                        f"<td>{format_fact(labels, name, values.get(name), language, per_year)}</td></tr>"
+                        for name, per_year in rows if name in roles)
         return f'<table class="facts {css}">{cells}</table>'
 
+    probability = labels.format_value("default_probability", score.default_probability, language)
     return (
-        f'<div class="client-card" data-client-id="{file.client_id}">'
-        f'<div class="client-head">{t("client_id", language)} <b class="client-id">{file.client_id}</b> · {status}</div>'
-        f'{gauge_svg(score.default_probability, score.threshold, language)}'
-        f'<div class="decision"><span class="decision-badge {decision}" data-decision="{decision}">'
-        f'{t(score.decision, language)}</span>'
-        f'<span class="probability" data-probability="{score.default_probability:.6f}">'
-        f'{fmt_percent(score.default_probability, language)}</span>'
-        f'<span class="note">{t("default_probability", language).lower()}</span></div>'
+        f'<div class="client-card" data-client-id="{client_id}">'
+        f'<div class="client-head">{html.escape(labels.label("client_id", language))} '
+        f'<b class="client-id">{client_id}</b> · {status}</div>'
+        f'{gauge_svg(score.default_probability, score.threshold, language, labels=labels)}'
+        f'<div class="decision"><span class="decision-badge {css}" data-decision="{html.escape(decision)}">'
+        f'{html.escape(decision_label(labels, decision, language))}</span>'
+        f'<span class="probability" data-probability="{float(score.default_probability):.6f}">'
+        f'{html.escape(probability)}</span>'
+        f'<span class="note">{html.escape(labels.label("default_probability", language).lower())}</span></div>'
         f'<h4>{t("profile", language)}</h4>{table(PROFILE_ROWS, file.profile, "profile")}'
-        f'{missing_roles_note(PROFILE_ROWS, roles, language)}'
+        f'{missing_roles_note(labels, PROFILE_ROWS, roles, language)}'
         f'<h4>{t("application", language)}</h4>{table(APPLICATION_ROWS, file.application, "application")}'
-        f'{missing_roles_note(APPLICATION_ROWS, roles, language)}'
+        f'{missing_roles_note(labels, APPLICATION_ROWS, roles, language)}'
         f'</div>')
 
 
@@ -112,7 +114,7 @@ class ClientCard(pn.viewable.Viewer):
         super().__init__(**params)
         client = self.state.client
         self.html = pn.pane.HTML(pn.bind(client_card_html, client.param.file, self.state.roles,
-                                         self.state.param.language),
+                                         self.state.param.language, labels_for(self.state.service)),
                                  sizing_mode="stretch_width", stylesheets=[CARD_CSS], css_classes=["client-card-pane"],
                                  min_height=120)
 
@@ -120,25 +122,22 @@ class ClientCard(pn.viewable.Viewer):
         return self.html
 
 
-def table_frame(rows: pd.DataFrame, roles: frozenset[str], language: str) -> pd.DataFrame:
-    """The current page of client files, with translated headers and formatted values."""
+def table_frame(rows: pd.DataFrame, roles: frozenset[str], language: str,
+                labels: LabelDictionary | None = None) -> pd.DataFrame:
+    """The current page of client files, with translated headers and values formatted by the dictionary.
+
+    Plain text: Tabulator's default string formatter shows a cell's text, never its HTML."""
+    labels = labels if labels is not None else current_labels()
     columns = [c for c, (role, _) in TABLE_COLUMNS.items() if role is None or role in roles]
     out = {}
     for c in columns:
-        header = t(TABLE_COLUMNS[c][1], language)
+        key = TABLE_COLUMNS[c][1]
+        header = t(key, language) if key else labels.label(c, language)
         values = rows[c] if c in rows else pd.Series([], dtype=object)
         if c == "client_id":
             out[header] = values.astype(str)
-        elif c == "decision":
-            out[header] = [t(v, language) for v in values]
-        elif c == "default_probability":
-            out[header] = [fmt_percent(v, language) for v in values]
-        elif c == "age_years":
-            out[header] = [fmt_number(v, language, 0) for v in values]
-        elif c in ("income", "credit_amount"):
-            out[header] = [fmt_money(v, language) for v in values]
         else:
-            out[header] = ["—" if v is None or v is pd.NA else str(v) for v in values]
+            out[header] = [labels.format_value(c, v, language) for v in values]
     return pd.DataFrame(out)
 
 
@@ -151,8 +150,9 @@ class ClientPicker(pn.viewable.Viewer):
         super().__init__(**params)
         lang = self.state.param.language
         search, client = self.state.search, self.state.client
+        self.labels = labels = labels_for(self.state.service)
         self.id_input = pn.widgets.TextInput(
-            label=pn.bind(t, "client_id", lang), placeholder=pn.bind(t, "client_id_placeholder", lang),
+            label=pn.bind(labels.label, "client_id", lang), placeholder=pn.bind(t, "client_id_placeholder", lang),
             sizing_mode="stretch_width", css_classes=["client-id-input"])
         self.open_button = pn.widgets.Button(label=pn.bind(t, "open", lang), color="primary", width=80,
                                              align="end", css_classes=["open-client"])
@@ -161,7 +161,7 @@ class ClientPicker(pn.viewable.Viewer):
         self.open_button.on_click(self._clicked)
 
         self.table = pn.widgets.Tabulator(
-            pn.bind(table_frame, search.param.rows, self.state.roles, lang), show_index=False, disabled=True, sortable=False, selectable=False,
+            pn.bind(table_frame, search.param.rows, self.state.roles, lang, labels), show_index=False, disabled=True, sortable=False, selectable=False,
             pagination=None, layout="fit_data_stretch", sizing_mode="stretch_width", height=300,
             css_classes=["client-table"], stylesheets=[TABLE_CSS])
         self.table.on_click(self._row_clicked)
@@ -207,50 +207,53 @@ class ClientPicker(pn.viewable.Viewer):
     # ------------------------------------------------------------- the filters
     def _filters(self) -> list:
         lang = self.state.param.language
-        search, roles = self.state.search, self.state.roles
+        search, roles, labels = self.state.search, self.state.roles, self.labels
 
         def decisions(language):
-            return {t("all", language): ALL, t("accepted", language): "accepted", t("refused", language): "refused"}
+            return {t("all", language): ALL, **{labels.category_label("decision", d, language): d for d in DECISIONS}}
 
         widgets = [
-            optional_choice(search, "decision", pn.bind(decisions, lang), pn.bind(t, "decision", lang)),
-            pn.widgets.RangeSlider.from_param(search.param.probability, label=pn.bind(t, "probability_range", lang),
+            optional_choice(search, "decision", pn.bind(decisions, lang), pn.bind(labels.label, "decision", lang)),
+            pn.widgets.RangeSlider.from_param(search.param.probability,
+                                              label=pn.bind(labels.label, "default_probability", lang),
                                               step=0.01, format=NumeralTickFormatter(format="0%"),
                                               sizing_mode="stretch_width"),
         ]
         if "contract_type" in roles:
             def contracts(language):
-                return {t("all_m", language): ALL, **{c: c for c in search.param.contract_type.objects if c}}
+                return {t("all_m", language): ALL,
+                        **{labels.category_label("contract_type", c, language): c
+                           for c in search.param.contract_type.objects if c}}
             widgets.append(optional_choice(search, "contract_type", pn.bind(contracts, lang),
-                                           pn.bind(t, "contract_type", lang)))
+                                           pn.bind(labels.label, "contract_type", lang)))
+
+        def age_label(language):
+            return t("in_years", language, label=labels.label("age_years", language))
+
         # RangeSlider, not EditableRangeSlider: in Panel 1.9 the latter's JS links stay in a class-level
         # registry through a reference cycle and keep every closed session alive (see tests/test_sessions.py)
-        for name, key in (("income", "income"), ("amount", "credit_amount"), ("age", "age")):
+        for name, key in (("income", "income"), ("amount", "credit_amount"), ("age", "age_years")):
             if name in search.range_bounds:
                 step = 1.0 if name == "age" else 1000.0
+                label = pn.bind(age_label, lang) if name == "age" else pn.bind(labels.label, key, lang)
                 widgets.append(pn.widgets.RangeSlider.from_param(
-                    search.param[name], label=pn.bind(t, key, lang), step=step,
+                    search.param[name], label=label, step=step,
                     format=NumeralTickFormatter(format="0,0"), sizing_mode="stretch_width"))
 
         def sort_options(language):
-            keys = {"client_id": "client_id", "default_probability": "default_probability", "age_years": "age",
-                    "income": "income", "credit_amount": "credit_amount", "annuity": "annuity",
-                    "term_months": "term_months", "debt_ratio": "debt_ratio", "credit_income_ratio": "credit_income_ratio"}
-            return {t(keys[s], language): s for s in search.param.sort.objects}
+            return {labels.label(s, language): s for s in search.param.sort.objects}
 
         widgets += [
             pn.widgets.Select.from_param(search.param.sort, description=None, label=pn.bind(t, "sort", lang),
                                          options=pn.bind(sort_options, lang), sizing_mode="stretch_width"),
             pn.widgets.Checkbox.from_param(search.param.descending, label=pn.bind(t, "descending", lang)),
         ]
-        missing = [t(key, self.state.language) for role, key in (("contract_type", "contract_type"),
-                                                                 ("income", "income"),
-                                                                 ("credit_amount", "credit_amount"),
-                                                                 ("age_years", "age")) if role not in roles]
+        missing = [key for key in ("contract_type", "income", "credit_amount", "age_years") if key not in roles]
         if missing:
-            widgets.append(pn.pane.HTML(pn.bind(
-                lambda language: f'<p class="note">{t("missing_roles", language, names=", ".join(missing))}</p>', lang),
-                stylesheets=[CARD_CSS]))
+            def note(language):
+                names = ", ".join(labels.label(key, language) for key in missing)
+                return f'<p class="note">{html.escape(t("missing_roles", language, names=names))}</p>'
+            widgets.append(pn.pane.HTML(pn.bind(note, lang), stylesheets=[CARD_CSS]))
         return widgets
 
     def id_box(self) -> pn.Column:

@@ -1,22 +1,26 @@
-"""Words and number formats of the dashboard, in French (the bank staff's language) and English.
+"""The dashboard's own words in French and English, and the label dictionary of the model a session shows.
 
-Numbers follow each locale's conventions: `12 345,67 €` and `12,3 %` in French,
-`€12,345.67` and `12.3%` in English. Plain Python, no locale database: the server's OS locale
-must not change what advisors read.
+`TEXTS` holds the interface's texts only (titles, buttons, messages). What the data is called, how its
+values read and how numbers are written come from the bank's one label dictionary, `scoring.labels`:
+`labels_for(service)` is that dictionary with the served dataset's labels and currency, read from the
+model card (`ScoringService.model_card()`), so a dashboard over the API needs no engine.
 """
 
 from __future__ import annotations
 
-import math
+import logging
+import weakref
+from collections.abc import Mapping
 from typing import Any
 
-LANGUAGES = ("fr", "en")
-NBSP = "\u00a0"          # before a unit or a percent sign in French
-THIN = "\u202f"          # French thousands separator (narrow no-break space, as in CLDR)
+from scoring import labels as _labels
+from scoring.labels import (LANGUAGES, NBSP, NOT_GIVEN, THIN, LabelDictionary, fmt_money, fmt_number,  # noqa: F401
+                            fmt_percent, fmt_value)
+
+log = logging.getLogger(__name__)
 
 TEXTS: dict[str, tuple[str, str]] = {  # key -> (French, English)
     "title": ("Octroi de crédit : aide à la décision", "Credit decisions: scoring dashboard"),
-    "language": ("Langue", "Language"),
     # top bar
     "portfolio": ("Portefeuille et modèle", "Portfolio and model"),
     "applications": ("Demandes", "Applications"),
@@ -43,18 +47,14 @@ TEXTS: dict[str, tuple[str, str]] = {  # key -> (French, English)
     "model_version": ("Modèle {version}", "Model {version}"),
     # side bar: choosing a client
     "client_file": ("Dossier client", "Client file"),
-    "client_id": ("N° de dossier", "Application ID"),
     "client_id_placeholder": ("ex. 100002 (Entrée pour ouvrir)", "e.g. 100002 (Enter to open)"),
     "open": ("Ouvrir", "Open"),
     "search": ("Rechercher dans les dossiers", "Search client files"),
-    "decision": ("Décision", "Decision"),
     "all": ("Toutes", "All"),
     "all_m": ("Tous", "All"),
-    "probability_range": ("Probabilité de défaut", "Default probability"),
-    "contract_type": ("Type de contrat", "Contract type"),
-    "income": ("Revenu annuel", "Yearly income"),
-    "credit_amount": ("Montant du crédit", "Credit amount"),
-    "age": ("Âge (ans)", "Age (years)"),
+    "in_years": ("{label} (ans)", "{label} (years)"),
+    "in_months": ("{label} (mois)", "{label} (months)"),
+    "in_days": ("{label} (jours)", "{label} (days)"),
     "sort": ("Trier par", "Sort by"),
     "descending": ("Ordre décroissant", "Descending"),
     "previous": ("◀ Préc.", "◀ Prev."),
@@ -63,7 +63,6 @@ TEXTS: dict[str, tuple[str, str]] = {  # key -> (French, English)
     "no_match": ("Aucun dossier ne correspond", "No client file matches"),
     "col_id": ("N°", "ID"),
     "col_probability": ("Proba.", "Prob."),
-    "col_contract": ("Contrat", "Contract"),
     "col_age": ("Âge", "Age"),
     "col_income": ("Revenu", "Income"),
     "col_amount": ("Montant", "Amount"),
@@ -72,30 +71,13 @@ TEXTS: dict[str, tuple[str, str]] = {  # key -> (French, English)
     # side bar: the client
     "no_client": ("Aucun dossier ouvert : saisissez un numéro ou choisissez dans la liste.",
                   "No file open: type an ID or pick one from the list."),
-    "accepted": ("Accordé", "Accepted"),
-    "refused": ("Refusé", "Refused"),
-    "default_probability": ("Probabilité de défaut", "Default probability"),
     "threshold_short": ("seuil {value}", "threshold {value}"),
     "history_repaid": ("Historique : crédit remboursé", "History: loan repaid"),
     "history_defaulted": ("Historique : défaut de paiement", "History: loan defaulted"),
     "new_application": ("Nouvelle demande", "New application"),
     "profile": ("Profil", "Profile"),
     "application": ("Demande", "Application"),
-    "age_years": ("Âge", "Age"),
-    "debt": ("Charges de crédit existantes", "Existing credit repayments"),
-    "debt_ratio": ("Taux d'endettement (annuité / revenu)", "Debt ratio (annuity / income)"),
-    "family": ("Situation familiale", "Family status"),
-    "children": ("Enfants", "Children"),
-    "employment_years": ("Ancienneté dans l'emploi", "Employment seniority"),
-    "term_months": ("Durée", "Term"),
-    "annuity": ("Annuité", "Annuity"),
-    "goods_price": ("Prix du bien", "Goods price"),
-    "credit_income_ratio": ("Crédit / revenu", "Credit / income"),
-    "years": ("{value} ans", "{value} years"),
-    "months": ("{value} mois", "{value} months"),
     "per_year": ("{value} / an", "{value} / year"),
-    "not_given": ("non renseigné", "not given"),
-    "split": ("Statut du dossier", "File status"),
     # centre
     "explanation": ("Pourquoi ce score ?", "Why this score?"),
     "explanation_help": ("En rouge, ce qui rapproche du défaut ; en vert, ce qui rapproche du remboursement. "
@@ -115,12 +97,12 @@ TEXTS: dict[str, tuple[str, str]] = {  # key -> (French, English)
     "client_value": ("Valeur du client : {value}", "Client's value: {value}"),
     "percentile": ("{pct} des dossiers ont une valeur inférieure (percentile {rank}).",
                    "{pct} of applications have a lower value (percentile {rank})."),
+    "percentile_longer": ("{pct} des dossiers ont une durée plus longue (percentile {rank}).",
+                          "{pct} of applications have a longer duration (percentile {rank})."),
     "client_missing_value": ("Valeur non renseignée pour ce client.", "No value for this client."),
     "debt_capacity": ("Capacité d'endettement", "Debt capacity"),
     "all_applications": ("Tous les dossiers", "All applications"),
     "accepted_applications": ("Dossiers accordés", "Accepted applications"),
-    "population_mean": ("moyenne", "mean"),
-    "accepted_mean": ("moyenne des accordés", "accepted mean"),
     "ratio_summary": ("Client : {client} · moyenne : {mean} · moyenne des accordés : {accepted}",
                       "Client: {client} · mean: {mean} · accepted mean: {accepted}"),
     "no_ratios": ("Revenu, annuité ou montant absents de ce jeu de données : capacité d'endettement indisponible.",
@@ -151,53 +133,42 @@ def t(key: str, language: str = "fr", **values: Any) -> str:
     return text.format(**values) if values else text
 
 
-def label(item: Any, language: str) -> str:
-    """Business label of a feature (a dict or an object with `label` / `label_fr`)."""
-    get = item.get if isinstance(item, dict) else lambda k: getattr(item, k, None)
-    return (get("label") if language == "en" else get("label_fr")) or get("label") or get("feature") or ""
+# ------------------------------------------------------------------------------------------ the label dictionary
+def card_labels(card: Mapping[str, Any]) -> LabelDictionary:
+    """The label dictionary of the model a card describes: the built-in entries, the dataset's ``labels`` and
+    ``currency`` (the card's ``schema``, `scoring.schema.DatasetSchema.to_dict()`), and, for a feature the
+    dictionary has no entry for, the label the model was built with (``features``)."""
+    base = _labels.current()
+    schema = card.get("schema") if isinstance(card.get("schema"), Mapping) else {}
+    known = {f.get("name"): f for f in card.get("features") or () if isinstance(f, Mapping)}
+    built = {name: {"fr": f["label_fr"], "en": f["label"]} for name, f in known.items()
+             if isinstance(name, str) and name not in base
+             and all(isinstance(f.get(k), str) and f[k].strip() for k in ("label", "label_fr"))}
+    currency = schema.get("currency")
+    currency = currency.strip().upper() if isinstance(currency, str) and currency.strip() else None
+    try:
+        return base.with_overrides({**built, **(schema.get("labels") or {})}, currency=currency)
+    except ValueError as exc:         # a card from another version or service: keep the built-in words
+        log.warning("the model card's labels are not readable (%s): built-in labels only", exc)
+        return base.with_overrides(built, currency=currency)
 
 
-def _missing(value: Any) -> bool:
-    return value is None or (isinstance(value, float) and not math.isfinite(value))
+_by_service: "weakref.WeakKeyDictionary[Any, LabelDictionary]" = weakref.WeakKeyDictionary()
 
 
-def fmt_number(value: float | None, language: str = "fr", decimals: int = 0) -> str:
-    """`12 345,67` (fr) or `12,345.67` (en); an em dash for a missing value."""
-    if _missing(value):
-        return "—"
-    text = f"{float(value):,.{decimals}f}"
-    if text in ("-0", "-0." + "0" * decimals):
-        text = text[1:]
-    if language == "en":
-        return text
-    return text.replace(",", THIN).replace(".", ",")
+def labels_for(service) -> LabelDictionary:
+    """The label dictionary of the model `service` serves, read from its card once per service object
+    (the dictionary itself is built once per dataset: `LabelDictionary.with_overrides` caches it)."""
+    try:
+        return _by_service[service]
+    except KeyError:
+        pass
+    except TypeError:                 # not weakly referenceable: read the card each time
+        return card_labels(service.model_card())
+    found = _by_service[service] = card_labels(service.model_card())
+    return found
 
 
-def fmt_money(value: float | None, language: str = "fr", decimals: int = 0) -> str:
-    if _missing(value):
-        return "—"
-    number = fmt_number(abs(value), language, decimals)
-    sign = "-" if value < 0 else ""
-    return f"{sign}{number}{NBSP}€" if language == "fr" else f"{sign}€{number}"
-
-
-def fmt_percent(share: float | None, language: str = "fr", decimals: int = 1) -> str:
-    """A share (0.123) as a percentage: `12,3 %` (fr) or `12.3%` (en)."""
-    if _missing(share):
-        return "—"
-    number = fmt_number(100.0 * float(share), language, decimals)
-    return f"{number}{NBSP}%" if language == "fr" else f"{number}%"
-
-
-def fmt_value(value: Any, language: str = "fr") -> str:
-    """A feature value of any kind, with as many decimals as its size calls for."""
-    if _missing(value):
-        return t("not_given", language)
-    if isinstance(value, str):
-        return value
-    v = float(value)
-    if v.is_integer():
-        return fmt_number(v, language, 0)
-    magnitude = abs(v)
-    decimals = 0 if magnitude >= 100 else 1 if magnitude >= 10 else 2 if magnitude >= 1 else 3
-    return fmt_number(v, language, decimals)
+def feature_label(labels: LabelDictionary, feature: str, language: str) -> str:
+    """A model feature's label (a dataset column of that name, never a client file's business column)."""
+    return labels.entry(feature, client_file=False).text(language)

@@ -11,10 +11,11 @@ import param
 from holoviews import streams
 
 from scoring.contracts import PortfolioSummary
+from scoring.labels import current as current_labels
 
 from .charts import REPAID, TOOLBAR, nice_ticks
 from .common import CARD_CSS, TABLE_CSS, deferred, notice_alert, section_title
-from .i18n import fmt_number, fmt_percent, label, t
+from .i18n import TEXTS, LabelDictionary, feature_label, fmt_number, fmt_percent, labels_for, t
 from .state import DashboardState
 
 
@@ -50,11 +51,19 @@ def kpi_html(summary: PortfolioSummary | None, n_features: int, language: str) -
     ]) + "</div>"
 
 
-def drift_frame(rows, language: str) -> pd.DataFrame:
+def drift_status(status: str, language: str) -> str:
+    """"stable" / "modérée" / "dérive"; a status this version does not know, as sent."""
+    key = f"status_{status}"
+    return t(key, language) if key in TEXTS else str(status)
+
+
+def drift_frame(rows, language: str, labels: LabelDictionary | None = None) -> pd.DataFrame:
+    """One row per feature, as plain text (Tabulator's default string formatter shows text, never HTML)."""
+    labels = labels if labels is not None else current_labels()
     return pd.DataFrame({
-        t("feature", language): [label(r, language) for r in rows],
+        t("feature", language): [feature_label(labels, r.feature, language) for r in rows],
         t("psi", language): [fmt_number(r.psi, language, 3) for r in rows],
-        t("status", language): [t(f"status_{r.status}", language) for r in rows],
+        t("status", language): [drift_status(r.status, language) for r in rows],
     })
 
 
@@ -67,13 +76,15 @@ class PortfolioOverview(pn.viewable.Viewer):
         super().__init__(**params)
         portfolio = self.state.portfolio
         lang = self.state.param.language
+        self.labels = labels_for(self.state.service)
         self.kpis = pn.pane.HTML(pn.bind(lambda summary, drift, language: kpi_html(summary, len(drift), language),
                                          portfolio.param.summary, portfolio.param.drift, lang),
                                  sizing_mode="stretch_width", stylesheets=[CARD_CSS], css_classes=["kpi-bar"])
         self._pipe = streams.Pipe(data=(portfolio.importance, self.state.language))
         self.importance = pn.pane.HoloViews(hv.DynamicMap(self._importance_plot, streams=[self._pipe]),
                                             sizing_mode="stretch_width", css_classes=["importance"], linked_axes=False)
-        self.drift = pn.widgets.Tabulator(pn.bind(drift_frame, portfolio.param.drift, lang), show_index=False,
+        self.drift = pn.widgets.Tabulator(pn.bind(drift_frame, portfolio.param.drift, lang, self.labels),
+                                          show_index=False,
                                           disabled=True, height=300, sizing_mode="stretch_width",
                                           layout="fit_data_stretch", css_classes=["drift-table"],
                                           stylesheets=[TABLE_CSS])
@@ -87,7 +98,8 @@ class PortfolioOverview(pn.viewable.Viewer):
     def _importance_plot(self, data):
         importance, language = data
         rows = list(reversed(importance))                 # largest at the top
-        table = {"feature": [label(r, language) for r in rows], "importance": [r.importance for r in rows]}
+        table = {"feature": [feature_label(self.labels, r.feature, language) for r in rows],
+                 "importance": [r.importance for r in rows]}
         hi = max(table["importance"], default=1.0)
         axis = t("importance_axis", language)
         return hv.Bars(table, kdims=[hv.Dimension("feature", label=" ")],

@@ -17,11 +17,13 @@ from bokeh.models import NumeralTickFormatter
 from holoviews import streams
 
 from scoring.contracts import DebtCapacity, Explanation, FeatureDistribution, RatioComparison
+from scoring.labels import DAYS_PER_MONTH, DAYS_PER_YEAR
+from scoring.labels import current as current_labels
 
 from .charts import (ACCEPTED, CLIENT, DEFAULTED, POPULATION, REFUSED, REPAID, TOOLBAR, ClientMarker, DrawnPlots,
                      nice_ticks)
 from .common import CARD_CSS
-from .i18n import LANGUAGES, fmt_number, fmt_percent, fmt_value, label, t
+from .i18n import LANGUAGES, LabelDictionary, feature_label, fmt_number, fmt_percent, labels_for, t
 from .state import DashboardState
 
 
@@ -35,15 +37,18 @@ def _sigmoid(x: float) -> float:
 
 
 # ------------------------------------------------------------------------------------------ waterfall
-def waterfall_table(explanation: Explanation, n_features: int, language: str) -> dict[str, list]:
+def waterfall_table(explanation: Explanation, n_features: int, language: str,
+                    labels: LabelDictionary | None = None) -> dict[str, list]:
     """Rows of the waterfall, bottom to top: the average application (a bar from 0), the other
     features, the ten strongest contributions (the strongest last), then this client (a bar from 0).
 
     Each bar goes from the probability before the feature is taken into account to the probability
-    after it: SHAP values add up in log-odds, so the chain ends at the client's score.
+    after it: SHAP values add up in log-odds, so the chain ends at the client's score. A feature reads
+    as the label dictionary says ("Âge = 32,9 ans", "Type de contrat = Prêt personnel").
     """
-    items = [(f"{label(c, language)} = {fmt_value(c.value, language)}", c.contribution)
-             for c in explanation.contributions]
+    labels = labels if labels is not None else current_labels()
+    items = [(f"{feature_label(labels, c.feature, language)} = {labels.format_value(c.feature, c.value, language)}",
+              c.contribution) for c in explanation.contributions]
     n_others = max(n_features - len(items), 0)
     if n_others and explanation.others:
         items.append((t("others", language, n=n_others), explanation.others))
@@ -80,6 +85,7 @@ class ExplanationView(pn.viewable.Viewer):
     def __init__(self, **params):
         super().__init__(**params)
         card = self.state.service.model_card()
+        self.labels = labels_for(self.state.service)
         self._n_features = len(card.get("features", []))
         self._threshold = float(card.get("threshold", 0.5))
         self.threshold = ClientMarker(color=REFUSED, dash="dotted")
@@ -118,7 +124,7 @@ class ExplanationView(pn.viewable.Viewer):
                      "start": [0.0, 0.0], "end": [0.0, 0.0], "contribution": [0.0, 0.0],
                      "color": [POPULATION, CLIENT]}
         else:
-            table = waterfall_table(explanation, self._n_features, language)
+            table = waterfall_table(explanation, self._n_features, language, self.labels)
         hi = max(table["start"] + table["end"] + [100 * threshold])
         return table, min(hi + max(hi * 0.05, 0.5), 100.0)
 
@@ -140,21 +146,55 @@ class ExplanationView(pn.viewable.Viewer):
 
 
 # ------------------------------------------------------------------------------------------ comparison
-def share_histograms(dist: FeatureDistribution) -> tuple[np.ndarray, dict[str, np.ndarray], list]:
-    """Bin edges and each outcome's share of applications per bin (%); categories become positions 0..k."""
+_DAYS_PER = {"years": DAYS_PER_YEAR, "months": DAYS_PER_MONTH, "days": 1.0}
+_UNIT_TEXTS = {"years": "in_years", "months": "in_months", "days": "in_days"}
+
+
+def display_scale(labels: LabelDictionary, feature: str) -> float:
+    """From a feature's stored values to the comparison's x axis: days before the application (negative
+    in the data) read as positive years, months or days, as the dictionary shows them; 1 otherwise."""
+    if labels.kind(feature) == "days":
+        return -1.0 / _DAYS_PER.get(labels.unit(feature) or "years", DAYS_PER_YEAR)
+    return 1.0
+
+
+def axis_title(labels: LabelDictionary, feature: str, language: str) -> str:
+    """A feature's label with the unit of its axis: "Âge de la voiture (ans)", "Montant du prêt (EUR)"."""
+    name, kind, unit = feature_label(labels, feature, language), labels.kind(feature), labels.unit(feature)
+    if kind in ("days", "years", "months"):
+        titled = t(_UNIT_TEXTS.get(unit or kind, "in_years"), language, label=name)
+        return name if titled[len(name):] in name else titled     # "Âge (ans)" says it already
+    if kind == "amount" and unit:
+        return f"{name} ({unit})"
+    return name
+
+
+def tick_format(labels: LabelDictionary, key: str, language: str):
+    """How an axis of `key`'s values is labelled: a ratio as a percentage, anything else as a number."""
+    if labels.kind(key) == "ratio":
+        return lambda v, d: fmt_percent(v, language, max(d - 2, 0))
+    return lambda v, d: fmt_number(v, language, d)
+
+
+def share_histograms(dist: FeatureDistribution, scale: float = 1.0) -> tuple[np.ndarray, dict[str, np.ndarray], list]:
+    """Bin edges (times `scale`, see `display_scale`) and each outcome's share of applications per bin (%);
+    categories become positions 0..k."""
     h = dist.histogram
     if h.categories:
         edges = np.arange(len(h.categories) + 1, dtype=float)
     else:
-        edges = np.asarray(h.edges, dtype=float)
+        edges = np.asarray(h.edges, dtype=float) * scale
     shares = {}
     for name, counts in h.counts.items():
         c = np.asarray(counts, dtype=float)
         shares[name] = 100 * c / c.sum() if c.sum() else c
+    if not h.categories and scale < 0:           # a flipped axis: bins from left to right again
+        edges = edges[::-1]
+        shares = {name: s[::-1] for name, s in shares.items()}
     return edges, shares, list(h.categories)
 
 
-def client_position(dist: FeatureDistribution) -> float | None:
+def client_position(dist: FeatureDistribution, scale: float = 1.0) -> float | None:
     """Where the client's marker goes on the histogram's x axis."""
     value = dist.client_value
     if value is None:
@@ -162,22 +202,31 @@ def client_position(dist: FeatureDistribution) -> float | None:
     if dist.histogram.categories:
         cats = dist.histogram.categories
         return cats.index(value) + 0.5 if value in cats else None
-    return float(value)
+    try:
+        return float(value) * scale
+    except (TypeError, ValueError):              # text where a number was expected: no marker
+        return None
 
 
-def comparison_html(dist: FeatureDistribution | None, language: str) -> str:
-    """The client's value of the compared feature and their percentile (nothing without a client)."""
+def comparison_html(dist: FeatureDistribution | None, language: str, labels: LabelDictionary | None = None) -> str:
+    """The client's value of the compared feature and their percentile (nothing without a client).
+
+    The value reads as the dictionary says (a category translated, days as years) and is escaped: a
+    category is text from the client files."""
     if dist is None or dist.client_id is None:
         return ""
     if dist.client_value is None:
         return f'<p class="note">{t("client_missing_value", language)}</p>'
-    value = html.escape(fmt_value(dist.client_value, language))      # a category is text from the client files
+    labels = labels if labels is not None else current_labels()
+    value = html.escape(labels.format_value(dist.feature, dist.client_value, language))
     text = t("client_value", language, value=f"<b>{value}</b>")
     if dist.client_percentile is not None:
-        pct = dist.client_percentile
-        text += " · " + t("percentile", language, pct=fmt_percent(pct / 100, language),
-                           rank=f'<b class="rank">{int(round(pct))}</b>')
-    return f'<p class="client-value" data-feature="{html.escape(dist.feature)}">{text}</p>'
+        pct = float(dist.client_percentile)
+        # days before the application: a lower value is a longer time (the axis shows positive durations)
+        key = "percentile_longer" if labels.kind(dist.feature) == "days" else "percentile"
+        text += " · " + t(key, language, pct=fmt_percent(pct / 100, language),
+                          rank=f'<b class="rank">{int(round(pct))}</b>')
+    return f'<p class="client-value" data-feature="{html.escape(str(dist.feature))}">{text}</p>'
 
 
 class ComparisonView(pn.viewable.Viewer):
@@ -188,6 +237,7 @@ class ComparisonView(pn.viewable.Viewer):
     def __init__(self, **params):
         super().__init__(**params)
         client, lang = self.state.client, self.state.param.language
+        self.labels = labels_for(self.state.service)
         self.marker = ClientMarker()
         self._pipe = streams.Pipe(data=(client.comparison, self.state.language))
         self._shown = (client.comparison.feature if client.comparison else None, self.state.language)
@@ -196,14 +246,17 @@ class ComparisonView(pn.viewable.Viewer):
             options=pn.bind(self._options, lang), sizing_mode="stretch_width", css_classes=["feature-select"])
         self.plot = pn.pane.HoloViews(hv.DynamicMap(self._plot, streams=[self._pipe]),
                                       sizing_mode="stretch_width", css_classes=["comparison"], linked_axes=False)
-        self.text = pn.pane.HTML(pn.bind(comparison_html, client.param.comparison, lang), stylesheets=[CARD_CSS],
-                                 sizing_mode="stretch_width", css_classes=["percentile"])
-        self.marker.move(client_position(client.comparison) if client.comparison else None)
+        self.text = pn.pane.HTML(pn.bind(comparison_html, client.param.comparison, lang, self.labels),
+                                 stylesheets=[CARD_CSS], sizing_mode="stretch_width", css_classes=["percentile"])
+        self.marker.move(self._position(client.comparison))
         client.param.watch(self._update, ["comparison"])
         self.state.param.watch(self._update, ["language"])
 
     def _options(self, language: str) -> dict[str, str]:
-        return {label(f, language): f.feature for f in self.state.client.top_features}
+        return {feature_label(self.labels, f.feature, language): f.feature for f in self.state.client.top_features}
+
+    def _position(self, dist: FeatureDistribution | None) -> float | None:
+        return client_position(dist, display_scale(self.labels, dist.feature)) if dist is not None else None
 
     def _update(self, *events):
         dist, language = self.state.client.comparison, self.state.language
@@ -211,7 +264,7 @@ class ComparisonView(pn.viewable.Viewer):
         if key != self._shown:            # a new feature or language: new histograms; a new client: marker only
             self._shown = key
             self._pipe.send((dist, language))
-        self.marker.move(client_position(dist) if dist is not None else None)
+        self.marker.move(self._position(dist))
 
     def _plot(self, data):
         dist, language = data
@@ -221,12 +274,13 @@ class ComparisonView(pn.viewable.Viewer):
                 hooks=[self.marker.hook], responsive=True, height=COMPARISON_HEIGHT, **TOOLBAR)
                     * hv.Histogram(([0, 1], [0]), label=t("defaulted", language))).opts(
                 legend_position="top", legend_cols=2)
-        edges, shares, categories = share_histograms(dist)
-        name = label(dist, language)
+        labels = self.labels
+        edges, shares, categories = share_histograms(dist, display_scale(labels, dist.feature))
+        name = axis_title(labels, dist.feature, language)
         if categories:
-            ticks = [(i + 0.5, c) for i, c in enumerate(categories)]
+            ticks = [(i + 0.5, labels.category_label(dist.feature, c, language)) for i, c in enumerate(categories)]
         else:
-            ticks = nice_ticks(edges[0], edges[-1], lambda v, d: fmt_number(v, language, d))
+            ticks = nice_ticks(edges[0], edges[-1], tick_format(labels, dist.feature, language))
         ymax = max([float(s.max()) for s in shares.values() if s.size] + [1.0])
         yticks = nice_ticks(0, ymax, lambda v, d: fmt_number(v, language, d), n=4)
         axis = hv.Dimension("x", label=name)
@@ -246,12 +300,14 @@ class ComparisonView(pn.viewable.Viewer):
 
 
 # ------------------------------------------------------------------------------------------ debt capacity
-def ratio_format(name: str, value: float | None, language: str) -> str:
-    return fmt_percent(value, language) if name == "debt_ratio" else fmt_number(value, language, 2)
+def debt_html(debt: DebtCapacity | None, names: list[str], language: str, labels: LabelDictionary | None = None) -> str:
+    """Each ratio of the client (`names`: those this dataset has) against the population's and accepted means,
+    labelled and formatted by the dictionary (debt_ratio as a percentage)."""
+    labels = labels if labels is not None else current_labels()
 
+    def value(name, v):
+        return html.escape(labels.format_value(name, v, language))
 
-def debt_html(debt: DebtCapacity | None, names: list[str], language: str) -> str:
-    """Each ratio of the client (`names`: those this dataset has) against the population's and accepted means."""
     if not names:
         return f'<p class="note">{t("no_ratios", language)}</p>'
     ratios = {r.name: r for r in debt.ratios} if debt is not None else {}
@@ -262,10 +318,10 @@ def debt_html(debt: DebtCapacity | None, names: list[str], language: str) -> str
         r = ratios.get(name)
         if r is None:
             continue
-        summary = t("ratio_summary", language, client=f'<b class="client-ratio">{ratio_format(name, r.client, language)}</b>',
-                    mean=ratio_format(name, r.population_mean, language),
-                    accepted=ratio_format(name, r.accepted_mean, language))
-        lines.append(f'<p data-ratio="{html.escape(name)}"><b>{html.escape(label(r, language))}</b> · {summary}</p>')
+        summary = t("ratio_summary", language, client=f'<b class="client-ratio">{value(name, r.client)}</b>',
+                    mean=value(name, r.population_mean), accepted=value(name, r.accepted_mean))
+        lines.append(f'<p data-ratio="{html.escape(name)}"><b>{html.escape(labels.label(name, language))}</b>'
+                     f' · {summary}</p>')
     return "".join(lines)
 
 
@@ -276,6 +332,7 @@ class DebtCapacityView(pn.viewable.Viewer):
 
     def __init__(self, **params):
         super().__init__(**params)
+        self.labels = labels_for(self.state.service)
         self.names = [name for name in RATIOS if name in self.state.roles]
         self.markers = {name: ClientMarker() for name in self.names}
         # the population's and accepted clients' means: lines drawn like the client's (cheaper than VLine layers)
@@ -286,7 +343,8 @@ class DebtCapacityView(pn.viewable.Viewer):
                                               sizing_mode="stretch_width", linked_axes=False,
                                               css_classes=["debt-plot", name])
                       for name in self.names}
-        self.text = pn.pane.HTML(pn.bind(debt_html, self.state.client.param.debt, self.names, self.state.param.language),
+        self.text = pn.pane.HTML(pn.bind(debt_html, self.state.client.param.debt, self.names, self.state.param.language,
+                                         self.labels),
                                  stylesheets=[CARD_CSS], sizing_mode="stretch_width", css_classes=["debt-summary"])
         self.state.client.param.watch(self._update, ["debt"])
         self.state.param.watch(self._update, ["language"])
@@ -322,14 +380,14 @@ class DebtCapacityView(pn.viewable.Viewer):
             h = ratio.histogram
             edges = np.asarray(h.edges, dtype=float)
             shares = {k: 100 * np.asarray(v, float) / max(sum(v), 1) for k, v in h.counts.items()}
-            fmt = (lambda v, d: fmt_percent(v, language, max(d - 2, 0))) if name == "debt_ratio" else (
-                lambda v, d: fmt_number(v, language, d))
+            fmt = tick_format(self.labels, name, language)
             ymax = max(float(s.max()) for s in shares.values())
-            axis = hv.Dimension("x", label=label(ratio, language))
+            title = self.labels.label(name, language)
+            axis = hv.Dimension("x", label=title)
             share = hv.Dimension("share", label=t("share_axis", language))
             common = dict(xticks=nice_ticks(edges[0], edges[-1], fmt),
                           yticks=nice_ticks(0, ymax, lambda v, d: fmt_number(v, language, d), n=3),
-                          xlabel=label(ratio, language), ylabel=t("share_axis", language), line_width=1,
+                          xlabel=title, ylabel=t("share_axis", language), line_width=1,
                           framewise=True, responsive=True, height=DEBT_HEIGHT, **TOOLBAR)
             everyone = hv.Histogram((edges, shares["all"]), kdims=[axis], vdims=[share],
                                     label=t("all_applications", language)).opts(
