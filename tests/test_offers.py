@@ -1,0 +1,86 @@
+"""Counter-offers: loan fields only, each accepted by the production model with the probability stated, exactly
+as POST /predict answers for the client's application with the offer's changes."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from scoring.contracts import ACCEPTED, ClientQuery
+from scoring.offers import AMOUNT_FACTORS, TERM_LIMITS, _grid_rows, counter_offers, loan_columns
+
+
+@pytest.fixture(scope="module")
+def refused(service):
+    """Every application the production model refuses as it stands (labelled and new)."""
+    ids = [int(r["client_id"]) for r in service.search(ClientQuery(decision="refused", limit=500)).items]
+    ids += [int(r["client_id"]) for r in service.search(ClientQuery(decision="refused", limit=500, offset=500)).items]
+    apps = {cid: service.application(cid) for cid in ids}
+    scores = service.predict_batch(list(apps.values()))
+    return [cid for cid, s in zip(apps, scores) if s.decision == "refused"]
+
+
+def test_every_offer_is_accepted_with_its_probability_and_touches_the_loan_only(service, refused):
+    spec = service.scorer.spec
+    loan = loan_columns(spec)
+    assert loan == {"AMT_CREDIT", "AMT_ANNUITY", "AMT_GOODS_PRICE"}
+    assert len(refused) >= 300
+    with_offers = 0
+    for cid in refused:
+        offers = service.offers(cid)
+        assert offers.decision == "refused" and offers.default_probability >= offers.threshold
+        assert (offers.message is None) == bool(offers.offers)
+        with_offers += bool(offers.offers)
+        app = service.application(cid)
+        reductions = [o.amount_reduction for o in offers.offers]
+        assert reductions == sorted(reductions), "ranked by amount reduction first"
+        for o in offers.offers:
+            assert o.changes and set(o.changes) <= loan
+            score, _ = service.predict({**app, **o.changes})
+            assert score.default_probability == o.default_probability and score.decision == o.decision == ACCEPTED
+            assert o.credit_amount <= app["AMT_CREDIT"]
+            assert 0 <= o.amount_reduction <= 1 - AMOUNT_FACTORS.min() + 1e-9
+            if o.term_months is not None:
+                assert o.term_months == pytest.approx(o.credit_amount / o.annuity)
+                low, high = TERM_LIMITS.get(app["NAME_CONTRACT_TYPE"], (0, math.inf))
+                asked = app["AMT_CREDIT"] / app["AMT_ANNUITY"]
+                assert low - 0.01 <= o.term_months <= high + 0.01 or abs(o.term_months - asked) < 0.01
+            if app["NAME_CONTRACT_TYPE"] == "Revolving loans":  # amount only: the term stays the one asked
+                assert o.term_months == pytest.approx(app["AMT_CREDIT"] / app["AMT_ANNUITY"], rel=1e-3)
+            assert o.down_payment == pytest.approx(max(0.0, app.get("AMT_GOODS_PRICE", 0) - o.credit_amount))
+            assert o.text
+    assert with_offers >= 50
+
+
+def test_an_accepted_application_needs_no_offer(service):
+    cid = int(service.search(ClientQuery(split="new", decision="accepted", limit=1)).items[0]["client_id"])
+    offers = service.offers(cid)
+    assert offers.decision == "accepted" and offers.offers == () and "no counter-offer is needed" in offers.message
+
+
+def test_no_offer_within_the_limits_is_said(service, refused):
+    messages = [service.offers(cid).message for cid in refused[:200]]
+    assert any(m and "No offer within the product's limits" in m for m in messages)
+
+
+def test_the_grid_rows_match_the_applications_they_stand_for(service, refused):
+    """The vectorised grid scales the loan's features; the full transformation of each application agrees."""
+    scorer = service.scorer
+    for cid in refused[:10]:
+        app = service.application(cid)
+        credit_scale = np.array([1.0, 0.9, 0.55])
+        annuity_scale = np.array([1.3, 0.9, 0.4])
+        X = _grid_rows(scorer, app, credit_scale, annuity_scale, "AMT_CREDIT", "AMT_ANNUITY")
+        full = scorer.spec.transform_records([{**app, "AMT_CREDIT": app["AMT_CREDIT"] * c,
+                                               "AMT_ANNUITY": app["AMT_ANNUITY"] * a}
+                                              for c, a in zip(credit_scale, annuity_scale)])
+        np.testing.assert_allclose(X.astype(np.float32), full, rtol=1e-6, equal_nan=True)
+
+
+def test_without_an_amount_there_is_no_offer(service, refused):
+    app = {k: v for k, v in service.application(refused[0]).items() if k != "AMT_CREDIT"}
+    offers = counter_offers(service.scorer, app, refused[0])
+    if offers.decision == "refused":
+        assert offers.offers == () and "no amount" in offers.message
