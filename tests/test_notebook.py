@@ -60,6 +60,21 @@ def test_the_notebook_lists_the_riskiest_files_and_explains_the_first(executed, 
     assert top.label in text
 
 
+def test_the_notebook_reads_labels_and_values_as_the_dashboard_does(executed, service):
+    from views.i18n import feature_label, labels_for
+
+    nb, _ = executed
+    labels = labels_for(service)
+    text = "\n".join(outputs(c) for c in nb.cells if c.cell_type == "code")
+    riskiest = service.search(ClientQuery(decision="refused", sort="default_probability", descending=True, limit=1))
+    client_id = int(riskiest.items[0]["client_id"])
+    top = service.explain(client_id, top=1).contributions[0]
+    assert feature_label(labels, top.feature, "fr") in text
+    assert labels.format_value(top.feature, top.value, "en") in text
+    assert labels.label("default_probability", "fr") in text and "Prêt personnel" in text   # a category translated
+    assert "€" not in text                                       # Home Credit states no currency
+
+
 def test_the_dashboard_components_display_inline_and_audit_the_opened_file(executed, service):
     nb, audit = executed
     component_cells = [c for c in nb.cells if c.cell_type == "code" and c.source.strip().splitlines()[-1]
