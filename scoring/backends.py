@@ -48,12 +48,14 @@ def default_audit_log(workdir: Workdir | None = None) -> Any:
     return _audit_logs[path]
 
 
-def session_service(service: ScoringService, user: str | None, audit: Any = None) -> ScoringService:
-    """What one user's session acts through. Over HTTP: the backend naming the user (`X-User`), the API
-    audits. In process: the service wrapped by the audit policy (`audit`, else the default log)."""
+def session_service(service: ScoringService, user: str | None, audit: Any = None,
+                    role: str | None = None) -> ScoringService:
+    """What one user's session acts through. Over HTTP: the backend naming the user (`X-User`) and, given one,
+    their `role` (`X-Role`: the API then allows only what that role may do); the API audits. In process: the
+    service wrapped by the audit policy (`audit`, else the default log); the dashboard's state enforces the role."""
     for_user = getattr(service, "for_user", None)
     if hasattr(service, "base_url") and callable(for_user):  # the HTTP backend: the API applies the policy
-        return for_user(user)
+        return for_user(user, role) if role is not None else for_user(user)
     from .audited import AuditedService
 
     if isinstance(service, AuditedService):

@@ -43,6 +43,16 @@ class FlakyLog:
         return self.log.recent(limit)
 
 
+def make_secrets(directory) -> dict[str, str]:
+    """Dashboard secrets in `directory` (as `python -m scoring secrets` makes them); the generated logins'
+    passwords, {user: password} (the file keeps only their hashes)."""
+    from scoring.credentials import ensure_secrets
+
+    logins: dict[str, str] = {}
+    ensure_secrets(directory, on_new_login=lambda name, role, password: logins.__setitem__(name, password))
+    return logins
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

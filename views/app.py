@@ -3,6 +3,10 @@
 `DashboardApp` is a Viewer: displayed inline in Jupyter it is a plain layout (templates do not
 render in notebooks); `create_app()` puts the same components in a template for `panel serve`,
 with the selected client and the language in the URL (`/dashboard?client=100002&lang=en`).
+
+The logged-in user's role decides the page: an advisor has the client side bar and the centre (a client's
+score, explanation, comparison, debt capacity); an analyst has the portfolio, model and monitoring top bar
+and the audit panel. Components of another role are never built (`DashboardState` has no such part).
 """
 
 from __future__ import annotations
@@ -16,12 +20,15 @@ from scoring.backends import open_service, session_service
 from scoring.contracts import is_client_id
 from scoring.errors import ScoringError
 
+from .analyst import AuditTrailView
 from .client import ClientCard, ClientPicker
+from .analyst import text as audit_text
 from .common import NOTICE_CSS, deferred, notice_html, section_title
 from .i18n import t
 from .portfolio import PortfolioOverview
 from .prediction import ComparisonView, DebtCapacityView, ExplanationView
-from .state import DashboardState, Notice
+from .login import LOGOUT_URL
+from .state import ROLES, DashboardState, Notice
 
 log = logging.getLogger(__name__)
 
@@ -29,44 +36,61 @@ SIDEBAR_WIDTH = 470
 HEADER_BACKGROUND = "#1f3a5f"
 
 class DashboardApp(pn.viewable.Viewer):
-    """All the components of the dashboard around one `DashboardState`.
+    """All the components of the dashboard around one `DashboardState`, those of the session's role only.
 
     `service` is what the session acts through, e.g. `scoring.backends.session_service(open_service(), user)`:
-    it writes the audit entry of each client file opened.
+    it writes the audit entry of each client file opened. `role`: "advisor", "analyst", or None (every part:
+    a notebook, local development).
     """
 
     state = param.ClassSelector(class_=DashboardState)
 
-    def __init__(self, service=None, client_id: int | None = None, language: str = "fr", **params):
+    def __init__(self, service=None, client_id: int | None = None, language: str = "fr", role: str | None = None,
+                 **params):
         if "state" not in params:
-            params["state"] = DashboardState(service, client_id=client_id, language=language)
+            params["state"] = DashboardState(service, client_id=client_id, language=language, role=role)
         super().__init__(**params)
-        self.portfolio = PortfolioOverview(state=self.state)
-        self.picker = ClientPicker(state=self.state)
-        self.card = ClientCard(state=self.state)
-        self.explanation = ExplanationView(state=self.state)
-        self.comparison = ComparisonView(state=self.state)
-        self.debt = DebtCapacityView(state=self.state)
+        state = self.state
+        self.portfolio = PortfolioOverview(state=state) if state.portfolio is not None else None
+        self.audit = AuditTrailView(state=state) if state.audit is not None else None
+        has_client = state.client is not None
+        self.picker = ClientPicker(state=state) if has_client else None
+        self.card = ClientCard(state=state) if has_client else None
+        self.explanation = ExplanationView(state=state) if has_client else None
+        self.comparison = ComparisonView(state=state) if has_client else None
+        self.debt = DebtCapacityView(state=state) if has_client else None
         self.language_switch = pn.widgets.RadioButtonGroup.from_param(
-            self.state.param.language, description=None, options={"FR": "fr", "EN": "en"}, label="", color="light",
+            state.param.language, description=None, options={"FR": "fr", "EN": "en"}, label="", color="light",
             width=110, css_classes=["language-switch"])
         # Panel's loading indicator on the titles of the sections a client switch changes. Not over the plots:
         # restyling a figure's pane makes the browser lay the figures out again, which made a switch ~3x
         # slower in the browser (bench: p95 ~440 ms instead of ~210 ms).
-        loading = self.state.client.param.loading
-        self.titles = {key: section_title(key, self.state.param.language, loading=loading)
-                       for key in ("client_file", "explanation", "comparison", "debt_capacity")}
+        self.titles = {}
+        if has_client:
+            loading = state.client.param.loading
+            self.titles = {key: section_title(key, state.param.language, loading=loading)
+                           for key in ("client_file", "explanation", "comparison", "debt_capacity")}
 
     # ------------------------------------------------------------------ the three areas
     def sidebar(self) -> list:
+        if self.picker is None:
+            return []
         return [self.titles["client_file"], self.picker.id_box(), self.card, self.picker.browser()]
 
     def top(self, defer: bool = False) -> list:
         lang = self.state.param.language
-        return [section_title("portfolio", lang), self.portfolio.view(defer_details=defer)]
+        parts = []
+        if self.portfolio is not None:
+            parts += [section_title("portfolio", lang), self.portfolio.view(defer_details=defer)]
+        if self.audit is not None:
+            parts += [pn.pane.HTML(pn.bind(lambda l: f"<h3>{audit_text('audit_trail', l)}</h3>", lang),
+                                   margin=(0, 5), css_classes=["audit-title"]), self.audit]
+        return parts
 
     def centre(self, defer: bool = False) -> list:
         """The prediction; with `defer`, debt capacity (below the fold) is drawn after the page shows."""
+        if self.explanation is None:
+            return []
         return [
             pn.Row(self.titles["explanation"], self.titles["comparison"], sizing_mode="stretch_width"),
             pn.Row(self.explanation, self.comparison, sizing_mode="stretch_width"),
@@ -79,23 +103,29 @@ class DashboardApp(pn.viewable.Viewer):
         lang = self.state.param.language
         header = pn.Row(pn.pane.Markdown(pn.bind(lambda l: f"## {t('title', l)}", lang)), pn.HSpacer(),
                         self.language_switch, sizing_mode="stretch_width")
-        return pn.Column(
-            header, *self.top(),
-            pn.Row(pn.Column(*self.sidebar(), width=SIDEBAR_WIDTH), pn.Column(*self.centre(), sizing_mode="stretch_width"),
-                   sizing_mode="stretch_width"),
-            sizing_mode="stretch_width")
+        body = []
+        if self.picker is not None:
+            body = [pn.Row(pn.Column(*self.sidebar(), width=SIDEBAR_WIDTH),
+                           pn.Column(*self.centre(), sizing_mode="stretch_width"), sizing_mode="stretch_width")]
+        return pn.Column(header, *self.top(), *body, sizing_mode="stretch_width")
 
-    def template(self) -> "DashboardTemplate":
-        """The served page: portfolio on top, client in the side bar, the prediction in the centre.
+    def template(self, logout: bool = False) -> "DashboardTemplate":
+        """The served page: for an advisor the client in the side bar and the prediction in the centre; for an
+        analyst the portfolio and the audit panel. `logout`: a log-out link in the header.
 
         Bootstrap: its CSS and JS ship with Panel (the Fast templates fetch Google fonts, which an
         offline intranet cannot reach).
         """
+        header = [pn.HSpacer(), self.language_switch]
+        if logout:
+            header.append(pn.pane.HTML(f'<a class="logout" href=".{LOGOUT_URL}" style="color:#fff">'
+                                       f'Déconnexion / Log out</a>', margin=(12, 10)))
+        sidebar = self.sidebar()
         return DashboardTemplate(
-            title=t("title", self.state.language), sidebar=self.sidebar(),
+            title=t("title", self.state.language), sidebar=sidebar,
             main=[*self.top(defer=True), *self.centre(defer=True)],
-            header=[pn.Row(pn.HSpacer(), self.language_switch, sizing_mode="stretch_width")],
-            sidebar_width=SIDEBAR_WIDTH, header_background=HEADER_BACKGROUND)
+            header=[pn.Row(*header, sizing_mode="stretch_width")],
+            sidebar_width=SIDEBAR_WIDTH if sidebar else 0, header_background=HEADER_BACKGROUND)
 
 
 class DashboardTemplate(pn.template.BootstrapTemplate):
@@ -114,8 +144,9 @@ class DashboardTemplate(pn.template.BootstrapTemplate):
 
 
 def _unavailable_page(error: Exception) -> pn.Column:
-    """Shown when the scoring service cannot be reached at session start; the button reloads the page."""
-    notice = Notice("unavailable", {"detail": str(error) or type(error).__name__}, "danger")
+    """Shown when the scoring service cannot be reached at session start; the button reloads the page. The error's
+    text is logged, not shown (it may name hosts or files)."""
+    notice = Notice("unavailable", {"detail": type(error).__name__}, "danger")
     message = pn.pane.HTML(notice_html(notice, "fr") + notice_html(notice, "en"), stylesheets=[NOTICE_CSS],
                            css_classes=["notice"], sizing_mode="stretch_width")
     button = pn.widgets.Button(label="Réessayer / Retry", color="primary")
@@ -123,27 +154,47 @@ def _unavailable_page(error: Exception) -> pn.Column:
     return pn.Column(message, button, sizing_mode="stretch_width")
 
 
-def create_app(service=None, audit=None) -> pn.viewable.Viewable:
+NO_ROLE_TEXT = ("Votre identifiant n'a pas de rôle dans ce tableau de bord (conseiller ou analyste) : demandez-le à "
+                "votre administrateur. / Your login has no role in this dashboard (advisor or analyst): ask your "
+                "administrator.")
+
+
+def role_from_claims(claims: dict | None, claim: str = "roles") -> str | None:
+    """The dashboard role in an ID token's `claim` (a name or a list of names; single sign-on): the first of them
+    that is a role of the dashboard, else None."""
+    value = (claims or {}).get(claim)
+    names = [value] if isinstance(value, str) else list(value or [])
+    return next((name for name in names if name in ROLES), None)
+
+
+def create_app(service=None, audit=None, *, user: str | None = None, role: str | None = None,
+               require_role: bool = False) -> pn.viewable.Viewable:
     """The dashboard of one browser session, for `panel serve` / `pn.serve`.
 
     `service` defaults to `scoring.backends.open_service()` (shared by all sessions of the process); the
-    session acts through `session_service(service, user, audit)`, which audits as the logged-in user
-    (in process: in `audit`, else the process-wide log; over HTTP: the API does).
+    session acts through `session_service(service, user, audit, role)`, which audits as the logged-in user
+    (in process: in `audit`, else the process-wide log; over HTTP: the API does, for that role).
+    `user` defaults to Panel's `pn.state.user`. `role` decides which parts are built; with `require_role` a
+    session without one gets a message and nothing else (a login must have a role; without logins, every part).
     """
     pn.extension("tabulator", throttled=True)
-    user = pn.state.user or "anonymous"
+    user = user or pn.state.user or "anonymous"
     location = pn.state.location
+    if require_role and role not in ROLES:
+        log.warning("dashboard session refused: user %r has no dashboard role (%r)", user, role)
+        return pn.Column(pn.pane.Str(NO_ROLE_TEXT, css_classes=["no-role"]), sizing_mode="stretch_width")
 
     def build():
         shared = service if service is not None else open_service()
-        app = DashboardApp(service=session_service(shared, user, audit))
+        app = DashboardApp(service=session_service(shared, user, audit, role), role=role)
         if location is not None:
             location.sync(app.state, {"language": "lang"})
-            requested = (location.query_params or {}).get("client")
-            location.sync(app.state.client, {"client_id": "client"})
-            if requested is not None and not is_client_id(str(requested).strip()):   # a mistyped shared link
-                app.state.client.open(str(requested))
-        return app.template()
+            if app.state.client is not None:
+                requested = (location.query_params or {}).get("client")
+                location.sync(app.state.client, {"client_id": "client"})
+                if requested is not None and not is_client_id(str(requested).strip()):   # a mistyped shared link
+                    app.state.client.open(str(requested))
+        return app.template(logout=require_role)
 
     try:
         return build()

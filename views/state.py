@@ -1,10 +1,15 @@
-"""State of one dashboard session: the portfolio, the search in the client files, the selected client.
+"""State of one dashboard session: the portfolio, the search in the client files, the selected client,
+the audit trail of a client file.
 
 Plain `param.Parameterized` classes, no widgets: they ask the session's `ScoringService` and hold
 what the views show, so every behaviour (selecting a client, filtering, choosing a feature, an
 unknown ID, the scoring service or the audit log going down) is tested without a browser. Views
 bind to these parameters. The service a session acts through applies the audit policy
 (`scoring.backends.session_service`): the state writes no audit entry itself.
+
+The logged-in user's role decides which parts a session has at all: an advisor's has the client files
+(search, selected client), an analyst's the portfolio and the audit trail; a part the role may not see is
+never built, so nothing of it is fetched. No role (a notebook, local development) has every part.
 """
 
 from __future__ import annotations
@@ -16,8 +21,9 @@ from typing import Any
 import pandas as pd
 import param
 
-from scoring.contracts import (DECISIONS, LIST_COLUMNS, MAX_PAGE, SORTABLE, ClientFile, ClientQuery, DebtCapacity,
-                               Explanation, FeatureDistribution, PortfolioSummary, ScoringService, is_client_id)
+from scoring.contracts import (DECISIONS, LIST_COLUMNS, MAX_PAGE, SORTABLE, AuditEntry, ClientFile, ClientQuery,
+                               DebtCapacity, Explanation, FeatureDistribution, PortfolioSummary, ScoringService,
+                               is_client_id)
 from scoring.errors import AuditUnavailableError, ScoringError, UnknownClientError
 
 from .i18n import LANGUAGES, t
@@ -26,6 +32,12 @@ TOP_CONTRIBUTIONS = 10      # waterfall: the ten strongest contributions, the re
 TOP_IMPORTANCE = 15
 N_COMPARED_FEATURES = 5
 MAX_ID_DIGITS = 19          # a longer number is no client ID (int64): searched for, it would only fail
+AUDIT_TRAIL_LIMIT = 100     # entries of a client file's audit trail shown, newest first
+
+#: role -> the parts of the page it has (None: no login, every part)
+ROLES = ("advisor", "analyst")
+PARTS = {"advisor": frozenset({"search", "client"}), "analyst": frozenset({"portfolio", "audit"}),
+         None: frozenset({"portfolio", "search", "client", "audit"})}
 
 #: filter name -> (store role it needs, ClientQuery min field, ClientQuery max field)
 RANGE_FILTERS = {
@@ -48,6 +60,14 @@ class Notice:
 
     def text(self, language: str = "fr") -> str:
         return t(self.key, language, **self.values)
+
+
+def _parse_client_id(text: str) -> int | None:
+    """The client ID typed, or None if it is not one (letters, too many digits)."""
+    try:
+        return int(text) if is_client_id(text) and len(text) <= MAX_ID_DIGITS else None
+    except ValueError:
+        return None
 
 
 def _unavailable(exc: Exception) -> Notice:
@@ -299,39 +319,93 @@ class ClientState(param.Parameterized):
             self.notice = _unavailable(exc)
 
 
+# -------------------------------------------------------------------------------------------- audit trail
+class AuditTrailState(param.Parameterized):
+    """Who did what with one client file (analysts): the entries of `service.audit_trail`, newest first.
+
+    Reading a trail is itself audited (the service writes its entry first, so it shows in the trail)."""
+
+    service = param.Parameter(constant=True, precedence=-1)
+    client_id = param.Integer(default=None, allow_None=True, doc="The client file whose trail is shown")
+    entries = param.List(default=[], item_type=AuditEntry, precedence=-1, doc="AuditEntry, newest first")
+    notice = param.ClassSelector(class_=Notice, default=None, allow_None=True, precedence=-1)
+
+    def __init__(self, service: ScoringService, **params):
+        super().__init__(service=service, **params)
+
+    def show(self, text: str | int) -> bool:
+        """Show the trail of the client file typed; a bad or unknown ID, or a refusal, sets a notice instead."""
+        text = str(text).strip()
+        client_id = _parse_client_id(text)
+        if client_id is None:
+            self.notice = Notice("invalid_id", {"text": text if len(text) <= 40 else text[:40] + "…"})
+            return False
+        try:
+            entries = self.service.audit_trail(client_id, AUDIT_TRAIL_LIMIT)
+        except (UnknownClientError, ValueError):
+            self.param.update(client_id=None, entries=[], notice=Notice("unknown_client_none", {"client_id": client_id}))
+            return False
+        except AuditUnavailableError:
+            self.param.update(client_id=None, entries=[], notice=Notice("audit_refused", {}, "danger"))
+            return False
+        except ScoringError as exc:
+            self.param.update(client_id=None, entries=[], notice=_unavailable(exc))
+            return False
+        self.param.update(client_id=client_id, entries=list(entries), notice=None)
+        return True
+
+
 # -------------------------------------------------------------------------------------------- the session
 class DashboardState(param.Parameterized):
     """One session's state, shared by the top bar, the side bar and the centre.
 
     `service` is what the session acts through: `scoring.backends.session_service(...)`, which audits
-    (by default the process-wide backend acting for no named user).
+    (by default the process-wide backend acting for no named user). `role` ("advisor", "analyst" or None for
+    every part) decides which parts exist: those of another role are None, never built nor fetched.
     """
 
     language = param.Selector(default="fr", objects=list(LANGUAGES), doc="fr (default) or en")
-    portfolio = param.ClassSelector(class_=PortfolioState, constant=True, precedence=-1)
-    search = param.ClassSelector(class_=ClientSearch, constant=True, precedence=-1)
-    client = param.ClassSelector(class_=ClientState, constant=True, precedence=-1)
+    role = param.Selector(default=None, objects=[None, *ROLES], constant=True,
+                          doc="The logged-in user's role; None (no login): every part")
+    portfolio = param.ClassSelector(class_=PortfolioState, default=None, allow_None=True, constant=True,
+                                    precedence=-1)
+    search = param.ClassSelector(class_=ClientSearch, default=None, allow_None=True, constant=True, precedence=-1)
+    client = param.ClassSelector(class_=ClientState, default=None, allow_None=True, constant=True, precedence=-1)
+    audit = param.ClassSelector(class_=AuditTrailState, default=None, allow_None=True, constant=True,
+                                precedence=-1)
 
-    def __init__(self, service: ScoringService | None = None, client_id: int | None = None, **params):
+    def __init__(self, service: ScoringService | None = None, client_id: int | None = None,
+                 role: str | None = None, **params):
+        if role not in PARTS:
+            raise ValueError(f"unknown role {role!r}; roles: {', '.join(ROLES)}")
         if service is None:
             from scoring.backends import open_service, session_service
 
             service = session_service(open_service(), None)
         self.service = service
+        parts = PARTS[role]
         super().__init__(
-            portfolio=PortfolioState(service),
-            search=ClientSearch(service),
-            client=ClientState(service, client_id=client_id),
+            role=role,
+            portfolio=PortfolioState(service) if "portfolio" in parts else None,
+            search=ClientSearch(service) if "search" in parts else None,
+            client=ClientState(service, client_id=client_id) if "client" in parts else None,
+            audit=AuditTrailState(service) if "audit" in parts else None,
             **params)
+        if self.client is not None:
+            self.client.param.watch(self._retry, "file")
+
+    @property
+    def parts(self) -> frozenset[str]:
+        """The parts of the page this session has."""
+        return PARTS[self.role]
 
     @property
     def roles(self) -> frozenset[str]:
         return self.service.roles
 
-    @param.depends("client.file", watch=True)
-    def _retry_portfolio(self):
-        """After an outage, the next client opened also brings the top bar back."""
-        if self.portfolio.notice is not None:
+    def _retry(self, event=None):
+        """After an outage, the next client opened also brings the other parts back."""
+        if self.portfolio is not None and self.portfolio.notice is not None:
             self.portfolio.refresh()
-        if self.search.notice is not None:
+        if self.search is not None and self.search.notice is not None:
             self.search.run()
