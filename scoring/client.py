@@ -152,6 +152,8 @@ class HttpScoringService:
             return None
         if path == "/predict":
             return ".".join(loc[1:]) or "application"
+        if path.startswith("/clients/") and path.endswith("/decisions") and loc[1:2] == ["offer"]:
+            return ".".join(loc[1:])  # a column of the offer a decision is taken on: `offer.AMT_CREDIT`
         if path == "/predict/batch":
             row = loc[2:] if loc[1:2] == ["applications"] else []
             return "applications" if not row else f"{row[0]}.application" if len(row) == 1 else ".".join(row)

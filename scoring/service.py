@@ -382,9 +382,12 @@ class LocalScoringService:
         if offer:
             outside = sorted(set(offer) - loan_columns(self.scorer.spec))
             if outside:
-                raise InvalidApplicationError(outside[0], "an offer changes the loan's columns only ("
+                raise InvalidApplicationError(f"offer.{outside[0]}", "an offer changes the loan's columns only ("
                                               + ", ".join(sorted(loan_columns(self.scorer.spec))) + ")")
-            application = self.applications.validate({**application, **offer})
+            try:
+                application = self.applications.validate({**application, **offer})
+            except InvalidApplicationError as exc:
+                raise InvalidApplicationError(f"offer.{exc.field}", exc.reason) from None
             scorer, model = self.scorer, "production"
         else:
             scorer = self.scorer_of(i)

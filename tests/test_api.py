@@ -740,3 +740,103 @@ def test_values_beyond_physical_bounds_are_refused_naming_the_field(api):
     assert api.post("/predict", json={"DAYS_EMPLOYED": 365243}).status_code == 200  # the "not employed" sentinel
     r = api.post("/predict/batch", json={"applications": [{}, {"DAYS_BIRTH": -100.0}]})
     assert r.status_code == 422 and r.json()["detail"][0]["loc"] == ["body", "applications", 1, "DAYS_BIRTH"]
+
+
+# ------------------------------------------------------------------------------------------ advising a client
+ADVISING = ("application", "reasons", "offers", "peers", "decisions")
+
+
+def test_the_advising_routes_are_documented_advisor_only_and_audited(api, anonymous, audit, ids):
+    doc = anonymous.get("/openapi.json").json()
+    for name in ADVISING:
+        path = f"/clients/{{client_id}}/{name}"
+        assert path in doc["paths"] and doc["paths"][path]["get"]["security"] == [{"HTTPBearer": []}]
+        r = api.get(f"/clients/{ids[0]}/{name}", headers={"X-User": "analyst.dupont", "X-Role": "analyst"})
+        assert r.status_code == 403 and "advisor role" in r.json()["detail"]
+        assert api.get(f"/clients/1/{name}").status_code == 404
+        before = audit.count()
+        assert api.get(f"/clients/{ids[0]}/{name}", headers={"X-User": "advisor.leroy"}).status_code == 200
+        assert audit.count() == before + 1
+        entry = audit.recent(1)[0]
+        assert entry["client_id"] == ids[0] and entry["user"].startswith("advisor.leroy via token:")
+        assert json.loads(entry["details"])["read"] == name
+    post = doc["paths"]["/clients/{client_id}/decisions"]["post"]
+    assert "201" in post["responses"] and "422" in post["responses"]
+    schemas = doc["components"]["schemas"]
+    assert {"Reasons", "Offers", "Peers", "DecisionRecord"} <= set(schemas)
+
+
+def test_the_application_of_a_client_posted_to_predict_gives_the_production_score(api, service, ids):
+    for cid in ids[:20] + ids[-20:]:
+        application = api.get(f"/clients/{cid}/application").json()
+        assert application == service.application(cid)
+        assert None not in application.values() and "CODE_GENDER" in application
+        r = api.post("/predict", json=application)
+        assert r.status_code == 200, r.text
+        assert r.json()["default_probability"] == service.predict(application)[0].default_probability
+        if service.client(cid).split == "new":  # scored by the production model in the files too
+            assert r.json()["default_probability"] == pytest.approx(service.client(cid).score.default_probability,
+                                                                    abs=1e-6)
+
+
+def test_reasons_over_the_api_are_the_service_s_in_both_languages(api, service, ids):
+    for cid in ids[:5] + ids[-5:]:
+        for lang in ("fr", "en"):
+            r = api.get(f"/clients/{cid}/reasons", params={"lang": lang})
+            assert r.status_code == 200 and r.json() == to_jsonable(service.reasons(cid, lang))
+            assert all(isinstance(x["text"], str) and x["features"] for x in r.json()["reasons"])
+    assert api.get(f"/clients/{ids[0]}/reasons", params={"lang": "de"}).status_code == 422
+
+
+def test_every_offer_over_the_api_is_accepted_by_predict_with_its_probability(api, service):
+    refused = [int(r["client_id"]) for r in service.search(ClientQuery(decision="refused", limit=150)).items]
+    seen = 0
+    for cid in refused:
+        offers = api.get(f"/clients/{cid}/offers").json()
+        application = api.get(f"/clients/{cid}/application").json()
+        if offers["decision"] == "accepted":
+            assert offers["offers"] == [] and offers["message"]
+        for offer in offers["offers"]:
+            assert set(offer["changes"]) <= {"AMT_CREDIT", "AMT_ANNUITY", "AMT_GOODS_PRICE"}
+            r = api.post("/predict", json={**application, **offer["changes"]}).json()
+            assert r["default_probability"] == offer["default_probability"] and r["decision"] == "accepted"
+            seen += 1
+    assert seen >= 10
+
+
+def test_peers_over_the_api(api, service, ids):
+    r = api.get(f"/clients/{ids[0]}/peers", params={"k": 5})
+    assert r.status_code == 200 and r.json() == to_jsonable(service.peers(ids[0], 5))
+    assert ids[0] not in [p["client_id"] for p in r.json()["peers"]]
+    assert api.get(f"/clients/{ids[0]}/peers", params={"k": 0}).status_code == 422
+
+
+def test_a_decision_is_recorded_with_its_advisor_and_audited(api, service, audit, ids):
+    cid = next(c for c in ids if service.client(c).score.decision == "refused")
+    headers = {"X-User": "advisor.leroy"}
+    r = api.post(f"/clients/{cid}/decisions", json={"decision": "accepted", "justification": " "}, headers=headers)
+    assert r.status_code == 422 and r.json()["justification_required"] is True
+    assert r.json()["detail"][0]["loc"] == ["body", "justification"]
+    before = audit.count()
+    r = api.post(f"/clients/{cid}/decisions", json={"decision": "accepted", "justification": "garant solvable"},
+                 headers=headers)
+    assert r.status_code == 201, r.text
+    record = r.json()
+    assert record["advisor"] == f"advisor.leroy via {token_identity(TOKEN)}"
+    assert (record["decision"], record["model_decision"], record["justification"]) == ("accepted", "refused",
+                                                                                      "garant solvable")
+    assert audit.count() == before + 1
+    entry = audit.recent(1)[0]
+    assert entry["event"] == "decision_recorded" and entry["client_id"] == cid
+    assert json.loads(entry["details"])["decision_id"] == record["id"]
+    listed = api.get(f"/clients/{cid}/decisions").json()
+    assert listed[-1] == record
+    assert service.predict(record["application"])[0].default_probability == record["default_probability"] \
+        or record["model"] != "production"
+    r = api.post(f"/clients/{cid}/decisions", json={"decision": "maybe"})
+    assert r.status_code == 422
+    r = api.post(f"/clients/{cid}/decisions", json={"decision": "refused", "offer": {"EXT_SOURCE_2": 0.9}})
+    assert r.status_code == 422 and "loan" in r.json()["message"]
+    r = api.post(f"/clients/{cid}/decisions", json={"decision": "refused"},
+                 headers={"X-User": "analyst.dupont", "X-Role": "analyst"})
+    assert r.status_code == 403

@@ -100,3 +100,38 @@ def test_no_entry_no_result(service, audited, log, tmp_path):
     con.commit()
     assert audited.client(cid).client_id == cid
     assert log.count() == 1
+
+
+def test_advising_a_client_writes_one_entry_per_read_and_per_decision(service, audited, log):
+    cid = int(service.search(ClientQuery(split="new", decision="refused", limit=1)).items[0]["client_id"])
+    assert audited.application(cid) == service.application(cid)
+    reasons = audited.reasons(cid, "en")
+    offers = audited.offers(cid)
+    peers = audited.peers(cid, 4)
+    record = audited.record_decision(cid, "accepted", "caution du conjoint", advisor="ignored")
+    assert audited.decisions(cid)[-1] == record
+    entries = log.recent()[::-1]
+    assert [e["event"] for e in entries] == ["client_opened", "explained", "scored", "compared", "decision_recorded",
+                                             "client_opened"]
+    assert {e["client_id"] for e in entries} == {cid} and {e["user"] for e in entries} == {"advisor.martin"}
+    details = [json.loads(e["details"]) for e in entries]
+    assert [d["read"] for d in details[:4]] == ["application", "reasons", "offers", "peers"]
+    assert details[1]["features"] == [list(r.features) for r in reasons.reasons]
+    assert details[2]["offers"] == [o.changes for o in offers.offers]
+    assert entries[2]["default_probability"] == offers.default_probability
+    assert details[3]["peer_default_rate"] == peers.peer_default_rate
+    assert record.advisor == "advisor.martin"
+    assert details[4] == {"decision_id": record.id, "decision": "accepted", "model_decision": record.model_decision,
+                          "justification": "caution du conjoint", "review": record.review, "offer": None}
+    assert entries[4]["default_probability"] == record.default_probability
+
+
+def test_no_entry_no_advice(service, audited, log, tmp_path):
+    cid = _client(service)
+    con = sqlite3.connect(tmp_path / "audit.sqlite")
+    con.execute("CREATE TRIGGER refuse BEFORE INSERT ON audit BEGIN SELECT RAISE(ABORT, 'disk quota'); END")
+    con.commit()
+    for call in (lambda: audited.application(cid), lambda: audited.reasons(cid), lambda: audited.offers(cid),
+                 lambda: audited.peers(cid), lambda: audited.decisions(cid)):
+        with pytest.raises(AuditUnavailableError):
+            call()

@@ -256,3 +256,35 @@ def test_an_api_that_does_not_answer_times_out_clearly():
         with HttpScoringService(url, TOKEN, timeout=0.5) as backend:
             with pytest.raises(ServiceUnavailableError, match=r"did not answer GET /portfolio within 0.5 s"):
                 backend.portfolio()
+
+
+def test_advising_results_are_identical(http, service, clients):
+    for cid in clients:
+        assert http.application(cid) == service.application(cid)
+        for lang in ("fr", "en"):
+            assert http.reasons(cid, lang) == service.reasons(cid, lang)
+        assert http.offers(cid) == service.offers(cid)
+        assert http.peers(cid, 6) == service.peers(cid, 6)
+    for call in (lambda s: s.application(42), lambda s: s.reasons(42), lambda s: s.offers(42),
+                 lambda s: s.peers(42), lambda s: s.decisions(42)):
+        with pytest.raises(UnknownClientError):
+            call(http)
+        with pytest.raises(UnknownClientError):
+            call(service)
+
+
+def test_decisions_over_http_are_recorded_for_the_forwarded_user(http, service, audit, clients):
+    from scoring.contracts import JustificationRequiredError
+
+    cid = next(c for c in clients if service.client(c).score.decision == "refused")
+    martin = http.for_user("advisor.martin")
+    with pytest.raises(JustificationRequiredError):
+        martin.record_decision(cid, "accepted", "  ")
+    with pytest.raises(JustificationRequiredError):
+        service.record_decision(cid, "accepted", "  ")
+    record = martin.record_decision(cid, "accepted", "apport personnel confirmé", advisor="someone.else")
+    assert record.advisor == f"advisor.martin via {token_identity(TOKEN)}"
+    assert martin.decisions(cid)[-1] == record == service.decisions(cid)[-1]
+    assert audit.recent(2)[1]["event"] == "decision_recorded"
+    with pytest.raises(InvalidApplicationError):
+        martin.record_decision(cid, "refused", offer={"EXT_SOURCE_3": 0.9})
