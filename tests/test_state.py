@@ -8,6 +8,7 @@ from dashboard_server import FlakyLog
 from scoring.audit import AuditLog
 from scoring.backends import session_service
 from scoring.contracts import ClientQuery
+from scoring.errors import AccessDeniedError
 from views.state import (TOP_CONTRIBUTIONS, ClientSearch, ClientState, DashboardState, Notice, PortfolioState)
 
 
@@ -314,3 +315,92 @@ def test_over_the_api_the_api_audit_log_names_the_dashboard_user(service, ids, t
         assert state.client.file is not None, state.client.notice and state.client.notice.text("en")
     users = {e["user"] for e in api_audit.recent(20) if e["client_id"] == ids["accepted"]}
     assert users and all("advisor.martin" in u for u in users)
+
+
+# ---------------------------------------------------------------------------------------------- roles
+class RecordingService(CountingService):
+    """Counting, and refusing any call a role's page should never make."""
+
+    def __init__(self, service, forbidden=()):
+        super().__init__(service)
+        self.forbidden = set(forbidden)
+
+    def __getattr__(self, name):
+        if name in self.forbidden:
+            raise AssertionError(f"{name} called")
+        return super().__getattr__(name)
+
+
+def test_an_advisors_session_has_client_files_and_no_portfolio_or_audit(service, audit, ids):
+    session = RecordingService(session_service(service, "advisor", audit),
+                               forbidden={"portfolio", "drift", "global_importance", "audit_trail"})
+    state = DashboardState(session, role="advisor", client_id=ids["refused"])
+    assert state.parts == {"search", "client"}
+    assert state.portfolio is None and state.audit is None
+    assert state.client.file.client_id == ids["refused"] and state.search.total > 0
+
+
+def test_an_analysts_session_has_the_portfolio_and_audit_and_no_client_file(service, audit):
+    session = RecordingService(session_service(service, "analyst", audit),
+                               forbidden={"client", "overview", "explain", "search", "debt_capacity"})
+    state = DashboardState(session, role="analyst")
+    assert state.parts == {"portfolio", "audit"}
+    assert state.client is None and state.search is None
+    assert state.portfolio.summary is not None
+    assert not any(e["client_id"] for e in audit.recent(100))        # no client file was read
+
+
+def test_no_role_has_every_part_and_an_unknown_role_is_refused(service, audit):
+    state = DashboardState(session_service(service, None, audit))
+    assert state.role is None and all(getattr(state, part) is not None for part in state.parts)
+    with pytest.raises(ValueError, match="unknown role"):
+        DashboardState(session_service(service, "x", audit), role="admin")
+
+
+def test_the_audit_trail_lists_who_opened_a_file_newest_first(service, audit, ids):
+    advisor = DashboardState(session_service(service, "advisor.martin", audit), role="advisor")
+    advisor.client.client_id = ids["accepted"]
+    analyst = DashboardState(session_service(service, "analyst.durand", audit), role="analyst")
+    assert analyst.audit.show(f" {ids['accepted']} ")
+    trail = analyst.audit
+    assert trail.client_id == ids["accepted"] and trail.notice is None
+    assert [(e.event, e.user) for e in trail.entries][:2] == [("audit_viewed", "analyst.durand"),
+                                                                ("client_opened", "advisor.martin")]
+    assert all(e.client_id == ids["accepted"] for e in trail.entries)
+
+
+def test_the_audit_trail_of_a_bad_or_unknown_id_is_a_notice(service, audit, ids):
+    trail = DashboardState(session_service(service, "analyst", audit), role="analyst").audit
+    assert not trail.show("12a<b>")
+    assert trail.notice.key == "invalid_id" and trail.entries == []
+    assert not trail.show("999999999")
+    assert trail.notice.key == "unknown_client_none" and trail.client_id is None
+
+
+def test_the_audit_trail_shows_nothing_when_the_audit_log_is_down(service, tmp_path, ids):
+    log = FlakyLog(AuditLog(tmp_path / "flaky.sqlite"))
+    log.for_client = log.log.for_client
+    trail = DashboardState(session_service(service, "analyst", log), role="analyst").audit
+    log.broken = True
+    assert not trail.show(str(ids["accepted"]))
+    assert trail.notice.key == "audit_refused" and trail.entries == []
+
+
+def test_over_the_api_an_advisors_session_names_its_role_and_the_api_enforces_it(service, ids, tmp_path):
+    from api_server import LiveServer
+    from scoring.api import create_app
+    from scoring.client import HttpScoringService
+
+    token, api_audit = "dashboard-role-token", AuditLog(tmp_path / "api.sqlite")
+    with LiveServer(create_app(service, tokens=frozenset({f"{token} advisor+analyst forward-user"}), audit=api_audit)) as server, \
+            HttpScoringService(server.url, token) as http:
+        advisor = session_service(http, "advisor.martin", role="advisor")
+        assert (advisor.user, advisor.role) == ("advisor.martin", "advisor")
+        state = DashboardState(advisor, role="advisor", client_id=ids["accepted"])
+        assert state.client.file is not None
+        with pytest.raises(AccessDeniedError):                    # the API refuses the audit trail to an advisor
+            advisor.audit_trail(ids["accepted"])
+        analyst = DashboardState(session_service(http, "analyst.durand", role="analyst"), role="analyst")
+        assert analyst.audit.show(str(ids["accepted"]))
+        # the API names the person and the token it came through ("advisor.martin via token:...")
+        assert any(e.user.startswith("advisor.martin via ") and e.event == "client_opened" for e in analyst.audit.entries)

@@ -7,6 +7,7 @@ from other people's input. Its words live here until they join `views.i18n`.
 
 from __future__ import annotations
 
+import html
 import json
 
 import pandas as pd
@@ -75,8 +76,8 @@ class AuditTrailView(pn.viewable.Viewer):
                                              width=100, align="end", css_classes=["audit-show"])
         self.id_input.param.watch(lambda e: self._show(e.new), "value")
         self.show_button.on_click(lambda e: self._show(self.id_input.value_input or self.id_input.value))
-        self.summary = pn.pane.Str(pn.bind(self._summary, trail.param.entries, trail.param.client_id, lang),
-                                   css_classes=["audit-summary"], sizing_mode="stretch_width")
+        self.summary = pn.pane.HTML(pn.bind(self._summary, trail.param.entries, trail.param.client_id, lang),
+                                    css_classes=["audit-summary"], sizing_mode="stretch_width")
         self.table = pn.widgets.Tabulator(
             pn.bind(trail_frame, trail.param.entries, lang), show_index=False, disabled=True, sortable=False,
             selectable=False, pagination="local", page_size=20, layout="fit_data_stretch",
@@ -92,8 +93,8 @@ class AuditTrailView(pn.viewable.Viewer):
         from .state import AUDIT_TRAIL_LIMIT
 
         if client_id is None:
-            return text("audit_none", language)
-        return text("audit_summary", language, n=len(entries), client_id=client_id, limit=AUDIT_TRAIL_LIMIT)
+            return f"<p>{html.escape(text('audit_none', language))}</p>"
+        return f"<p>{html.escape(text('audit_summary', language, n=len(entries), client_id=client_id, limit=AUDIT_TRAIL_LIMIT))}</p>"
 
     def __panel__(self):
         return pn.Column(pn.Row(self.id_input, self.show_button, sizing_mode="stretch_width"), self.notice,
