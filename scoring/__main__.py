@@ -40,6 +40,14 @@ def _api(args) -> int:
                  workers=args.workers)
 
 
+def _outcomes(args) -> int:
+    from .outcomes import load_outcomes
+
+    loaded = load_outcomes(args.file, Workdir.resolve(args.workdir))
+    print(f"{loaded.rows:,} outcomes kept in {loaded.path}", file=sys.stderr)
+    return 0
+
+
 def _smoke(args) -> int:
     from .smoke import main as smoke
 
@@ -101,6 +109,11 @@ def main(argv: list[str] | None = None) -> int:
                    help="server processes, each with its own copy of the model and client files (~0.5 GB each at "
                         "full size); default $SCORING_API_WORKERS or 1")
     a.set_defaults(func=_api)
+
+    o = sub.add_parser("outcomes", help="add repayment outcomes of decided applications (CSV or Parquet)")
+    o.add_argument("file", help="client_id (or SK_ID_CURR), defaulted (1/0, or TARGET), optional reported_on")
+    o.add_argument("--workdir")
+    o.set_defaults(func=_outcomes)
 
     k = sub.add_parser("smoke", help="check a deployment through its URLs (token from SCORING_API_TOKEN)")
     k.add_argument("--api-url", required=True, help="e.g. https://credit-scoring-api.onrender.com")

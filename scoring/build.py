@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from .config import Workdir
+from .contracts import ACCEPTED, decide
 from .dataset import Dataset, default_schema, load_dataset
 from .fairness import fairness_report, group_labels
 from .features import FeatureSpec
@@ -141,8 +142,11 @@ def build(workdir: Workdir | None = None, schema: DatasetSchema | str | Path | N
         np.save(stage.features_path, X_all[order])
         meta = {"model_version": card.version, "features": spec.names, "schema": schema.name,
                 "data_fingerprint": dataset.fingerprint}
+        dates = None if dataset.application_dates is None else \
+            dataset.application_dates.reindex(ids).to_numpy(dtype="datetime64[s]")
         ClientStore.write(stage.store_path, ids, split, target, probability, card.threshold,
-                          role_frame(raw, schema), raw, meta, fold=fold)
+                          role_frame(raw, schema), raw, meta, fold=fold, application_date=dates,
+                          outcomes=_decided_outcomes(dataset, ids, probability, card.threshold))
         progress.step("store", f"client files in {workdir.store_path.name}")
 
         sample = _stratified_sample(dataset.target, IMPORTANCE_SAMPLE, seed)
@@ -161,6 +165,20 @@ def build(workdir: Workdir | None = None, schema: DatasetSchema | str | Path | N
     if not quiet:
         print(summary.text(), file=sys.stderr, flush=True)
     return summary
+
+
+def _decided_outcomes(dataset: Dataset, ids: np.ndarray, probability: np.ndarray,
+                      threshold: float) -> pd.DataFrame | None:
+    """The outcomes of new applications the model accepted (a refused application never got the loan)."""
+    if dataset.outcomes is None:
+        return None
+    accepted = {int(i) for i, p in zip(ids.tolist(), probability.tolist()) if decide(p, threshold) == ACCEPTED}
+    new = set(dataset.new_ids.tolist()) if dataset.new_ids is not None else set()
+    keep = dataset.outcomes["SK_ID_CURR"].map(lambda i: int(i) in accepted and int(i) in new)
+    kept = dataset.outcomes[keep.to_numpy(dtype=bool)]
+    return pd.DataFrame({"client_id": kept["SK_ID_CURR"].to_numpy(np.int64),
+                         "defaulted": kept["DEFAULTED"].to_numpy(np.int8),
+                         "reported_on": pd.to_datetime(kept["REPORTED_ON"]).dt.date})
 
 
 def _swap_in(stage: Workdir, target: Workdir) -> None:

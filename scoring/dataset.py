@@ -26,6 +26,8 @@ class Dataset:
     new_ids: np.ndarray | None
     true_probability: pd.Series | None  # index: client id (generated data only)
     fingerprint: str
+    application_dates: pd.Series | None = None  # index: client id; datetime64 (generated data only)
+    outcomes: pd.DataFrame | None = None        # SK_ID_CURR, DEFAULTED, REPORTED_ON of new applications
 
     @property
     def n_applications(self) -> int:
@@ -124,7 +126,14 @@ def load_dataset(schema: DatasetSchema) -> Dataset:
     if schema.true_probability_path is not None and Path(schema.true_probability_path).exists():
         tp = read_table(Path(schema.true_probability_path))
         true_probability = pd.Series(tp["TRUE_DEFAULT_PROBABILITY"].to_numpy(), index=tp["SK_ID_CURR"].to_numpy())
-    return Dataset(schema, train, train_ids, target, new, new_ids, true_probability, _fingerprint(raw, new))
+    dates = outcomes = None
+    if schema.dates_path is not None and Path(schema.dates_path).exists():
+        frame = read_table(Path(schema.dates_path))
+        dates = pd.Series(pd.to_datetime(frame["APPLICATION_DATE"]).to_numpy(), index=frame["SK_ID_CURR"].to_numpy())
+    if schema.outcomes_path is not None and Path(schema.outcomes_path).exists():
+        outcomes = read_table(Path(schema.outcomes_path))
+    return Dataset(schema, train, train_ids, target, new, new_ids, true_probability, _fingerprint(raw, new),
+                   dates, outcomes)
 
 
 def default_schema(data_dir: Path, rows: int | None = None, seed: int = 42, progress=None,
@@ -141,29 +150,36 @@ def default_schema(data_dir: Path, rows: int | None = None, seed: int = 42, prog
 
 def generated_schema(directory: Path, rows: int | None = None, seed: int = 42, progress=None) -> DatasetSchema:
     """Generate (once per size and seed) a Home-Credit-like portfolio as Parquet in `directory`."""
-    from .generator import NEW_ROWS, TRAIN_ROWS, generate_portfolio
+    from .generator import NEW_ROWS, TRAIN_ROWS, application_timeline, generate_portfolio
 
     n_train = TRAIN_ROWS if rows is None else int(rows)
     n_new = round(n_train * NEW_ROWS / TRAIN_ROWS)
-    paths = {k: directory / f"{k}.parquet" for k in ("application_train", "application_test", "true_default_probability")}
+    paths = {k: directory / f"{k}.parquet" for k in ("application_train", "application_test", "true_default_probability",
+                                                      "application_dates", "outcomes")}
     meta_path = directory / "generated.json"
     wanted = {"n_train": n_train, "n_new": n_new, "seed": seed}
     if meta_path.exists() and all(p.exists() for p in paths.values()):
         try:
             if json.loads(meta_path.read_text()) == wanted:
-                return home_credit_schema(paths["application_train"], paths["application_test"],
-                                          paths["true_default_probability"], name="home_credit_generated")
+                return _generated(paths)
         except ValueError:
             pass
     if progress:
         progress(f"generating {n_train:,} labelled + {n_new:,} new applications (seed {seed})")
     portfolio = generate_portfolio(n_train=n_train, n_new=n_new, seed=seed)
+    dates, outcomes = application_timeline(portfolio, seed=seed)
     directory.mkdir(parents=True, exist_ok=True)
     for key, frame in (("application_train", portfolio.train), ("application_test", portfolio.new),
-                       ("true_default_probability", portfolio.true_probability)):
+                       ("true_default_probability", portfolio.true_probability), ("application_dates", dates),
+                       ("outcomes", outcomes)):
         tmp = paths[key].with_suffix(".tmp")
         frame.to_parquet(tmp, index=False)
         tmp.replace(paths[key])
     meta_path.write_text(json.dumps(wanted))
-    return home_credit_schema(paths["application_train"], paths["application_test"],
-                              paths["true_default_probability"], name="home_credit_generated")
+    return _generated(paths)
+
+
+def _generated(paths: dict[str, Path]) -> DatasetSchema:
+    return replace(home_credit_schema(paths["application_train"], paths["application_test"],
+                                      paths["true_default_probability"], name="home_credit_generated"),
+                   dates_path=paths["application_dates"], outcomes_path=paths["outcomes"])

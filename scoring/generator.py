@@ -912,6 +912,56 @@ def generate_portfolio(n_train: int = TRAIN_ROWS, n_new: int = NEW_ROWS, seed: i
     return GeneratedPortfolio(train=train, new=new, true_probability=truth)
 
 
+HISTORY_START = np.datetime64("2024-01-01")   # the labelled history: 24 months from here
+NEW_START = np.datetime64("2026-01-01")       # the new applications: 12 months from here, drifting
+OUTCOME_LAG_MONTHS = 3                        # a repayment outcome is known this long after the decision
+DRIFT_STRENGTH = 1.0                          # how fast the new applicants' mix worsens, month after month
+
+
+def application_timeline(portfolio: GeneratedPortfolio, seed: int = 42, history_months: int = 24,
+                         new_months: int = 12) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """When each application was made, and the later repayment outcome of the new ones (kept out of the features,
+    like the true probability; the generated frames themselves are unchanged).
+
+    Labelled applications spread evenly over `history_months`. New ones over `new_months` with a drift that
+    grows: the later the month, the more it draws applicants with a low external score 3 (a worsening mix, no
+    value changed). Outcomes (1 = defaulted, drawn from each applicant's true probability) for the new
+    applications made at least `OUTCOME_LAG_MONTHS` months before the end; the build keeps those of accepted
+    applications (a refused one never got the loan).
+
+    Returns (SK_ID_CURR, APPLICATION_DATE) for every application and (SK_ID_CURR, DEFAULTED, REPORTED_ON)."""
+    rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(3,)))  # apart from the frames' streams
+    train_ids = portfolio.train["SK_ID_CURR"].to_numpy()
+    new_ids = portfolio.new["SK_ID_CURR"].to_numpy()
+    history_month = rng.integers(0, history_months, len(train_ids))
+    es3 = portfolio.new["EXT_SOURCE_3"].to_numpy(dtype=np.float64)
+    es3 = np.where(np.isfinite(es3), es3, np.nanmedian(es3) if np.isfinite(es3).any() else 0.5)
+    # each applicant's month: the largest of Gumbel noise plus a tilt growing with the month for low scores
+    # (a multinomial choice per applicant: months stay about equally full, their mix worsens)
+    z = (es3.mean() - es3) / (es3.std() or 1.0)
+    tilt = DRIFT_STRENGTH * np.outer(z, np.arange(new_months) / max(new_months - 1, 1))
+    new_month = np.argmax(rng.gumbel(size=(len(es3), new_months)) + tilt, axis=1).astype(np.int64)
+    day = rng.integers(0, 28, len(train_ids) + len(new_ids))
+
+    def dates(start: np.datetime64, months: np.ndarray, days: np.ndarray) -> np.ndarray:
+        month_start = (start.astype("datetime64[M]") + months).astype("datetime64[D]")
+        return month_start + days
+
+    timeline = pd.DataFrame({
+        "SK_ID_CURR": np.concatenate([train_ids, new_ids]),
+        "APPLICATION_DATE": np.concatenate([dates(HISTORY_START, history_month, day[:len(train_ids)]),
+                                            dates(NEW_START, new_month, day[len(train_ids):])]),
+    })
+    truth = portfolio.true_probability.set_index("SK_ID_CURR")["TRUE_DEFAULT_PROBABILITY"]
+    known = new_month < new_months - OUTCOME_LAG_MONTHS
+    p_new = truth.reindex(new_ids).to_numpy()
+    defaulted = (rng.random(len(new_ids)) < p_new).astype(np.int64)
+    reported = dates(NEW_START, new_month + OUTCOME_LAG_MONTHS, day[len(train_ids):])
+    outcomes = pd.DataFrame({"SK_ID_CURR": new_ids[known], "DEFAULTED": defaulted[known],
+                             "REPORTED_ON": reported[known]})
+    return timeline, outcomes
+
+
 def write_portfolio(portfolio: GeneratedPortfolio, directory: Path) -> dict[str, Path]:
     """Write the three CSV files (Home Credit names) into `directory`; returns their paths."""
     directory = Path(directory)

@@ -81,3 +81,90 @@ def drift_report(reference: dict, X_current: np.ndarray, probabilities: np.ndarr
     s = reference["score"]
     score_psi = psi(s["proportions"], proportions(probabilities, s["edges"]))
     return table, score_psi
+
+
+# ------------------------------------------------------------------------------------------ over time
+def _bucket_sql(column: str, edges: list[float]) -> str:
+    """The bin of `column` as `proportions` counts it (number of edges <= value); NULL when missing."""
+    if not edges:
+        return f"CASE WHEN {column} IS NULL THEN NULL ELSE 0 END"
+    return "(" + " + ".join(f"CAST({column} >= {float(e)!r} AS INTEGER)" for e in edges) + ")"
+
+
+def _psi_by_month(rows: list[tuple], reference: list[float], n_bins: int) -> dict[str, float]:
+    """rows: (month, bin or None, count) -> PSI of each month against the reference shares."""
+    counts: dict[str, np.ndarray] = {}
+    for month, b, n in rows:
+        c = counts.setdefault(month, np.zeros(n_bins + 1))
+        c[n_bins if b is None else min(int(b), n_bins - 1)] += n
+    return {m: psi(reference, c / max(c.sum(), 1)) for m, c in counts.items()}
+
+
+def monthly_report(cur, reference: dict, threshold: float, features: list[dict],
+                   outcomes: str = "outcomes") -> list[dict]:
+    """Figures by month of application, computed in DuckDB on the client-file store (never a copy of it):
+    applications, acceptance, mean probability, score PSI and each given feature's PSI against the training
+    reference; where outcomes are known (labelled history, or outcomes reported for accepted new applications):
+    observed default rate, realised error rate at the threshold, AUC; for new applications, the error and default
+    rates the model expects from its own probabilities (an estimate before the outcomes arrive, exact if the
+    model is calibrated).
+
+    `features`: {"name", "column" (in the raw table), "edges", "levels", "categories", "index" (in the
+    reference)}. `outcomes`: the relation holding them (the store's table, or it with the files loaded later,
+    see `scoring.outcomes.relation`)."""
+    month = "strftime(date_trunc('month', a.application_date), '%Y-%m')"
+    base = (f"FROM applications a LEFT JOIN {outcomes} o ON o.client_id = a.client_id "
+            "WHERE a.application_date IS NOT NULL")
+    t = float(threshold)
+    summary = cur.execute(f"""
+        SELECT {month} AS month, any_value(a.split) AS split, count(*) AS applications,
+               avg(CAST(a.decision = 'accepted' AS DOUBLE)) AS acceptance_rate,
+               avg(a.default_probability) AS mean_default_probability,
+               avg(CASE WHEN a.default_probability >= {t!r} THEN 1 - a.default_probability
+                        ELSE a.default_probability END) AS expected_error_rate,
+               count(coalesce(o.defaulted, a.target)) AS outcomes,
+               avg(coalesce(o.defaulted, a.target)) AS observed_default_rate,
+               avg(CASE WHEN coalesce(o.defaulted, a.target) IS NULL THEN NULL
+                        WHEN (a.default_probability >= {t!r}) <> (coalesce(o.defaulted, a.target) = 1) THEN 1.0
+                        ELSE 0.0 END) AS realised_error_rate
+        {base} GROUP BY 1 ORDER BY 1""").fetchall()
+    auc = dict(cur.execute(f"""
+        WITH r AS (
+            SELECT {month} AS month, coalesce(o.defaulted, a.target) AS y,
+                   rank() OVER (PARTITION BY {month} ORDER BY a.default_probability)
+                   + (count(*) OVER (PARTITION BY {month}, a.default_probability) - 1) / 2.0 AS rk
+            {base} AND coalesce(o.defaulted, a.target) IS NOT NULL)
+        SELECT month, (sum(rk) FILTER (WHERE y = 1) - count(*) FILTER (WHERE y = 1)
+                                                       * (count(*) FILTER (WHERE y = 1) + 1) / 2.0)
+                      / nullif(count(*) FILTER (WHERE y = 1) * count(*) FILTER (WHERE y = 0), 0)
+        FROM r GROUP BY 1""").fetchall())
+    s = reference["score"]
+    score_rows = cur.execute(f"SELECT {month}, {_bucket_sql('a.default_probability', s['edges'])}, count(*) "
+                             f"{base} GROUP BY 1, 2").fetchall()
+    score_psi = _psi_by_month(score_rows, s["proportions"], len(s["edges"]) + 1)
+    feature_psi: dict[str, dict[str, float]] = {}
+    for f in features:
+        ref = reference["features"][f["index"]]
+        column = f'r."{f["column"]}"'
+        if f.get("categories"):
+            cats = ", ".join("'" + c.replace("'", "''") + "'" for c in f["categories"])
+            bucket, n_bins = f"nullif(list_position([{cats}], CAST({column} AS VARCHAR)), 0) - 1", len(f["categories"])
+        else:
+            bucket, n_bins = _bucket_sql(column, ref["edges"]), len(ref["edges"]) + 1
+        rows = cur.execute(f"SELECT {month}, {bucket}, count(*) FROM applications a JOIN raw r USING (client_id) "
+                           f"WHERE a.application_date IS NOT NULL GROUP BY 1, 2").fetchall()
+        feature_psi[f["name"]] = _psi_by_month(rows, ref["proportions"], n_bins)
+    report = []
+    for (m, split, n, acceptance, mean_p, expected_error, n_outcomes, observed, realised) in summary:
+        report.append({
+            "month": m, "split": split, "applications": int(n), "acceptance_rate": float(acceptance),
+            "mean_default_probability": float(mean_p),
+            "expected_default_rate": float(mean_p), "expected_error_rate": float(expected_error),
+            "outcomes": int(n_outcomes),
+            "observed_default_rate": None if observed is None else float(observed),
+            "realised_error_rate": None if realised is None else float(realised),
+            "auc": None if auc.get(m) is None else float(auc[m]),
+            "score_psi": score_psi.get(m, 0.0),
+            "feature_psi": {name: values.get(m, 0.0) for name, values in feature_psi.items()},
+        })
+    return report

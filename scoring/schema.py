@@ -118,6 +118,9 @@ class DatasetSchema:
     non_negative: tuple[str, ...] = ()
     #: file with each applicant's true default probability (generated data only)
     true_probability_path: Path | None = None
+    #: generated data only: when each application was made, and the later outcomes of new applications
+    dates_path: Path | None = None
+    outcomes_path: Path | None = None
     #: the dataset's [labels] table (checked, JSON-able): key -> {fr, en, kind, unit, ...}
     labels: dict[str, dict] = field(default_factory=dict)
     #: ISO 4217 code of the amounts; None: unknown, amounts show no currency
@@ -139,9 +142,6 @@ class DatasetSchema:
     def role_column(self, role: str) -> str | None:
         r = self.roles.get(role)
         return r.column if r else None
-
-    def with_paths(self, train: Path, new: Path | None, true_probability: Path | None = None) -> "DatasetSchema":
-        return replace(self, train_path=train, new_path=new, true_probability_path=true_probability)
 
     @property
     def amount_columns(self) -> tuple[str, ...]:

@@ -108,7 +108,8 @@ class ClientStore:
     @staticmethod
     def write(path: Path, client_ids: np.ndarray, split: np.ndarray, target: np.ndarray, probability: np.ndarray,
               threshold: float, roles: pd.DataFrame, raw: pd.DataFrame, meta: dict,
-              fold: np.ndarray | None = None) -> None:
+              fold: np.ndarray | None = None, application_date: np.ndarray | None = None,
+              outcomes: pd.DataFrame | None = None) -> None:
         """Create the store (rows sorted by client ID so point lookups skip most of the file). `fold`: the
         cross-fitting model that scored each labelled application, -1 for the production model."""
         fold = np.full(len(client_ids), -1, dtype=np.int8) if fold is None else np.asarray(fold, dtype=np.int8)
@@ -121,6 +122,10 @@ class ClientStore:
         apps.insert(4, "default_probability", probability[order].astype(np.float64))
         apps.insert(5, "decision", [decide(p, threshold) for p in probability[order].tolist()])
         apps.insert(6, "fold", fold[order])
+        # when the application was made (NaT when the dataset does not say): monitoring by month
+        apps.insert(7, "application_date", pd.Series(application_date[order] if application_date is not None
+                                                     else np.full(len(order), np.datetime64("NaT"), "datetime64[s]"),
+                                                     dtype="datetime64[s]").dt.date)
         raw_sorted = pd.concat([pd.DataFrame({"client_id": client_ids[order]}),
                                 raw.iloc[order].reset_index(drop=True)], axis=1)
         roles_present = [c for c in ROLE_COLUMNS if apps[c].notna().any()]
@@ -130,6 +135,13 @@ class ClientStore:
             con.execute("CREATE TABLE applications AS SELECT * FROM apps_df")
             con.register("raw_df", raw_sorted)
             con.execute("CREATE TABLE raw AS SELECT * FROM raw_df")
+            # repayment outcomes of decided applications, arrived after the decision (client_id, defaulted 0/1,
+            # reported_on); more are added by `python -m scoring outcomes FILE`
+            con.execute("CREATE TABLE outcomes (client_id BIGINT PRIMARY KEY, defaulted TINYINT NOT NULL, "
+                        "reported_on DATE NOT NULL)")
+            if outcomes is not None and len(outcomes):
+                con.register("outcomes_df", outcomes)
+                con.execute("INSERT INTO outcomes SELECT client_id, defaulted, CAST(reported_on AS DATE) FROM outcomes_df")
             con.execute("CREATE TABLE meta (key VARCHAR PRIMARY KEY, value VARCHAR)")
             rows = [(k, json.dumps(v)) for k, v in {**meta, "roles_present": roles_present}.items()]
             con.executemany("INSERT INTO meta VALUES (?, ?)", rows)

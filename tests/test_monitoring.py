@@ -1,0 +1,108 @@
+"""Monitoring over time, in DuckDB on the store: figures by month of application, drift that grows over the
+new applications' months, outcomes arriving after the decision and the checks they pass."""
+
+from __future__ import annotations
+
+import shutil
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from scoring.__main__ import main
+from scoring.config import Workdir
+from scoring.monitoring import monthly_report
+from scoring.outcomes import OutcomesError, load_outcomes, relation
+
+
+def _features(service, n=6):
+    spec, out = service.scorer.spec, []
+    for imp in service.global_importance(n):
+        j = spec.index(imp.feature)
+        f = spec.features[j]
+        if f.source == f.name or (f.kind == "categorical" and f.source):
+            out.append({"name": f.name, "column": f.source, "index": j,
+                        "categories": list(f.categories) if f.kind == "categorical" else None})
+    return out
+
+
+@pytest.fixture(scope="module")
+def report(service):
+    return monthly_report(service.store._cur, service.card.reference, service.card.threshold, _features(service))
+
+
+def test_one_row_per_month_of_history_and_of_new_applications(report, service):
+    months = [r["month"] for r in report]
+    assert months == sorted(months) and len(months) == 36  # 24 months of history, 12 of new applications
+    assert {r["split"] for r in report[:24]} == {"train"} and {r["split"] for r in report[24:]} == {"new"}
+    assert sum(r["applications"] for r in report) == len(service.ids)
+    for r in report:
+        assert 0 <= r["acceptance_rate"] <= 1 and 0 < r["expected_error_rate"] < 1 and r["score_psi"] >= 0
+
+
+def test_outcomes_arrive_months_after_the_decision(report):
+    history, new = report[:24], report[24:]
+    assert all(r["outcomes"] == r["applications"] for r in history)  # labelled: every outcome known
+    assert all(r["outcomes"] > 0 for r in new[:9]) and all(r["outcomes"] == 0 for r in new[9:])  # 3 months' lag
+    for r in report:
+        if r["outcomes"]:
+            assert 0 <= r["observed_default_rate"] <= 1 and 0 <= r["realised_error_rate"] <= 1
+        else:
+            assert r["observed_default_rate"] is None and r["auc"] is None
+    assert np.mean([r["auc"] for r in history]) > 0.6
+
+
+def test_the_new_applications_drift_away_from_the_training_reference(report):
+    history = np.mean([r["feature_psi"].get("EXT_SOURCE_3", 0) for r in report[:24]])
+    new = np.mean([r["feature_psi"].get("EXT_SOURCE_3", 0) for r in report[24:]])
+    assert new > history
+
+
+@pytest.fixture
+def own_workdir(workdir, tmp_path):
+    """A copy of the built work directory: loading outcomes writes beside the store."""
+    copy = Workdir(tmp_path / "wd")
+    shutil.copytree(workdir.root, copy.root, ignore=shutil.ignore_patterns("generated", "outcomes", "*.sqlite*"))
+    return copy
+
+
+def _store_rows(service, where):
+    return service.store._cur.execute(f"SELECT a.client_id FROM applications a WHERE {where} "
+                                      f"AND a.client_id NOT IN (SELECT client_id FROM outcomes) "
+                                      f"ORDER BY a.client_id LIMIT 3").fetchnumpy()["client_id"].tolist()
+
+
+def test_a_valid_outcomes_file_is_kept_and_counted(service, own_workdir, tmp_path):
+    accepted = _store_rows(service, "a.split = 'new' AND a.decision = 'accepted'")
+    path = tmp_path / "outcomes.csv"
+    pd.DataFrame({"SK_ID_CURR": accepted, "TARGET": [1, 0, 0][:len(accepted)],
+                  "reported_on": ["2027-01-15"] * len(accepted)}).to_csv(path, index=False)
+    loaded = load_outcomes(path, own_workdir)
+    assert loaded.rows == len(accepted) and loaded.path.parent.name == "outcomes"
+    assert "read_parquet" in relation(own_workdir)
+    with pytest.raises(OutcomesError, match="already recorded"):  # the same file twice
+        load_outcomes(path, own_workdir)
+
+
+@pytest.mark.parametrize("rows, message", [
+    ({"client_id": [1, 2]}, "column defaulted missing"),
+    ({"client_id": [999999999], "defaulted": [1]}, "1 rows naming an unknown client ID: row 2 (client 999999999)"),
+    ({"client_id": [100002, 100002], "defaulted": [1, 0]}, "2 rows repeating a client ID"),
+    ({"client_id": [100002], "defaulted": [2]}, "not 0 (repaid) or 1 (defaulted)"),
+])
+def test_a_bad_outcomes_file_is_refused_whole_naming_the_rows(own_workdir, tmp_path, rows, message):
+    path = tmp_path / "bad.csv"
+    pd.DataFrame(rows).to_csv(path, index=False)
+    with pytest.raises(OutcomesError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        load_outcomes(path, own_workdir)
+    assert not (own_workdir.data / "outcomes").exists() or not list((own_workdir.data / "outcomes").iterdir())
+
+
+def test_outcomes_of_undecided_applications_are_refused(service, own_workdir, tmp_path, capsys):
+    history = _store_rows(service, "a.split = 'train'")[:1]
+    refused = _store_rows(service, "a.split = 'new' AND a.decision = 'refused'")[:1]
+    path = tmp_path / "undecided.csv"
+    pd.DataFrame({"client_id": history + refused, "defaulted": [0] * len(history + refused)}).to_csv(path, index=False)
+    assert main(["outcomes", str(path), "--workdir", str(own_workdir.root)]) == 2
+    err = capsys.readouterr().err
+    assert "not decided as accepted" in err and f"client {history[0]}" in err
