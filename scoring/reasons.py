@@ -20,10 +20,13 @@ from .features import FeatureSpec
 from .labels import NBSP, category_label, fmt_number, format_value, kind, label
 
 MAX_REASONS = 4
-MIN_CONTRIBUTION = 0.02   # log-odds: below this a group is no reason (noise of the trees)
-#: log-odds: two groups this close are tied, and a list of reasons never ends between two tied groups (a tiny
-#: change of the application could otherwise swap the last reason for the next one)
-TIE = 0.01
+MIN_CONTRIBUTION = 0.05   # log-odds: below this a group is no reason (noise of the trees; and a tiny change of
+#                            the application moves contributions this small across the cut)
+#: log-odds: two groups closer than this are tied, and a list of reasons does not end between tied groups (a tiny
+#: change of the application would otherwise swap the last reason for the next). Measured on the generated
+#: portfolio, amounts and income moved by +-0.1 % (952 pairs): floor 0.05 and no tie rule, 1 list in 952 changed;
+#: ties of 0.01, 3; of 0.03, none
+TIE = 0.03
 #: groups of correlated features, by role of their members (names of Home Credit features)
 GROUPS = {
     "external_scores": ("EXT_SOURCE_1", "EXT_SOURCE_2", "EXT_SOURCE_3"),
@@ -102,14 +105,16 @@ def principal_reasons(spec: FeatureSpec, x: np.ndarray, shap_values: np.ndarray,
     if decision not in (ACCEPTED, REFUSED):
         raise ValueError(f"decision must be {ACCEPTED!r} or {REFUSED!r}, got {decision!r}")
     sign = 1.0 if decision == REFUSED else -1.0
-    scored = []
+    pushes = []
     for group in feature_groups(spec):
         total = float(sum(float(shap_values[j]) for j in group))
-        if sign * total >= MIN_CONTRIBUTION:
-            scored.append((sign * total, group, total))
-    scored.sort(key=lambda t: -t[0])
+        if sign * total > 0:
+            pushes.append((sign * total, group, total))
+    pushes.sort(key=lambda t: -t[0])
+    # a decision close to the threshold may have only small pushes: its largest one is still its reason
+    scored = [t for t in pushes if t[0] >= MIN_CONTRIBUTION] or pushes[:1]
     n = min(top, len(scored))
-    while 1 < n < len(scored) and scored[n - 1][0] - scored[n][0] < TIE:
+    while TIE and 1 < n < len(scored) and scored[n - 1][0] - scored[n][0] < TIE:
         n -= 1
     reasons = []
     for _, group, total in scored[:n]:

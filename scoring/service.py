@@ -291,7 +291,19 @@ class LocalScoringService:
         i = self._row(client_id)
         accepted = self.applications.type.__annotations__
         raw = self.store.raw_record(int(self.ids[i]))
-        return {k: v for k, v in raw.items() if v is not None and k in accepted}
+        application = {k: v for k, v in raw.items() if v is not None and k in accepted}
+        # A value the API refuses is left out, as a missing value: a category the model never saw in training
+        # (which the model reads as missing anyway, so the score is unchanged), or a number beyond the schema's
+        # physical bounds.
+        for _ in range(len(application)):
+            try:
+                self.applications.validate(application)
+                return application
+            except InvalidApplicationError as exc:
+                if exc.field not in application:
+                    raise
+                del application[exc.field]
+        return application
 
     def percentile(self, feature: str, value: float) -> float | None:
         """Share of labelled clients with a lower value of `feature`, in % (None for a category)."""

@@ -840,3 +840,16 @@ def test_a_decision_is_recorded_with_its_advisor_and_audited(api, service, audit
     r = api.post(f"/clients/{cid}/decisions", json={"decision": "refused"},
                  headers={"X-User": "analyst.dupont", "X-Role": "analyst"})
     assert r.status_code == 403
+
+
+def test_every_client_s_application_is_one_predict_accepts_and_a_new_one_scores_as_its_file(service):
+    """A value the API would refuse (a category never seen in training) is left out: the model reads it as
+    missing anyway, so the production model gives each new application its stored probability."""
+    ids = [int(c) for c in service.ids]
+    applications = [service.application(cid) for cid in ids]
+    scores = service.predict_batch(applications)
+    for cid, application, score in zip(ids, applications, scores):
+        assert None not in application.values()
+        if service.client(cid).split == "new":
+            assert score.default_probability == pytest.approx(service.client(cid).score.default_probability,
+                                                              abs=1e-7), cid
