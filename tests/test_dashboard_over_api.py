@@ -102,3 +102,37 @@ def test_the_api_documentation_works_offline_and_its_example_scores(page, api_se
     page.goto(f"{api_server.url}/redoc")
     expect(page.get_by_role("heading", name="Score a new application sent as JSON", exact=False)).to_be_visible()
     assert outside == []
+
+
+# last: stopping a second server resets Panel's state, which stops the module's dashboard too
+def test_roles_over_the_api_advisor_opens_analyst_reads_the_trail(browser, api_server, audit, service, tmp_path):
+    """Logged in, each session calls the API as its user in its role (X-User, X-Role): the API audits the
+    advisor's read, and the analyst's audit panel lists it through GET /clients/{id}/audit."""
+    from dashboard_server import make_secrets
+
+    logins = make_secrets(tmp_path)
+    client_id = int(service.search(ClientQuery(decision="accepted", limit=5)).items[4]["client_id"])
+    backend = HttpScoringService(api_server.url, TOKEN, timeout=5.0)
+    try:
+        with DashboardServer(backend, audit, secrets=tmp_path) as server:
+            for user in ("advisor", "analyst"):
+                context = browser.new_context()
+                page = context.new_page()
+                page.goto(f"{server.url}?client={client_id}")
+                page.locator("input[name=username]").fill(user)
+                page.locator("input[name=password]").fill(logins[user])
+                page.locator("input[name=password]").press("Enter")
+                if user == "advisor":
+                    expect(page.locator(".client-id")).to_have_text(str(client_id), timeout=30_000)
+                    assert page.locator(".audit-panel").count() == 0
+                else:
+                    box = page.locator(".audit-client-id input")
+                    box.fill(str(client_id))
+                    box.press("Enter")
+                    expect(page.locator(".audit-table")).to_contain_text("advisor via", timeout=20_000)
+                    assert page.locator(".client-id-input").count() == 0
+                context.close()
+    finally:
+        backend.close()
+    entries = [e for e in audit.for_client(client_id) if e["event"] == "client_opened"]
+    assert entries and entries[0]["user"].startswith("advisor via ") and entries[0]["source"] == "api"

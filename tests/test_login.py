@@ -17,7 +17,9 @@ from playwright.sync_api import expect
 from dashboard_server import DashboardServer, make_secrets
 from scoring.contracts import ClientQuery
 from scoring.credentials import USERS_FILE, set_password
-from views.login import SESSION_COOKIE, LoginSettings
+from views.app import role_from_claims
+from views.login import SESSION_COOKIE, LoginSettings, client_address
+from views.serve import COMPONENTS_ROUTE, settings_from_env
 
 MAX_FAILURES = 3
 SETTINGS = LoginSettings(max_failures_per_user=MAX_FAILURES, max_failures_per_address=1000, lockout_seconds=120)
@@ -227,6 +229,66 @@ def test_a_login_redirects_only_within_the_server(server):
         response = client.post("/login", data={"_xsrf": token, "username": "analyst",
                                                "password": server.logins["analyst"], "next": "//evil.example/x"})
         assert response.status_code == 302 and response.headers["location"] == "/"
+
+
+# ---------------------------------------------------------------------------------------------- settings
+class FakeRequest:
+    def __init__(self, peer, forwarded=None):
+        self.remote_ip = peer
+        self.headers = {"X-Forwarded-For": forwarded} if forwarded else {}
+
+
+def test_x_forwarded_for_is_believed_only_from_a_trusted_proxy():
+    assert client_address(FakeRequest("203.0.113.9", "10.1.1.1")) == "203.0.113.9"       # no proxy configured
+    trusted = ("10.0.0.0/8",)
+    assert client_address(FakeRequest("203.0.113.9", "10.1.1.1"), trusted) == "203.0.113.9"  # not from the proxy
+    assert client_address(FakeRequest("10.0.0.2", "198.51.100.7"), trusted) == "198.51.100.7"
+    # a browser's own X-Forwarded-For entries come first: the proxy's appended address is the one believed
+    assert client_address(FakeRequest("10.0.0.2", "1.2.3.4, 198.51.100.7, 10.0.0.5"), trusted) == "198.51.100.7"
+    assert client_address(FakeRequest("10.0.0.2", "not-an-ip"), trusted) == "10.0.0.2"
+
+
+def test_settings_come_from_the_environment():
+    env = {"SCORING_DASHBOARD_SECURE_COOKIES": "1", "SCORING_DASHBOARD_TRUSTED_PROXIES": "10.0.0.2, 10.0.1.0/24",
+           "SCORING_DASHBOARD_SESSION_HOURS": "4", "SCORING_DASHBOARD_OAUTH_PROVIDER": "azure",
+           "SCORING_DASHBOARD_ROLE_CLAIM": "groups"}
+    assert settings_from_env(env) == {"secure_cookies": True, "trusted_proxies": ("10.0.0.2", "10.0.1.0/24"),
+                                      "session_hours": 4.0, "oauth_provider": "azure", "role_claim": "groups"}
+    assert settings_from_env({})["oauth_provider"] is None
+    with pytest.raises(ValueError):
+        LoginSettings(same_site="None")
+
+
+def test_single_sign_on_reaches_pn_serve_and_roles_come_from_the_id_token(service, logins, monkeypatch):
+    import views.serve as serve_module
+
+    calls = []
+    monkeypatch.setattr(serve_module.pn.config, "oauth_expiry", serve_module.pn.config.oauth_expiry)
+    monkeypatch.setattr(serve_module.pn, "serve", lambda panels, **kwargs: calls.append((panels, kwargs)))
+    serve_module.serve(port=0, secrets=logins[0], service=service, warm=False, oauth_provider="azure",
+                       login=LoginSettings(session_hours=4))
+    (panels, kwargs), = calls
+    assert kwargs["oauth_provider"] == "azure" and kwargs["cookie_secret"]
+    assert "auth_provider" not in kwargs and "basic_auth" not in kwargs
+    assert any(route == COMPONENTS_ROUTE for route, *_ in kwargs["extra_patterns"])
+    assert kwargs["http_server_kwargs"]["xheaders"] is False
+    assert kwargs["http_server_kwargs"]["max_body_size"] <= 64 * 1024
+    assert role_from_claims({"roles": ["auditor", "analyst"]}) == "analyst"
+    assert role_from_claims({"groups": "advisor"}, "groups") == "advisor"
+    assert role_from_claims({"roles": ["admin"]}) is None and role_from_claims(None) is None
+
+
+def test_a_users_file_of_plaintext_passwords_is_refused_by_the_server(tmp_path):
+    import os
+
+    from views.serve import read_secrets
+
+    make_secrets(tmp_path)
+    users = tmp_path / USERS_FILE
+    users.write_text('{"advisor": "hunter2"}')
+    os.chmod(users, 0o600)
+    with pytest.raises(SystemExit, match="plaintext passwords.*scoring.credentials --dir .* migrate"):
+        read_secrets(tmp_path)
 
 
 # ---------------------------------------------------------------------------------------------- roles in Chromium

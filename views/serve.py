@@ -136,7 +136,16 @@ def serve(*, port: int = 5006, address: str = "127.0.0.1", secrets: str | Path |
     provider = None
     options: dict = {}
     if oauth_provider:
-        _, cookie_secret = read_secrets(secrets) if secrets else (None, os.environ.get("PANEL_COOKIE_SECRET"))
+        from panel.auth import AUTH_PROVIDERS
+
+        if oauth_provider not in AUTH_PROVIDERS:
+            raise SystemExit(f"unknown OAuth provider {oauth_provider!r}; Panel's: {', '.join(sorted(AUTH_PROVIDERS))}")
+        cookie = Path(secrets) / COOKIE_FILE if secrets else None
+        if cookie is not None and cookie.exists():
+            check_private(cookie)
+            cookie_secret = cookie.read_text().strip()
+        else:
+            cookie_secret = os.environ.get("PANEL_COOKIE_SECRET")
         if not cookie_secret:
             raise SystemExit("--oauth-provider needs a cookie secret: secrets/cookie_secret or PANEL_COOKIE_SECRET")
         pn.config.oauth_expiry = login.session_hours / 24
