@@ -40,6 +40,7 @@ class Score:
     decision: str            # "accepted" | "refused"
     threshold: float
     model_version: str
+    review: bool = False     # within the review band around the threshold: "à étudier" / "to review" (client files)
 
 
 @dataclass(frozen=True)

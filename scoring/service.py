@@ -7,6 +7,7 @@ contracts' plain dataclasses and small lists: histograms are binned here, tables
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import json
 import os
@@ -174,6 +175,8 @@ class LocalScoringService:
         row = self.store.get(client_id)
         p = row["default_probability"]
         score = self.scorer.score_of(row["client_id"], p)
+        if abs(p - score.threshold) <= self.review_band:  # "à étudier": close enough to the threshold to look again
+            score = dataclasses.replace(score, review=True)
         target = row["target"]
         return ClientFile(
             client_id=row["client_id"], split=row["split"], known_outcome=None if target is None else int(target),

@@ -95,3 +95,13 @@ def test_the_log_is_append_only_and_owner_only(tmp_path):
 def test_an_unknown_decision_is_refused(service):
     with pytest.raises(ValueError, match="decision must be"):
         service.record_decision(int(service.ids[0]), "maybe")
+
+
+def test_a_client_file_s_score_says_whether_it_is_to_review(service):
+    rows = service.search(ClientQuery(min_probability=0.0, limit=500)).items
+    flags = {}
+    for row in rows:
+        score = service.client(int(row["client_id"])).score
+        assert score.review == (abs(score.default_probability - score.threshold) <= service.review_band)
+        flags[score.review] = flags.get(score.review, 0) + 1
+    assert flags.get(True) and flags.get(False)
