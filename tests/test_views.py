@@ -350,7 +350,7 @@ HOSTILE = '<img src=x onerror="window.__xss=1">'
 def hostile_labels():
     return card_labels({"schema": {"currency": "<b>", "labels": {
         "purpose": {"fr": HOSTILE, "en": HOSTILE, "kind": "category", "values": {"car": HOSTILE}},
-        "debt_ratio": {"fr": HOSTILE, "en": HOSTILE}}}})
+        "debt_ratio": {"fr": HOSTILE, "en": HOSTILE}, "decision": {"fr": HOSTILE, "en": HOSTILE}}}})
 
 
 def test_labels_values_and_service_text_are_escaped_in_every_html_pane():
@@ -373,4 +373,6 @@ def test_tables_get_plain_text_and_an_unknown_status_or_decision_shows_as_sent()
     drift = drift_frame([DriftRow("purpose", "", "", 0.3, HOSTILE)], "fr", labels)
     assert drift.iloc[0].tolist() == [HOSTILE, "0,300", HOSTILE]        # text for Tabulator's string formatter
     rows = pd.DataFrame({"client_id": [7], "decision": [HOSTILE], "default_probability": [0.3]})
-    assert table_frame(rows, frozenset(), "fr", labels).iloc[0].tolist() == ["7", HOSTILE, f"30,0{NBSP}%"]
+    frame = table_frame(rows, frozenset(), "fr", labels)
+    assert frame.iloc[0].tolist() == ["7", HOSTILE, f"30,0{NBSP}%"]
+    assert list(frame.columns) == ["N°", "Décision", "Proba."]       # Tabulator shows a title as HTML: ours only

@@ -23,8 +23,9 @@ PROFILE_ROWS = (("age_years", False), ("income", True), ("debt", True), ("debt_r
                 ("children", False), ("employment_years", False))
 APPLICATION_ROWS = (("contract_type", False), ("credit_amount", False), ("term_months", False), ("annuity", True),
                     ("goods_price", False), ("credit_income_ratio", False))
-#: table column -> (role needed, header text key; None: the column's label in the dictionary)
-TABLE_COLUMNS = {"client_id": (None, "col_id"), "decision": (None, None),
+#: table column -> (role needed, header text key). Headers are the interface's words, never the data's:
+#: Tabulator shows a column title as HTML
+TABLE_COLUMNS = {"client_id": (None, "col_id"), "decision": (None, "col_decision"),
                  "default_probability": (None, "col_probability"), "age_years": ("age_years", "col_age"),
                  "income": ("income", "col_income"), "credit_amount": ("credit_amount", "col_amount")}
 
@@ -131,8 +132,7 @@ def table_frame(rows: pd.DataFrame, roles: frozenset[str], language: str,
     columns = [c for c, (role, _) in TABLE_COLUMNS.items() if role is None or role in roles]
     out = {}
     for c in columns:
-        key = TABLE_COLUMNS[c][1]
-        header = t(key, language) if key else labels.label(c, language)
+        header = t(TABLE_COLUMNS[c][1], language)
         values = rows[c] if c in rows else pd.Series([], dtype=object)
         if c == "client_id":
             out[header] = values.astype(str)

@@ -62,6 +62,7 @@ TEXTS: dict[str, tuple[str, str]] = {  # key -> (French, English)
     "page": ("Page {page} / {pages} · {total} dossiers", "Page {page} / {pages} · {total} files"),
     "no_match": ("Aucun dossier ne correspond", "No client file matches"),
     "col_id": ("N°", "ID"),
+    "col_decision": ("Décision", "Decision"),
     "col_probability": ("Proba.", "Prob."),
     "col_age": ("Âge", "Age"),
     "col_income": ("Revenu", "Income"),
