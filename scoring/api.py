@@ -452,12 +452,6 @@ def get_audit_trail(service: Service, client_id: ClientId,
     return service.audit_trail(known_client(client_id), limit)
 
 
-@clients.get("/{client_id}/application", dependencies=[ADVISOR], responses=_E503,
-             summary="The client's application exactly as `POST /predict` takes it (raw columns, no missing values)")
-def get_application(service: Service, client_id: ClientId) -> dict[str, Any]:
-    return service.application(known_client(client_id))
-
-
 @clients.get("/{client_id}/reasons", dependencies=[ADVISOR], responses=_E503,
              summary="Up to four principal reasons of the decision (risks of a refusal, strengths of an acceptance), "
                      "worded in French or English with the client's values")
@@ -528,12 +522,23 @@ def get_distribution(service: Service, feature: Annotated[str, Path(examples=["E
 
 def predict_router(applications: Applications, examples: dict[str, dict]) -> APIRouter:
     """`POST /predict` and `POST /predict/batch`, whose bodies are the `Application` type of this model's
-    feature spec (`scoring.application`): FastAPI validates and documents them with it."""
+    feature spec (`scoring.application`): FastAPI validates and documents them with it; and
+    `GET /clients/{id}/application`, which answers that type."""
     Application = applications.type
 
     class ApplicationBatch(BaseModel):
         applications: list[Application] = Field(  # type: ignore[valid-type]
             min_length=1, max_length=MAX_BATCH, description=f"1 to {MAX_BATCH:,} applications")
+
+    # the client's application, typed by the same `Application` (under /clients, with the client routes)
+    files = APIRouter(prefix="/clients", tags=["clients"], dependencies=_SECURED,
+                      responses={**_E401, **_E403, **_E404, **_E422})
+
+    @files.get("/{client_id}/application", dependencies=[ADVISOR], responses=_E503, response_model=Application,
+               summary="The client's application exactly as `POST /predict` takes it (raw columns, no missing values; "
+                       "a value `POST /predict` would refuse, e.g. a category unseen in training, is left out)")
+    def get_application(service: Service, client_id: ClientId) -> dict[str, Any]:
+        return service.application(known_client(client_id))
 
     router = APIRouter(prefix="/predict", tags=["predict"], dependencies=_SECURED,
                        responses={**_E401, **_E403, 413: {"description": "body too large"}, **_E422, **_E503})
@@ -556,7 +561,10 @@ def predict_router(applications: Applications, examples: dict[str, dict]) -> API
                                                  threshold=s.threshold, model_version=s.model_version)
                                         for s in scores])
 
-    return router
+    both = APIRouter()
+    both.include_router(files)
+    both.include_router(router)
+    return both
 
 
 # ---------------------------------------------------------------------------------------- application
