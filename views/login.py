@@ -350,7 +350,11 @@ class LoginHandler(RequestHandler):
             log.warning("login refused: cross-site POST from origin %r (address %s)",
                         self.request.headers.get("Origin"), address)
             raise HTTPError(403, "cross-site login refused")
-        self.check_xsrf_cookie()   # Tornado's: the _xsrf form field must match the _xsrf cookie, else 403
+        try:
+            self.check_xsrf_cookie()   # Tornado's: the _xsrf form field must match the _xsrf cookie, else 403
+        except HTTPError:
+            log.warning("login refused: no valid XSRF token (address %s)", address)
+            raise
         name = self.get_body_argument("username", "").strip()[:MAX_FIELD_CHARS]
         password = self.get_body_argument("password", "")[:MAX_FIELD_CHARS]
         settings, throttle = self.provider.settings, self.provider.throttle
