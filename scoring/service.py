@@ -291,9 +291,14 @@ class LocalScoringService:
     def application(self, client_id: int) -> dict[str, Any]:
         """The client's application exactly as `predict` (`POST /predict`) takes it: the raw columns the API
         accepts (protected ones included), without missing values."""
-        i = self._row(client_id)
+        return dict(self._application(int(self.ids[self._row(client_id)])))
+
+    @functools.lru_cache(maxsize=4096)
+    def _application(self, client_id: int) -> dict[str, Any]:
+        """Cached: a raw row costs ~7 ms in DuckDB, and reasons, offers and a decision on one client read it in
+        turn (the client files are read-only, so a cached row never goes stale)."""
         accepted = self.applications.type.__annotations__
-        raw = self.store.raw_record(int(self.ids[i]))
+        raw = self.store.raw_record(client_id)
         application = {k: v for k, v in raw.items() if v is not None and k in accepted}
         # A value the API refuses is left out, as a missing value: a category the model never saw in training
         # (which the model reads as missing anyway, so the score is unchanged), or a number beyond the schema's
