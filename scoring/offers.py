@@ -72,7 +72,9 @@ def counter_offers(scorer, application: Mapping[str, Any], client_id: int,
     term = credit / annuity if annuity > 0 else math.nan
     contract = application.get(_col(spec, "contract_type") or "")
     limits = TERM_LIMITS.get(contract) if math.isfinite(term) else None
-    terms = [term] if limits is None else sorted({term, *range(limits[0], limits[1] + 1, TERM_STEP)})
+    # the term asked, if the product allows it, and the product's terms every TERM_STEP months
+    terms = [term] if limits is None else sorted({*range(limits[0], limits[1] + 1, TERM_STEP)}
+                                                 | ({term} if limits[0] <= term <= limits[1] else set()))
 
     # the grid, term by term, amounts from the one asked down: new credit and annuity for each candidate
     factors = AMOUNT_FACTORS
