@@ -75,24 +75,20 @@ def word(spec: FeatureSpec, j: int, value: float, percentile: float | None, lang
     f = spec.features[j]
     words = _WORDS[lang]
     name = label(f.name, lang)
+    sep = " : " if lang == "fr" else ": "
     if not math.isfinite(value):
         return words["missing"].format(name)
     if f.kind == "categorical":
-        return f"{name} : {category_label(f.source or f.name, f.categories[int(value)], lang)}" if lang == "fr" else \
-            f"{name}: {category_label(f.source or f.name, f.categories[int(value)], lang)}"
-    if f.kind == "flag":
-        return f"{name} : {format_value(f.name, value, lang)}" if lang == "fr" else \
-            f"{name}: {format_value(f.name, value, lang)}"
+        return f"{name}{sep}{category_label(f.source or f.name, f.categories[int(value)], lang)}"
     shown = format_value(f.name, value, lang)
-    if percentile is None:
-        return f"{name} : {shown}" if lang == "fr" else f"{name}: {shown}"
+    if f.kind == "flag" or percentile is None:
+        return f"{name}{sep}{shown}"
     if kind(f.name) == "days":  # days before the application: the duration read is -value, so its order flips
         percentile = 100.0 - percentile
     if percentile < 50:
         level, position = words["low"], words["lower"].format(_percent(100.0 - percentile, lang))
     else:
         level, position = words["high"], words["higher"].format(_percent(percentile, lang))
-    sep = " : " if lang == "fr" else ": "
     return f"{name} {level}{sep}{shown}, {position}"
 
 
