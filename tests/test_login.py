@@ -18,7 +18,7 @@ from dashboard_server import DashboardServer, make_secrets
 from scoring.contracts import ClientQuery
 from scoring.credentials import USERS_FILE, set_password
 from views.app import role_from_claims
-from views.login import SESSION_COOKIE, LoginSettings, client_address
+from views.login import SESSION_COOKIE, LoginSettings, LoginThrottle, client_address
 from views.serve import COMPONENTS_ROUTE, settings_from_env
 
 MAX_FAILURES = 3
@@ -248,6 +248,23 @@ def test_x_forwarded_for_is_believed_only_from_a_trusted_proxy():
     # a browser's own X-Forwarded-For entries come first: the proxy's appended address is the one believed
     assert client_address(FakeRequest("10.0.0.2", "1.2.3.4, 198.51.100.7, 10.0.0.5"), trusted) == "198.51.100.7"
     assert client_address(FakeRequest("10.0.0.2", "not-an-ip"), trusted) == "10.0.0.2"
+
+
+def test_the_throttle_locks_a_key_after_n_failures_in_the_window_for_the_lockout():
+    now = [0.0]
+    throttle = LoginThrottle(window=60, lockout=300, clock=lambda: now[0])
+    address, user = ("address", "198.51.100.7"), ("user", "advisor")
+    assert throttle.failed(address, 3) == (1, False)
+    now[0] = 61                                       # the first failure left the window
+    assert throttle.failed(address, 3) == (1, False) and throttle.failed(address, 3) == (2, False)
+    assert throttle.locked_for([user, address]) == (None, 0.0)
+    assert throttle.failed(address, 3) == (3, True)
+    assert throttle.locked_for([user, address]) == (address, 300)
+    throttle.succeeded(address)                       # a success does not lift a lockout
+    now[0] += 299
+    assert throttle.locked_for([address])[0] == address
+    now[0] += 2
+    assert throttle.locked_for([address]) == (None, 0.0)
 
 
 def test_settings_come_from_the_environment():
