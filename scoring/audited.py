@@ -127,7 +127,7 @@ class AuditedService:
     def peers(self, client_id: int, k: int = 10) -> Peers:
         peers = self.service.peers(client_id, k)
         self._write([self._entry("compared", peers.client_id, details={
-            "read": "peers", "k": k, "peer_default_rate": peers.peer_default_rate})])
+            "read": "peers", "k": k, "default_rate": peers.default_rate})])
         return peers
 
     def record_decision(self, client_id: int, decision: str, justification: str = "",

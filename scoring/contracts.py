@@ -296,7 +296,7 @@ class Peers:
     client_id: int
     k: int
     default_probability: float    # the client's, as on the client file
-    peer_default_rate: float      # observed share of defaults among the peers
+    default_rate: float           # observed share of defaults among the peers
     features: tuple[str, ...]     # the space they are compared in (the model's top features, no protected one)
     peers: tuple[Peer, ...]
 

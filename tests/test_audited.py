@@ -119,7 +119,7 @@ def test_advising_a_client_writes_one_entry_per_read_and_per_decision(service, a
     assert details[1]["features"] == [list(r.features) for r in reasons.reasons]
     assert details[2]["offers"] == [o.changes for o in offers.offers]
     assert entries[2]["default_probability"] == offers.default_probability
-    assert details[3]["peer_default_rate"] == peers.peer_default_rate
+    assert details[3]["default_rate"] == peers.default_rate
     assert record.advisor == "advisor.martin"
     assert details[4] == {"decision_id": record.id, "decision": "accepted", "model_decision": record.model_decision,
                           "justification": "caution du conjoint", "review": record.review, "offer": None}

@@ -18,7 +18,7 @@ def test_peers_are_the_nearest_labelled_clients_and_never_the_client(service):
             assert peers.k == len(peers.peers) == 7 and cid not in {p.client_id for p in peers.peers}
             distances = [p.distance for p in peers.peers]
             assert distances == sorted(distances)
-            assert peers.peer_default_rate == pytest.approx(np.mean([p.defaulted for p in peers.peers]))
+            assert peers.default_rate == pytest.approx(np.mean([p.defaulted for p in peers.peers]))
             assert peers.default_probability == pytest.approx(row["default_probability"])
             for p in peers.peers:
                 assert service.client(p.client_id).split == "train"
