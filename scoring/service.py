@@ -372,10 +372,15 @@ class LocalScoringService:
 
     @functools.cached_property
     def decision_log(self):
-        """The advisors' decisions (`scoring.decisions`): `SCORING_DECISIONS_DB`, else data/decisions.sqlite."""
+        """The advisors' decisions (`scoring.decisions`): `SCORING_DECISIONS_DB`, else decisions.sqlite beside the
+        SQLite audit log (`SCORING_AUDIT_DB`), else data/decisions.sqlite."""
+        from pathlib import Path
+
         from .decisions import DECISIONS_DB_ENV, DecisionLog
 
-        return DecisionLog(os.environ.get(DECISIONS_DB_ENV) or self.workdir.data / "decisions.sqlite")
+        audit = os.environ.get("SCORING_AUDIT_DB")
+        beside = Path(audit).expanduser().parent if audit else self.workdir.data
+        return DecisionLog(os.environ.get(DECISIONS_DB_ENV) or beside / "decisions.sqlite")
 
     @functools.cached_property
     def review_band(self) -> float:
