@@ -72,6 +72,20 @@ INJECTED_JS = """() => {
 }"""
 
 
+#: the text of the Bokeh hover tooltips on screen
+TOOLTIPS_JS = """() => {
+  const found = [];
+  const walk = (root) => {
+    for (const el of root.querySelectorAll('*')) {
+      if (el.classList.contains('bk-tooltip-content')) found.push(el.textContent);
+      if (el.shadowRoot) walk(el.shadowRoot);
+    }
+  };
+  walk(document);
+  return found;
+}"""
+
+
 # ---------------------------------------------------------------------------------------------- the page
 class Watched:
     """A Playwright page watched for script injection, 5xx answers, console and page errors."""
@@ -93,16 +107,20 @@ class Watched:
         assert self.page.get_by_text("Traceback").count() == 0, "a Python traceback is shown in the page"
         assert not self.problems, self.problems
 
-    def hover_plots(self, selector: str) -> None:
-        """Move the mouse across each plot of `selector`: HoloViews' hover tooltips show their labels and values."""
+    def hover_plots(self, selector: str) -> str:
+        """Move the mouse across each plot of `selector`; the text of the hover tooltips shown (HoloViews' tooltips
+        name a dimension by its label and show the values under the mouse)."""
+        seen: set[str] = set()
         for canvas in self.page.locator(f"{selector} canvas").all():
             box = canvas.bounding_box()
-            if not box or box["width"] < 20:
+            if not box or box["width"] < 100:         # a legend's swatch
                 continue
-            for fx in np.linspace(0.15, 0.95, 12):
-                for fy in (0.3, 0.5, 0.7):
+            for fx in np.linspace(0.1, 0.95, 12):
+                for fy in (0.3, 0.5, 0.6, 0.75):
                     self.page.mouse.move(box["x"] + fx * box["width"], box["y"] + fy * box["height"])
-                    self.page.wait_for_timeout(15)
+                    self.page.wait_for_timeout(20)
+                    seen.update(self.page.evaluate(TOOLTIPS_JS))
+        return "\n".join(sorted(seen))
 
 
 @pytest.fixture
@@ -251,10 +269,10 @@ def test_hostile_categories_and_labels_in_the_data_are_shown_as_text(watched, ho
         assert value in (*PURPOSES, *KINDS)
         expect(text).to_contain_text(labels.format_value(feature, value, "fr"))   # a payload (or its translation)
         expect(page.locator(".comparison canvas").first).to_be_visible()
-        watched.hover_plots(".comparison")
+        assert top[feature].label_fr in watched.hover_plots(".comparison")    # the hostile label, as text
         watched.assert_nothing_ran()
-    watched.hover_plots(".waterfall")
-    watched.hover_plots(".importance")
+    watched.hover_plots(".waterfall")            # its bars are a few pixels wide: a tooltip shows only by chance
+    assert any(p in watched.hover_plots(".importance") for p in PAYLOADS)   # a hostile feature's label, as text
     page.locator(".filters").get_by_text("Rechercher dans les dossiers").click()
     expect(page.locator(".filters select").nth(1)).to_be_visible()           # contract types: the payloads
     page.locator(".language-switch").get_by_text("EN", exact=True).click()
