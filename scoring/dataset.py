@@ -148,6 +148,9 @@ def default_schema(data_dir: Path, rows: int | None = None, seed: int = 42, prog
                                                                          use_as_feature=age_as_feature)})
 
 
+GENERATED_FORMAT = 2  # 2: application dates, monthly drift of the new applications, outcomes
+
+
 def generated_schema(directory: Path, rows: int | None = None, seed: int = 42, progress=None) -> DatasetSchema:
     """Generate (once per size and seed) a Home-Credit-like portfolio as Parquet in `directory`."""
     from .generator import NEW_ROWS, TRAIN_ROWS, application_timeline, generate_portfolio
@@ -157,7 +160,7 @@ def generated_schema(directory: Path, rows: int | None = None, seed: int = 42, p
     paths = {k: directory / f"{k}.parquet" for k in ("application_train", "application_test", "true_default_probability",
                                                       "application_dates", "outcomes")}
     meta_path = directory / "generated.json"
-    wanted = {"n_train": n_train, "n_new": n_new, "seed": seed}
+    wanted = {"n_train": n_train, "n_new": n_new, "seed": seed, "format": GENERATED_FORMAT}
     if meta_path.exists() and all(p.exists() for p in paths.values()):
         try:
             if json.loads(meta_path.read_text()) == wanted:
@@ -167,9 +170,9 @@ def generated_schema(directory: Path, rows: int | None = None, seed: int = 42, p
     if progress:
         progress(f"generating {n_train:,} labelled + {n_new:,} new applications (seed {seed})")
     portfolio = generate_portfolio(n_train=n_train, n_new=n_new, seed=seed)
-    dates, outcomes = application_timeline(portfolio, seed=seed)
+    drifted_new, dates, outcomes = application_timeline(portfolio, seed=seed)
     directory.mkdir(parents=True, exist_ok=True)
-    for key, frame in (("application_train", portfolio.train), ("application_test", portfolio.new),
+    for key, frame in (("application_train", portfolio.train), ("application_test", drifted_new),
                        ("true_default_probability", portfolio.true_probability), ("application_dates", dates),
                        ("outcomes", outcomes)):
         tmp = paths[key].with_suffix(".tmp")

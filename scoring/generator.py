@@ -915,38 +915,45 @@ def generate_portfolio(n_train: int = TRAIN_ROWS, n_new: int = NEW_ROWS, seed: i
 HISTORY_START = np.datetime64("2024-01-01")   # the labelled history: 24 months from here
 NEW_START = np.datetime64("2026-01-01")       # the new applications: 12 months from here, drifting
 OUTCOME_LAG_MONTHS = 3                        # a repayment outcome is known this long after the decision
-DRIFT_STRENGTH = 1.0                          # how fast the new applicants' mix worsens, month after month
+
+
+#: column -> relative change reached in the last month of the new applications (drift growing from zero):
+#: external score 3 sliding down, wages and prices rising
+MONTHLY_DRIFT = {"EXT_SOURCE_3": -0.25, "AMT_INCOME_TOTAL": 0.06, "AMT_CREDIT": 0.10, "AMT_ANNUITY": 0.10,
+                 "AMT_GOODS_PRICE": 0.10}
 
 
 def application_timeline(portfolio: GeneratedPortfolio, seed: int = 42, history_months: int = 24,
-                         new_months: int = 12) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """When each application was made, and the later repayment outcome of the new ones (kept out of the features,
-    like the true probability; the generated frames themselves are unchanged).
+                         new_months: int = 12) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """When each application was made, a drift of the new applications that grows month after month, and the
+    repayment outcomes of the new ones (kept out of the features, like the true probability).
 
-    Labelled applications spread evenly over `history_months`. New ones over `new_months` with a drift that
-    grows: the later the month, the more it draws applicants with a low external score 3 (a worsening mix, no
-    value changed). Outcomes (1 = defaulted, drawn from each applicant's true probability) for the new
+    Labelled applications spread evenly over `history_months`, new ones over `new_months`. In month m of the
+    new applications, each column of `MONTHLY_DRIFT` is moved by m / (new_months - 1) of its change: none in the
+    first month, all of it in the last (the observed values move, the applicants' true risk does not, so the
+    model's error grows too). Outcomes (1 = defaulted, drawn from each applicant's true probability) for the new
     applications made at least `OUTCOME_LAG_MONTHS` months before the end; the build keeps those of accepted
     applications (a refused one never got the loan).
 
-    Returns (SK_ID_CURR, APPLICATION_DATE) for every application and (SK_ID_CURR, DEFAULTED, REPORTED_ON)."""
-    rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(3,)))  # apart from the frames' streams
+    Returns the new applications with the drift, (SK_ID_CURR, APPLICATION_DATE) for every application and
+    (SK_ID_CURR, DEFAULTED, REPORTED_ON). Drawn from a stream of its own: `generate_portfolio`'s frames and
+    draws are unchanged."""
+    rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(3,)))
     train_ids = portfolio.train["SK_ID_CURR"].to_numpy()
     new_ids = portfolio.new["SK_ID_CURR"].to_numpy()
     history_month = rng.integers(0, history_months, len(train_ids))
-    es3 = portfolio.new["EXT_SOURCE_3"].to_numpy(dtype=np.float64)
-    es3 = np.where(np.isfinite(es3), es3, np.nanmedian(es3) if np.isfinite(es3).any() else 0.5)
-    # each applicant's month: the largest of Gumbel noise plus a tilt growing with the month for low scores
-    # (a multinomial choice per applicant: months stay about equally full, their mix worsens)
-    z = (es3.mean() - es3) / (es3.std() or 1.0)
-    tilt = DRIFT_STRENGTH * np.outer(z, np.arange(new_months) / max(new_months - 1, 1))
-    new_month = np.argmax(rng.gumbel(size=(len(es3), new_months)) + tilt, axis=1).astype(np.int64)
+    new_month = rng.integers(0, new_months, len(new_ids))
     day = rng.integers(0, 28, len(train_ids) + len(new_ids))
 
     def dates(start: np.datetime64, months: np.ndarray, days: np.ndarray) -> np.ndarray:
         month_start = (start.astype("datetime64[M]") + months).astype("datetime64[D]")
         return month_start + days
 
+    drifted = portfolio.new.copy()
+    share = new_month / max(new_months - 1, 1)
+    for column, change in MONTHLY_DRIFT.items():
+        values = drifted[column].to_numpy(dtype=np.float64) * (1.0 + change * share)
+        drifted[column] = values.round(6) if column.startswith("EXT_SOURCE") else values.round(1)
     timeline = pd.DataFrame({
         "SK_ID_CURR": np.concatenate([train_ids, new_ids]),
         "APPLICATION_DATE": np.concatenate([dates(HISTORY_START, history_month, day[:len(train_ids)]),
@@ -954,12 +961,11 @@ def application_timeline(portfolio: GeneratedPortfolio, seed: int = 42, history_
     })
     truth = portfolio.true_probability.set_index("SK_ID_CURR")["TRUE_DEFAULT_PROBABILITY"]
     known = new_month < new_months - OUTCOME_LAG_MONTHS
-    p_new = truth.reindex(new_ids).to_numpy()
-    defaulted = (rng.random(len(new_ids)) < p_new).astype(np.int64)
+    defaulted = (rng.random(len(new_ids)) < truth.reindex(new_ids).to_numpy()).astype(np.int64)
     reported = dates(NEW_START, new_month + OUTCOME_LAG_MONTHS, day[len(train_ids):])
     outcomes = pd.DataFrame({"SK_ID_CURR": new_ids[known], "DEFAULTED": defaulted[known],
                              "REPORTED_ON": reported[known]})
-    return timeline, outcomes
+    return drifted, timeline, outcomes
 
 
 def write_portfolio(portfolio: GeneratedPortfolio, directory: Path) -> dict[str, Path]:
