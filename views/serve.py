@@ -185,8 +185,9 @@ def serve(*, port: int = 5006, address: str = "127.0.0.1", secrets: str | Path |
     if provider is not None or oauth_provider:
         patterns.append((COMPONENTS_ROUTE, LoggedInComponentHandler, {}))
     http_server_kwargs = {
-        # bodies over 64 KiB are refused from their Content-Length (or as they stream) before they are buffered
-        "max_body_size": MAX_BODY_BYTES, "max_buffer_size": 4 * MAX_BODY_BYTES,
+        # bodies over 64 KiB are refused from their Content-Length (or as they stream) before they are buffered.
+        # max_buffer_size stays Tornado's: it also bounds a websocket frame (Bokeh allows 20 MB messages)
+        "max_body_size": MAX_BODY_BYTES,
         # Tornado's xheaders would believe X-Forwarded-For from any peer: views/login.py believes it only from
         # the trusted proxies, for the client address of throttling and logs
         "xheaders": False,
