@@ -9,6 +9,7 @@ dataclasses, so `scoring.client` rebuilds exactly what the in-process service re
 
 import gc
 import hashlib
+import json
 import logging
 import hmac
 import os
@@ -16,10 +17,12 @@ import sys
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal, Optional
 
+import orjson
 from fastapi import APIRouter, Body, Depends, FastAPI, Header, HTTPException, Path, Query, Request
 from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from fastapi_offline import FastAPIOffline
 from pydantic import BaseModel, ConfigDict, Field
@@ -131,9 +134,9 @@ async def caller(request: Request,
     for (`X-User`, only for a token allowed to forward one: 403 otherwise) in one of its roles (`X-Role`)."""
     user = ("".join(ch for ch in x_user if ch.isprintable()).strip() or None) if x_user else None
     auth: TokenAuth = request.app.state.auth
-    if x_role is not None and x_role not in ROLES:
-        raise HTTPException(403, f"unknown role in X-Role; roles: {', '.join(ROLES)}")
     if not auth.enabled:
+        if x_role is not None and x_role not in ROLES:
+            raise HTTPException(403, f"unknown role in X-Role; roles: {', '.join(ROLES)}")
         return Caller("anonymous", user, frozenset([x_role]) if x_role else frozenset(ROLES))
     if credentials is None:  # no Authorization header, or not the Bearer scheme
         raise HTTPException(401, "missing bearer token: send the header `Authorization: Bearer <token>`",
@@ -520,6 +523,33 @@ def get_distribution(service: Service, feature: Annotated[str, Path(examples=["E
         raise _unknown_feature(feature, exc) from None
 
 
+class OrjsonRequest(Request):
+    """A request whose JSON body is parsed by orjson: 10,000 applications are a 25 MB body, ~200 ms for the
+    standard library's parser, ~70 ms for orjson (measured). A body orjson refuses (NaN, Infinity, which the
+    standard library accepts) is parsed again by the standard library, so that the 422 names the field."""
+
+    async def json(self) -> Any:
+        if not hasattr(self, "_orjson_body"):
+            body = await self.body()
+            try:
+                self._orjson_body = orjson.loads(body)
+            except orjson.JSONDecodeError:
+                self._orjson_body = json.loads(body)
+        return self._orjson_body
+
+
+class OrjsonRoute(APIRoute):
+    """FastAPI's documented way to give routes a custom `Request` class ("Custom Request and APIRoute class")."""
+
+    def get_route_handler(self):
+        handler = super().get_route_handler()
+
+        async def orjson_handler(request: Request):
+            return await handler(OrjsonRequest(request.scope, request.receive))
+
+        return orjson_handler
+
+
 def predict_router(applications: Applications, examples: dict[str, dict]) -> APIRouter:
     """`POST /predict` and `POST /predict/batch`, whose bodies are the `Application` type of this model's
     feature spec (`scoring.application`): FastAPI validates and documents them with it; and
@@ -540,7 +570,7 @@ def predict_router(applications: Applications, examples: dict[str, dict]) -> API
     def get_application(service: Service, client_id: ClientId) -> dict[str, Any]:
         return service.application(known_client(client_id))
 
-    router = APIRouter(prefix="/predict", tags=["predict"], dependencies=_SECURED,
+    router = APIRouter(prefix="/predict", tags=["predict"], dependencies=_SECURED, route_class=OrjsonRoute,
                        responses={**_E401, **_E403, 413: {"description": "body too large"}, **_E422, **_E503})
 
     @router.post("", max_body_size=MAX_APPLICATION_BYTES, dependencies=[ADVISOR], responses=_E403,

@@ -96,7 +96,9 @@ class ModelCard:
         """The card without the bulky reference statistics (what `/model` returns)."""
         d = asdict(self)
         d.pop("reference")
-        d["features"] = d.pop("spec")["features"]
+        spec = d.pop("spec")
+        d["features"] = spec["features"]
+        d["schema"] = spec["schema"]  # labels, currency, roles, protected attributes, bounds; no file paths
         return d
 
 
