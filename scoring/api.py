@@ -32,7 +32,7 @@ from .application import Applications
 from .audit import AUDIT_ERRORS, AuditLog, PostgresAuditLog
 from .audited import AuditedService
 from .backends import local_service
-from .contracts import (MAX_BATCH, MAX_JUSTIFICATION, MAX_PAGE, MAX_PEERS, MAX_TOP, SORTABLE, ClientFile,
+from .contracts import (FairnessFigures, MonthFigures, MAX_BATCH, MAX_JUSTIFICATION, MAX_PAGE, MAX_PEERS, MAX_TOP, SORTABLE, ClientFile,
                         ClientOverview, ClientQuery, AuditEntry, DebtCapacity, DecisionRecord, DriftRow, Explanation,
                         FeatureDistribution, Importance, JustificationRequiredError, Offers, Peers, PortfolioSummary,
                         Reasons, ScoringService)
@@ -381,6 +381,14 @@ def get_top_features(service: Service, n: Annotated[int, Query(ge=1, le=MAX_TOP)
     return service.top_features(n)
 
 
+@model.get("/fairness", dependencies=[ANALYST], responses=_E403,
+           summary="Decisions by protected attribute (gender, age band) for the labelled applications (out of fold) "
+                   "and the new ones: acceptance, errors, calibration, disparate impact, equal opportunity, alerts "
+                   "(analysts)")
+def get_fairness(service: Service) -> list[FairnessFigures]:
+    return service.fairness()
+
+
 @model.get("/drift", dependencies=[ANALYST], responses=_E403,
            summary="Population stability (PSI) of each feature, new applications against training (analysts)")
 def get_drift(service: Service) -> list[DriftRow]:
@@ -388,6 +396,14 @@ def get_drift(service: Service) -> list[DriftRow]:
 
 
 portfolio = APIRouter(tags=["portfolio"], dependencies=_SECURED, responses={**_E401, **_E403})
+
+
+@portfolio.get("/monitoring/months", dependencies=[ANALYST],
+               summary="The portfolio and the model by month of application: acceptance, score and feature drift "
+                       "(PSI), observed and expected default and error rates, AUC where outcomes are known "
+                       "(analysts)")
+def get_monthly_monitoring(service: Service) -> list[MonthFigures]:
+    return service.monitoring()
 
 
 @portfolio.get("/portfolio", dependencies=[ANALYST], responses=_E403,

@@ -16,7 +16,7 @@ import math
 from typing import Any, Mapping, Sequence
 
 from .audit import AUDIT_ERRORS, Entry
-from .contracts import (AuditEntry, ClientFile, ClientOverview, ClientPage, ClientQuery, DebtCapacity, DecisionRecord,
+from .contracts import (FairnessFigures, MonthFigures, AuditEntry, ClientFile, ClientOverview, ClientPage, ClientQuery, DebtCapacity, DecisionRecord,
                         DriftRow, Explanation, FeatureDistribution, Importance, Offers, Peers, PortfolioSummary, Reasons,
                         REFUSED, Score, ScoringService, decide)
 from .errors import AuditUnavailableError
@@ -173,6 +173,12 @@ class AuditedService:
 
     def drift(self) -> list[DriftRow]:
         return self.service.drift()
+
+    def fairness(self) -> list[FairnessFigures]:
+        return self.service.fairness()
+
+    def monitoring(self) -> list[MonthFigures]:
+        return self.service.monitoring()
 
     def global_importance(self, top: int = 15) -> list[Importance]:
         return self.service.global_importance(top)

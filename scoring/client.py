@@ -18,7 +18,7 @@ from urllib.parse import quote
 
 import httpx
 
-from .contracts import (AuditEntry, ClientFile, ClientOverview, ClientPage, ClientQuery, DebtCapacity, DecisionRecord,
+from .contracts import (FairnessFigures, MonthFigures, AuditEntry, ClientFile, ClientOverview, ClientPage, ClientQuery, DebtCapacity, DecisionRecord,
                         DriftRow, Explanation, FeatureDistribution, Importance, JustificationRequiredError, Offers, Peers,
                         PortfolioSummary, Reasons, Score, from_json)
 from .credentials import first_token
@@ -197,6 +197,12 @@ class HttpScoringService:
 
     def drift(self) -> list[DriftRow]:
         return from_json(list[DriftRow], self._call("GET", "/model/drift"))
+
+    def fairness(self) -> list[FairnessFigures]:
+        return from_json(list[FairnessFigures], self._call("GET", "/model/fairness"))
+
+    def monitoring(self) -> list[MonthFigures]:
+        return from_json(list[MonthFigures], self._call("GET", "/monitoring/months"))
 
     def global_importance(self, top: int = 15) -> list[Importance]:
         return from_json(list[Importance], self._call("GET", "/model/importance",

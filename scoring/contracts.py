@@ -167,6 +167,57 @@ class Importance:
     importance: float         # mean |SHAP| over a sample, in log-odds
 
 
+# ------------------------------------------------------------------------------------------ governance
+@dataclass(frozen=True)
+class GroupFigures:
+    """One group of a protected attribute (a gender, an age band)."""
+    group: str
+    applications: int
+    acceptance_rate: float
+    mean_default_probability: float
+    observed_default_rate: float | None = None   # None where outcomes are unknown (new applications)
+    missed_default_rate: float | None = None     # defaulters accepted / defaulters
+    refused_good_rate: float | None = None       # clients who repaid, refused / clients who repaid
+
+
+@dataclass(frozen=True)
+class FairnessAlert:
+    metric: str                # "disparate_impact_ratio" | "equal_opportunity_difference"
+    value: float
+    limit: float
+
+
+@dataclass(frozen=True)
+class FairnessFigures:
+    """Decisions by group of one protected attribute, for one population."""
+    attribute: str             # "gender", "age"
+    population: str            # "labelled (out of fold)" | "new applications"
+    groups: list[GroupFigures]
+    disparate_impact_ratio: float | None         # lowest acceptance rate / highest (four-fifths rule: >= 0.8)
+    equal_opportunity_difference: float | None   # largest gap in the acceptance rate of clients who repaid
+    alerts: list[FairnessAlert] = field(default_factory=list)
+    small_groups: list[str] = field(default_factory=list)   # too small to be compared
+
+
+@dataclass(frozen=True)
+class MonthFigures:
+    """The portfolio and the model over one month of applications."""
+    month: str                 # "2026-03"
+    split: str                 # "train" (labelled history) | "new"
+    applications: int
+    acceptance_rate: float
+    mean_default_probability: float
+    expected_default_rate: float      # what the model expects, before outcomes arrive
+    expected_error_rate: float
+    outcomes: int                     # applications whose outcome is known
+    observed_default_rate: float | None
+    realised_error_rate: float | None
+    auc: float | None
+    score_psi: float
+    feature_psi: dict[str, float]     # against the training reference, for the model's main features
+    drifting: list[str] = field(default_factory=list)   # features at PSI >= 0.2
+
+
 # ------------------------------------------------------------------------------------------ comparisons
 @dataclass(frozen=True)
 class Histogram:
@@ -337,6 +388,8 @@ class ScoringService(Protocol):
     def model_card(self) -> dict: ...
     def portfolio(self) -> PortfolioSummary: ...
     def drift(self) -> list[DriftRow]: ...
+    def fairness(self) -> list[FairnessFigures]: ...                  # by protected attribute and population
+    def monitoring(self) -> list[MonthFigures]: ...                   # by month of application
     def global_importance(self, top: int = 15) -> list[Importance]: ...
     def top_features(self, n: int = 5) -> list[Importance]: ...
     def contract_types(self) -> list[str]: ...

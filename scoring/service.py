@@ -11,6 +11,7 @@ import dataclasses
 import functools
 import json
 import os
+import threading
 from typing import Any, Mapping, Sequence
 
 import numpy as np
@@ -18,16 +19,20 @@ import numpy as np
 from .config import Workdir
 from .contracts import (DECISIONS, MAX_BATCH, MAX_JUSTIFICATION, MAX_PEERS, REASON_LANGUAGES, ClientFile,
                         ClientOverview, ClientPage, ClientQuery, DebtCapacity, DecisionRecord, DriftRow, Explanation,
-                        FeatureDistribution, Histogram, Importance, JustificationRequiredError, Offers, Peer, Peers,
-                        PortfolioSummary, RatioComparison, Reasons, Score, decide)
+                        FairnessAlert, FairnessFigures, FeatureDistribution, GroupFigures, Histogram, Importance,
+                        JustificationRequiredError, MonthFigures, Offers, Peer, Peers, PortfolioSummary,
+                        RatioComparison, Reasons, Score, decide)
 from .errors import InvalidApplicationError, ModelError, ScoringError, UnknownClientError
 from .labels import feature_labels
 from .model import load_folds, load_model
-from .monitoring import drift_report
+from .fairness import fairness_report, group_labels
+from .monitoring import PSI_DRIFT, drift_report, monthly_report
+from .outcomes import relation
 from .scorer import Scorer
 from .store import ClientStore
 
 HIST_BINS = 40
+MONITORED_FEATURES = 15  # the model's main features followed month by month
 PROFILE_FIELDS = ("age_years", "income", "debt", "debt_ratio", "family", "children", "employment_years")
 APPLICATION_FIELDS = ("contract_type", "credit_amount", "term_months", "annuity", "goods_price", "credit_income_ratio")
 RATIOS = ("debt_ratio", "credit_income_ratio")  # store columns compared with the population; labels in scoring.labels
@@ -79,6 +84,8 @@ class LocalScoringService:
         if len(self.ids) != self.X.shape[0]:
             raise ModelError(f"{self.workdir.features_path} has {self.X.shape[0]} rows for {len(self.ids)} client files")
         self.roles = self.store.roles
+        self._monthly: dict[str, list[MonthFigures]] = {}
+        self._monthly_lock = threading.Lock()
         self.folds = self.store.folds()
         if self.folds.max(initial=-1) >= len(self.fold_scorers):
             raise ModelError(f"the client files in {self.workdir.store_path} were scored by cross-fitting models "
@@ -133,6 +140,48 @@ class LocalScoringService:
 
     def drift(self) -> list[DriftRow]:
         return self._drift[0]
+
+    # ------------------------------------------------------------ governance: fairness, monitoring over time
+    @functools.cached_property
+    def _fairness(self) -> list[FairnessFigures]:
+        """The card's figures (labelled applications, out of fold), then the same on the new applications' decisions
+        (acceptance and predictions only: their outcomes are not known yet), from the store's raw columns."""
+        out = [_fairness_figures(name, "labelled (out of fold)", f) for name, f in self.card.fairness.items()]
+        schema = self.scorer.spec.schema
+        columns = [p.column for p in schema.protected.values()]
+        if columns:
+            frame = self.store.protected_columns(columns, split="new")
+            if len(frame):
+                groups = group_labels(frame, schema)
+                live = fairness_report(frame["default_probability"].to_numpy(), self.card.threshold, groups)
+                out += [_fairness_figures(name, "new applications", f) for name, f in live.items()]
+        return out
+
+    def fairness(self) -> list[FairnessFigures]:
+        return self._fairness
+
+    def monitoring(self) -> list[MonthFigures]:
+        """Figures by month of application, computed in DuckDB (`scoring.monitoring.monthly_report`), once per set
+        of known outcomes (outcomes loaded since, `python -m scoring outcomes`, are read at the next call)."""
+        outcomes = relation(self.workdir)
+        cached = self._monthly.get(outcomes)
+        if cached is None:
+            spec = self.scorer.spec
+            features = []
+            for imp in self.global_importance(MONITORED_FEATURES):
+                j = spec.index(imp.feature)
+                f = spec.features[j]
+                if f.source and (f.source == f.name or f.kind == "categorical"):  # a raw column of the store
+                    features.append({"name": f.name, "column": f.source, "index": j,
+                                     "categories": list(f.categories) if f.kind == "categorical" else None})
+            with self._monthly_lock:
+                rows = monthly_report(self.store.cursor(), self.card.reference, self.card.threshold, features,
+                                      outcomes=outcomes)
+            cached = [MonthFigures(**r, drifting=sorted(k for k, v in r["feature_psi"].items() if v >= PSI_DRIFT))
+                      for r in rows]
+            self._monthly.clear()
+            self._monthly[outcomes] = cached
+        return cached
 
     @functools.cached_property
     def _portfolio(self) -> PortfolioSummary:
@@ -433,3 +482,9 @@ class LocalScoringService:
     def decisions(self, client_id: int) -> list[DecisionRecord]:
         """The decisions recorded on a client file, oldest first."""
         return self.decision_log.for_client(int(self.ids[self._row(client_id)]))
+
+
+def _fairness_figures(attribute: str, population: str, figures: dict) -> FairnessFigures:
+    return FairnessFigures(attribute, population, [GroupFigures(**g) for g in figures["groups"]],
+                           figures["disparate_impact_ratio"], figures["equal_opportunity_difference"],
+                           [FairnessAlert(**a) for a in figures["alerts"]], list(figures["small_groups"]))

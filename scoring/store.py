@@ -104,6 +104,20 @@ class ClientStore:
     def close(self) -> None:
         self._con.close()
 
+    def cursor(self) -> duckdb.DuckDBPyConnection:
+        """This thread's read-only cursor on the store (for aggregate queries such as monitoring)."""
+        return self._cur
+
+    def protected_columns(self, columns: list[str], split: str) -> pd.DataFrame:
+        """The raw protected-attribute columns and the probability of one split's applications (fairness figures):
+        a few columns, not a copy of the store."""
+        present = {r[0] for r in self._cur.execute("DESCRIBE raw").fetchall()}
+        chosen = ", ".join(f'r."{c}"' for c in columns if c in present)
+        if not chosen:
+            return pd.DataFrame()
+        return self._cur.execute(f"SELECT {chosen}, a.default_probability FROM applications a JOIN raw r USING "
+                                 f"(client_id) WHERE a.split = ? ORDER BY a.client_id", [split]).df()
+
     # ----------------------------------------------------------------- building
     @staticmethod
     def write(path: Path, client_ids: np.ndarray, split: np.ndarray, target: np.ndarray, probability: np.ndarray,

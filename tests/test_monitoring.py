@@ -108,3 +108,42 @@ def test_outcomes_of_undecided_applications_are_refused(service, own_workdir, tm
     assert main(["outcomes", str(path), "--workdir", str(own_workdir.root)]) == 2
     err = capsys.readouterr().err
     assert "not decided as accepted" in err and f"client {history[0]}" in err
+
+
+# ------------------------------------------------------------------------------------------ through the service
+API_TOKENS = ("monitor-analyst analyst", "monitor-advisor advisor")
+
+
+def test_the_service_gives_fairness_for_labelled_and_new_applications(service):
+    figures = {(f.attribute, f.population): f for f in service.fairness()}
+    assert set(figures) == {("gender", "labelled (out of fold)"), ("age", "labelled (out of fold)"),
+                            ("gender", "new applications"), ("age", "new applications")}
+    labelled, new = figures["gender", "labelled (out of fold)"], figures["gender", "new applications"]
+    assert sum(g.applications for g in labelled.groups) == int(np.isfinite(service._target).sum())
+    assert all(g.observed_default_rate is not None for g in labelled.groups)
+    assert all(g.observed_default_rate is None for g in new.groups) and new.equal_opportunity_difference is None
+    assert 0 < new.disparate_impact_ratio <= 1
+
+
+def test_the_service_gives_the_months_with_their_drifting_features(service):
+    months = service.monitoring()
+    assert len(months) == 36 and months[-1].split == "new"
+    assert all(set(m.drifting) == {k for k, v in m.feature_psi.items() if v >= 0.2} for m in months)
+    assert service.monitoring() is months  # computed once per set of outcomes
+
+
+def test_analysts_read_fairness_and_monitoring_over_the_api_advisors_do_not(api_server, service):
+    import httpx
+
+    from scoring.client import HttpScoringService
+    from scoring.errors import AccessDeniedError
+
+    with HttpScoringService(api_server.url, "monitor-analyst") as analyst:
+        assert analyst.fairness() == service.fairness()
+        assert analyst.monitoring() == service.monitoring()
+    with HttpScoringService(api_server.url, "monitor-advisor") as advisor:
+        with pytest.raises(AccessDeniedError):
+            advisor.fairness()
+        with pytest.raises(AccessDeniedError):
+            advisor.monitoring()
+    assert httpx.get(f"{api_server.url}/monitoring/months").status_code == 401
