@@ -4,49 +4,24 @@ leave the server's memory where it was (within 50 MB)."""
 from __future__ import annotations
 
 import json
-import os
-import socket
-import subprocess
-import sys
 import time
-from pathlib import Path
 
 import httpx
 import psutil
 import pytest
 
+from api_server import ApiProcess
 from scoring.api import MAX_APPLICATION_BYTES, MAX_BATCH_BYTES
 
-REPO = Path(__file__).resolve().parent.parent
 TOKEN = "limits-token-2f9e"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
 def server(workdir, tmp_path_factory):
-    port = _free_port()
-    env = {**os.environ, "SCORING_API_TOKENS": f"{TOKEN} advisor+analyst", "SCORING_API_ACCESS_LOG": "0",
+    env = {"SCORING_API_TOKENS": f"{TOKEN} advisor+analyst",
            "SCORING_AUDIT_DB": str(tmp_path_factory.mktemp("limits") / "audit.sqlite")}
-    env.pop("SCORING_API_TOKENS_FILE", None)
-    proc = subprocess.Popen([sys.executable, "-m", "scoring", "api", "--port", str(port), "--workdir",
-                             str(workdir.root)], cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline:
-        assert proc.poll() is None, proc.stderr.read()
-        try:
-            if httpx.get(f"{url}/health", timeout=1).status_code == 200:
-                break
-        except httpx.TransportError:
-            time.sleep(0.2)
-    yield url, psutil.Process(proc.pid)
-    proc.terminate()
-    proc.wait(30)
+    with ApiProcess(workdir, env) as api:
+        yield api.url, psutil.Process(api.process.pid)
 
 
 def _body_of_size(size: int, batch: bool) -> bytes:

@@ -4,45 +4,24 @@ a message on a wrong URL, a wrong token or a token that cannot read the audit tr
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
-import httpx
 import pytest
+
+from api_server import ApiProcess
 
 REPO = Path(__file__).resolve().parent.parent
 TOKEN, ADVISOR_ONLY = "smoke-token-5e1d", "smoke-advisor-only"
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def api_url(workdir, tmp_path_factory):
-    port = _free_port()
-    env = {**os.environ, "SCORING_API_TOKENS": f"{TOKEN} advisor+analyst, {ADVISOR_ONLY} advisor",
+    env = {"SCORING_API_TOKENS": f"{TOKEN} advisor+analyst, {ADVISOR_ONLY} advisor",
            "SCORING_AUDIT_DB": str(tmp_path_factory.mktemp("smoke") / "audit.sqlite")}
-    env.pop("SCORING_API_TOKENS_FILE", None)
-    proc = subprocess.Popen([sys.executable, "-m", "scoring", "api", "--port", str(port), "--workdir",
-                             str(workdir.root)], cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline:
-        assert proc.poll() is None, proc.stderr.read()
-        try:
-            if httpx.get(f"{url}/health", timeout=1).status_code == 200:
-                break
-        except httpx.TransportError:
-            time.sleep(0.2)
-    yield url
-    proc.terminate()
-    proc.wait(30)
+    with ApiProcess(workdir, env) as api:
+        yield api.url
 
 
 def _smoke(*args, token=TOKEN):
