@@ -302,3 +302,37 @@ def test_an_advisor_logs_in_and_sees_the_client(dashboard, secured, clients, aud
     entry = next(e for e in audit.recent(20) if e["user"] == user and e["client_id"] == client_id)
     assert entry["event"] == "client_opened" and entry["source"] == "dashboard"
 
+
+
+def test_an_advisor_sees_the_reasons_and_an_offer_and_records_a_decision(dashboard, secured, service, audit):
+    """Logged in as an advisor: a refused client's reasons and acceptable offer fill in after the file; an override
+    without a justification is refused with a message, with one it is recorded, listed and audited."""
+    refused = [int(r["client_id"]) for r in service.search(ClientQuery(decision="refused", limit=50)).items]
+    client_id = next(c for c in refused if service.offers(c).offers)
+    reason = service.reasons(client_id, "fr").reasons[0].text
+    user, password = next((name, password) for name, (role, password) in secured.logins.items() if role == "advisor")
+    dashboard.goto(f"{secured.url}?client={client_id}")
+    dashboard.locator("input[name=username]").fill(user)
+    dashboard.locator("input[name=password]").fill(password)
+    dashboard.locator("input[name=password]").press("Enter")
+    dashboard.goto(f"{secured.url}?client={client_id}")
+    expect_client(dashboard, client_id)
+    expect(dashboard.locator(".reasons-pane li").first).to_have_text(reason)
+    expect(dashboard.locator(".offers-pane li.offer").first).to_contain_text("accepté à")
+    expect(dashboard.locator(".peers-pane")).to_contain_text("dossiers passés les plus proches")
+
+    dashboard.locator(".decision-choice").get_by_text("Décider autrement").click()
+    dashboard.locator(".record-decision button").click()
+    expect(dashboard.locator(".advice .notice")).to_contain_text("doit être justifiée")
+    assert not [e for e in audit.recent(50) if e["event"] == "decision_recorded" and e["client_id"] == client_id]
+
+    dashboard.locator(".decision-choice").get_by_text("Décider autrement").click()
+    dashboard.locator(".justification-input textarea").fill("Garant solide, revenus <b>vérifiés</b>")
+    dashboard.locator(".justification-input textarea").press("Tab")      # the text area sends its value on change
+    dashboard.locator(".record-decision button").click()
+    expect(dashboard.locator(".decisions-pane .justification").last).to_have_text(
+        "Garant solide, revenus <b>vérifiés</b>")
+    expect(dashboard.locator(".advice .notice")).to_contain_text("Décision enregistrée")
+    entry = next(e for e in audit.recent(50) if e["event"] == "decision_recorded" and e["client_id"] == client_id)
+    assert entry["user"] == user and entry["source"] == "dashboard"
+    assert service.decisions(client_id)[-1].decision == "accepted"

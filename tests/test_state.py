@@ -32,8 +32,9 @@ def state(service, audit):
 
 
 def opened(audit) -> list[dict]:
-    """The log's "client_opened" entries, latest first (searches and comparisons have entries of their own)."""
-    return [e for e in audit.recent(100) if e["event"] == "client_opened"]
+    """The log's "client_opened" entries of client files shown, latest first (searches and comparisons have entries
+    of their own; reading a file's recorded decisions, after it is shown, is logged as a "client_opened" too)."""
+    return [e for e in audit.recent(100) if e["event"] == "client_opened" and '"decisions"' not in (e["details"] or "")]
 
 
 class CountingService:
@@ -202,11 +203,14 @@ def test_an_unknown_first_id_leaves_no_client(service):
 
 def test_a_client_switch_is_one_overview_call(service, ids):
     counting = CountingService(service)
-    state = DashboardState(counting)
+    pending = []
+    state = DashboardState(counting, schedule=pending.append)
     counting.calls.clear()
     state.client.client_id = ids["refused"]
     assert counting.calls == ["overview"]           # one request over HTTP, one audit entry
     assert state.client.file.client_id == ids["refused"]
+    pending.pop()()                                 # then the advisor's answer fills in
+    assert counting.calls == ["overview", "reasons", "offers", "peers", "decisions"]
 
 
 def test_each_client_opened_is_in_the_audit_log_before_it_is_shown(state, audit, ids):

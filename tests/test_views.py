@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from html import escape as html_escape
 
 import pandas as pd
 import panel as pn
@@ -134,8 +135,7 @@ def test_table_shows_one_formatted_page_and_the_pager_follows(app, service):
 
 
 def test_each_section_shows_panels_loading_indicator_while_a_client_opens(app, refused_id):
-    panes = list(app.titles.values())
-    assert len(panes) == 4
+    panes = [app.titles[key] for key in ("client_file", "explanation", "comparison", "debt_capacity")]
     seen = []
     app.state.client.param.watch(lambda e: seen.append([pane.loading for pane in panes]), "file")
     app.state.client.param.watch(lambda e: seen.append(e.new), "loading")
@@ -143,6 +143,7 @@ def test_each_section_shows_panels_loading_indicator_while_a_client_opens(app, r
     assert seen == [True, [True] * 4, False]                # the file arrives while the sections show loading
     assert not any(pane.loading for pane in panes) and all("pn-loading" not in p.css_classes for p in panes)
     assert app.state.client.file.client_id == refused_id
+    assert not app.titles["advice"].loading and app.state.advice.reasons.client_id == refused_id   # filled in after
 
 
 XSS = '<img src=x onerror="alert(1)">'
@@ -376,3 +377,57 @@ def test_tables_get_plain_text_and_an_unknown_status_or_decision_shows_as_sent()
     frame = table_frame(rows, frozenset(), "fr", labels)
     assert frame.iloc[0].tolist() == ["7", HOSTILE, f"30,0{NBSP}%"]
     assert list(frame.columns) == ["N°", "Décision", "Proba."]       # Tabulator shows a title as HTML: ours only
+
+
+# ---------------------------------------------------------------------------------------------- the advisor's answer
+def test_the_advice_shows_reasons_offers_peers_and_the_decision_form(app, service, refused_id):
+    app.state.client.client_id = refused_id
+    advice = app.advice
+    reasons = service.reasons(refused_id, "fr")
+    for reason in reasons.reasons:
+        assert html_escape(reason.text) in advice.reasons.object
+    offers = service.offers(refused_id)
+    labels = labels_for(app.state.service)
+    if offers.offers:
+        first = offers.offers[0]
+        assert fmt_money(first.credit_amount, "fr", labels.currency) in advice.offers.object
+        assert fmt_percent(first.default_probability, "fr") in advice.offers.object
+    else:
+        assert "offers-message" in advice.offers.object
+    peers = service.peers(refused_id, 10)
+    assert fmt_percent(peers.default_rate, "fr") in advice.peers.object
+    assert list(advice.choice.options.values()) == ["follow", "override"]
+    assert "Refusé" in list(advice.choice.options)[0]
+    app.state.language = "en"
+    assert "Similar applicants" in advice.titles["peers"].object
+    assert all(html_escape(r.text) in advice.reasons.object for r in service.reasons(refused_id, "en").reasons)
+
+
+def test_the_review_badge_shows_next_to_the_decision_in_the_review_band():
+    score = Score(1, 0.51, "refused", 0.5, "v", review=True)
+    file = ClientFile(1, "new", None, score, {}, {})
+    assert 'class="review-badge"' in client_card_html(file, frozenset(), "fr") and "à étudier" in client_card_html(
+        file, frozenset(), "fr")
+    assert "to review" in client_card_html(file, frozenset(), "en")
+    far = ClientFile(1, "new", None, Score(1, 0.9, "refused", 0.5, "v"), {}, {})
+    assert "review-badge" not in client_card_html(far, frozenset(), "fr")
+
+
+def test_advice_text_from_the_service_is_escaped():
+    from scoring.contracts import DecisionRecord, Offers, Reason, Reasons
+    from views.advice import decisions_html, offers_html, reasons_html
+    from scoring.labels import current
+
+    payload = '<img src=x onerror=alert(1)>'
+    reasons = Reasons(1, "fr", "refused", 0.6, 0.5, "v", (Reason(payload, ("X",), "risk", 0.3),))
+    assert payload not in reasons_html(reasons, "fr") and "&lt;img" in reasons_html(reasons, "fr")
+    offers = Offers(1, 0.6, "refused", 0.5, "v", (), message=payload)
+    assert payload not in offers_html(offers, "fr", current())
+    record = DecisionRecord(1, 1, payload, "2026-11-29T14:00:00", "v", "production", 0.6, 0.5, "refused", "accepted",
+                            payload, True, 0.02, (), None, {})
+    text = decisions_html([record], "fr", current())
+    assert payload not in text and "à étudier" in text
+
+
+def test_analysts_have_no_advice(service):
+    assert DashboardApp(service, role="analyst").advice is None

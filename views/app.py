@@ -20,10 +20,11 @@ from scoring.backends import open_service, session_service
 from scoring.contracts import is_client_id
 from scoring.errors import ScoringError
 
+from .advice import AdviceView
 from .analyst import AuditTrailView
 from .client import ClientCard, ClientPicker
 from .analyst import text as audit_text
-from .common import NOTICE_CSS, deferred, notice_html, section_title
+from .common import NOTICE_CSS, deferred, next_tick, notice_html, section_title
 from .i18n import t
 from .portfolio import PortfolioOverview
 from .prediction import ComparisonView, DebtCapacityView, ExplanationView
@@ -48,7 +49,9 @@ class DashboardApp(pn.viewable.Viewer):
     def __init__(self, service=None, client_id: int | None = None, language: str = "fr", role: str | None = None,
                  **params):
         if "state" not in params:
-            params["state"] = DashboardState(service, client_id=client_id, language=language, role=role)
+            # the advice (reasons, offers, peers) fills in on the next tick, after the client file is shown
+            params["state"] = DashboardState(service, client_id=client_id, language=language, role=role,
+                                             schedule=next_tick)
         super().__init__(**params)
         state = self.state
         self.portfolio = PortfolioOverview(state=state) if state.portfolio is not None else None
@@ -59,6 +62,7 @@ class DashboardApp(pn.viewable.Viewer):
         self.explanation = ExplanationView(state=state) if has_client else None
         self.comparison = ComparisonView(state=state) if has_client else None
         self.debt = DebtCapacityView(state=state) if has_client else None
+        self.advice = AdviceView(state=state) if state.advice is not None else None
         self.language_switch = pn.widgets.RadioButtonGroup.from_param(
             state.param.language, description=None, options={"FR": "fr", "EN": "en"}, label="", color="light",
             width=110, css_classes=["language-switch"])
@@ -70,6 +74,8 @@ class DashboardApp(pn.viewable.Viewer):
             loading = state.client.param.loading
             self.titles = {key: section_title(key, state.param.language, loading=loading)
                            for key in ("client_file", "explanation", "comparison", "debt_capacity")}
+        if self.advice is not None:
+            self.titles["advice"] = section_title("advice", state.param.language, loading=state.advice.param.loading)
 
     # ------------------------------------------------------------------ the three areas
     def sidebar(self) -> list:
@@ -91,9 +97,11 @@ class DashboardApp(pn.viewable.Viewer):
         """The prediction; with `defer`, debt capacity (below the fold) is drawn after the page shows."""
         if self.explanation is None:
             return []
+        advice = [self.titles["advice"], self.advice] if self.advice is not None else []
         return [
             pn.Row(self.titles["explanation"], self.titles["comparison"], sizing_mode="stretch_width"),
             pn.Row(self.explanation, self.comparison, sizing_mode="stretch_width"),
+            *advice,
             self.titles["debt_capacity"],
             deferred(self.debt, 300) if defer else self.debt,
         ]

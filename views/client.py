@@ -77,6 +77,8 @@ def client_card_html(file: ClientFile | None, roles: frozenset[str], language: s
         return f'<table class="facts {css}">{cells}</table>'
 
     probability = labels.format_value("default_probability", score.default_probability, language)
+    review = (f'<span class="review-badge" title="{html.escape(t("review_help", language))}">{t("review", language)}'
+              f'</span>' if getattr(score, "review", False) else "")
     return (
         f'<div class="client-card" data-client-id="{client_id}">'
         f'<div class="client-head">{html.escape(labels.label("client_id", language))} '
@@ -84,6 +86,7 @@ def client_card_html(file: ClientFile | None, roles: frozenset[str], language: s
         f'{gauge_svg(score.default_probability, score.threshold, language, labels=labels)}'
         f'<div class="decision"><span class="decision-badge {css}" data-decision="{html.escape(decision)}">'
         f'{html.escape(decision_label(labels, decision, language))}</span>'
+        f'{review}'
         f'<span class="probability" data-probability="{float(score.default_probability):.6f}">'
         f'{html.escape(probability)}</span>'
         f'<span class="note">{html.escape(labels.label("default_probability", language).lower())}</span></div>'

@@ -27,6 +27,8 @@ h4 { margin: 10px 0 4px 0; font-size: 14px; }
 .decision-badge { font-weight: 700; padding: 3px 12px; border-radius: 12px; color: #fff; font-size: 15px; }
 .decision-badge.accepted { background: #1b7f3b; }
 .decision-badge.refused { background: #b3261e; }
+.review-badge { font-weight: 600; padding: 2px 10px; border-radius: 12px; color: #664d03; background: #fff3cd;
+                border: 1px solid #e0b000; font-size: 13px; }
 .probability { font-size: 24px; font-weight: 700; }
 .client-head { font-size: 14px; color: #1d2733; }
 .placeholder { color: #55606e; font-style: italic; }
@@ -60,6 +62,20 @@ def with_loading(state, action: Callable[[], object]) -> None:
         pn.state.execute(run, schedule=True)
     else:
         run()
+
+
+def next_tick(action: Callable[[], object]) -> None:
+    """Run `action` on the next tick of the server's event loop, its changes sent as one patch (at once outside
+    a server): what a switch changed first reaches the browser before slower parts fill in."""
+    def run():
+        with pn.io.hold():
+            action()
+
+    doc = pn.state.curdoc
+    if doc is not None and doc.session_context is not None:
+        pn.state.execute(run, schedule=True)
+    else:
+        action()
 
 
 def deferred(viewable: pn.viewable.Viewable, height: int) -> pn.viewable.Viewable:

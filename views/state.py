@@ -14,6 +14,7 @@ never built, so nothing of it is fetched. No role (a notebook, local development
 
 from __future__ import annotations
 
+import logging
 import math
 from dataclasses import dataclass, field
 from typing import Any
@@ -21,18 +22,22 @@ from typing import Any
 import pandas as pd
 import param
 
-from scoring.contracts import (DECISIONS, LIST_COLUMNS, MAX_PAGE, SORTABLE, AuditEntry, ClientFile, ClientQuery,
-                               DebtCapacity, Explanation, FeatureDistribution, PortfolioSummary, ScoringService,
-                               is_client_id)
+from scoring.contracts import (ACCEPTED, DECISIONS, LIST_COLUMNS, MAX_JUSTIFICATION, MAX_PAGE, REFUSED, SORTABLE,
+                               AuditEntry, ClientFile, ClientQuery, DebtCapacity, DecisionRecord, Explanation,
+                               FeatureDistribution, JustificationRequiredError, Offers, Peers, PortfolioSummary, Reasons,
+                               ScoringService, is_client_id)
 from scoring.errors import AuditUnavailableError, ScoringError, UnknownClientError
 
 from .i18n import LANGUAGES, t
+
+log = logging.getLogger(__name__)
 
 TOP_CONTRIBUTIONS = 10      # waterfall: the ten strongest contributions, the rest summed in "others"
 TOP_IMPORTANCE = 15
 N_COMPARED_FEATURES = 5
 MAX_ID_DIGITS = 19          # a longer number is no client ID (int64): searched for, it would only fail
 AUDIT_TRAIL_LIMIT = 100     # entries of a client file's audit trail shown, newest first
+N_PEERS = 10                # similar past applicants compared with the client
 
 #: role -> the parts of the page it has (None: no login, every part)
 ROLES = ("advisor", "analyst")
@@ -74,7 +79,9 @@ def _unavailable(exc: Exception) -> Notice:
     """What the user reads when an action failed: the audit log refused it, or the service is down."""
     if isinstance(exc, AuditUnavailableError):
         return Notice("audit_refused", {}, "danger")
-    return Notice("unavailable", {"detail": str(exc) or type(exc).__name__}, "danger")
+    # the page names the kind of failure only: the message may name the API's host or a path (the log keeps it)
+    log.warning("scoring service call failed: %s", exc)
+    return Notice("unavailable", {"detail": type(exc).__name__}, "danger")
 
 
 # -------------------------------------------------------------------------------------------- portfolio
@@ -319,6 +326,142 @@ class ClientState(param.Parameterized):
             self.notice = _unavailable(exc)
 
 
+# -------------------------------------------------------------------------------------------- advice
+def _run_now(action) -> None:
+    action()
+
+
+class AdviceState(param.Parameterized):
+    """The advisor's answer to the selected client: the principal reasons of the decision, acceptable offers
+    for a refused file, similar past applicants, and the advisor's own decision (follow the model, or override it
+    with a justification) with the decisions already recorded.
+
+    Loaded after the client file: `schedule` runs the load (at once here; the views pass one that waits for the
+    next tick of the server's event loop, so the client file reaches the browser first). Reading any of these is
+    audited by the session's service.
+    """
+
+    service = param.Parameter(constant=True, precedence=-1)
+    client = param.ClassSelector(class_=ClientState, constant=True, precedence=-1)
+    language = param.Selector(default="fr", objects=list(LANGUAGES))
+
+    choice = param.Selector(default="follow", objects=["follow", "override"],
+                            doc="Follow the model's decision, or take the other one")
+    justification = param.String(default="", doc="Why; required when the decision is not the model's")
+
+    reasons = param.ClassSelector(class_=Reasons, default=None, allow_None=True, precedence=-1)
+    offers = param.ClassSelector(class_=Offers, default=None, allow_None=True, precedence=-1)
+    peers = param.ClassSelector(class_=Peers, default=None, allow_None=True, precedence=-1)
+    decisions = param.List(default=[], item_type=DecisionRecord, precedence=-1, doc="Recorded decisions, oldest first")
+    notice = param.ClassSelector(class_=Notice, default=None, allow_None=True, precedence=-1)
+    loading = param.Boolean(default=False, precedence=-1, doc="Reasons, offers and peers are being fetched")
+
+    def __init__(self, service: ScoringService, client: ClientState, schedule=None, **params):
+        super().__init__(service=service, client=client, **params)
+        self.schedule = schedule or _run_now
+        client.param.watch(self._file_changed, "file")
+        if client.file is not None:
+            self.loading = True
+            self.schedule(self.load)
+
+    @property
+    def model_decision(self) -> str | None:
+        file = self.client.file
+        return None if file is None else file.score.decision
+
+    @property
+    def decision(self) -> str | None:
+        """The decision the form would record: the model's, or the other one."""
+        model = self.model_decision
+        if model is None or self.choice == "follow":
+            return model
+        return REFUSED if model == ACCEPTED else ACCEPTED
+
+    def _file_changed(self, event) -> None:
+        if event.new is None:
+            self.param.update(reasons=None, offers=None, peers=None, decisions=[], notice=None, loading=False)
+            return
+        if event.old is not None and event.old.client_id == event.new.client_id:
+            return
+        self.param.update(reasons=None, offers=None, peers=None, decisions=[], notice=None, choice="follow",
+                          justification="", loading=True)
+        self.schedule(self.load)
+
+    @param.depends("language", watch=True)
+    def _language_changed(self) -> None:
+        if self.reasons is not None and self.reasons.lang != self.language:
+            self.schedule(self._load_reasons)
+
+    def _fail(self, exc: Exception) -> None:
+        self.notice = _unavailable(exc)
+
+    def _load_reasons(self) -> None:
+        file = self.client.file
+        if file is None:
+            return
+        try:
+            self.reasons = self.service.reasons(file.client_id, self.language)
+        except (ScoringError, ValueError) as exc:
+            self._fail(exc)
+
+    def load(self) -> None:
+        """Reasons, offers, peers and decisions of the client shown; a failure sets a notice and leaves that part
+        empty (the client file stays shown)."""
+        file = self.client.file
+        if file is None:
+            self.loading = False
+            return
+        client_id, found, notice = file.client_id, {}, None
+        reads = (("reasons", lambda: self.service.reasons(client_id, self.language)),
+                 ("offers", lambda: self.service.offers(client_id)),
+                 ("peers", lambda: self.service.peers(client_id, N_PEERS)),
+                 ("decisions", lambda: list(self.service.decisions(client_id))))
+        try:
+            for name, read in reads:
+                try:
+                    found[name] = read()
+                except AuditUnavailableError:
+                    raise
+                except (ScoringError, ValueError) as exc:
+                    notice = notice or _unavailable(exc)
+        except AuditUnavailableError as exc:     # nothing read may be shown without its audit entry
+            found, notice = {}, _unavailable(exc)
+        if self.client.file is None or self.client.file.client_id != client_id:
+            return                                # another client was opened meanwhile: its own load runs
+        self.param.update(reasons=found.get("reasons"), offers=found.get("offers"), peers=found.get("peers"),
+                          decisions=found.get("decisions", []), notice=notice, loading=False)
+
+    def record(self) -> bool:
+        """Record the decision of the form; a refusal (no justification for an override, the audit log down...)
+        sets a notice and records nothing new in the list."""
+        file = self.client.file
+        if file is None:
+            return False
+        justification = self.justification.strip()
+        if len(justification) > MAX_JUSTIFICATION:
+            self.notice = Notice("justification_too_long", {"limit": MAX_JUSTIFICATION}, "danger")
+            return False
+        try:
+            self.service.record_decision(file.client_id, self.decision, justification)
+        except JustificationRequiredError:
+            self.notice = Notice("justification_required", {}, "danger")
+            return False
+        except AuditUnavailableError as exc:
+            self.notice = _unavailable(exc)
+            return False
+        except (ScoringError, ValueError) as exc:
+            self.notice = Notice("decision_refused", {"detail": str(exc) or type(exc).__name__}, "danger")
+            return False
+        try:
+            decisions = list(self.service.decisions(file.client_id))
+        except (ScoringError, ValueError) as exc:
+            self.notice = _unavailable(exc)
+            return True
+        self.param.update(decisions=decisions, justification="", choice="follow",
+                          notice=Notice("decision_recorded", {}, "info"))
+        return True
+
+
 # -------------------------------------------------------------------------------------------- audit trail
 class AuditTrailState(param.Parameterized):
     """Who did what with one client file (analysts): the entries of `service.audit_trail`, newest first.
@@ -373,9 +516,11 @@ class DashboardState(param.Parameterized):
     client = param.ClassSelector(class_=ClientState, default=None, allow_None=True, constant=True, precedence=-1)
     audit = param.ClassSelector(class_=AuditTrailState, default=None, allow_None=True, constant=True,
                                 precedence=-1)
+    advice = param.ClassSelector(class_=AdviceState, default=None, allow_None=True, constant=True, precedence=-1,
+                                 doc="The advisor's answer to the selected client (with the client part only)")
 
     def __init__(self, service: ScoringService | None = None, client_id: int | None = None,
-                 role: str | None = None, **params):
+                 role: str | None = None, schedule=None, **params):
         if role not in PARTS:
             raise ValueError(f"unknown role {role!r}; roles: {', '.join(ROLES)}")
         if service is None:
@@ -384,15 +529,19 @@ class DashboardState(param.Parameterized):
             service = session_service(open_service(), None)
         self.service = service
         parts = PARTS[role]
+        client = ClientState(service, client_id=client_id) if "client" in parts else None
         super().__init__(
             role=role,
             portfolio=PortfolioState(service) if "portfolio" in parts else None,
             search=ClientSearch(service) if "search" in parts else None,
-            client=ClientState(service, client_id=client_id) if "client" in parts else None,
+            client=client,
+            advice=AdviceState(service, client, schedule, language=params.get("language", "fr"))
+            if client is not None else None,
             audit=AuditTrailState(service) if "audit" in parts else None,
             **params)
         if self.client is not None:
             self.client.param.watch(self._retry, "file")
+            self.param.watch(lambda event: setattr(self.advice, "language", event.new), "language")
 
     @property
     def parts(self) -> frozenset[str]:

@@ -1,0 +1,121 @@
+"""The advisor's answer to a client, without a browser: reasons, offers and similar applicants loaded after the
+client file, and the advisor's decision recorded (an override only with a justification), audited."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from dashboard_server import FlakyLog
+from scoring.audit import AuditLog
+from scoring.backends import session_service
+from scoring.contracts import ClientQuery
+from views.state import N_PEERS, DashboardState
+
+
+@pytest.fixture(scope="module")
+def ids(service):
+    refused = [int(r["client_id"]) for r in service.search(ClientQuery(decision="refused", limit=3)).items]
+    accepted = int(service.search(ClientQuery(decision="accepted", limit=1)).items[0]["client_id"])
+    return {"refused": refused[0], "refused2": refused[1], "refused3": refused[2], "accepted": accepted}
+
+
+@pytest.fixture
+def audit(tmp_path):
+    return AuditLog(tmp_path / "audit.sqlite")
+
+
+@pytest.fixture
+def state(service, audit):
+    return DashboardState(session_service(service, "advisor", audit), role="advisor")
+
+
+def test_switching_client_loads_reasons_offers_peers_and_decisions(state, service, ids):
+    advice = state.advice
+    assert advice.reasons is None and advice.offers is None and advice.peers is None
+    state.client.client_id = ids["accepted"]
+    assert advice.reasons.client_id == ids["accepted"] and advice.reasons.lang == "fr"
+    assert [r.text for r in advice.reasons.reasons] == [r.text for r in service.reasons(ids["accepted"], "fr").reasons]
+    assert advice.offers.offers == () and advice.offers.message
+    assert advice.peers.k == N_PEERS and len(advice.peers.peers) == N_PEERS
+    assert advice.decisions == list(service.decisions(ids["accepted"]))
+    assert advice.notice is None and not advice.loading
+    state.language = "en"
+    assert advice.reasons.lang == "en"
+    assert [r.text for r in advice.reasons.reasons] == [r.text for r in service.reasons(ids["accepted"], "en").reasons]
+
+
+def test_the_load_waits_for_the_scheduler_after_the_client_file(service, audit, ids):
+    pending = []
+    state = DashboardState(session_service(service, "advisor", audit), role="advisor", schedule=pending.append)
+    state.client.client_id = ids["refused"]
+    assert state.client.file.client_id == ids["refused"]   # the client file first
+    assert state.advice.loading and state.advice.reasons is None
+    pending.pop()()
+    assert not state.advice.loading and state.advice.reasons.client_id == ids["refused"]
+
+
+def test_a_refused_client_shows_offers(state, service, ids):
+    state.client.client_id = ids["refused"]
+    offers = state.advice.offers
+    assert offers.decision == "refused"
+    assert offers.offers == service.offers(ids["refused"]).offers
+    assert offers.offers or offers.message
+    for offer in offers.offers:
+        assert offer.decision == "accepted" and offer.default_probability < offers.threshold
+
+
+def test_an_override_without_justification_shows_the_error_and_records_nothing(state, service, audit, ids):
+    client_id = ids["refused2"]
+    state.client.client_id = client_id
+    advice = state.advice
+    before = len(service.decisions(client_id))
+    advice.param.update(choice="override", justification="   ")
+    assert advice.decision == "accepted"
+    assert advice.record() is False
+    assert advice.notice.key == "justification_required" and advice.notice.level == "danger"
+    assert len(service.decisions(client_id)) == before == len(advice.decisions)
+    assert not [e for e in audit.recent(100) if e["event"] == "decision_recorded"]
+
+
+def test_an_override_with_a_justification_is_listed_and_audited(state, service, audit, ids):
+    client_id = ids["refused3"]
+    state.client.client_id = client_id
+    advice = state.advice
+    before = len(advice.decisions)
+    advice.param.update(choice="override", justification="Garant solide <b>vérifié</b>")
+    assert advice.record() is True
+    assert len(advice.decisions) == before + 1
+    record = advice.decisions[-1]
+    assert (record.decision, record.model_decision) == ("accepted", "refused")
+    assert record.justification == "Garant solide <b>vérifié</b>" and record.advisor == "advisor"
+    assert advice.notice.key == "decision_recorded"
+    assert advice.choice == "follow" and advice.justification == ""
+    entry = next(e for e in audit.recent(100) if e["event"] == "decision_recorded")
+    assert entry["client_id"] == client_id and entry["user"] == "advisor"
+    assert json.loads(entry["details"])["decision_id"] == record.id
+
+
+def test_following_the_model_needs_no_justification(state, ids):
+    state.client.client_id = ids["accepted"]
+    assert state.advice.decision == "accepted"
+    assert state.advice.record() is True
+    assert state.advice.decisions[-1].decision == state.advice.decisions[-1].model_decision == "accepted"
+
+
+def test_when_the_audit_log_fails_nothing_of_the_advice_is_shown(service, audit, ids):
+    log = FlakyLog(audit)
+    state = DashboardState(session_service(service, "advisor", log), role="advisor")
+    pending = []
+    state.advice.schedule = pending.append
+    state.client.client_id = ids["refused"]
+    log.broken = True
+    pending.pop()()
+    advice = state.advice
+    assert advice.reasons is None and advice.offers is None and advice.peers is None
+    assert advice.notice.key == "audit_refused" and not advice.loading
+
+
+def test_analysts_never_have_the_advice(service, audit):
+    assert DashboardState(session_service(service, "analyst", audit), role="analyst").advice is None
