@@ -66,16 +66,19 @@ def with_loading(state, action: Callable[[], object]) -> None:
 
 def next_tick(action: Callable[[], object]) -> None:
     """Run `action` on the next tick of the server's event loop, its changes sent as one patch (at once outside
-    a server): what a switch changed first reaches the browser before slower parts fill in."""
+    a server): what a switch changed first reaches the browser before slower parts fill in. While the session's
+    page is being made, once it is loaded in the browser (`pn.state.onload`): the first paint does not wait."""
     def run():
         with pn.io.hold():
             action()
 
     doc = pn.state.curdoc
-    if doc is not None and doc.session_context is not None:
-        pn.state.execute(run, schedule=True)
-    else:
+    if doc is None or doc.session_context is None:
         action()
+    elif not pn.state.loaded:
+        pn.state.onload(run)
+    else:
+        pn.state.execute(run, schedule=True)
 
 
 def deferred(viewable: pn.viewable.Viewable, height: int) -> pn.viewable.Viewable:
