@@ -13,6 +13,9 @@ from scoring.backends import session_service
 from scoring.contracts import ClientQuery
 from views.state import N_PEERS, DashboardState
 
+TOKEN = "advice-state-test-token"
+API_TOKENS = (f"{TOKEN} advisor+analyst forward-user",)   # the dashboard's service token, for `api_server`
+
 
 @pytest.fixture(scope="module")
 def ids(service):
@@ -22,13 +25,14 @@ def ids(service):
 
 
 @pytest.fixture
-def audit(tmp_path):
+def log(tmp_path):
+    """A fresh audit log for each test (the module's `audit` is the API server's)."""
     return AuditLog(tmp_path / "audit.sqlite")
 
 
 @pytest.fixture
-def state(service, audit):
-    return DashboardState(session_service(service, "advisor", audit), role="advisor")
+def state(service, log):
+    return DashboardState(session_service(service, "advisor", log), role="advisor")
 
 
 def test_switching_client_loads_reasons_offers_peers_and_decisions(state, service, ids):
@@ -46,9 +50,9 @@ def test_switching_client_loads_reasons_offers_peers_and_decisions(state, servic
     assert [r.text for r in advice.reasons.reasons] == [r.text for r in service.reasons(ids["accepted"], "en").reasons]
 
 
-def test_the_load_waits_for_the_scheduler_after_the_client_file(service, audit, ids):
+def test_the_load_waits_for_the_scheduler_after_the_client_file(service, log, ids):
     pending = []
-    state = DashboardState(session_service(service, "advisor", audit), role="advisor", schedule=pending.append)
+    state = DashboardState(session_service(service, "advisor", log), role="advisor", schedule=pending.append)
     state.client.client_id = ids["refused"]
     assert state.client.file.client_id == ids["refused"]   # the client file first
     assert state.advice.loading and state.advice.reasons is None
@@ -66,7 +70,7 @@ def test_a_refused_client_shows_offers(state, service, ids):
         assert offer.decision == "accepted" and offer.default_probability < offers.threshold
 
 
-def test_an_override_without_justification_shows_the_error_and_records_nothing(state, service, audit, ids):
+def test_an_override_without_justification_shows_the_error_and_records_nothing(state, service, log, ids):
     client_id = ids["refused2"]
     state.client.client_id = client_id
     advice = state.advice
@@ -76,10 +80,10 @@ def test_an_override_without_justification_shows_the_error_and_records_nothing(s
     assert advice.record() is False
     assert advice.notice.key == "justification_required" and advice.notice.level == "danger"
     assert len(service.decisions(client_id)) == before == len(advice.decisions)
-    assert not [e for e in audit.recent(100) if e["event"] == "decision_recorded"]
+    assert not [e for e in log.recent(100) if e["event"] == "decision_recorded"]
 
 
-def test_an_override_with_a_justification_is_listed_and_audited(state, service, audit, ids):
+def test_an_override_with_a_justification_is_listed_and_audited(state, service, log, ids):
     client_id = ids["refused3"]
     state.client.client_id = client_id
     advice = state.advice
@@ -92,7 +96,7 @@ def test_an_override_with_a_justification_is_listed_and_audited(state, service, 
     assert record.justification == "Garant solide <b>vérifié</b>" and record.advisor == "advisor"
     assert advice.notice.key == "decision_recorded"
     assert advice.choice == "follow" and advice.justification == ""
-    entry = next(e for e in audit.recent(100) if e["event"] == "decision_recorded")
+    entry = next(e for e in log.recent(100) if e["event"] == "decision_recorded")
     assert entry["client_id"] == client_id and entry["user"] == "advisor"
     assert json.loads(entry["details"])["decision_id"] == record.id
 
@@ -104,18 +108,45 @@ def test_following_the_model_needs_no_justification(state, ids):
     assert state.advice.decisions[-1].decision == state.advice.decisions[-1].model_decision == "accepted"
 
 
-def test_when_the_audit_log_fails_nothing_of_the_advice_is_shown(service, audit, ids):
-    log = FlakyLog(audit)
-    state = DashboardState(session_service(service, "advisor", log), role="advisor")
+def test_when_the_audit_log_fails_nothing_of_the_advice_is_shown(service, log, ids):
+    flaky = FlakyLog(log)
+    state = DashboardState(session_service(service, "advisor", flaky), role="advisor")
     pending = []
     state.advice.schedule = pending.append
     state.client.client_id = ids["refused"]
-    log.broken = True
+    flaky.broken = True
     pending.pop()()
     advice = state.advice
     assert advice.reasons is None and advice.offers is None and advice.peers is None
     assert advice.notice.key == "audit_refused" and not advice.loading
 
 
-def test_analysts_never_have_the_advice(service, audit):
-    assert DashboardState(session_service(service, "analyst", audit), role="analyst").advice is None
+def test_analysts_never_have_the_advice(service, log):
+    assert DashboardState(session_service(service, "analyst", log), role="analyst").advice is None
+
+
+def test_over_the_api_the_same_answer_and_the_same_refusal(api_server, audit, service, ids):
+    """The HTTP backend: the API answers the reasons, offers and peers of the in-process service, refuses an
+    override without a justification (422) and records one with it as the session's user."""
+    from scoring.client import HttpScoringService
+
+    backend = HttpScoringService(api_server.url, TOKEN, timeout=10.0)
+    try:
+        state = DashboardState(session_service(backend, "advisor-http", role="advisor"), role="advisor")
+        client_id = ids["refused2"]
+        state.client.client_id = client_id
+        advice = state.advice
+        assert [r.text for r in advice.reasons.reasons] == [r.text for r in service.reasons(client_id).reasons]
+        assert advice.offers.offers == service.offers(client_id).offers
+        assert advice.peers.default_rate == service.peers(client_id, N_PEERS).default_rate
+        before = len(advice.decisions)
+        advice.choice = "override"
+        assert advice.record() is False and advice.notice.key == "justification_required"
+        assert len(service.decisions(client_id)) == before
+        advice.param.update(choice="override", justification="Revenus complémentaires justifiés")
+        assert advice.record() is True and len(advice.decisions) == before + 1
+        assert advice.decisions[-1].advisor.startswith("advisor-http")
+        entry = next(e for e in audit.recent(100) if e["event"] == "decision_recorded")
+        assert entry["client_id"] == client_id and entry["source"] == "api"
+    finally:
+        backend.close()
