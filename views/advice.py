@@ -8,7 +8,7 @@ import html
 import panel as pn
 import param
 
-from scoring.contracts import DecisionRecord, Offers, Peers, Reasons
+from scoring.contracts import MAX_JUSTIFICATION, DecisionRecord, Offers, Peers, Reasons
 
 from .common import CARD_CSS, notice_alert
 from .i18n import LabelDictionary, fmt_money, fmt_number, fmt_percent, labels_for, t
@@ -135,7 +135,7 @@ class AdviceView(pn.viewable.Viewer):
             name="", css_classes=["decision-choice"])
         self.justification = pn.widgets.TextAreaInput.from_param(
             advice.param.justification, name=pn.bind(lambda l: t("justification", l), lang), height=80,
-            max_length=4000, sizing_mode="stretch_width", css_classes=["justification-input"])
+            max_length=MAX_JUSTIFICATION, sizing_mode="stretch_width", css_classes=["justification-input"])
         self.button = pn.widgets.Button(label=pn.bind(lambda l: t("record_decision", l), lang), color="primary",
                                         css_classes=["record-decision"],
                                         disabled=pn.bind(lambda f: f is None, self.state.client.param.file))
