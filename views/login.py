@@ -322,8 +322,9 @@ class SessionLogin:
 _templates = jinja2.Environment(loader=jinja2.FileSystemLoader(str(LOGIN_TEMPLATE.parent)), autoescape=True)
 
 
-class LoginHandler(RequestHandler):
-    """`GET /login`: the form (with its XSRF token); `POST /login`: checks, then the session cookie."""
+class _AuthPage(RequestHandler):
+    """What the login and logout pages share: the auth provider, and headers that keep them out of frames and
+    caches."""
 
     @property
     def provider(self) -> DashboardAuthProvider:
@@ -332,6 +333,10 @@ class LoginHandler(RequestHandler):
     def set_default_headers(self) -> None:
         for name, value in LOGIN_PAGE_HEADERS.items():
             self.set_header(name, value)
+
+
+class LoginHandler(_AuthPage):
+    """`GET /login`: the form (with its XSRF token); `POST /login`: checks, then the session cookie."""
 
     def _render(self, error: str | None = None, status: int = 200) -> None:
         self.set_status(status)
@@ -387,16 +392,8 @@ class LoginHandler(RequestHandler):
         self.redirect(_safe_next(self.get_body_argument("next", None)))
 
 
-class LogoutHandler(RequestHandler):
+class LogoutHandler(_AuthPage):
     """`/logout`: the session is forgotten by the server (its cookie refused from now on) and its pages emptied."""
-
-    @property
-    def provider(self) -> DashboardAuthProvider:
-        return self.application.auth_provider
-
-    def set_default_headers(self) -> None:
-        for name, value in LOGIN_PAGE_HEADERS.items():
-            self.set_header(name, value)
 
     def _logout(self) -> None:
         login = self.provider.sessions.end(self.provider.session_id(self))
