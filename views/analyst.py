@@ -2,7 +2,7 @@
 
 Built only in an analyst's session (or one without login). The entries are shown as plain text in a
 Tabulator (its default formatter shows a cell's text, never its HTML): user names and search filters come
-from other people's input. Its words live here until they join `views.i18n`.
+from other people's input.
 """
 
 from __future__ import annotations
@@ -15,32 +15,13 @@ import panel as pn
 import param
 
 from .common import notice_alert
+from .i18n import t
 from .state import AuditTrailState, DashboardState
 
-#: key -> (French, English)
-TEXTS = {
-    "audit_trail": ("Journal d'audit d'un dossier", "Audit trail of a client file"),
-    "audit_client_id": ("N° de dossier", "Application ID"),
-    "audit_placeholder": ("ex. 100002 (Entrée pour afficher)", "e.g. 100002 (Enter to show)"),
-    "audit_show": ("Afficher", "Show"),
-    "audit_summary": ("{n} entrée(s) pour le dossier n° {client_id}, la plus récente d'abord (au plus {limit}).",
-                      "{n} entr(y/ies) for application {client_id}, newest first (at most {limit})."),
-    "audit_none": ("Saisissez un n° de dossier pour voir qui l'a consulté, quand, et ce qui a été décidé.",
-                   "Type an application ID to see who opened it, when, and what was decided."),
-    "at": ("Date (UTC)", "When (UTC)"),
-    "user": ("Utilisateur", "User"),
-    "event": ("Action", "Action"),
-    "decision": ("Décision", "Decision"),
-    "probability": ("Probabilité de défaut", "Default probability"),
-    "source": ("Origine", "Source"),
-    "details": ("Détails", "Details"),
-}
-COLUMNS = ("at", "user", "event", "decision", "probability", "source", "details")
-
-
-def text(key: str, language: str, **values) -> str:
-    french, english = TEXTS[key]
-    return (english if language == "en" else french).format(**values)
+#: the table's columns, with their header's key in `views.i18n.TEXTS`
+COLUMNS = {"at": "audit_col_at", "user": "audit_col_user", "event": "audit_col_event",
+           "decision": "audit_col_decision", "probability": "audit_col_probability", "source": "audit_col_source",
+           "details": "audit_col_details"}
 
 
 def trail_frame(entries, language: str) -> pd.DataFrame:
@@ -57,7 +38,7 @@ def trail_frame(entries, language: str) -> pd.DataFrame:
                      "probability": "" if e.default_probability is None else f"{e.default_probability:.3f}",
                      "source": e.source, "details": details})
     frame = pd.DataFrame(rows, columns=list(COLUMNS))
-    return frame.rename(columns={c: text(c, language) for c in COLUMNS})
+    return frame.rename(columns={c: t(key, language) for c, key in COLUMNS.items()})
 
 
 class AuditTrailView(pn.viewable.Viewer):
@@ -70,9 +51,9 @@ class AuditTrailView(pn.viewable.Viewer):
         trail: AuditTrailState = self.state.audit
         lang = self.state.param.language
         self.id_input = pn.widgets.TextInput(
-            label=pn.bind(text, "audit_client_id", lang), placeholder=pn.bind(text, "audit_placeholder", lang),
+            label=pn.bind(t, "audit_client_id", lang), placeholder=pn.bind(t, "audit_placeholder", lang),
             sizing_mode="stretch_width", css_classes=["audit-client-id"])
-        self.show_button = pn.widgets.Button(label=pn.bind(text, "audit_show", lang), color="primary",
+        self.show_button = pn.widgets.Button(label=pn.bind(t, "audit_show", lang), color="primary",
                                              width=100, align="end", css_classes=["audit-show"])
         self.id_input.param.watch(lambda e: self._show(e.new), "value")
         self.show_button.on_click(lambda e: self._show(self.id_input.value_input or self.id_input.value))
@@ -93,8 +74,8 @@ class AuditTrailView(pn.viewable.Viewer):
         from .state import AUDIT_TRAIL_LIMIT
 
         if client_id is None:
-            return f"<p>{html.escape(text('audit_none', language))}</p>"
-        return f"<p>{html.escape(text('audit_summary', language, n=len(entries), client_id=client_id, limit=AUDIT_TRAIL_LIMIT))}</p>"
+            return f"<p>{html.escape(t('audit_none', language))}</p>"
+        return f"<p>{html.escape(t('audit_summary', language, n=len(entries), client_id=client_id, limit=AUDIT_TRAIL_LIMIT))}</p>"
 
     def __panel__(self):
         return pn.Column(pn.Row(self.id_input, self.show_button, sizing_mode="stretch_width"), self.notice,

@@ -23,7 +23,6 @@ from scoring.errors import ScoringError
 from .advice import AdviceView
 from .analyst import AuditTrailView
 from .client import ClientCard, ClientPicker
-from .analyst import text as audit_text
 from .common import NOTICE_CSS, deferred, next_tick, notice_html, section_title
 from .i18n import t
 from .portfolio import PortfolioOverview
@@ -89,7 +88,7 @@ class DashboardApp(pn.viewable.Viewer):
         if self.portfolio is not None:
             parts += [section_title("portfolio", lang), self.portfolio.view(defer_details=defer)]
         if self.audit is not None:
-            parts += [pn.pane.HTML(pn.bind(lambda l: f"<h3>{audit_text('audit_trail', l)}</h3>", lang),
+            parts += [pn.pane.HTML(pn.bind(lambda l: f"<h3>{t('audit_trail', l)}</h3>", lang),
                                    margin=(0, 5), css_classes=["audit-title"]), self.audit]
         return parts
 

@@ -154,6 +154,22 @@ TEXTS: dict[str, tuple[str, str]] = {  # key -> (French, English)
                    "“{text}” is not an application ID (digits only)."),
     "unavailable": ("Service de scoring indisponible ({detail}). Réessayez dans un instant.",
                     "Scoring service unavailable ({detail}). Try again in a moment."),
+    # the analysts' audit panel
+    "audit_trail": ("Journal d'audit d'un dossier", "Audit trail of a client file"),
+    "audit_client_id": ("N° de dossier", "Application ID"),
+    "audit_placeholder": ("ex. 100002 (Entrée pour afficher)", "e.g. 100002 (Enter to show)"),
+    "audit_show": ("Afficher", "Show"),
+    "audit_summary": ("{n} entrée(s) pour le dossier n° {client_id}, la plus récente d'abord (au plus {limit}).",
+                      "{n} entr(y/ies) for application {client_id}, newest first (at most {limit})."),
+    "audit_none": ("Saisissez un n° de dossier pour voir qui l'a consulté, quand, et ce qui a été décidé.",
+                   "Type an application ID to see who opened it, when, and what was decided."),
+    "audit_col_at": ("Date (UTC)", "When (UTC)"),
+    "audit_col_user": ("Utilisateur", "User"),
+    "audit_col_event": ("Action", "Action"),
+    "audit_col_decision": ("Décision", "Decision"),
+    "audit_col_probability": ("Probabilité de défaut", "Default probability"),
+    "audit_col_source": ("Origine", "Source"),
+    "audit_col_details": ("Détails", "Details"),
     "audit_unavailable": ("Le journal d'audit n'a pas pu être écrit : rien n'est affiché du dossier n° {client_id}. "
                           "Réessayez dans un instant ou appelez le support.",
                           "The audit log could not be written, so nothing is shown of file {client_id}. "
