@@ -284,19 +284,25 @@ def test_without_login_no_client_data_is_served(secured, service, clients):
     assert httpx.get(f"{secured.root}/health").json()["status"] == "ok"
 
 
+def log_in(page, secured, client_id: int, user: str, password: str) -> None:
+    """Ask for a client's page, and give the login form `user` and `password` when it comes up."""
+    page.goto(f"{secured.url}?client={client_id}")
+    page.locator("input[name=username]").fill(user)
+    page.locator("input[name=password]").fill(password)
+    page.locator("input[name=password]").press("Enter")
+
+
+def advisor_login(secured) -> tuple[str, str]:
+    return next((name, password) for name, (role, password) in secured.logins.items() if role == "advisor")
+
+
 def test_an_advisor_logs_in_and_sees_the_client(dashboard, secured, clients, audit):
-    user, password = next((name, password) for name, (role, password) in secured.logins.items() if role == "advisor")
+    user, password = advisor_login(secured)
     client_id = clients["accepted"]
-    dashboard.goto(f"{secured.url}?client={client_id}")
-    dashboard.locator("input[name=username]").fill(user)
-    dashboard.locator("input[name=password]").fill(password + "-wrong")
-    dashboard.locator("input[name=password]").press("Enter")
+    log_in(dashboard, secured, client_id, user, password + "-wrong")
     expect(dashboard.locator("input[name=password]")).to_be_visible()
     assert dashboard.locator(".client-id").count() == 0
-    dashboard.goto(f"{secured.url}?client={client_id}")
-    dashboard.locator("input[name=username]").fill(user)
-    dashboard.locator("input[name=password]").fill(password)
-    dashboard.locator("input[name=password]").press("Enter")
+    log_in(dashboard, secured, client_id, user, password)
     dashboard.goto(f"{secured.url}?client={client_id}")
     expect_client(dashboard, client_id)
     entry = next(e for e in audit.recent(20) if e["user"] == user and e["client_id"] == client_id)
@@ -310,11 +316,8 @@ def test_an_advisor_sees_the_reasons_and_an_offer_and_records_a_decision(dashboa
     refused = [int(r["client_id"]) for r in service.search(ClientQuery(decision="refused", limit=50)).items]
     client_id = next(c for c in refused if service.offers(c).offers)
     reason = service.reasons(client_id, "fr").reasons[0].text
-    user, password = next((name, password) for name, (role, password) in secured.logins.items() if role == "advisor")
-    dashboard.goto(f"{secured.url}?client={client_id}")
-    dashboard.locator("input[name=username]").fill(user)
-    dashboard.locator("input[name=password]").fill(password)
-    dashboard.locator("input[name=password]").press("Enter")
+    user, password = advisor_login(secured)
+    log_in(dashboard, secured, client_id, user, password)
     dashboard.goto(f"{secured.url}?client={client_id}")
     expect_client(dashboard, client_id)
     expect(dashboard.locator(".reasons-pane li").first).to_have_text(reason)
