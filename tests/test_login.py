@@ -334,8 +334,9 @@ def test_an_advisor_sees_the_client_side_and_not_the_analysts_parts(browser, ser
         assert page.locator(".audit-panel").count() == 0
         assert page.locator(".kpi").count() == 0                # no portfolio or monitoring top bar
         assert page.get_by_text("Traceback").count() == 0 and not errors
-        entry = next(e for e in audit.recent(50) if e["client_id"] == client_id)
-        assert entry["user"] == "advisor" and entry["event"] == "client_opened"
+        # the advice's audited reads may follow the file's own entry: find that one
+        entries = [e for e in audit.recent(50) if e["client_id"] == client_id]
+        assert any(e["user"] == "advisor" and e["event"] == "client_opened" for e in entries), entries
 
         # logging out in another tab empties this page, and the cookie is refused from then on
         other = context.new_page()
