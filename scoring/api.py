@@ -32,7 +32,7 @@ from .application import Applications
 from .audit import AUDIT_ERRORS, AuditLog, PostgresAuditLog
 from .audited import AuditedService
 from .backends import local_service
-from .contracts import (FairnessFigures, MonthFigures, MAX_BATCH, MAX_JUSTIFICATION, MAX_PAGE, MAX_PEERS, MAX_TOP, SORTABLE, ClientFile,
+from .contracts import (ApplicationField, Assessment, DuplicateClientError, FairnessFigures, MonthFigures, MAX_BATCH, MAX_JUSTIFICATION, MAX_PAGE, MAX_PEERS, MAX_TOP, SORTABLE, ClientFile,
                         ClientOverview, ClientQuery, AuditEntry, DebtCapacity, DecisionRecord, DriftRow, Explanation,
                         FeatureDistribution, Importance, JustificationRequiredError, Offers, Peers, PortfolioSummary,
                         Reasons, ScoringService)
@@ -326,6 +326,10 @@ def _install_error_handlers(app: FastAPI) -> None:
         return JSONResponse({"detail": [{"type": "value_error", "loc": ["body", "justification"], "msg": str(exc)}],
                              "message": f"justification: {exc}", "justification_required": True}, status_code=422)
 
+    @app.exception_handler(DuplicateClientError)
+    async def _duplicate_client(request: Request, exc: DuplicateClientError):
+        return JSONResponse({"detail": str(exc), "client_id": exc.client_id, "duplicate": True}, status_code=409)
+
     @app.exception_handler(UnknownClientError)
     async def _unknown_client(request: Request, exc: UnknownClientError):
         return JSONResponse({"detail": str(exc), "client_id": exc.client_id}, status_code=404)
@@ -379,6 +383,13 @@ def get_importance(service: Service, top: Annotated[int, Query(ge=1, le=MAX_TOP)
 @model.get("/top-features", summary="The model's main features (for comparisons)", responses=_E422)
 def get_top_features(service: Service, n: Annotated[int, Query(ge=1, le=MAX_TOP)] = 5) -> list[Importance]:
     return service.top_features(n)
+
+
+@model.get("/application-fields",
+           summary="The columns an advisor types: those a what-if may change (`whatif`: the loan and the profile, "
+                   "never a protected attribute), then the others a new application gives; bounds, categories, units")
+def get_application_fields(service: Service) -> list[ApplicationField]:
+    return service.application_fields()
 
 
 @model.get("/fairness", dependencies=[ANALYST], responses=_E403,
@@ -586,6 +597,37 @@ def predict_router(applications: Applications, examples: dict[str, dict]) -> API
     def get_application(service: Service, client_id: ClientId) -> dict[str, Any]:
         return service.application(known_client(client_id))
 
+    class NewApplication(BaseModel):
+        """A new application to score and save as a client file."""
+        model_config = ConfigDict(extra="forbid")
+        application: Application = Field(description="the application, as `POST /predict` takes it")  # type: ignore[valid-type]
+        client_id: Optional[int] = Field(None, gt=0, le=INT64[1], description="the ID to give the file (refused "
+                                                                               "with 409 if taken); default: the next "
+                                                                               "free one")
+
+    @files.post("", status_code=201, max_body_size=MAX_APPLICATION_BYTES, dependencies=[ADVISOR],
+                response_model=ClientFile,
+                responses={**_E503, 409: {"description": "the client ID is taken (`duplicate: true`)"}},
+                summary="Score a new application with the production model and save it as a new client file "
+                        "(append-only, audited): found afterwards by `GET /clients` and opened like any file")
+    def post_client(service: Service, body: NewApplication) -> ClientFile:
+        try:
+            return service.create_client(body.application, body.client_id)
+        except InvalidApplicationError as exc:
+            raise InvalidApplicationError(f"application.{exc.field}", exc.reason) from None
+
+    what_if = APIRouter(tags=["predict"], dependencies=_SECURED, route_class=OrjsonRoute,
+                        responses={**_E401, **_E403, **_E404, **_E422, **_E503})
+
+    @what_if.post("/assess", max_body_size=MAX_APPLICATION_BYTES, dependencies=[ADVISOR],
+                  summary="Score an application with its principal reasons (production model): with `client_id`, a "
+                          "what-if of that client file (`changes` names what differs; a protected attribute may not)")
+    def assess(service: Service, application: Annotated[Application, Body(openapi_examples=examples)],
+               lang: Annotated[Literal["fr", "en"], Query(description="language of the reasons")] = "fr",
+               client_id: Annotated[Optional[int], Query(description="the client file this is a what-if of")] = None,
+               ) -> Assessment:
+        return service.assess(application, lang, None if client_id is None else known_client(client_id))
+
     router = APIRouter(prefix="/predict", tags=["predict"], dependencies=_SECURED, route_class=OrjsonRoute,
                        responses={**_E401, **_E403, 413: {"description": "body too large"}, **_E422, **_E503})
 
@@ -610,6 +652,7 @@ def predict_router(applications: Applications, examples: dict[str, dict]) -> API
     both = APIRouter()
     both.include_router(files)
     both.include_router(router)
+    both.include_router(what_if)
     return both
 
 

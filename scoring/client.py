@@ -18,7 +18,7 @@ from urllib.parse import quote
 
 import httpx
 
-from .contracts import (FairnessFigures, MonthFigures, AuditEntry, ClientFile, ClientOverview, ClientPage, ClientQuery, DebtCapacity, DecisionRecord,
+from .contracts import (ApplicationField, Assessment, DuplicateClientError, FairnessFigures, MonthFigures, AuditEntry, ClientFile, ClientOverview, ClientPage, ClientQuery, DebtCapacity, DecisionRecord,
                         DriftRow, Explanation, FeatureDistribution, Importance, JustificationRequiredError, Offers, Peers,
                         PortfolioSummary, Reasons, Score, from_json)
 from .credentials import first_token
@@ -120,6 +120,8 @@ class HttpScoringService:
                                          f"check {TOKEN_ENV}")
         if r.status_code == 403:
             raise AccessDeniedError(f"the scoring API refused this ({detail})")
+        if r.status_code == 409 and self._json(r).get("duplicate"):
+            raise DuplicateClientError(self._json(r).get("client_id"))
         if r.status_code == 404:
             data = self._json(r)
             if "client_id" in data:
@@ -150,8 +152,10 @@ class HttpScoringService:
         None for an error elsewhere (a query parameter)."""
         if not loc or loc[0] != "body":
             return None
-        if path == "/predict":
+        if path in ("/predict", "/assess"):
             return ".".join(loc[1:]) or "application"
+        if path == "/clients":  # a new application: `{"application": {...}, "client_id": ...}`
+            return (".".join(loc[2:]) or "application") if loc[1:2] == ["application"] else None
         if path.startswith("/clients/") and path.endswith("/decisions") and loc[1:2] == ["offer"]:
             return ".".join(loc[1:])  # a column of the offer a decision is taken on: `offer.AMT_CREDIT`
         if path == "/predict/batch":
@@ -290,3 +294,25 @@ class HttpScoringService:
 
     def decisions(self, client_id: int) -> list[DecisionRecord]:
         return from_json(list[DecisionRecord], self._call("GET", f"/clients/{self._id(client_id)}/decisions"))
+
+    # ------------------------------------------------------------------ what-if and new applications
+    def application_fields(self) -> list[ApplicationField]:
+        return from_json(list[ApplicationField], self._call("GET", "/model/application-fields"))
+
+    def assess(self, application: Mapping[str, Any], lang: str = "fr", client_id: int | None = None) -> Assessment:
+        if not isinstance(application, Mapping):
+            raise InvalidApplicationError("application", "must be a mapping of column name to value")
+        params: dict[str, Any] = {"lang": lang}
+        if client_id is not None:
+            params["client_id"] = self._id(client_id)
+        return from_json(Assessment, self._call("POST", "/assess", params=params, body=dict(application)))
+
+    def create_client(self, application: Mapping[str, Any], client_id: int | None = None,
+                      created_by: str | None = None) -> ClientFile:
+        """`created_by` is not sent: the API records the caller (its token, and the `X-User` it forwards)."""
+        if not isinstance(application, Mapping):
+            raise InvalidApplicationError("application", "must be a mapping of column name to value")
+        body: dict[str, Any] = {"application": dict(application)}
+        if client_id is not None:
+            body["client_id"] = client_id
+        return from_json(ClientFile, self._call("POST", "/clients", body=body))

@@ -373,6 +373,49 @@ class DecisionRecord:
     application: dict[str, Any]   # the inputs scored: re-scoring them with `model` gives `default_probability`
 
 
+# ------------------------------------------------------------------------------------------ what-if, new applications
+@dataclass(frozen=True)
+class ApplicationField:
+    """A column of an application an advisor types: changed in a what-if (`whatif`), or entered for a new
+    application. Values are in the column's own unit (`unit`: "negative_days" for days counted back from the
+    application, shown as years); bounds are the schema's physical ones (None: any, amounts >= 0)."""
+    column: str
+    role: str | None              # business role (credit_amount, income, employment...), None for another feature
+    label: str
+    label_fr: str
+    kind: str                     # "number" | "category"
+    minimum: float | None = None
+    maximum: float | None = None
+    categories: tuple[str, ...] = ()
+    unit: str | None = None       # "negative_days", "yearly", "monthly", "currency", "count", "category"...
+    sentinel: float | None = None  # a value meaning "not given" (DAYS_EMPLOYED = 365243: not employed)
+    whatif: bool = True           # may be changed in a what-if: the loan and the profile, never a protected attribute
+
+
+@dataclass(frozen=True)
+class Assessment:
+    """An application as typed (a what-if of a client file, or a new application) scored by the production model,
+    with its principal reasons from the exact SHAP values (`Reasons`' rules)."""
+    client_id: int | None         # the client file it varies (a what-if), None for an application alone
+    lang: str
+    default_probability: float
+    decision: str
+    threshold: float
+    model_version: str
+    review: bool                  # within the review band around the threshold ("à étudier")
+    reasons: tuple[Reason, ...]
+    changes: dict[str, Any]       # a what-if: the columns that differ from the client file's application
+
+
+class DuplicateClientError(ValueError):
+    """A new application under a client ID that a client file already has."""
+
+    def __init__(self, client_id: int):
+        self.client_id = client_id
+        super().__init__(f"client ID {client_id} is already taken: a client file has it (leave client_id out to "
+                         f"get a new one)")
+
+
 class JustificationRequiredError(ValueError):
     """A decision that differs from the model's needs a justification."""
 
@@ -411,6 +454,11 @@ class ScoringService(Protocol):
     def record_decision(self, client_id: int, decision: str, justification: str = "",
                         offer: Mapping[str, float] | None = None, advisor: str | None = None) -> DecisionRecord: ...
     def decisions(self, client_id: int) -> list[DecisionRecord]: ...
+    def application_fields(self) -> list[ApplicationField]: ...     # what a what-if or a new application types
+    def assess(self, application: Mapping[str, Any], lang: str = "fr",
+               client_id: int | None = None) -> Assessment: ...   # a what-if of `client_id`, or an application alone
+    def create_client(self, application: Mapping[str, Any], client_id: int | None = None,
+                      created_by: str | None = None) -> ClientFile: ...   # saved as a new client file
 
 
 # ------------------------------------------------------------------------------------------ JSON codecs

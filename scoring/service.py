@@ -17,7 +17,8 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from .config import Workdir
-from .contracts import (DECISIONS, MAX_BATCH, MAX_JUSTIFICATION, MAX_PEERS, REASON_LANGUAGES, ClientFile,
+from .contracts import (DECISIONS, MAX_BATCH, MAX_JUSTIFICATION, MAX_PEERS, REASON_LANGUAGES, ApplicationField,
+                        Assessment, DuplicateClientError, ClientFile,
                         ClientOverview, ClientPage, ClientQuery, DebtCapacity, DecisionRecord, DriftRow, Explanation,
                         FairnessAlert, FairnessFigures, FeatureDistribution, GroupFigures, Histogram, Importance,
                         JustificationRequiredError, MonthFigures, Offers, Peer, Peers, PortfolioSummary,
@@ -36,6 +37,7 @@ MONITORED_FEATURES = 15  # the model's main features followed month by month
 PROFILE_FIELDS = ("age_years", "income", "debt", "debt_ratio", "family", "children", "employment_years")
 APPLICATION_FIELDS = ("contract_type", "credit_amount", "term_months", "annuity", "goods_price", "credit_income_ratio")
 RATIOS = ("debt_ratio", "credit_income_ratio")  # store columns compared with the population; labels in scoring.labels
+FORM_FEATURES = 15       # the model's main features a new application's form asks for, besides the roles
 
 
 def _hist(values: np.ndarray, edges: np.ndarray) -> list[int]:
@@ -55,9 +57,12 @@ def _robust_edges(values: np.ndarray, bins: int = HIST_BINS) -> np.ndarray:
 class LocalScoringService:
     """In-process backend: model, store and feature matrix loaded once, shared by all sessions."""
 
-    def __init__(self, workdir: Workdir | None = None, nthread: int | None = None):
+    def __init__(self, workdir: Workdir | None = None, nthread: int | None = None,
+                 new_applications: str | os.PathLike | None = None):
         """`nthread`: XGBoost threads per call (default `SCORING_NTHREAD`, else 1: a server scores many requests
-        at once, and one application gains nothing from more)."""
+        at once, and one application gains nothing from more). `new_applications`: the SQLite file of the
+        applications entered after the build (`scoring.intake`; default: see `new_files`)."""
+        self._new_applications_path = new_applications
         self.workdir = (workdir or Workdir.resolve()).require_built()
         nthread = int(os.environ.get("SCORING_NTHREAD", "1")) if nthread is None else int(nthread)
         booster, card = load_model(self.workdir.model)
@@ -208,7 +213,7 @@ class LocalScoringService:
 
     # ------------------------------------------------------------ clients
     def search(self, query: ClientQuery) -> ClientPage:
-        return self.store.search(query)
+        return self.store.search(query, self._appended_frame())
 
     def _row(self, client_id: int) -> int:
         try:
@@ -221,6 +226,8 @@ class LocalScoringService:
         return i
 
     def client(self, client_id: int) -> ClientFile:
+        if (new := self._new(client_id)) is not None:
+            return self._new_client_file(new)
         row = self.store.get(client_id)
         p = row["default_probability"]
         score = self.scorer.score_of(row["client_id"], p)
@@ -240,12 +247,16 @@ class LocalScoringService:
         return self.scorer if k < 0 else self.fold_scorers[k]
 
     def explain(self, client_id: int, top: int | None = None) -> Explanation:
+        if (new := self._new(client_id)) is not None:
+            return self.scorer.explain_row(self._new_row(new), new.client_id, top)
         i = self._row(client_id)
         return self.scorer_of(i).explain_row(np.asarray(self.X[i]), int(self.ids[i]), top)
 
     def score_and_explain(self, client_id: int, top: int | None = None) -> tuple[Score, Explanation]:
         """The client's score recomputed from their row with its explanation: one NumPy row, one TreeSHAP call,
         by the model that scored the file."""
+        if (new := self._new(client_id)) is not None:
+            return self.scorer.score_and_explain(self._new_row(new), new.client_id, top)
         i = self._row(client_id)
         return self.scorer_of(i).score_and_explain(np.asarray(self.X[i]), int(self.ids[i]), top)
 
@@ -302,8 +313,9 @@ class LocalScoringService:
         f = self.scorer.spec.features[self.scorer.spec.index(feature)]
         value = percentile = None
         if client_id is not None:
-            i = self._row(client_id)
-            raw = float(self.X[i, self.scorer.spec.index(feature)])
+            new = self._new(client_id)
+            row = self._new_row(new) if new is not None else self.X[self._row(client_id)]
+            raw = float(row[self.scorer.spec.index(feature)])
             if np.isfinite(raw):
                 if kind == "categorical":
                     value = f.categories[int(raw)]
@@ -328,18 +340,21 @@ class LocalScoringService:
         return out
 
     def debt_capacity(self, client_id: int) -> DebtCapacity:
-        i = self._row(client_id)
+        new = self._new(client_id)
+        i = None if new is not None else self._row(client_id)
         ratios = []
         for name, (values, pop_mean, acc_mean, hist) in self._ratio_reference.items():
-            v = values[i]
+            v = values[i] if new is None else np.float64(np.nan if new.roles.get(name) is None else new.roles[name])
             en, fr = feature_labels(name)
             ratios.append(RatioComparison(name, en, fr, None if not np.isfinite(v) else float(v), pop_mean, acc_mean, hist))
-        return DebtCapacity(int(self.ids[i]), ratios)
+        return DebtCapacity(int(self.ids[i]) if new is None else new.client_id, ratios)
 
     # ------------------------------------------------------------ advising a client
     def application(self, client_id: int) -> dict[str, Any]:
         """The client's application exactly as `predict` (`POST /predict`) takes it: the raw columns the API
         accepts (protected ones included), without missing values."""
+        if (new := self._new(client_id)) is not None:
+            return dict(new.application)
         return dict(self._application(int(self.ids[self._row(client_id)])))
 
     @functools.lru_cache(maxsize=4096)
@@ -376,6 +391,10 @@ class LocalScoringService:
 
         if lang not in REASON_LANGUAGES:
             raise ValueError(f"lang must be one of {', '.join(REASON_LANGUAGES)}, got {lang!r}")
+        if (new := self._new(client_id)) is not None:
+            assessed = self._assess(new.application, lang, new.client_id)
+            return Reasons(new.client_id, lang, assessed.decision, assessed.default_probability, assessed.threshold,
+                           assessed.model_version, assessed.reasons)
         i = self._row(client_id)
         scorer = self.scorer_of(i)
         x = np.asarray(self.X[i])
@@ -389,7 +408,8 @@ class LocalScoringService:
         """The closest loans the production model accepts for a refused application (`scoring.offers`)."""
         from .offers import counter_offers
 
-        cid = int(self.ids[self._row(client_id)])
+        new = self._new(client_id)
+        cid = int(self.ids[self._row(client_id)]) if new is None else new.client_id
         return counter_offers(self.scorer, self.application(cid), cid)
 
     @functools.cached_property
@@ -408,15 +428,19 @@ class LocalScoringService:
         observed default rate."""
         if not 1 <= int(k) <= MAX_PEERS:
             raise ValueError(f"k must be between 1 and {MAX_PEERS}, got {k}")
-        i = self._row(client_id)
+        new = self._new(client_id)
+        i = None if new is not None else self._row(client_id)
         index = self._peer_index
-        rows, dist = index.nearest(np.asarray(self.X[i]), int(k), exclude_row=i)
+        x = np.asarray(self.X[i]) if new is None else self._new_row(new)
+        rows, dist = index.nearest(x, int(k), exclude_row=i)
         target = self._target
         p = self._probabilities
         peers = tuple(Peer(int(self.ids[r]), float(d), bool(target[r] == 1), float(p[r]))
                       for r, d in zip(rows.tolist(), dist.tolist()))
         rate = float(np.mean([q.defaulted for q in peers])) if peers else float("nan")
         names = tuple(self.scorer.spec.features[j].name for j in index.columns)
+        if new is not None:
+            return Peers(new.client_id, len(peers), self._new_probability(new), rate, names, peers)
         return Peers(int(self.ids[i]), len(peers), float(p[i]), rate, names, peers)
 
     @functools.cached_property
@@ -450,8 +474,9 @@ class LocalScoringService:
         justification = (justification or "").strip()
         if len(justification) > MAX_JUSTIFICATION:
             raise ValueError(f"the justification is limited to {MAX_JUSTIFICATION} characters")
-        i = self._row(client_id)
-        cid = int(self.ids[i])
+        new = self._new(client_id)
+        i = None if new is not None else self._row(client_id)
+        cid = int(self.ids[i]) if new is None else new.client_id
         application = self.application(cid)
         if offer:
             outside = sorted(set(offer) - loan_columns(self.scorer.spec))
@@ -464,7 +489,7 @@ class LocalScoringService:
                 raise InvalidApplicationError(f"offer.{exc.field}", exc.reason) from None
             scorer, model = self.scorer, "production"
         else:
-            scorer = self.scorer_of(i)
+            scorer = self.scorer_of(i) if new is None else self.scorer  # a new file: the production model
             model = "production" if scorer is self.scorer else f"fold {int(self.folds[i])}"
         score, _ = scorer.score_record(application)
         if decision != score.decision and not justification:
@@ -481,7 +506,228 @@ class LocalScoringService:
 
     def decisions(self, client_id: int) -> list[DecisionRecord]:
         """The decisions recorded on a client file, oldest first."""
-        return self.decision_log.for_client(int(self.ids[self._row(client_id)]))
+        new = self._new(client_id)
+        return self.decision_log.for_client(int(self.ids[self._row(client_id)]) if new is None else new.client_id)
+
+
+    # ------------------------------------------------------------ what-if and new applications
+    @functools.cached_property
+    def new_files(self):
+        """The applications entered after the build (`scoring.intake`), shared by every process of this work
+        directory: `SCORING_NEW_APPLICATIONS_DB`, else new_applications.sqlite beside the SQLite audit log
+        (`SCORING_AUDIT_DB`), else data/new_applications.sqlite."""
+        from pathlib import Path
+
+        from .intake import NEW_APPLICATIONS_DB_ENV, NewApplications
+
+        if self._new_applications_path is not None:
+            return NewApplications(self._new_applications_path)
+        audit = os.environ.get("SCORING_AUDIT_DB")
+        beside = Path(audit).expanduser().parent if audit else self.workdir.data
+        return NewApplications(os.environ.get(NEW_APPLICATIONS_DB_ENV) or beside / "new_applications.sqlite")
+
+    def _in_store(self, cid: int) -> bool:
+        i = int(np.searchsorted(self.ids, cid))
+        return i < len(self.ids) and int(self.ids[i]) == cid
+
+    def _new(self, client_id: Any):
+        """The new file `client_id` (saved by any process on this work directory), None for a file of the store or
+        an unknown ID (the store's path then answers, or raises `UnknownClientError`)."""
+        try:
+            cid = int(client_id)
+        except (TypeError, ValueError):
+            return None
+        if not -(2**63) <= cid < 2**63 or self._in_store(cid):
+            return None
+        return self.new_files.get(cid)
+
+    def _new_row(self, new) -> np.ndarray:
+        """A new file's feature row (kept: its application never changes, append-only)."""
+        rows = self.__dict__.setdefault("_new_rows", {})
+        row = rows.get(new.client_id)
+        if row is None:
+            row = rows[new.client_id] = self.scorer.spec.transform_record(
+                self.applications.validate(new.application), checked=True)[0]
+        return row
+
+    def _new_probability(self, new) -> float:
+        """A new file's probability by the production model: the one stored at creation, or, after a new model
+        was built, the new model's (so its search row, file, reasons and offers agree)."""
+        if new.model_version == self.card.version:
+            return new.default_probability
+        return float(self.scorer.predict_proba(self._new_row(new).reshape(1, -1))[0])
+
+    def _new_client_file(self, new) -> ClientFile:
+        score = self.scorer.score_of(new.client_id, self._new_probability(new))
+        if abs(score.default_probability - score.threshold) <= self.review_band:
+            score = dataclasses.replace(score, review=True)
+        return ClientFile(client_id=new.client_id, split="new", known_outcome=None, score=score,
+                          profile={k: new.roles.get(k) for k in PROFILE_FIELDS},
+                          application={k: new.roles.get(k) for k in APPLICATION_FIELDS})
+
+    def _appended_frame(self):
+        """The new files as rows of the store's search columns (None when there is none): probabilities and
+        decisions by the production model. Rebuilt only when a file was added (by any process)."""
+        import pandas as pd
+
+        from .store import SEARCH_COLUMNS
+
+        files = self.new_files.all()
+        if not files:
+            return None
+        key = (len(files), files[-1].seq)
+        cached = getattr(self, "_appended_cache", None)
+        if cached is not None and cached[0] == key:
+            return cached[1]
+        rows = []
+        for new in files:
+            p = self._new_probability(new)
+            rows.append({**{c: new.roles.get(c) for c in SEARCH_COLUMNS}, "client_id": new.client_id, "split": "new",
+                         "default_probability": p, "decision": decide(p, self.card.threshold)})
+        frame = pd.DataFrame(rows, columns=list(SEARCH_COLUMNS))
+        for c in SEARCH_COLUMNS:
+            if c not in ("split", "decision", "contract_type"):
+                frame[c] = pd.to_numeric(frame[c], errors="coerce").astype("int64" if c == "client_id" else "float64")
+        self._appended_cache = (key, frame)
+        return frame
+
+    def _roles_of(self, application: Mapping[str, Any]) -> dict[str, Any]:
+        """The business columns of a client file (`scoring.store.role_frame`) for one validated application."""
+        import pandas as pd
+
+        from .store import ROLE_COLUMNS, role_frame
+
+        spec = self.scorer.spec
+        categorical = {f.source for f in spec.features if f.kind == "categorical" and f.source}
+        columns = [*spec.raw_columns, *(p.column for p in spec.schema.protected.values()
+                                        if p.column not in spec.raw_columns)]
+        raw = pd.DataFrame([{c: application.get(c, None if c in categorical else np.nan) for c in columns}])
+        for c in columns:
+            if c not in categorical and raw[c].dtype == object:
+                raw[c] = pd.to_numeric(raw[c], errors="coerce")
+        roles = role_frame(raw, spec.schema).iloc[0]
+        out = {}
+        for c in ROLE_COLUMNS:
+            v = roles.get(c)
+            if v is None or v is pd.NA or (isinstance(v, float) and not np.isfinite(v)):
+                out[c] = None
+            else:
+                out[c] = v.item() if hasattr(v, "item") else (str(v) if c in ("contract_type", "family") else v)
+        return out
+
+    @functools.cached_property
+    def _application_fields(self) -> list[ApplicationField]:
+        spec = self.scorer.spec
+        schema = spec.schema
+        accepted = self.applications.type.__annotations__
+        protected = {p.column for p in schema.protected.values()}
+        categories = {f.source: tuple(f.categories) for f in spec.features if f.kind == "categorical" and f.source}
+        amounts = set(schema.amount_columns)
+        order = ("credit_amount", "annuity", "goods_price", "term", "contract_type", "income", "employment", "family",
+                 "children", "age")
+        roles = {schema.roles[r].column: (r, schema.roles[r].unit) for r in order if r in schema.roles}
+        # the roles, then the model's main features a caller sends as they are (external scores...)
+        columns = list(roles)
+        for imp in self._importance[:FORM_FEATURES]:
+            f = spec.features[spec.index(imp.feature)]
+            if f.source and f.source not in columns and f.source not in protected and \
+                    (f.source == f.name or f.kind == "categorical"):
+                columns.append(f.source)
+        out = []
+        for column in columns:
+            if column not in accepted:
+                continue
+            role, unit = roles.get(column, (None, None))
+            en, fr = feature_labels(column)
+            if column in categories:
+                out.append(ApplicationField(column, role, en, fr, "category", categories=categories[column],
+                                            unit="category", whatif=role is not None and column not in protected))
+                continue
+            bound = schema.bounds.get(column)
+            low = 0.0 if column in amounts else None
+            high = None
+            if bound is not None:
+                low = bound.min if low is None else max(low, bound.min if bound.min is not None else low)
+                high = bound.max
+            if unit is None and column.startswith("DAYS_"):
+                unit = "negative_days"
+            sentinel = schema.sentinels.get(column)
+            out.append(ApplicationField(column, role, en, fr, "number", None if low is None else float(low),
+                                        None if high is None else float(high), (), unit,
+                                        None if sentinel is None else float(sentinel),
+                                        whatif=role is not None and column not in protected))
+        return out
+
+    def application_fields(self) -> list[ApplicationField]:
+        """The columns an advisor types: those a what-if may change (the loan and the profile's roles, never a
+        protected attribute), then the others a new application gives (age, the model's main features)."""
+        return list(self._application_fields)
+
+    def _assess(self, application: Mapping[str, Any], lang: str, client_id: int | None,
+                changes: dict[str, Any] | None = None) -> Assessment:
+        validated = self.applications.validate(application)
+        x = self.scorer.spec.transform_record(validated, checked=True)[0]
+        score = self.scorer.score_row(x, client_id)
+        shap_row = self.scorer.contributions(x.reshape(1, -1))[0]
+        from .decisions import in_review_band
+        from .reasons import principal_reasons
+
+        reasons = principal_reasons(self.scorer.spec, x, shap_row[:-1], score.decision, lang, self.percentile)
+        return Assessment(client_id, lang, score.default_probability, score.decision, score.threshold,
+                          score.model_version, in_review_band(score.default_probability, score.threshold,
+                                                              self.review_band), reasons, dict(changes or {}))
+
+    def assess(self, application: Mapping[str, Any], lang: str = "fr", client_id: int | None = None) -> Assessment:
+        """An application as typed, scored by the production model with its principal reasons. With `client_id`,
+        a what-if of that client file: `changes` says which columns differ from its application, and a protected
+        attribute may not differ (`InvalidApplicationError` naming it). A value outside the schema's physical
+        bounds is refused the same way."""
+        if lang not in REASON_LANGUAGES:
+            raise ValueError(f"lang must be one of {', '.join(REASON_LANGUAGES)}, got {lang!r}")
+        if not isinstance(application, Mapping):
+            raise InvalidApplicationError("application", "must be a mapping (a JSON object) of column name to value")
+        changes: dict[str, Any] = {}
+        cid = None
+        if client_id is not None:
+            base = self.application(client_id)
+            cid = int(client_id)
+            validated = self.applications.validate(application)
+            protected = {p.column for p in self.scorer.spec.schema.protected.values()}
+            for column in sorted(set(base) | set(validated)):
+                if base.get(column) != validated.get(column):
+                    if column in protected:
+                        raise InvalidApplicationError(column, "a protected attribute cannot be changed in a what-if")
+                    changes[column] = validated.get(column)
+        return self._assess(application, lang, cid, changes)
+
+    def create_client(self, application: Mapping[str, Any], client_id: int | None = None,
+                      created_by: str | None = None) -> ClientFile:
+        """Score a new application with the production model and save it as a new client file (`scoring.intake`):
+        found by `search` and opened like any file, by every process on this work directory. `client_id`: the ID
+        to give it (`DuplicateClientError` if a file has it), else the next free one."""
+        if not isinstance(application, Mapping):
+            raise InvalidApplicationError("application", "must be a mapping (a JSON object) of column name to value")
+        validated = self.applications.validate(application)
+        amount = self.scorer.spec.schema.role_column("credit_amount")
+        if amount is not None and validated.get(amount) is None:
+            raise InvalidApplicationError(amount, "a new application needs the credit amount asked")
+        if client_id is not None:
+            try:
+                cid = int(client_id)
+            except (TypeError, ValueError):
+                raise ValueError(f"client_id must be a whole number, got {client_id!r}") from None
+            if not 0 < cid < 2**63:
+                raise ValueError(f"client_id must be a positive 64-bit integer, got {cid}")
+            if self._in_store(cid):
+                raise DuplicateClientError(cid)
+            client_id = cid
+        x = self.scorer.spec.transform_record(validated, checked=True)[0]
+        score = self.scorer.score_row(x)
+        new = self.new_files.append(
+            application=validated, roles=self._roles_of(validated), model_version=score.model_version,
+            default_probability=score.default_probability, threshold=score.threshold, decision=score.decision,
+            created_by=created_by, first_free=int(self.ids[-1]) + 1 if len(self.ids) else 1, client_id=client_id)
+        return self._new_client_file(new)
 
 
 def _fairness_figures(attribute: str, population: str, figures: dict) -> FairnessFigures:

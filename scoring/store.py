@@ -24,6 +24,8 @@ from .schema import DatasetSchema
 #: business columns of the store, derived from the schema's roles (None when the role is absent)
 ROLE_COLUMNS = ("age_years", "income", "credit_amount", "annuity", "term_months", "goods_price", "contract_type",
                 "family", "employment_years", "children", "debt", "debt_ratio", "credit_income_ratio")
+#: the columns a search reads (`LIST_COLUMNS`, the sort keys and the filters): what a new file must give
+SEARCH_COLUMNS = (*LIST_COLUMNS, "debt_ratio", "credit_income_ratio")
 
 
 def role_frame(raw: pd.DataFrame, schema: DatasetSchema) -> pd.DataFrame:
@@ -203,11 +205,19 @@ class ClientStore:
         names = [d[0] for d in rel.description]
         return {k: _plain(v) for k, v in zip(names, row) if k != "client_id"}
 
-    def search(self, query: ClientQuery) -> ClientPage:
+    def search(self, query: ClientQuery, appended: pd.DataFrame | None = None) -> ClientPage:
+        """One page of the client files matching `query`; with `appended` (rows of `SEARCH_COLUMNS`: the new
+        applications of `scoring.intake`), over the store's files and those rows together."""
         where, params = ["TRUE"], []
         q = (query.q or "").strip()
+        source = "applications"
+        if appended is not None and len(appended):
+            self._cur.register("appended_files", appended[list(SEARCH_COLUMNS)])
+            cols = ", ".join(SEARCH_COLUMNS)
+            source = f"(SELECT {cols} FROM applications UNION ALL SELECT {cols} FROM appended_files)"
         if q:
-            ranges = self._prefix_ranges(q)
+            ranges = self._prefix_ranges(q, None if source == "applications" else
+                                         (int(appended["client_id"].min()), int(appended["client_id"].max())))
             where.append("(" + (" OR ".join(["client_id BETWEEN ? AND ?"] * len(ranges)) or "FALSE") + ")")
             params += [bound for r in ranges for bound in r]
         for column, op, value in (
@@ -232,8 +242,8 @@ class ClientStore:
         sql_where = " AND ".join(where)
         cols = ", ".join(LIST_COLUMNS)
         cur = self._cur
-        total = cur.execute(f"SELECT count(*) FROM applications WHERE {sql_where}", params).fetchone()[0]
-        rel = cur.execute(f"SELECT {cols} FROM applications WHERE {sql_where} ORDER BY {order} LIMIT ? OFFSET ?",
+        total = cur.execute(f"SELECT count(*) FROM {source} WHERE {sql_where}", params).fetchone()[0]
+        rel = cur.execute(f"SELECT {cols} FROM {source} WHERE {sql_where} ORDER BY {order} LIMIT ? OFFSET ?",
                           [*params, int(query.limit), int(query.offset)])
         items = tuple({k: _plain(v) for k, v in zip(LIST_COLUMNS, row)} for row in rel.fetchall())
         return ClientPage(items, int(total), query)
@@ -243,12 +253,15 @@ class ClientStore:
         lo, hi = self._cur.execute("SELECT min(client_id), max(client_id) FROM applications").fetchone()
         return int(lo or 0), int(hi or 0)
 
-    def _prefix_ranges(self, q: str) -> list[tuple[int, int]]:
+    def _prefix_ranges(self, q: str, appended: tuple[int, int] | None = None) -> list[tuple[int, int]]:
         """IDs starting with the digits `q`, as numeric ranges: the store is sorted by ID, so ranges
-        skip whole blocks where a text LIKE would scan every row."""
+        skip whole blocks where a text LIKE would scan every row. `appended`: the lowest and highest IDs of new
+        files."""
         if q != "0" and q.startswith("0"):
             return []
         lo_id, hi_id = self._id_span
+        if appended is not None:
+            lo_id, hi_id = min(lo_id, appended[0]), max(hi_id, appended[1])
         base, ranges = int(q), []
         for extra in range(0, len(str(hi_id)) - len(q) + 1):
             start, end = base * 10**extra, (base + 1) * 10**extra - 1
