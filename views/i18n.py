@@ -146,6 +146,29 @@ TEXTS: dict[str, tuple[str, str]] = {  # key -> (French, English)
                                "The justification is limited to {limit} characters: nothing was recorded."),
     "decision_refused": ("Décision refusée par le service : {detail}", "Decision refused by the service: {detail}"),
     "decision_recorded": ("Décision enregistrée.", "Decision recorded."),
+    # centre: what-if and new applications
+    "whatif": ("Simulation : et si… ?", "What-if"),
+    "whatif_start": ("Simuler d'autres conditions", "Try other terms"),
+    "whatif_help": ("Modifiez le prêt ou le profil (jamais le genre ni l'âge) : la probabilité, la décision et les "
+                    "motifs sont recalculés par le modèle de production.",
+                    "Change the loan or the profile (never gender or age): the probability, decision and reasons are "
+                    "recomputed by the production model."),
+    "whatif_reset": ("Revenir au dossier", "Back to the file"),
+    "whatif_result": ("Avec ces valeurs : {decision}, probabilité de défaut {probability}",
+                      "With these values: {decision}, default probability {probability}"),
+    "whatif_before": ("Dossier tel quel (modèle de production) : {decision}, {probability}",
+                      "File as it stands (production model): {decision}, {probability}"),
+    "whatif_changed": ("Modifié : {fields}", "Changed: {fields}"),
+    "years_unit": ("ans", "years"),
+    "new_application": ("Nouvelle demande", "New application"),
+    "new_application_help": ("Saisissez la demande (les champs vides sont des valeurs manquantes) : elle est notée "
+                             "par le modèle de production et enregistrée comme un nouveau dossier.",
+                             "Type the application (empty fields are missing values): it is scored by the production "
+                             "model and saved as a new client file."),
+    "new_application_create": ("Noter et créer le dossier", "Score and create the file"),
+    "application_created": ("Dossier n° {client_id} créé et ouvert.", "File {client_id} created and opened."),
+    "application_refused": ("Demande refusée : corrigez le champ signalé. Rien n'a été enregistré.",
+                            "Application refused: correct the field shown. Nothing was saved."),
     # messages
     "unknown_client": ("Aucun dossier n° {client_id}. Le dossier affiché reste le n° {previous}.",
                        "No application with ID {client_id}. Still showing file {previous}."),
