@@ -210,9 +210,11 @@ class ClientStore:
         applications of `scoring.intake`), over the store's files and those rows together."""
         where, params = ["TRUE"], []
         q = (query.q or "").strip()
-        source = "applications"
+        source, cur = "applications", self._cur
         if appended is not None and len(appended):
-            self._cur.register("appended_files", appended[list(SEARCH_COLUMNS)])
+            # a cursor of its own: DuckDB refuses to register a frame on a cursor with a result left unread
+            cur = self._con.cursor()
+            cur.register("appended_files", appended[list(SEARCH_COLUMNS)])
             cols = ", ".join(SEARCH_COLUMNS)
             source = f"(SELECT {cols} FROM applications UNION ALL SELECT {cols} FROM appended_files)"
         if q:
@@ -241,11 +243,12 @@ class ClientStore:
             order = f"(client_id = {int(q)}) DESC, {order}"
         sql_where = " AND ".join(where)
         cols = ", ".join(LIST_COLUMNS)
-        cur = self._cur
         total = cur.execute(f"SELECT count(*) FROM {source} WHERE {sql_where}", params).fetchone()[0]
         rel = cur.execute(f"SELECT {cols} FROM {source} WHERE {sql_where} ORDER BY {order} LIMIT ? OFFSET ?",
                           [*params, int(query.limit), int(query.offset)])
         items = tuple({k: _plain(v) for k, v in zip(LIST_COLUMNS, row)} for row in rel.fetchall())
+        if cur is not self._cur:
+            cur.close()
         return ClientPage(items, int(total), query)
 
     @functools.cached_property

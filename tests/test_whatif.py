@@ -284,3 +284,11 @@ def test_the_audited_service_writes_the_entry_in_process(own, refused, tmp_path)
     audited.assess(own.application(refused), "fr", refused)
     entry = log.recent(1)[0]
     assert entry["event"] == "predicted" and json.loads(entry["details"])["read"] == "what-if"
+
+
+def test_a_search_with_new_files_follows_any_read_of_the_store(own, refused):
+    """A point read leaves DuckDB's result unfinished on the thread's cursor; the search with new files still runs
+    (it once failed in the dashboard with ResourceInUseException)."""
+    created = own.create_client(_application(own, refused))
+    own.store.raw_record(refused)
+    assert [r["client_id"] for r in own.search(ClientQuery(q=str(created.client_id))).items] == [created.client_id]

@@ -80,10 +80,10 @@ class FieldForm:
             if f.kind == "category":
                 def options(language, f=f):
                     return {"—": None, **{labels.category_label(f.column, c, language): c for c in f.categories}}
-                widget = pn.widgets.Select(name=name, options=pn.bind(options, language_param),
+                widget = pn.widgets.Select(label=name, options=pn.bind(options, language_param),
                                            value=values.get(f.column), width=FIELD_WIDTH, css_classes=css)
             else:
-                widget = pn.widgets.FloatInput(name=name, value=values.get(f.column), width=FIELD_WIDTH,
+                widget = pn.widgets.FloatInput(label=name, value=values.get(f.column), width=FIELD_WIDTH,
                                                css_classes=css)
             widget.param.watch(lambda event, column=f.column: on_change(column, event.new), "value")
             error = pn.pane.HTML(pn.bind(error_html, errors_param, f.column), stylesheets=[WHATIF_CSS],
@@ -109,7 +109,7 @@ class WhatIfView(pn.viewable.Viewer):
         super().__init__(**params)
         whatif, lang = self.state.whatif, self.state.param.language
         self.labels = labels_for(self.state.service)
-        self.start = pn.widgets.Button(label=pn.bind(lambda l: t("whatif_start", l), lang), button_type="primary",
+        self.start = pn.widgets.Button(label=pn.bind(lambda l: t("whatif_start", l), lang), color="primary",
                                        css_classes=["whatif-start"],
                                        visible=pn.bind(lambda a: not a, whatif.param.active),
                                        disabled=pn.bind(lambda f: f is None, self.state.client.param.file))
@@ -159,7 +159,7 @@ class NewApplicationView(pn.viewable.Viewer):
                                        visible=pn.bind(lambda a: not a, new.param.active))
         self.start.on_click(lambda event: setattr(new, "active", True))
         self.create = pn.widgets.Button(label=pn.bind(lambda l: t("new_application_create", l), lang),
-                                        button_type="primary", css_classes=["new-application-create"])
+                                        color="primary", css_classes=["new-application-create"])
         self.create.on_click(lambda event: new.create())
         self.help = pn.pane.HTML(pn.bind(lambda l: f'<p class="note">{t("new_application_help", l)}</p>', lang),
                                  stylesheets=[CARD_CSS], margin=(0, 5))
