@@ -295,7 +295,9 @@ def _error_item(request: Request, e: dict) -> dict:
     elif item["loc"] == ["body"] and isinstance(e.get("input"), bytes):  # sent, but not as JSON
         content_type = request.headers.get("content-type") or "no Content-Type"
         item["msg"] = f"send the body as JSON (Content-Type: application/json), not {content_type}"
-    elif item["loc"][:1] == ["body"]:  # an application's field: the words of scoring.application
+    elif item["loc"][:1] == ["body"] and not (request.url.path.rstrip("/") == "/clients"
+                                             and item["loc"][1:2] != ["application"]):
+        # an application's field (in `POST /clients`, under "application"): the words of scoring.application
         applications = request.app.state.applications
         item["loc"] = applications.field_loc(item["loc"])
         item["msg"] = applications.reason(e)

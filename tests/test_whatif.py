@@ -234,6 +234,8 @@ def test_post_clients_refuses_bad_input_with_422_naming_the_field(api, own, refu
         r = _post(api, "/clients", body)
         assert r.status_code == 422, (body.keys(), r.text)
         assert r.json()["message"].startswith(field + ":"), r.json()["message"]
+    owner = _post(api, "/clients", {"application": application, "owner": "me"}).json()["message"]
+    assert "application's columns" not in owner and "not permitted" in owner   # the body's field, not a column
     r = _post(api, "/clients", {"application": application, "client_id": refused})
     assert r.status_code == 409 and r.json()["duplicate"] is True and str(refused) in r.json()["detail"]
 
