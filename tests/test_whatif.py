@@ -294,3 +294,25 @@ def test_a_search_with_new_files_follows_any_read_of_the_store(own, refused):
     created = own.create_client(_application(own, refused))
     own.store.raw_record(refused)
     assert [r["client_id"] for r in own.search(ClientQuery(q=str(created.client_id))).items] == [created.client_id]
+
+
+def test_a_file_saved_by_another_process_is_found_here(workdir, own, new_db, refused):
+    """Two processes (say the API and the dashboard) on one work directory: a file the other one saves is found
+    by this one's search and opened, and the reverse."""
+    import subprocess
+    import sys
+
+    code = ("import sys, json; from pathlib import Path; from scoring.config import Workdir; "
+            "from scoring.service import LocalScoringService; from scoring.contracts import ClientQuery; "
+            "s = LocalScoringService(Workdir(Path(sys.argv[1])), new_applications=sys.argv[2]); "
+            "print(s.create_client(json.loads(sys.argv[3])).client_id); "
+            "print(s.search(ClientQuery(q=sys.argv[4])).total)")
+    mine = own.create_client(_application(own, refused, AMT_CREDIT=31_313.0))
+    out = subprocess.run([sys.executable, "-c", code, str(workdir.root), str(new_db),
+                          json.dumps(_application(own, refused, AMT_CREDIT=42_424.0)), str(mine.client_id)],
+                         capture_output=True, text=True, check=True, timeout=300)
+    theirs, mine_found_there = (int(line) for line in out.stdout.split())
+    assert mine_found_there == 1
+    page = own.search(ClientQuery(q=str(theirs)))
+    assert [r["client_id"] for r in page.items] == [theirs] and page.items[0]["credit_amount"] == 42_424.0
+    assert own.client(theirs).application["credit_amount"] == 42_424.0

@@ -122,3 +122,45 @@ def test_a_new_application_is_saved_opened_and_found(state, own, log):
     assert list(state.search.rows["client_id"]) == [created.client_id]
     entry = next(e for e in log.recent(20) if e["event"] == "application_created")
     assert entry["client_id"] == created.client_id and entry["user"] == "advisor.lea"
+
+
+@pytest.fixture(scope="module")
+def api_log(tmp_path_factory):
+    return AuditLog(tmp_path_factory.mktemp("api-audit") / "audit.sqlite")
+
+
+@pytest.fixture(scope="module")
+def http(own, api_log):
+    """The dashboard over the API (its own server on `own`: the new files stay in this module's file)."""
+    from api_server import LiveServer
+    from scoring.api import create_app
+    from scoring.client import HttpScoringService
+
+    with LiveServer(create_app(own, tokens=frozenset(API_TOKENS), audit=api_log)) as live:
+        with HttpScoringService(live.url, TOKEN) as backend:
+            yield backend
+
+
+def test_over_the_http_backend_the_same_what_if_and_new_file_audited_by_the_api(http, own, refused, api_log):
+    state = DashboardState(session_service(http, "advisor.remi", role="advisor"), role="advisor")
+    state.client.client_id = refused
+    state.whatif.active = True
+    application = own.application(refused)
+    state.whatif.set_value("AMT_CREDIT", application["AMT_CREDIT"] * 0.5)
+    assert state.whatif.assessment == own.assess({**application, "AMT_CREDIT": application["AMT_CREDIT"] * 0.5},
+                                                 "fr", refused)
+    state.whatif.set_value("CNT_CHILDREN", -1)
+    assert set(state.whatif.errors) == {"CNT_CHILDREN"}
+    entry = next(e for e in api_log.recent(10) if e["event"] == "predicted")
+    assert entry["client_id"] == refused and entry["user"].startswith("advisor.remi via token:")
+
+    new = state.new_application
+    new.active = True
+    new.set_value("AMT_CREDIT", 40000.0)
+    new.set_value("CNT_CHILDREN", 50.0)
+    assert not new.create() and set(new.errors) == {"CNT_CHILDREN"}   # `application.CNT_CHILDREN` over HTTP
+    new.set_value("CNT_CHILDREN", 1.0)
+    assert new.create()
+    assert state.client.file == own.client(new.created.client_id)
+    entry = next(e for e in api_log.recent(10) if e["event"] == "application_created")
+    assert entry["client_id"] == new.created.client_id and entry["user"].startswith("advisor.remi via token:")
