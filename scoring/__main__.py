@@ -18,7 +18,7 @@ def _build(args) -> int:
 
     build(Workdir.resolve(args.workdir), schema=args.schema, rows=args.rows, seed=args.seed,
           costs=CostWeights(args.cost_missed_default, args.cost_refused_good), quiet=args.quiet,
-          age_as_feature=not args.no_age_feature)
+          age_as_feature=not args.no_age_feature, scheduler=args.scheduler, dask_workers=args.dask_workers)
     return 0
 
 
@@ -91,6 +91,10 @@ def main(argv: list[str] | None = None) -> int:
     b.add_argument("--no-age-feature", action="store_true",
                    help="Home Credit: age is a protected attribute kept for fairness figures only, not a feature "
                         "(gender never is one)")
+    b.add_argument("--scheduler", help="train with XGBoost's Dask interface on the running Dask scheduler at this "
+                                       "address, e.g. tcp://10.0.0.5:8786 (default: in this process)")
+    b.add_argument("--dask-workers", type=int,
+                   help="train with XGBoost's Dask interface on a local cluster of this many worker processes")
     b.add_argument("--quiet", action="store_true")
     b.set_defaults(func=_build)
 

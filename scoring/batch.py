@@ -25,12 +25,12 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from .cluster import dask_client, worker_count
 from .config import Workdir
 from .contracts import decide
 from .errors import ModelError, ScoringError
 
 PARTITION_ROWS = 20_000
-CONNECT_TIMEOUT_S = 10
 MANIFEST = "_batch.json"
 
 
@@ -103,21 +103,6 @@ def _finished(path: Path, rows: int) -> bool:
         return False
 
 
-def _client(scheduler: str | None, workers: int | None):
-    from dask.distributed import Client, LocalCluster
-
-    if scheduler:
-        try:
-            return Client(scheduler, timeout=CONNECT_TIMEOUT_S)
-        except (OSError, TimeoutError) as exc:
-            raise BatchError(f"cannot reach the Dask scheduler at {scheduler} within {CONNECT_TIMEOUT_S} s ({exc}); "
-                             f"check that `dask scheduler` runs there and that this machine can reach its port") \
-                from None
-    n = workers or os.cpu_count() or 1
-    cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None)
-    return Client(cluster)
-
-
 def run_batch(output: str | Path, workdir: Workdir | None = None, scheduler: str | None = None,
               workers: int | None = None, partition_rows: int = PARTITION_ROWS, quiet: bool = False) -> BatchSummary:
     """Score every application of `workdir` into `output` (one Parquet file per partition)."""
@@ -153,9 +138,8 @@ def run_batch(output: str | Path, workdir: Workdir | None = None, scheduler: str
     paths = [out / f"part-{i:05d}.parquet" for i in range(len(bounds))]
     todo = [i for i, (s, e) in enumerate(bounds) if not _finished(paths[i], e - s)]
     started = time.perf_counter()
-    client = _client(scheduler, workers)
-    try:
-        n_workers = len(client.scheduler_info().get("workers", {}))
+    with dask_client(scheduler, workers) as client:
+        n_workers = worker_count(client)
         futures = {
             client.submit(score_partition, str(workdir.model), card.version, str(workdir.features_path), s, e,
                           ids[s:e], str(paths[i]), key=f"score-partition-{card.version}-{i}", retries=1): i
@@ -173,11 +157,6 @@ def run_batch(output: str | Path, workdir: Workdir | None = None, scheduler: str
                       flush=True)
         if not quiet and todo:
             print(file=sys.stderr)
-    finally:
-        client.close()
-        cluster = getattr(client, "cluster", None)
-        if cluster is not None and not scheduler:
-            cluster.close()
     if failed:
         raise BatchError(f"{len(failed)} of {len(bounds)} partitions failed ({len(bounds) - len(failed)} are "
                          f"finished and kept in {out}; run again to retry the others):\n  " + "\n  ".join(failed))
