@@ -18,7 +18,7 @@ def _build(args) -> int:
 
     build(Workdir.resolve(args.workdir), schema=args.schema, rows=args.rows, seed=args.seed,
           costs=CostWeights(args.cost_missed_default, args.cost_refused_good), quiet=args.quiet,
-          age_as_feature=not args.no_age_feature)
+          age_as_feature=not args.no_age_feature, scheduler=args.scheduler, dask_workers=args.dask_workers)
     return 0
 
 
@@ -58,7 +58,21 @@ def _batch(args) -> int:
     from .batch import run_batch
 
     summary = run_batch(args.output, Workdir.resolve(args.workdir), scheduler=args.scheduler, workers=args.workers,
-                        partition_rows=args.partition_rows, quiet=args.quiet)
+                        partition_rows=args.partition_rows, quiet=args.quiet, input=args.input)
+    print(summary.text(), file=sys.stderr)
+    return 0
+
+
+def _generate(args) -> int:
+    from .chunked import generate_chunks
+
+    def progress(message: str) -> None:
+        if not args.quiet:
+            print(f"\r  {message}", end="", file=sys.stderr, flush=True)
+
+    summary = generate_chunks(args.output, args.rows, chunk_rows=args.chunk_rows, seed=args.seed, progress=progress)
+    if not args.quiet:
+        print(file=sys.stderr)
     print(summary.text(), file=sys.stderr)
     return 0
 
@@ -91,6 +105,10 @@ def main(argv: list[str] | None = None) -> int:
     b.add_argument("--no-age-feature", action="store_true",
                    help="Home Credit: age is a protected attribute kept for fairness figures only, not a feature "
                         "(gender never is one)")
+    b.add_argument("--scheduler", help="train with XGBoost's Dask interface on the running Dask scheduler at this "
+                                       "address, e.g. tcp://10.0.0.5:8786 (default: in this process)")
+    b.add_argument("--dask-workers", type=int,
+                   help="train with XGBoost's Dask interface on a local cluster of this many worker processes")
     b.add_argument("--quiet", action="store_true")
     b.set_defaults(func=_build)
 
@@ -123,12 +141,23 @@ def main(argv: list[str] | None = None) -> int:
     t = sub.add_parser("batch", help="score and explain every application on a Dask cluster, into Parquet")
     t.add_argument("--output", required=True, help="directory of the Parquet partitions (resumed if it exists)")
     t.add_argument("--workdir")
+    t.add_argument("--input", help="a directory of Parquet files of applications (e.g. `python -m scoring generate`'s) "
+                                   "to score with the workdir's model, one partition per file (default: the workdir's "
+                                   "client files)")
     t.add_argument("--scheduler", help="address of a running Dask scheduler, e.g. tcp://10.0.0.5:8786 "
                                        "(default: a local cluster)")
     t.add_argument("--workers", type=int, help="local cluster: worker processes (default: one per core)")
     t.add_argument("--partition-rows", type=int, default=20_000)
     t.add_argument("--quiet", action="store_true")
     t.set_defaults(func=_batch)
+
+    g = sub.add_parser("generate", help="generate a portfolio of any size into Parquet chunks (bounded memory)")
+    g.add_argument("--rows", type=int, required=True, help="applications to generate, e.g. 10000000")
+    g.add_argument("--output", required=True, help="directory of the Parquet chunks (resumed if it exists)")
+    g.add_argument("--chunk-rows", type=int, default=500_000, help="applications per chunk (~1.3 GB of memory each)")
+    g.add_argument("--seed", type=int, default=42)
+    g.add_argument("--quiet", action="store_true")
+    g.set_defaults(func=_generate)
 
     c = sub.add_parser("secrets", help="create local dashboard logins, cookie secret and API token (never overwrites)")
     c.add_argument("--dir", default="secrets")
