@@ -213,7 +213,8 @@ class LocalScoringService:
 
     # ------------------------------------------------------------ clients
     def search(self, query: ClientQuery) -> ClientPage:
-        return self.store.search(query, self._appended_frame())
+        appended = self._appended_frame()
+        return self.store.search(query, appended, getattr(self, "_appended_cache", (None,))[0])
 
     def _row(self, client_id: int) -> int:
         try:

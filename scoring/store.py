@@ -205,16 +205,32 @@ class ClientStore:
         names = [d[0] for d in rel.description]
         return {k: _plain(v) for k, v in zip(names, row) if k != "client_id"}
 
-    def search(self, query: ClientQuery, appended: pd.DataFrame | None = None) -> ClientPage:
+    def _appended_cursor(self, appended: pd.DataFrame, key: Any) -> duckdb.DuckDBPyConnection:
+        """This thread's cursor for searches with new files, holding them as a temporary table (copied again only
+        when `key` changes). A cursor of its own: DuckDB refuses to register a frame on a cursor with a result left
+        unread (a point read leaves one), and a temporary table is seen by its own connection only. Measured at
+        3,476 files + 100 new: a union with the table costs ~0.3 ms more than the store alone; with the frame
+        registered and scanned by each query, ~2.6 ms."""
+        cur = getattr(self._local, "appended_cur", None)
+        if cur is None:
+            cur = self._local.appended_cur = self._con.cursor()
+            self._local.appended_key = None
+        if self._local.appended_key != key:
+            cur.register("appended_frame", appended[list(SEARCH_COLUMNS)])
+            cur.execute("CREATE OR REPLACE TEMP TABLE appended_files AS SELECT * FROM appended_frame")
+            cur.unregister("appended_frame")
+            self._local.appended_key = key
+        return cur
+
+    def search(self, query: ClientQuery, appended: pd.DataFrame | None = None, appended_key: Any = None) -> ClientPage:
         """One page of the client files matching `query`; with `appended` (rows of `SEARCH_COLUMNS`: the new
-        applications of `scoring.intake`), over the store's files and those rows together."""
+        applications of `scoring.intake`; `appended_key` changes when they do), over the store's files and those
+        rows together."""
         where, params = ["TRUE"], []
         q = (query.q or "").strip()
         source, cur = "applications", self._cur
         if appended is not None and len(appended):
-            # a cursor of its own: DuckDB refuses to register a frame on a cursor with a result left unread
-            cur = self._con.cursor()
-            cur.register("appended_files", appended[list(SEARCH_COLUMNS)])
+            cur = self._appended_cursor(appended, id(appended) if appended_key is None else appended_key)
             cols = ", ".join(SEARCH_COLUMNS)
             source = f"(SELECT {cols} FROM applications UNION ALL SELECT {cols} FROM appended_files)"
         if q:
@@ -243,12 +259,10 @@ class ClientStore:
             order = f"(client_id = {int(q)}) DESC, {order}"
         sql_where = " AND ".join(where)
         cols = ", ".join(LIST_COLUMNS)
-        total = cur.execute(f"SELECT count(*) FROM {source} WHERE {sql_where}", params).fetchone()[0]
+        total = cur.execute(f"SELECT count(*) FROM {source} WHERE {sql_where}", params).fetchall()[0][0]
         rel = cur.execute(f"SELECT {cols} FROM {source} WHERE {sql_where} ORDER BY {order} LIMIT ? OFFSET ?",
                           [*params, int(query.limit), int(query.offset)])
         items = tuple({k: _plain(v) for k, v in zip(LIST_COLUMNS, row)} for row in rel.fetchall())
-        if cur is not self._cur:
-            cur.close()
         return ClientPage(items, int(total), query)
 
     @functools.cached_property
