@@ -164,3 +164,11 @@ def test_over_the_http_backend_the_same_what_if_and_new_file_audited_by_the_api(
     assert state.client.file == own.client(new.created.client_id)
     entry = next(e for e in api_log.recent(10) if e["event"] == "application_created")
     assert entry["client_id"] == new.created.client_id and entry["user"].startswith("advisor.remi via token:")
+
+
+def test_a_refusal_shown_under_a_field_is_text_not_markup():
+    from views.whatif import error_html
+
+    shown = error_html({"NAME_FAMILY_STATUS": "unknown category '<img src=x onerror=alert(1)>'"}, "NAME_FAMILY_STATUS")
+    assert "<img" not in shown and "&lt;img src=x onerror=alert(1)&gt;" in shown
+    assert error_html({}, "NAME_FAMILY_STATUS") == ""

@@ -673,7 +673,7 @@ class NewApplicationState(param.Parameterized):
             self.param.update(errors={column: reason}, notice=Notice("application_refused", {}, "danger"))
             return False
         except DuplicateClientError as exc:
-            self.param.update(errors={}, notice=Notice("decision_refused", {"detail": str(exc)}, "danger"))
+            self.param.update(errors={}, notice=Notice("application_not_saved", {"detail": str(exc)}, "danger"))
             return False
         except AuditUnavailableError as exc:
             self.param.update(errors={}, notice=_unavailable(exc))
