@@ -108,9 +108,10 @@ class NewApplications:
         return found
 
     def all(self) -> list[NewFile]:
-        """Every new file, oldest first."""
+        """Every new file, oldest first (read in `seq` order, so kept in it)."""
         self.refresh()
-        return sorted(self._rows.values(), key=lambda f: f.seq)
+        with self._lock:  # a copy: another thread's refresh may be adding to the dict
+            return list(self._rows.values())
 
     def append(self, *, application: Mapping[str, Any], roles: Mapping[str, Any], model_version: str,
                default_probability: float, threshold: float, decision: str, created_by: str | None,
