@@ -602,7 +602,8 @@ def predict_router(applications: Applications, examples: dict[str, dict]) -> API
     class NewApplication(BaseModel):
         """A new application to score and save as a client file."""
         model_config = ConfigDict(extra="forbid")
-        application: Application = Field(description="the application, as `POST /predict` takes it")  # type: ignore[valid-type]
+        application: Application = Field(  # type: ignore[valid-type]
+            description="the application, as `POST /predict` takes it")
         client_id: Optional[int] = Field(None, gt=0, le=INT64[1], description="the ID to give the file (refused "
                                                                                "with 409 if taken); default: the next "
                                                                                "free one")

@@ -345,7 +345,8 @@ class LocalScoringService:
         i = None if new is not None else self._row(client_id)
         ratios = []
         for name, (values, pop_mean, acc_mean, hist) in self._ratio_reference.items():
-            v = values[i] if new is None else np.float64(np.nan if new.roles.get(name) is None else new.roles[name])
+            v = values[i] if new is None else np.float64(np.nan if new.roles.get(name) is None
+                                                         else new.roles[name])
             en, fr = feature_labels(name)
             ratios.append(RatioComparison(name, en, fr, None if not np.isfinite(v) else float(v), pop_mean, acc_mean, hist))
         return DebtCapacity(int(self.ids[i]) if new is None else new.client_id, ratios)

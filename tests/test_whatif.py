@@ -20,7 +20,7 @@ from scoring.audit import AuditLog
 from scoring.audited import AuditedService
 from scoring.client import HttpScoringService
 from scoring.contracts import ClientQuery, DuplicateClientError
-from scoring.errors import AuditUnavailableError, InvalidApplicationError, UnknownClientError
+from scoring.errors import InvalidApplicationError, UnknownClientError
 from scoring.service import LocalScoringService
 
 TOKEN = "whatif-test-token-7d1e"

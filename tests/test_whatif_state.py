@@ -60,7 +60,8 @@ def test_changing_the_amount_rescores_with_reasons(state, own, refused, log):
 
     whatif.set_value("AMT_CREDIT", application["AMT_CREDIT"] * 0.3)
     expected = own.assess({**application, "AMT_CREDIT": application["AMT_CREDIT"] * 0.3}, "fr", refused)
-    assert whatif.assessment == expected and whatif.assessment.changes == {"AMT_CREDIT": application["AMT_CREDIT"] * 0.3}
+    assert whatif.assessment == expected
+    assert whatif.assessment.changes == {"AMT_CREDIT": application["AMT_CREDIT"] * 0.3}
     assert whatif.assessment.default_probability != baseline.default_probability
     assert whatif.assessment.reasons and whatif.errors == {}
     entry = log.recent(1)[0]

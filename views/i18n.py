@@ -169,6 +169,7 @@ TEXTS: dict[str, tuple[str, str]] = {  # key -> (French, English)
     "application_created": ("Dossier n° {client_id} créé et ouvert.", "File {client_id} created and opened."),
     "application_refused": ("Demande refusée : corrigez le champ signalé. Rien n'a été enregistré.",
                             "Application refused: correct the field shown. Nothing was saved."),
+    "field_refused": ("Valeur refusée : {reason}", "Value refused: {reason}"),
     "application_not_saved": ("Demande non enregistrée : {detail}", "Application not saved: {detail}"),
     # messages
     "unknown_client": ("Aucun dossier n° {client_id}. Le dossier affiché reste le n° {previous}.",

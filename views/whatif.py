@@ -32,10 +32,12 @@ def field_label(field: ApplicationField, language: str) -> str:
     return f"{text} ({t('years_unit', language)})" if field.unit == "negative_days" else text
 
 
-def error_html(errors: dict, column: str) -> str:
-    """The service's refusal of a field, escaped (it quotes the value typed)."""
+def error_html(errors: dict, column: str, language: str = "fr") -> str:
+    """The service's refusal of a field (its own words), escaped: it quotes the value typed."""
     reason = errors.get(column)
-    return f'<div class="field-error" role="alert">{html.escape(str(reason))}</div>' if reason else ""
+    if not reason:
+        return ""
+    return f'<div class="field-error" role="alert">{html.escape(t("field_refused", language, reason=reason))}</div>'
 
 
 def assessment_html(assessment: Assessment | None, baseline: Assessment | None, fields: list[ApplicationField],
@@ -86,8 +88,9 @@ class FieldForm:
                 widget = pn.widgets.FloatInput(label=name, value=values.get(f.column), width=FIELD_WIDTH,
                                                css_classes=css)
             widget.param.watch(lambda event, column=f.column: on_change(column, event.new), "value")
-            error = pn.pane.HTML(pn.bind(error_html, errors_param, f.column), stylesheets=[WHATIF_CSS],
-                                 css_classes=[f"{prefix}-error-{f.column}"], width=FIELD_WIDTH, margin=(0, 10))
+            error = pn.pane.HTML(pn.bind(error_html, errors_param, f.column, language_param),
+                                 stylesheets=[WHATIF_CSS], css_classes=[f"{prefix}-error-{f.column}"],
+                                 width=FIELD_WIDTH, margin=(0, 10))
             self.widgets[f.column] = widget
             cells.append(pn.Column(widget, error, width=FIELD_WIDTH + 20))
         self.layout = pn.FlexBox(*cells, sizing_mode="stretch_width")
@@ -114,7 +117,8 @@ class WhatIfView(pn.viewable.Viewer):
                                        visible=pn.bind(lambda a: not a, whatif.param.active),
                                        disabled=pn.bind(lambda f: f is None, self.state.client.param.file))
         self.start.on_click(lambda event: setattr(whatif, "active", True))
-        self.reset = pn.widgets.Button(label=pn.bind(lambda l: t("whatif_reset", l), lang), css_classes=["whatif-reset"])
+        self.reset = pn.widgets.Button(label=pn.bind(lambda l: t("whatif_reset", l), lang),
+                                       css_classes=["whatif-reset"])
         self.reset.on_click(lambda event: whatif.reset())
         self.help = pn.pane.HTML(pn.bind(lambda l: f'<p class="note">{t("whatif_help", l)}</p>', lang),
                                  stylesheets=[CARD_CSS], margin=(0, 5))
