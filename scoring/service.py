@@ -698,7 +698,8 @@ class LocalScoringService:
             for column in sorted(set(base) | set(validated)):
                 if base.get(column) != validated.get(column):
                     if column in protected:
-                        raise InvalidApplicationError(column, "a protected attribute cannot be changed in a what-if")
+                        raise InvalidApplicationError(column, "a protected attribute cannot be changed in a what-if: "
+                                                              "send the file's own value (GET /clients/{id}/application)")
                     changes[column] = validated.get(column)
         return self._assess(application, lang, cid, changes)
 
