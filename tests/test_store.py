@@ -88,7 +88,10 @@ def test_client_file_in_business_units(service):
     app = file.application
     assert app["credit_amount"] > 0
     if app["annuity"]:
-        assert app["term_months"] == pytest.approx(app["credit_amount"] / app["annuity"] * 12, rel=1e-6)
+        # Home Credit's annuity is monthly: the term is credit / annuity months, and the annuity a share of the
+        # monthly income
+        assert app["term_months"] == pytest.approx(app["credit_amount"] / app["annuity"], rel=1e-6)
+        assert file.term_months == app["term_months"]
 
 
 def test_distribution_marks_the_client_and_their_percentile(service):
@@ -109,7 +112,9 @@ def test_debt_capacity_compares_with_population_and_accepted(service):
     assert names == ["debt_ratio", "credit_income_ratio"]
     file = service.client(cid)
     r = dc.ratios[0]
-    assert r.client == pytest.approx(file.application["annuity"] / file.profile["income"], rel=1e-6)
+    # the effort rate: the loan's and the existing credits' monthly payments over the monthly income
+    assert r.client == pytest.approx((file.application["annuity"] + file.debts["monthly_debt_service"])
+                                     / file.profile["income"], rel=1e-6)
     assert 0 < r.population_mean < 1 and 0 < r.accepted_mean < 1
     # the model refuses heavier debt burdens more often
     assert r.accepted_mean <= r.population_mean * 1.05

@@ -338,7 +338,7 @@ def test_a_datasets_labels_and_currency_come_from_its_model_card(loans):
     assert labels.format_value("loan_amount", 17900, "fr") == f"17{THIN}900{NBSP}€"
     assert labels.format_value("loan_amount", 17900, "en") == "€17,900"
     assert labels.category_label("home_ownership", "RENT", "fr") == "Locataire"
-    assert labels.label("income", "fr") == "Revenu annuel"      # a business column keeps its label
+    assert labels.label("income", "fr") == "Revenu mensuel"     # a business column keeps its label
     # without a schema, a feature keeps the label the model was built with
     bare = card_labels({"features": card["features"]})
     assert bare.label("loan_amount", "en") == "Loan amount" and bare.currency is None
