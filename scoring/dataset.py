@@ -105,9 +105,9 @@ def _with_debts(frame: pd.DataFrame, debts: pd.DataFrame | None, schema: Dataset
     frame = frame.drop(columns=[c for c in DEBT_COLUMNS.values() if c in frame.columns])
     keys = frame[schema.id_column]
     joined = debts.set_index("client_id").reindex(pd.to_numeric(keys, errors="coerce").to_numpy())
-    for column in DEBT_COLUMNS.values():
-        frame[column] = joined[column].fillna(0.0).to_numpy(dtype=np.float64)
-    return frame
+    added = pd.DataFrame({c: joined[c].fillna(0.0).to_numpy(dtype=np.float64) for c in DEBT_COLUMNS.values()},
+                         index=frame.index)
+    return pd.concat([frame, added], axis=1)
 
 
 def load_debts(schema: DatasetSchema) -> pd.DataFrame | None:
