@@ -87,6 +87,7 @@ class LocalScoringService:
         if len(self.ids) != self.X.shape[0]:
             raise ModelError(f"{self.workdir.features_path} has {self.X.shape[0]} rows for {len(self.ids)} client files")
         self.roles = self.store.roles
+        self.effort_cap  # a bad SCORING_EFFORT_CAP stops the start, not the first debt capacity
         self._monthly: dict[str, list[MonthFigures]] = {}
         self._monthly_lock = threading.Lock()
         self.folds = self.store.folds()
