@@ -158,15 +158,16 @@ def test_a_debts_file_missing_a_column_is_refused_with_its_name(tmp_path):
     (CREDITS_TOML + 'unit = "weekly"\n', "unit must be monthly or yearly"),
     (CREDITS_TOML.replace('active = { column = "status", value = "open" }', 'active = { value = "open" }'),
      "active must be a column name"),
-    (CREDITS_TOML + '[roles.debt]\ncolumn = "x"\n', None),
 ])
 def test_bad_debts_tables(tmp_path, debts, message):
-    path = debts_case(tmp_path, debts)
-    if message is None:  # a debt role beside a debts file: one source of debts only
-        text = path.read_text().replace("[roles]\n", '[roles]\ndebt = "other"\n').replace('[roles.debt]\ncolumn = "x"\n', "")
-        path.write_text(text)
-        message = "either a \\[debts\\] file or a `debt` role"
     with pytest.raises(SchemaError, match=message):
+        load_schema(debts_case(tmp_path, debts))
+
+
+def test_debts_come_from_a_file_or_a_role_not_both(tmp_path):
+    path = debts_case(tmp_path, CREDITS_TOML)
+    path.write_text(path.read_text().replace("[roles]\n", '[roles]\ndebt = "other"\n'))
+    with pytest.raises(SchemaError, match=r"either a \[debts\] file or a `debt` role"):
         load_schema(path)
 
 
