@@ -45,3 +45,73 @@ def test_a_sound_deployment_passes_every_check(api_url):
 def test_a_broken_deployment_fails_saying_what_is_wrong(api_url, args, token, message):
     done = _smoke(*(args or ["--api-url", api_url]), token=token)
     assert done.returncode == 1 and message in done.stderr, done.stderr
+
+
+class DashboardProcess:
+    """`python -m views.serve` in a process of its own, as deployed: over the API, behind a login unless `no_auth`."""
+
+    def __init__(self, workdir, secrets, api_url: str, no_auth: bool = False, timeout: float = 90):
+        import time
+
+        import httpx
+
+        from dashboard_server import free_port
+
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        env = {**os.environ, "SCORING_API_URL": api_url, "SCORING_API_TOKEN": TOKEN}
+        command = [sys.executable, "-m", "views.serve", "--port", str(self.port), "--workdir", str(workdir.root),
+                   "--secrets", str(secrets), *(["--no-auth"] if no_auth else [])]
+        self.process = subprocess.Popen(command, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"the dashboard did not start: {self.process.stderr.read().decode()[-2000:]}")
+            try:
+                if httpx.get(f"{self.url}/health", timeout=1).status_code == 200:
+                    return
+            except httpx.TransportError:
+                time.sleep(0.2)
+        self.stop()
+        raise RuntimeError(f"the dashboard did not answer /health within {timeout:g} s")
+
+    def stop(self) -> None:
+        self.process.terminate()
+        self.process.wait(30)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.stop()
+
+
+@pytest.fixture(scope="module")
+def secrets(tmp_path_factory):
+    from dashboard_server import make_secrets
+
+    directory = tmp_path_factory.mktemp("dashboard-secrets")
+    make_secrets(directory)
+    return directory
+
+
+def test_a_sound_dashboard_over_the_api_passes_its_checks(workdir, api_url, secrets):
+    with DashboardProcess(workdir, secrets, api_url) as dashboard:
+        done = _smoke("--api-url", api_url, "--dashboard-url", dashboard.url)
+    assert done.returncode == 0, done.stderr
+    assert "ok  dashboard health" in done.stdout and "ok  dashboard asks for a login" in done.stdout
+
+
+def test_a_dashboard_open_to_anyone_fails_the_smoke_test(workdir, api_url, secrets):
+    with DashboardProcess(workdir, secrets, api_url, no_auth=True) as dashboard:
+        done = _smoke("--api-url", api_url, "--dashboard-url", dashboard.url)
+    assert done.returncode == 1
+    assert "the dashboard answered 200 without a login: it must ask for one" in done.stderr
+
+
+def test_a_dashboard_that_is_down_fails_the_smoke_test(api_url):
+    from dashboard_server import free_port
+
+    url = f"http://127.0.0.1:{free_port()}"
+    done = _smoke("--api-url", api_url, "--dashboard-url", url)
+    assert done.returncode == 1 and f"GET {url}/health failed" in done.stderr
