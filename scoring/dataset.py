@@ -96,14 +96,18 @@ def _fingerprint(*frames: pd.DataFrame | None) -> str:
 
 
 def _with_debts(frame: pd.DataFrame, debts: pd.DataFrame | None, schema: DatasetSchema, path: Path) -> pd.DataFrame:
-    """The applications with their debts' aggregates (`DEBT_COLUMNS`) as columns; an applicant the debts file does
-    not list has no other credit."""
     if debts is None:
         return frame
     if not schema.id_column:
         raise SchemaError(f"a debts file needs the applications' id column ([columns] id) to find {path}'s clients")
+    return join_debts(frame, debts, schema.id_column)
+
+
+def join_debts(frame: pd.DataFrame, debts: pd.DataFrame, id_column: str) -> pd.DataFrame:
+    """The applications with their debts' aggregates (`DEBT_COLUMNS`, from `scoring.store.aggregate_debts`) as
+    columns; an applicant the debts file does not list has no other credit."""
     frame = frame.drop(columns=[c for c in DEBT_COLUMNS.values() if c in frame.columns])
-    keys = frame[schema.id_column]
+    keys = frame[id_column]
     joined = debts.set_index("client_id").reindex(pd.to_numeric(keys, errors="coerce").to_numpy())
     added = pd.DataFrame({c: joined[c].fillna(0.0).to_numpy(dtype=np.float64) for c in DEBT_COLUMNS.values()},
                          index=frame.index)
