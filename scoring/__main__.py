@@ -77,6 +77,39 @@ def _generate(args) -> int:
     return 0
 
 
+def _versions(args) -> int:
+    from .registry import Registry
+
+    registry = Registry(Workdir.resolve(args.workdir))
+    versions = registry.versions()
+    if not versions:
+        print("no model version registered yet: run `python -m scoring build`", file=sys.stderr)
+        return 0
+    print(f"{'':2}{'version':<24} {'created':<26} {'AUC':>6} {'OOF AUC':>8} {'threshold':>9} {'accepted':>8} "
+          f"{'fairness alerts':>15}  trained in")
+    for v in versions:
+        oof = f"{v.oof_roc_auc:.4f}" if v.oof_roc_auc is not None else "-"
+        print(f"{'*' if v.active else '':2}{v.version:<24} {v.created_at:<26} {v.roc_auc:>6.4f} {oof:>8} "
+              f"{v.threshold:>9.3f} {v.acceptance_rate:>8.1%} {v.fairness_alerts:>15}  {v.trained_in}")
+    if args.compare:
+        c = registry.compare(*args.compare)
+        print(f"\n{c.b} against {c.a} on {c.clients:,} client files ({c.labelled:,} labelled):\n"
+              f"  mean shift {c.mean_shift:+.4f}, mean |shift| {c.mean_abs_shift:.4f}, p95 |shift| {c.p95_abs_shift:.4f}\n"
+              f"  accepted -> refused {c.refused_now:,}, refused -> accepted {c.accepted_now:,}; "
+              f"acceptance {c.acceptance_a:.1%} -> {c.acceptance_b:.1%}"
+              + (f"\n  AUC {c.auc_a:.4f} -> {c.auc_b:.4f} (out of fold)" if c.auc_a is not None else ""))
+    return 0
+
+
+def _activate(args) -> int:
+    from .registry import Registry
+
+    event = Registry(Workdir.resolve(args.workdir)).activate(args.version, user=args.user, reason=args.reason)
+    print(f"model version {event['version']} now served (was {event['previous']}); restart the API and the "
+          f"dashboard to load it", file=sys.stderr)
+    return 0
+
+
 def _secrets(args) -> int:
     from .credentials import ensure_secrets
 
@@ -158,6 +191,18 @@ def main(argv: list[str] | None = None) -> int:
     g.add_argument("--seed", type=int, default=42)
     g.add_argument("--quiet", action="store_true")
     g.set_defaults(func=_generate)
+
+    v = sub.add_parser("versions", help="the registered model versions (* = served); --compare A B on the same clients")
+    v.add_argument("--workdir")
+    v.add_argument("--compare", nargs=2, metavar=("A", "B"), help="version B against version A")
+    v.set_defaults(func=_versions)
+
+    w = sub.add_parser("activate", help="serve a registered model version again (rollback), with who and why")
+    w.add_argument("version")
+    w.add_argument("--user", required=True, help="who decides (kept in model/versions/history.jsonl)")
+    w.add_argument("--reason", required=True, help="why (required)")
+    w.add_argument("--workdir")
+    w.set_defaults(func=_activate)
 
     c = sub.add_parser("secrets", help="create local dashboard logins, cookie secret and API token (never overwrites)")
     c.add_argument("--dir", default="secrets")

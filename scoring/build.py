@@ -26,6 +26,7 @@ from .dataset import Dataset, default_schema, load_dataset
 from .fairness import fairness_report, group_labels
 from .features import FeatureSpec
 from .model import CostWeights, DaskTrainer, save_model, train_model
+from .registry import Registry
 from .schema import DatasetSchema, load_schema
 from .scorer import Scorer
 from .store import ClientStore, role_frame
@@ -168,6 +169,11 @@ def build(workdir: Workdir | None = None, schema: DatasetSchema | str | Path | N
         _swap_in(stage, workdir)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+    # the model registry keeps every build: compared on the same clients, served again (scoring.registry)
+    Registry(workdir).register(workdir.model, pd.DataFrame({
+        "client_id": ids, "split": split.astype(str), "target": target, "fold": fold,
+        "default_probability": probability}))
+    progress.note(f"model version {card.version} registered in {workdir.model / 'versions'}")
 
     summary = BuildSummary(workdir.root, len(dataset.train), 0 if dataset.new is None else len(dataset.new),
                            card.default_rate, card.metrics["roc_auc"], card.metrics["oof_roc_auc"],

@@ -17,8 +17,8 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from .config import Workdir
-from .contracts import (DECISIONS, MAX_BATCH, MAX_JUSTIFICATION, MAX_PEERS, REASON_LANGUAGES, ApplicationField,
-                        Assessment, DuplicateClientError, ClientFile,
+from .contracts import (DEBT_KEYS, DECISIONS, MAX_BATCH, MAX_JUSTIFICATION, MAX_PEERS, REASON_LANGUAGES,
+                        ApplicationField, Assessment, DuplicateClientError, ClientFile,
                         ClientOverview, ClientPage, ClientQuery, DebtCapacity, DecisionRecord, DriftRow, Explanation,
                         FairnessAlert, FairnessFigures, FeatureDistribution, GroupFigures, Histogram, Importance,
                         JustificationRequiredError, MonthFigures, Offers, Peer, Peers, PortfolioSummary,
@@ -37,6 +37,9 @@ MONITORED_FEATURES = 15  # the model's main features followed month by month
 PROFILE_FIELDS = ("age_years", "income", "debt", "debt_ratio", "family", "children", "employment_years")
 APPLICATION_FIELDS = ("contract_type", "credit_amount", "term_months", "annuity", "goods_price", "credit_income_ratio")
 RATIOS = ("debt_ratio", "credit_income_ratio")  # store columns compared with the population; labels in scoring.labels
+#: a client file's debts (`contracts.DEBT_KEYS`) -> the store column holding it
+DEBT_STORE_COLUMNS = {"active_credits": "active_credits", "outstanding_debt": "outstanding_debt",
+                      "monthly_debt_service": "debt", "max_days_overdue": "max_days_overdue"}
 FORM_FEATURES = 15       # the model's main features a new application's form asks for, besides the roles
 
 
@@ -89,6 +92,7 @@ class LocalScoringService:
         if len(self.ids) != self.X.shape[0]:
             raise ModelError(f"{self.workdir.features_path} has {self.X.shape[0]} rows for {len(self.ids)} client files")
         self.roles = self.store.roles
+        self.effort_cap  # a bad SCORING_EFFORT_CAP stops the start, not the first debt capacity
         self._monthly: dict[str, list[MonthFigures]] = {}
         self._monthly_lock = threading.Lock()
         self.folds = self.store.folds()
@@ -240,6 +244,8 @@ class LocalScoringService:
             score=score,
             profile={k: row[k] for k in PROFILE_FIELDS},
             application={k: row[k] for k in APPLICATION_FIELDS},
+            debts={k: row.get(DEBT_STORE_COLUMNS[k]) for k in DEBT_KEYS if DEBT_STORE_COLUMNS[k] in self.roles},
+            term_months=row.get("term_months"),
         )
 
     def scorer_of(self, row: int) -> Scorer:
@@ -340,7 +346,17 @@ class LocalScoringService:
             out[name] = (values, float(np.nanmean(values)), float(np.nanmean(values[accepted])), hist)
         return out
 
+    @functools.cached_property
+    def effort_cap(self) -> float:
+        """The effort-rate cap (`SCORING_EFFORT_CAP`, default 35 %: the French HCSF rule)."""
+        from .offers import effort_cap_from_env
+
+        return effort_cap_from_env()
+
     def debt_capacity(self, client_id: int) -> DebtCapacity:
+        """The effort rate (existing credits' and the asked loan's monthly payments over the monthly income, the
+        store's `debt_ratio`) against the cap, what remains under it, the largest amount affordable at the term
+        asked, and the effort rates of accepted clients; the ratios against the population as before."""
         new = self._new(client_id)
         i = None if new is not None else self._row(client_id)
         ratios = []
@@ -349,7 +365,41 @@ class LocalScoringService:
                                                          else new.roles[name])
             en, fr = feature_labels(name)
             ratios.append(RatioComparison(name, en, fr, None if not np.isfinite(v) else float(v), pop_mean, acc_mean, hist))
-        return DebtCapacity(int(self.ids[i]) if new is None else new.client_id, ratios)
+        row = self.store.get(int(self.ids[i])) if new is None else new.roles
+
+        def known(key: str) -> float | None:
+            v = row.get(key)
+            return float(v) if v is not None and np.isfinite(v) else None
+
+        income, payment, term = known("income"), known("annuity"), known("term_months")
+        existing = (known("debt") or 0.0) if "debt" in self.roles else None
+        cap = self.effort_cap
+        effort = remaining = affordable = percentile = None
+        if income and income > 0:
+            budget = income * cap - (existing or 0.0)
+            if payment is not None:
+                effort = ((existing or 0.0) + payment) / income
+                remaining = budget - payment
+            if term is not None:
+                affordable = max(0.0, budget) * term
+        reference = self._ratio_reference.get("debt_ratio")
+        if effort is not None and reference is not None:
+            accepted = self._accepted_effort_rates
+            percentile = 100.0 * float(np.searchsorted(accepted, effort, side="left")) / max(len(accepted), 1)
+        return DebtCapacity(int(self.ids[i]) if new is None else new.client_id, ratios, monthly_income=income,
+                            existing_debt_service=existing,
+                            requested_payment=payment, effort_rate=effort, effort_cap=cap,
+                            remaining_capacity=remaining, term_months=term, max_affordable_amount=affordable,
+                            accepted_percentile=percentile,
+                            accepted_effort_rates=None if reference is None else reference[3])
+
+    @functools.cached_property
+    def _accepted_effort_rates(self) -> np.ndarray:
+        """The effort rates of the accepted clients, sorted (the client's percentile among them)."""
+        values = self._ratio_reference["debt_ratio"][0]
+        accepted = self.store.column("default_probability") < self.card.threshold
+        chosen = values[accepted]
+        return np.sort(chosen[np.isfinite(chosen)])
 
     # ------------------------------------------------------------ advising a client
     def application(self, client_id: int) -> dict[str, Any]:
@@ -412,7 +462,7 @@ class LocalScoringService:
 
         new = self._new(client_id)
         cid = int(self.ids[self._row(client_id)]) if new is None else new.client_id
-        return counter_offers(self.scorer, self.application(cid), cid)
+        return counter_offers(self.scorer, self.application(cid), cid, effort_cap=self.effort_cap)
 
     @functools.cached_property
     def _probabilities(self) -> np.ndarray:
@@ -565,7 +615,10 @@ class LocalScoringService:
             score = dataclasses.replace(score, review=True)
         return ClientFile(client_id=new.client_id, split="new", known_outcome=None, score=score,
                           profile={k: new.roles.get(k) for k in PROFILE_FIELDS},
-                          application={k: new.roles.get(k) for k in APPLICATION_FIELDS})
+                          application={k: new.roles.get(k) for k in APPLICATION_FIELDS},
+                          debts={k: new.roles.get(DEBT_STORE_COLUMNS[k]) for k in DEBT_KEYS
+                                 if DEBT_STORE_COLUMNS[k] in self.roles},
+                          term_months=new.roles.get("term_months"))
 
     def _appended_frame(self):
         """The new files as rows of the store's search columns (None when there is none): probabilities and
@@ -601,8 +654,8 @@ class LocalScoringService:
 
         spec = self.scorer.spec
         categorical = {f.source for f in spec.features if f.kind == "categorical" and f.source}
-        columns = [*spec.raw_columns, *(p.column for p in spec.schema.protected.values()
-                                        if p.column not in spec.raw_columns)]
+        columns = list(dict.fromkeys([*spec.raw_columns, *(p.column for p in spec.schema.protected.values()),
+                                      *(r.column for r in spec.schema.roles.values())]))
         raw = pd.DataFrame([{c: application.get(c, None if c in categorical else np.nan) for c in columns}])
         for c in columns:
             if c not in categorical and raw[c].dtype == object:
