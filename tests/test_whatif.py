@@ -142,6 +142,9 @@ def test_a_new_application_becomes_a_client_file_opened_like_any_other(backend, 
     offers = backend.offers(cid)
     assert offers.client_id == cid and (offers.offers or offers.message)
     assert backend.peers(cid, 5).k == 5
+    capacity = backend.debt_capacity(cid)
+    assert capacity.client_id == cid and capacity.monthly_income == file.profile["income"]
+    assert capacity.effort_rate is not None and capacity.term_months == file.term_months is not None
     record = backend.record_decision(cid, file.score.decision)
     assert record.model == "production" and backend.decisions(cid)[-1] == record
 
