@@ -679,7 +679,7 @@ class LocalScoringService:
         categories = {f.source: tuple(f.categories) for f in spec.features if f.kind == "categorical" and f.source}
         amounts = set(schema.amount_columns)
         order = ("credit_amount", "annuity", "goods_price", "term", "contract_type", "income", "employment", "family",
-                 "children", "age")
+                 "children", "debt", "active_credits", "outstanding_debt", "days_overdue", "age")
         roles = {schema.roles[r].column: (r, schema.roles[r].unit) for r in order if r in schema.roles}
         # the roles, then the model's main features a caller sends as they are (external scores...)
         columns = list(roles)

@@ -111,6 +111,7 @@ def test_the_fields_a_what_if_may_change_never_include_a_protected_attribute(bac
     assert {"AMT_CREDIT", "AMT_ANNUITY", "AMT_GOODS_PRICE", "AMT_INCOME_TOTAL", "DAYS_EMPLOYED",
             "NAME_FAMILY_STATUS", "CNT_CHILDREN"} <= editable
     assert not editable & {"CODE_GENDER", "DAYS_BIRTH"}
+    assert "DEBTS_MONTHLY_PAYMENTS" in editable     # the existing credits' payments: "and if one were repaid?"
     children = next(f for f in fields if f.column == "CNT_CHILDREN")
     assert (children.minimum, children.maximum) == (0.0, 30.0)
 
