@@ -58,7 +58,9 @@ def to_jsonable(obj):
 
 def secured_get_paths(api, client_id: int) -> list[str]:
     paths = [p for p, ops in api.get("/openapi.json").json()["paths"].items() if "get" in ops and p != "/health"]
-    return [p.replace("{client_id}", str(client_id)).replace("{feature}", "EXT_SOURCE_2") for p in paths]
+    version = api.get("/model").json()["version"]  # a version compared with itself: the route's required query
+    return [p.replace("{client_id}", str(client_id)).replace("{feature}", "EXT_SOURCE_2")
+            + (f"?a={version}&b={version}" if p == "/model/versions/compare" else "") for p in paths]
 
 
 # ------------------------------------------------------------------------------------------ health and docs
