@@ -65,7 +65,8 @@ def aggregate_debts(credits: pd.DataFrame, debts: Debts) -> pd.DataFrame:
                count(*) FILTER (WHERE {active}) AS {DEBT_COLUMNS["active_credits"]},
                coalesce(sum(greatest(coalesce({q(debts.outstanding)}, 0), 0)) FILTER (WHERE {active}), 0)
                    AS {DEBT_COLUMNS["outstanding_debt"]},
-               coalesce(sum(greatest(coalesce({q(debts.monthly_payment)}, 0), 0) {per_month}) FILTER (WHERE {active}), 0)
+               coalesce(sum(greatest(coalesce({q(debts.monthly_payment)}, 0), 0) {per_month})
+                        FILTER (WHERE {active}), 0)
                    AS {DEBT_COLUMNS["debt_service"]},
                coalesce({overdue}, 0) AS {DEBT_COLUMNS["max_days_overdue"]}
         FROM credits GROUP BY 1 ORDER BY 1"""

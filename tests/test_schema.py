@@ -149,7 +149,8 @@ def test_yearly_payments_of_a_debts_file_are_made_monthly(tmp_path):
 def test_a_debts_file_missing_a_column_is_refused_with_its_name(tmp_path):
     credits = pd.DataFrame({"loan_id": [1], "status": ["open"], "installment": [10.0], "days_late": [0]})
     schema = load_schema(debts_case(tmp_path, CREDITS_TOML, credits))
-    with pytest.raises(SchemaError, match=r"column balance \(outstanding of the debts file\) missing from .*credits\.csv"):
+    named = r"column balance \(outstanding of the debts file\) missing from .*credits\.csv"
+    with pytest.raises(SchemaError, match=named):
         load_dataset(schema)
 
 
