@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from api_server import ApiProcess
+from api_server import ApiProcess, ServerProcess
 
 REPO = Path(__file__).resolve().parent.parent
 TOKEN, ADVISOR_ONLY = "smoke-token-5e1d", "smoke-advisor-only"
@@ -47,43 +47,15 @@ def test_a_broken_deployment_fails_saying_what_is_wrong(api_url, args, token, me
     assert done.returncode == 1 and message in done.stderr, done.stderr
 
 
-class DashboardProcess:
+class DashboardProcess(ServerProcess):
     """`python -m views.serve` in a process of its own, as deployed: over the API, behind a login unless `no_auth`."""
 
-    def __init__(self, workdir, secrets, api_url: str, no_auth: bool = False, timeout: float = 90):
-        import time
+    what = "the dashboard"
 
-        import httpx
-
-        from dashboard_server import free_port
-
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
+    def __init__(self, workdir, secrets, api_url: str, no_auth: bool = False):
         env = {**os.environ, "SCORING_API_URL": api_url, "SCORING_API_TOKEN": TOKEN}
-        command = [sys.executable, "-m", "views.serve", "--port", str(self.port), "--workdir", str(workdir.root),
-                   "--secrets", str(secrets), *(["--no-auth"] if no_auth else [])]
-        self.process = subprocess.Popen(command, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"the dashboard did not start: {self.process.stderr.read().decode()[-2000:]}")
-            try:
-                if httpx.get(f"{self.url}/health", timeout=1).status_code == 200:
-                    return
-            except httpx.TransportError:
-                time.sleep(0.2)
-        self.stop()
-        raise RuntimeError(f"the dashboard did not answer /health within {timeout:g} s")
-
-    def stop(self) -> None:
-        self.process.terminate()
-        self.process.wait(30)
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.stop()
+        super().__init__([sys.executable, "-m", "views.serve", "--workdir", str(workdir.root), "--secrets",
+                          str(secrets), *(["--no-auth"] if no_auth else [])], env)
 
 
 @pytest.fixture(scope="module")
