@@ -44,6 +44,9 @@ def aggregate_debts(credits: pd.DataFrame, debts: Debts) -> pd.DataFrame:
         column = debts.columns.get(meaning)
         if column and not pd.api.types.is_numeric_dtype(credits[column]):
             raise SchemaError(f"column {column} ({meaning} of the debts file) in {path} must hold numbers")
+    if debts.active and debts.active_value is None and not pd.api.types.is_numeric_dtype(credits[debts.active]):
+        raise SchemaError(f"column {debts.active} (active of the debts file) in {path} holds text: name the value of a "
+                          f"running credit, active = {{ column = \"{debts.active}\", value = ... }}")
     if credits[debts.client].isna().any() or not pd.api.types.is_integer_dtype(credits[debts.client]):
         raise SchemaError(f"column {debts.client} (client of the debts file) in {path} must hold whole numbers "
                           f"with no blanks")

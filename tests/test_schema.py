@@ -165,6 +165,14 @@ def test_bad_debts_tables(tmp_path, debts, message):
         load_schema(debts_case(tmp_path, debts))
 
 
+def test_an_active_flag_in_words_needs_its_value(tmp_path):
+    """active = "status" alone: a 0/1 column; a column of words needs the word of a running credit."""
+    schema = load_schema(debts_case(tmp_path, CREDITS_TOML.replace('{ column = "status", value = "open" }',
+                                                                   '"status"')))
+    with pytest.raises(SchemaError, match=r"column status \(active of the debts file\) .* holds text: name the value"):
+        load_dataset(schema)
+
+
 def test_debts_come_from_a_file_or_a_role_not_both(tmp_path):
     path = debts_case(tmp_path, CREDITS_TOML)
     path.write_text(path.read_text().replace("[roles]\n", '[roles]\ndebt = "other"\n'))
