@@ -379,6 +379,8 @@ def test_missing_fields_are_allowed_and_change_the_score(api, application):
     ('{"AMT_CREDIT": 1e999}', "AMT_CREDIT"),
     ('{"AMT_CREDIT": 1e300}', "AMT_CREDIT"),
     ('{"DAYS_BIRTH": -1e300}', "DAYS_BIRTH"),
+    ('{"DEBTS_OUTSTANDING": -1}', "DEBTS_OUTSTANDING"),          # the applicant's other credits: no negative debt
+    ('{"DEBTS_ACTIVE_CREDITS": -2}', "DEBTS_ACTIVE_CREDITS"),
     ('{"AMT_CREDIT": 1000,', "body"),
     ('[{"AMT_CREDIT": 1000}]', "body"),
 ])
