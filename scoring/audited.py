@@ -16,6 +16,7 @@ import math
 from typing import Any, Mapping, Sequence
 
 from .audit import AUDIT_ERRORS, Entry
+from .contracts import DecisionFile
 from .contracts import (FairnessFigures, MonthFigures, AuditEntry, ClientFile, ClientOverview, ClientPage, ClientQuery, DebtCapacity, DecisionRecord,
                         DriftRow, Explanation, FeatureDistribution, Importance, Offers, Peers, PortfolioSummary, Reasons,
                         REFUSED, Score, ScoringService, decide)
@@ -148,6 +149,13 @@ class AuditedService:
         self._write([self._entry("client_opened", int(client_id), details={"read": "decisions",
                                                                             "decisions": len(records)})])
         return records
+
+    def decision_file(self, client_id: int, decision_id: int, format: str = "html", lang: str = "fr") -> DecisionFile:
+        """A decision file holds the client's application: reading it is a read of the client file."""
+        file = self.service.decision_file(client_id, decision_id, format, lang)
+        self._write([self._entry("client_opened", file.client_id, details={
+            "read": "decision_file", "decision_id": file.decision_id, "format": format, "lang": lang})])
+        return file
 
     def audit_trail(self, client_id: int, limit: int = 100) -> list[AuditEntry]:
         """Who did what with one client file, newest first; reading it is an entry of its own (written first,

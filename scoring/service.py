@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import json
+import math
 import os
 import threading
 from typing import Any, Mapping, Sequence
@@ -17,12 +18,13 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from .config import Workdir
-from .contracts import (DECISIONS, MAX_BATCH, MAX_JUSTIFICATION, MAX_PEERS, REASON_LANGUAGES, ClientFile,
+from .contracts import (DECISION_FILE_FORMATS, DECISIONS, MAX_BATCH, MAX_JUSTIFICATION, MAX_PEERS, REASON_LANGUAGES, ClientFile,
                         ClientOverview, ClientPage, ClientQuery, DebtCapacity, DecisionRecord, DriftRow, Explanation,
                         FairnessAlert, FairnessFigures, FeatureDistribution, GroupFigures, Histogram, Importance,
                         JustificationRequiredError, MonthFigures, Offers, Peer, Peers, PortfolioSummary,
                         RatioComparison, Reasons, Score, decide)
-from .errors import InvalidApplicationError, ModelError, ScoringError, UnknownClientError
+from .contracts import DecisionFile, TrustFlag
+from .errors import InvalidApplicationError, ModelError, ScoringError, UnknownClientError, UnknownDecisionError
 from .labels import feature_labels
 from .model import load_folds, load_model
 from .fairness import fairness_report, group_labels
@@ -36,6 +38,8 @@ MONITORED_FEATURES = 15  # the model's main features followed month by month
 PROFILE_FIELDS = ("age_years", "income", "debt", "debt_ratio", "family", "children", "employment_years")
 APPLICATION_FIELDS = ("contract_type", "credit_amount", "term_months", "annuity", "goods_price", "credit_income_ratio")
 RATIOS = ("debt_ratio", "credit_income_ratio")  # store columns compared with the population; labels in scoring.labels
+MISSING_SHARE_ENV = "SCORING_MISSING_SHARE"
+MISSING_SHARE = 0.45  # a file missing more than this share of the model's features is flagged (generated data: 1 % of files)
 
 
 def _hist(values: np.ndarray, edges: np.ndarray) -> list[int]:
@@ -254,7 +258,7 @@ class LocalScoringService:
         file = self.client(client_id)
         return ClientOverview(file, self.explain(file.client_id, top),
                               None if feature is None else self.distribution(feature, file.client_id),
-                              self.debt_capacity(file.client_id))
+                              self.debt_capacity(file.client_id), self.trust_flags(file.client_id))
 
     def predict(self, record: Mapping[str, Any], explain: bool = False,
                 top: int | None = None) -> tuple[Score, Explanation | None]:
@@ -335,6 +339,56 @@ class LocalScoringService:
             en, fr = feature_labels(name)
             ratios.append(RatioComparison(name, en, fr, None if not np.isfinite(v) else float(v), pop_mean, acc_mean, hist))
         return DebtCapacity(int(self.ids[i]), ratios)
+
+    # ------------------------------------------------------------ trust flags
+    @functools.cached_property
+    def missing_share_limit(self) -> float:
+        value = float(os.environ.get(MISSING_SHARE_ENV, MISSING_SHARE))
+        if not 0 < value <= 1:
+            raise ValueError(f"{MISSING_SHARE_ENV} must be a share between 0 and 1, got {value}")
+        return value
+
+    @functools.cached_property
+    def _training_range(self) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+        """Lowest and highest training value of each numeric feature, in the model's order (NaN: not checked);
+        None when the model card predates them."""
+        ranges = self.card.training_range
+        if not ranges:
+            return None
+        spec = self.scorer.spec
+        low = np.array([ranges.get(f.name, [np.nan, np.nan])[0] for f in spec.features], dtype=np.float64)
+        high = np.array([ranges.get(f.name, [np.nan, np.nan])[1] for f in spec.features], dtype=np.float64)
+        return low, high, np.array([f.name for f in spec.features])
+
+    def flags_of_row(self, x: np.ndarray, month: str | None = None) -> tuple[TrustFlag, ...]:
+        """The trust flags of an application (a row of the model's features): values beyond the training range,
+        many missing fields, and its month of application drifting in `monitoring()`."""
+        x = np.asarray(x, dtype=np.float64)
+        flags = []
+        ranges = self._training_range
+        if ranges is None:
+            flags.append(TrustFlag("range_unknown"))
+        else:
+            low, high, names = ranges
+            with np.errstate(invalid="ignore"):
+                outside = np.isfinite(x) & ((x < low) | (x > high))
+            if outside.any():
+                flags.append(TrustFlag("out_of_range", tuple(names[outside].tolist())))
+        share = float(np.mean(~np.isfinite(x))) if x.size else 0.0
+        if share > self.missing_share_limit:
+            flags.append(TrustFlag("many_missing", value=share, limit=self.missing_share_limit))
+        if month is not None:
+            figures = next((m for m in self.monitoring() if m.month == month), None)
+            if figures is not None and (figures.score_psi >= PSI_DRIFT or figures.drifting):
+                flags.append(TrustFlag("segment_drift", tuple(figures.drifting), figures.score_psi, PSI_DRIFT, month))
+        return tuple(flags)
+
+    def trust_flags(self, client_id: int) -> tuple[TrustFlag, ...]:
+        """The trust flags of a client file (see `flags_of_row`), its segment being its month of application."""
+        i = self._row(client_id)
+        date = self.store.get(int(self.ids[i])).get("application_date")
+        month = None if date is None else f"{date:%Y-%m}" if hasattr(date, "strftime") else str(date)[:7]
+        return self.flags_of_row(np.asarray(self.X[i]), month)
 
     # ------------------------------------------------------------ advising a client
     def application(self, client_id: int) -> dict[str, Any]:
@@ -462,6 +516,12 @@ class LocalScoringService:
                 application = self.applications.validate({**application, **offer})
             except InvalidApplicationError as exc:
                 raise InvalidApplicationError(f"offer.{exc.field}", exc.reason) from None
+            offers = self.offers(cid)
+            if not any(_same_changes(offer, o.changes) for o in offers.offers):
+                why = (f"{len(offers.offers)} offers are given for this client" if offers.offers
+                       else (offers.message or "no offer is given for this client"))
+                raise InvalidApplicationError("offer", f"not one of the offers of GET /clients/{cid}/offers ({why}): "
+                                                       f"send the `changes` of one of them as they are")
             scorer, model = self.scorer, "production"
         else:
             scorer = self.scorer_of(i)
@@ -477,11 +537,39 @@ class LocalScoringService:
             model_decision=score.decision, decision=decision, justification=justification,
             review=in_review_band(score.default_probability, score.threshold, self.review_band),
             review_band=self.review_band, reasons=list(shown), offer=None if not offer else dict(offer),
-            application=application)
+            application=application, flags=list(self.trust_flags(cid)))
 
     def decisions(self, client_id: int) -> list[DecisionRecord]:
         """The decisions recorded on a client file, oldest first."""
         return self.decision_log.for_client(int(self.ids[self._row(client_id)]))
+
+    def decision_file(self, client_id: int, decision_id: int, format: str = "html", lang: str = "fr") -> DecisionFile:
+        """One recorded decision as a file to hand over (`scoring.decision_file`): HTML or PDF, French or English."""
+        from .decision_file import decision_file_html, decision_file_pdf
+
+        if format not in DECISION_FILE_FORMATS:
+            raise ValueError(f"format must be one of {', '.join(DECISION_FILE_FORMATS)}, got {format!r}")
+        if lang not in REASON_LANGUAGES:
+            raise ValueError(f"lang must be one of {', '.join(REASON_LANGUAGES)}, got {lang!r}")
+        cid = int(self.ids[self._row(client_id)])
+        try:
+            record = self.decision_log.get(cid, int(decision_id))
+        except (TypeError, ValueError, OverflowError):
+            record = None
+        if record is None:
+            raise UnknownDecisionError(cid, decision_id)
+        labels = self.scorer.spec.schema.label_dictionary()
+        name = f"decision-{cid}-{record.id}.{format}"
+        if format == "pdf":
+            return DecisionFile(cid, record.id, name, "application/pdf", decision_file_pdf(record, labels, lang))
+        return DecisionFile(cid, record.id, name, "text/html; charset=utf-8",
+                            decision_file_html(record, labels, lang).encode("utf-8"))
+
+
+def _same_changes(sent: Mapping[str, float], offered: Mapping[str, float]) -> bool:
+    """The changes of an offer as sent back (through JSON, so as floats) are the ones offered."""
+    return set(sent) == set(offered) and all(math.isclose(float(sent[k]), float(offered[k]), rel_tol=1e-9, abs_tol=1e-9)
+                                             for k in offered)
 
 
 def _fairness_figures(attribute: str, population: str, figures: dict) -> FairnessFigures:
