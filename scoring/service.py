@@ -387,7 +387,8 @@ class LocalScoringService:
         """The trust flags of a client file (see `flags_of_row`), its segment being its month of application."""
         i = self._row(client_id)
         date = self.store.get(int(self.ids[i])).get("application_date")
-        month = None if date is None else f"{date:%Y-%m}" if hasattr(date, "strftime") else str(date)[:7]
+        known = date is not None and date == date   # NaT (no date in this dataset) is not equal to itself
+        month = (f"{date:%Y-%m}" if hasattr(date, "strftime") else str(date)[:7]) if known else None
         return self.flags_of_row(np.asarray(self.X[i]), month)
 
     # ------------------------------------------------------------ advising a client
