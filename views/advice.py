@@ -188,27 +188,40 @@ class AdviceView(pn.viewable.Viewer):
         self.titles = {key: title(key) for key in ("reasons", "offers", "peers", "decision", "decisions_recorded",
                                                    "decision_file")}
         # what the decision is taken on: the application as filed, or one of the offers
-        self.offer = pn.widgets.RadioBoxGroup.from_param(
-            advice.param.offer, options=pn.bind(offer_options, advice.param.offers, lang, labels), inline=False,
-            name="", css_classes=["offer-choice"],
+        # labels as options, mapped to the offer's index here: served, a bound dict of options reached the widget
+        # as the list of its keys (the widget then sent a label for its value)
+        def offer_labels(offers, language):
+            return list(offer_options(offers, language, labels))
+
+        def chosen(event):
+            options = offer_options(advice.offers, advice.language, labels)
+            advice.offer = options.get(event.new, -1) if isinstance(event.new, str) else -1
+
+        def shown(event):
+            options = {i: label for label, i in offer_options(advice.offers, advice.language, labels).items()}
+            self.offer.value = options.get(-1 if event.new is None else event.new, options[-1])
+
+        self.offer = pn.widgets.RadioBoxGroup(
+            options=pn.bind(offer_labels, advice.param.offers, lang), inline=False, css_classes=["offer-choice"],
             visible=pn.bind(lambda o: o is not None and bool(o.offers), advice.param.offers))
+        self.offer.param.watch(chosen, "value")
+        advice.param.watch(shown, "offer")
         self.offer_title = pn.pane.HTML(pn.bind(lambda l: f"<b>{t('decide_on', l)}</b>", lang), margin=(0, 5),
                                         visible=self.offer.param.visible)
         # the decision file of a recorded decision: the latest by default, any of the list
-        client = self.state.client
 
         def file_choices(decisions, language):
             word = lambda d: labels.category_label("decision", d, language)  # noqa: E731
             return {t("file_choice", language, id=d.id, at=d.at[:16].replace("T", " "), decision=word(d.decision)): d.id
                     for d in reversed(decisions)}
 
-        def filename(decision_id, fmt, file):
-            return f"decision-{file.client_id if file else 0}-{decision_id or 0}.{fmt}"
-
         def download():
             found = advice.decision_file()
             if found is None:   # the notice says why
                 raise RuntimeError("the decision file could not be produced")
+            # the name is set here, not bound: the widget sets its own filename on each transfer, which would
+            # drop a bound reference after the first download
+            self.download.filename = found.filename
             return io.BytesIO(found.content)
 
         has_decisions = pn.bind(bool, advice.param.decisions)
@@ -219,9 +232,9 @@ class AdviceView(pn.viewable.Viewer):
             advice.param.file_format, options={"PDF": "pdf", "HTML": "html"}, name="", css_classes=["file-format"],
             align="end")
         self.download = pn.widgets.FileDownload(
-            callback=download, filename=pn.bind(filename, advice.param.file_decision, advice.param.file_format,
-                                                client.param.file),
-            label=pn.bind(lambda l: t("download_file", l), lang), color="primary", align="end",
+            callback=download, filename="decision.pdf",
+            label=pn.bind(lambda l, f: t("download_file", l, format=f.upper()), lang, advice.param.file_format),
+            color="primary", align="end",
             css_classes=["download-decision-file"])
         self.file_row = pn.Row(self.file_choice, self.file_format, self.download, visible=has_decisions,
                                sizing_mode="stretch_width")

@@ -153,7 +153,7 @@ TEXTS: dict[str, tuple[str, str]] = {  # key -> (French, English)
     "decision_file": ("Dossier de décision", "Decision file"),
     "file_of": ("Décision", "Decision"),
     "file_choice": ("n° {id} du {at} ({decision})", "no. {id} of {at} ({decision})"),
-    "download_file": ("Télécharger le dossier", "Download the file"),
+    "download_file": ("Télécharger le dossier ({format})", "Download the file ({format})"),
     "file_refused": ("Le dossier de décision n'a pas pu être produit : {detail}",
                      "The decision file could not be produced: {detail}"),
     "flags": ("Points de vigilance", "Trust flags"),

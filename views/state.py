@@ -350,8 +350,9 @@ class AdviceState(param.Parameterized):
     choice = param.Selector(default="follow", objects=["follow", "override"],
                             doc="Follow the model's decision, or take the other one")
     justification = param.String(default="", doc="Why; required when the decision is not the model's")
-    offer = param.Integer(default=-1, bounds=(-1, None),
-                          doc="The offer (its index in `offers`) the decision is taken on; -1: the application as filed")
+    offer = param.Integer(default=-1, bounds=(-1, None), allow_None=True,
+                          doc="The offer (its index in `offers`) the decision is taken on; -1 (or None, as a choice "
+                              "widget may send while its options change): the application as filed")
     file_decision = param.Integer(default=None, allow_None=True,
                                   doc="The recorded decision whose file is downloaded (its id; the latest by default)")
     file_format = param.Selector(default="pdf", objects=list(DECISION_FILE_FORMATS), doc="PDF or HTML")
@@ -375,7 +376,7 @@ class AdviceState(param.Parameterized):
     def chosen_offer(self) -> Offer | None:
         """The offer the decision is taken on, or None (the application as filed)."""
         offers = self.offers.offers if self.offers is not None else ()
-        return offers[self.offer] if 0 <= self.offer < len(offers) else None
+        return offers[self.offer] if self.offer is not None and 0 <= self.offer < len(offers) else None
 
     @property
     def model_decision(self) -> str | None:
