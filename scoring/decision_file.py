@@ -20,7 +20,6 @@ from .labels import LabelDictionary, fmt_number, fmt_percent
 
 FONT_ENV = "SCORING_PDF_FONT"   # a TTF font with the characters advisors type (default: Debian's DejaVu Sans)
 FONT_PATH = Path("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf")   # fonts-dejavu-core
-FONT_BOLD_PATH = FONT_PATH.with_name("DejaVuSans-Bold.ttf")
 
 TEXTS: dict[str, tuple[str, str]] = {
     "title": ("Dossier de décision", "Decision file"),
@@ -190,10 +189,9 @@ class _Document(FPDF):
         if font is None:
             self.family, self.unicode = "Helvetica", False
         else:
+            # one face: parsing a TTF costs ~250 ms, so headings differ by size and colour, not by a bold face
             self.family, self.unicode = "DejaVu", True
             self.add_font("DejaVu", "", str(font))
-            bold = font.with_name(font.stem + "-Bold" + font.suffix)
-            self.add_font("DejaVu", "B", str(bold if bold.is_file() else font))
         self.set_auto_page_break(True, margin=15)
         self.alias_nb_pages()
 
@@ -210,8 +208,10 @@ class _Document(FPDF):
 
     def heading(self, value: str, size: int = 12) -> None:
         self.ln(2)
-        self.set_font(self.family, "B", size)
+        self.set_font(self.family, "", size)
+        self.set_text_color(20, 60, 120)
         self.multi_cell(0, 7, self.safe(value), new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+        self.set_text_color(0, 0, 0)
         self.set_font(self.family, "", 10)
 
     def paragraph(self, value: str) -> None:
@@ -238,9 +238,9 @@ def decision_file_pdf(record: DecisionRecord, labels: LabelDictionary, lang: str
     pdf.pairs(c["head"])
     if c["override"]:
         pdf.ln(1)
-        pdf.set_font(pdf.family, "B", 10)
+        pdf.set_text_color(150, 40, 30)
         pdf.paragraph(text("override", lang))
-        pdf.set_font(pdf.family, "", 10)
+        pdf.set_text_color(0, 0, 0)
     pdf.heading(text("justification", lang))
     pdf.paragraph(c["justification"])
     pdf.heading(text("score", lang))

@@ -546,24 +546,34 @@ class LocalScoringService:
 
     def decision_file(self, client_id: int, decision_id: int, format: str = "html", lang: str = "fr") -> DecisionFile:
         """One recorded decision as a file to hand over (`scoring.decision_file`): HTML or PDF, French or English."""
-        from .decision_file import decision_file_html, decision_file_pdf
-
         if format not in DECISION_FILE_FORMATS:
             raise ValueError(f"format must be one of {', '.join(DECISION_FILE_FORMATS)}, got {format!r}")
         if lang not in REASON_LANGUAGES:
             raise ValueError(f"lang must be one of {', '.join(REASON_LANGUAGES)}, got {lang!r}")
         cid = int(self.ids[self._row(client_id)])
         try:
-            record = self.decision_log.get(cid, int(decision_id))
-        except (TypeError, ValueError, OverflowError):
+            did = int(decision_id)
+        except (TypeError, ValueError):
+            raise UnknownDecisionError(cid, decision_id) from None
+        return self._decision_file(cid, did, format, lang)
+
+    @functools.lru_cache(maxsize=256)
+    def _decision_file(self, client_id: int, decision_id: int, format: str, lang: str) -> DecisionFile:
+        """Cached: a record never changes (append-only), and a PDF costs ~0.5 s (the font's subset is made each
+        time); a decision not found is not cached (the exception passes through)."""
+        from .decision_file import decision_file_html, decision_file_pdf
+
+        try:
+            record = self.decision_log.get(client_id, decision_id)
+        except OverflowError:   # beyond SQLite's 64-bit integers: no such decision
             record = None
         if record is None:
-            raise UnknownDecisionError(cid, decision_id)
+            raise UnknownDecisionError(client_id, decision_id)
         labels = self.scorer.spec.schema.label_dictionary()
-        name = f"decision-{cid}-{record.id}.{format}"
+        name = f"decision-{client_id}-{record.id}.{format}"
         if format == "pdf":
-            return DecisionFile(cid, record.id, name, "application/pdf", decision_file_pdf(record, labels, lang))
-        return DecisionFile(cid, record.id, name, "text/html; charset=utf-8",
+            return DecisionFile(client_id, record.id, name, "application/pdf", decision_file_pdf(record, labels, lang))
+        return DecisionFile(client_id, record.id, name, "text/html; charset=utf-8",
                             decision_file_html(record, labels, lang).encode("utf-8"))
 
 
