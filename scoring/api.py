@@ -507,12 +507,15 @@ class DecisionIn(BaseModel):
     justification: str = Field("", max_length=MAX_JUSTIFICATION,
                                description="required (not blank) when the decision differs from the model's")
     offer: Optional[dict[str, Annotated[float, Field(ge=0, allow_inf_nan=False)]]] = Field(
-        None, description="the `changes` of an offer of `GET /clients/{id}/offers` the decision is taken on")
+        None, description="the `changes` of an offer of `GET /clients/{id}/offers` the decision is taken on, as "
+                          "given: anything else is refused (422 on `offer`); the decision is then scored on the "
+                          "changed loan by the production model")
 
 
 @clients.post("/{client_id}/decisions", status_code=201, dependencies=[ADVISOR], responses=_E503,
-              summary="Record the advisor's decision (append-only, audited); 422 when it departs from the model's "
-                      "without a justification")
+              summary="Record the advisor's decision (append-only, audited), on the application or one of its offers, "
+                      "with the file's trust flags; 422 when it departs from the model's without a justification, or "
+                      "when the offer is not one the service gives")
 def post_decision(service: Service, client_id: ClientId, body: DecisionIn) -> DecisionRecord:
     return service.record_decision(known_client(client_id), body.decision, body.justification, body.offer)
 
