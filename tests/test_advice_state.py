@@ -148,6 +148,13 @@ def test_over_the_api_the_same_answer_and_the_same_refusal(api_server, audit, se
         assert advice.decisions[-1].advisor.startswith("advisor-http")
         entry = next(e for e in audit.recent(100) if e["event"] == "decision_recorded")
         assert entry["client_id"] == client_id and entry["source"] == "api"
+        # its decision file, through the API: the same bytes as in process (HTML), audited by the API
+        assert advice.file_decision == advice.decisions[-1].id
+        advice.file_format = "html"
+        assert advice.decision_file() == service.decision_file(client_id, advice.file_decision, "html", "fr")
+        entry = audit.recent(1)[0]
+        assert entry["client_id"] == client_id and json.loads(entry["details"])["read"] == "decision_file"
+        assert state.client.flags == list(service.trust_flags(client_id))
     finally:
         backend.close()
 
