@@ -185,20 +185,20 @@ class AdviceView(pn.viewable.Viewer):
                                         disabled=pn.bind(lambda f: f is None, self.state.client.param.file))
         self.button.on_click(lambda event: advice.record())
         self.notice = notice_alert(advice.param.notice, lang)
-        self.titles = {key: title(key) for key in ("reasons", "offers", "peers", "decision", "decisions_recorded",
-                                                   "decision_file")}
-        # what the decision is taken on: the application as filed, or one of the offers
-        # labels as options, mapped to the offer's index here: served, a bound dict of options reached the widget
-        # as the list of its keys (the widget then sent a label for its value)
+        self.titles = {key: title(key) for key in ("reasons", "offers", "peers", "decision", "decisions_recorded")}
+
+        # What the decision is taken on: the application as filed, or one of the offers. The options are the labels,
+        # mapped to the offer's index here: served (Panel 1.9), this widget given a bound dict of options sent back a
+        # label as its value.
         def offer_labels(offers, language):
             return list(offer_options(offers, language, labels))
 
         def chosen(event):
-            options = offer_options(advice.offers, advice.language, labels)
+            options = offer_options(advice.offers, self.state.language, labels)
             advice.offer = options.get(event.new, -1) if isinstance(event.new, str) else -1
 
         def shown(event):
-            options = {i: label for label, i in offer_options(advice.offers, advice.language, labels).items()}
+            options = {i: label for label, i in offer_options(advice.offers, self.state.language, labels).items()}
             self.offer.value = options.get(-1 if event.new is None else event.new, options[-1])
 
         self.offer = pn.widgets.RadioBoxGroup(
@@ -209,7 +209,6 @@ class AdviceView(pn.viewable.Viewer):
         self.offer_title = pn.pane.HTML(pn.bind(lambda l: f"<b>{t('decide_on', l)}</b>", lang), margin=(0, 5),
                                         visible=self.offer.param.visible)
         # the decision file of a recorded decision: the latest by default, any of the list
-
         def file_choices(decisions, language):
             word = lambda d: labels.category_label("decision", d, language)  # noqa: E731
             return {t("file_choice", language, id=d.id, at=d.at[:16].replace("T", " "), decision=word(d.decision)): d.id
@@ -238,8 +237,8 @@ class AdviceView(pn.viewable.Viewer):
             css_classes=["download-decision-file"])
         self.file_row = pn.Row(self.file_choice, self.file_format, self.download, visible=has_decisions,
                                sizing_mode="stretch_width")
-        self.file_title = title("decision_file")
-        self.file_title.visible = has_decisions
+        self.file_title = pn.pane.HTML(pn.bind(lambda l: f"<h4>{t('decision_file', l)}</h4>", lang),
+                                       stylesheets=styles, margin=(0, 5), visible=has_decisions)
 
     def __panel__(self):
         titles = self.titles
