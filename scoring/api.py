@@ -464,7 +464,10 @@ def get_overview(service: Service, client_id: ClientId, top: Top = None,
 
 
 @clients.get("/{client_id}/debt-capacity", dependencies=[ADVISOR],
-             summary="Debt ratios of the client against the population and the accepted applications")
+             summary="Debt capacity: the effort rate ((existing credits' + the loan's monthly payments) / monthly "
+                     "income) against the cap (SCORING_EFFORT_CAP, default 35 %), the remaining monthly capacity, the "
+                     "largest amount affordable at the term asked, the rank among accepted clients, and the debt "
+                     "ratios against the population")
 def get_debt_capacity(service: Service, client_id: ClientId) -> DebtCapacity:
     return service.debt_capacity(known_client(client_id))
 

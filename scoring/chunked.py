@@ -3,7 +3,8 @@ chunks with one chunk in memory at a time.
 
 `python -m scoring generate --rows 10000000 --output DIR [--chunk-rows 500000] [--seed 42]` writes, for chunk k,
 `application-k.parquet` (the 122 columns of Home Credit's application_train, TARGET being the outcome drawn
-from each applicant's true default probability) and `true_probability-k.parquet`, each in row groups of
+from each applicant's true default probability, then the aggregates of the applicant's other credits that a
+build joins from bureau.csv, `scoring.schema.DEBT_COLUMNS`) and `true_probability-k.parquet`, each in row groups of
 `ROW_GROUP_ROWS` so that readers (`python -m scoring batch --input DIR`, DuckDB) stream them. Chunk k is
 `scoring.generator.generate_portfolio` with a seed of its own (drawn from `--seed`) and client IDs
 continuing the previous chunk's, so the portfolio is the same for the same (rows, chunk rows, seed)
@@ -25,13 +26,16 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from .dataset import join_debts
 from .errors import ScoringError
 from .generator import generate_portfolio
+from .schema import bureau_debts
+from .store import aggregate_debts
 
 CHUNK_ROWS = 500_000        # ~1.3 GB of peak memory while a chunk is generated
 ROW_GROUP_ROWS = 50_000
 MANIFEST = "_generated.json"
-FORMAT = 1
+FORMAT = 2  # 2: the debts' aggregates (DEBT_COLUMNS) after the Home Credit columns
 
 
 class GenerationError(ScoringError):
@@ -99,6 +103,9 @@ def generate_chunks(output: str | Path, rows: int, chunk_rows: int = CHUNK_ROWS,
         portfolio = generate_portfolio(n, 0, seed=seeds[k])
         offset = k * chunk_rows  # generate_portfolio numbers a chunk's applications from FIRST_ID, in order
         application = portfolio.train.assign(SK_ID_CURR=portfolio.train["SK_ID_CURR"] + offset)
+        # the applicants' other credits as the model reads them (the build joins the same from bureau.csv)
+        debts = aggregate_debts(portfolio.bureau, bureau_debts(out / "bureau"))
+        application = join_debts(application, debts.assign(client_id=debts["client_id"] + offset), "SK_ID_CURR")
         truth = portfolio.true_probability.assign(SK_ID_CURR=portfolio.true_probability["SK_ID_CURR"] + offset)
         _write(truth, paths["true_probability"])
         _write(application, paths["application"])

@@ -75,6 +75,14 @@ class ClientFile:
     score: Score
     profile: dict[str, Any]
     application: dict[str, Any]
+    #: the applicant's other credits (keys of `DEBT_KEYS`; empty when the dataset has none): running credits,
+    #: their outstanding debt, their monthly payments, the longest delay in days
+    debts: dict[str, Any] = field(default_factory=dict)
+    term_months: float | None = None   # the loan's term in months (credit / monthly payment when not given)
+
+
+#: the keys of a client file's debts, in display order (labels in scoring.labels)
+DEBT_KEYS = ("active_credits", "outstanding_debt", "monthly_debt_service", "max_days_overdue")
 
 
 @dataclass(frozen=True)
@@ -251,8 +259,21 @@ class RatioComparison:
 
 @dataclass(frozen=True)
 class DebtCapacity:
+    """What the client can borrow, monthly: the effort rate (existing credits' payments + the payment asked, over
+    the income) against the bank's cap (HCSF: 35 %), what remains under it, the largest amount affordable at the
+    term asked, and where the client's effort rate stands among accepted clients. None: not in the dataset."""
     client_id: int
     ratios: list[RatioComparison] = field(default_factory=list)
+    monthly_income: float | None = None
+    existing_debt_service: float | None = None   # monthly payments of the other credits (0 when none)
+    requested_payment: float | None = None       # monthly payment of the loan asked
+    effort_rate: float | None = None             # (existing_debt_service + requested_payment) / monthly_income
+    effort_cap: float = 0.35
+    remaining_capacity: float | None = None      # monthly_income x cap - both payments (negative: over the cap)
+    term_months: float | None = None             # the term asked
+    max_affordable_amount: float | None = None   # (monthly_income x cap - existing_debt_service) x term_months
+    accepted_percentile: float | None = None     # % of accepted clients with a lower effort rate
+    accepted_effort_rates: Histogram | None = None  # effort rates of all and accepted clients ("all", "accepted")
 
 
 TRUST_FLAGS = ("out_of_range", "many_missing", "segment_drift", "range_unknown")
@@ -335,6 +356,7 @@ class Offer:
     down_payment: float           # goods price - credit amount, when the credit no longer covers the goods
     amount_reduction: float       # relative to the amount asked, 0.0 = the same amount
     text: str = ""
+    effort_rate: float | None = None  # (existing credits' + this offer's monthly payments) / monthly income
 
 
 @dataclass(frozen=True)

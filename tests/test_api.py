@@ -290,6 +290,11 @@ def test_client_file_has_profile_application_probability_decision_threshold(api,
     assert body["score"]["decision"] == ("refused" if body["score"]["default_probability"] >= body["score"]["threshold"]
                                          else "accepted")
     assert {"age_years", "income"} <= set(body["profile"]) and {"credit_amount", "annuity"} <= set(body["application"])
+    # the contract: the file's debts (outstanding debt and monthly payments of the other credits) and its term
+    assert {"outstanding_debt", "monthly_debt_service"} <= set(body["debts"]) and body["term_months"] > 0
+    capacity = api.get(f"/clients/{ids[1]}/debt-capacity").json()
+    assert {"effort_rate", "effort_cap", "remaining_capacity", "max_affordable_amount"} <= set(capacity)
+    assert capacity["existing_debt_service"] == body["debts"]["monthly_debt_service"]
 
 
 @pytest.mark.parametrize("path", ["/clients/{id}", "/clients/{id}/explanation", "/clients/{id}/debt-capacity",

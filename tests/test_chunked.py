@@ -12,6 +12,7 @@ from scoring.__main__ import main
 from scoring.batch import BatchError, read_batch, run_batch
 from scoring.chunked import GenerationError, generate_chunks
 from scoring.generator import FIRST_ID, HOME_CREDIT_COLUMNS
+from scoring.schema import DEBT_COLUMNS
 
 
 @pytest.fixture(scope="module")
@@ -32,7 +33,9 @@ def cluster():
 
 def test_chunks_hold_every_application_once_with_the_home_credit_columns(chunks):
     frame = pd.concat(pd.read_parquet(p) for p in sorted(chunks.glob("application-*.parquet")))
-    assert list(frame.columns) == HOME_CREDIT_COLUMNS
+    # the Home Credit columns, then the applicant's other credits as a build joins them from bureau.csv
+    assert list(frame.columns) == HOME_CREDIT_COLUMNS + list(DEBT_COLUMNS.values())
+    assert (frame["DEBTS_ACTIVE_CREDITS"] > 0).mean() > 0.4
     assert (frame["SK_ID_CURR"].to_numpy() == np.arange(FIRST_ID, FIRST_ID + 2_500)).all()
     assert 0.03 < frame["TARGET"].mean() < 0.15            # Home Credit's default rate is ~8 %
     truth = pd.concat(pd.read_parquet(p) for p in sorted(chunks.glob("true_probability-*.parquet")))
