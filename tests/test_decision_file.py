@@ -221,17 +221,20 @@ def test_a_model_card_without_ranges_says_it_cannot_check_them(workdir):
     assert "rebuild" in flag_text(old.flags_of_row(np.asarray(old.X[0]))[0], current(), "en")
 
 
-def test_the_flags_reach_the_overview_the_record_and_the_file(service, api_server, refused, override):
-    cid = override.client_id
+def test_the_flags_reach_the_overview_the_record_and_the_file(service, api_server, refused):
+    cid = next(c for c in refused if service.trust_flags(c))
     flags = service.trust_flags(cid)
-    assert service.overview(cid).flags == flags and override.flags == flags
+    record = service.record_decision(cid, "refused", advisor="conseiller")
+    assert service.overview(cid).flags == flags and record.flags == flags
     with HttpScoringService(api_server.url, ADVISOR) as backend:
         assert backend.overview(cid).flags == flags
-        assert backend.decisions(cid)[0].flags == flags
-    if flags:
-        labels = service.scorer.spec.schema.label_dictionary()
-        text = flat(pdf_text(service.decision_file(cid, override.id, "pdf").content))
-        assert flat(flag_text(flags[0], labels, "fr")) in text
+        assert backend.decisions(cid)[-1].flags == flags
+    labels = service.scorer.spec.schema.label_dictionary()
+    text = flat(pdf_text(service.decision_file(cid, record.id, "pdf").content))
+    for flag in flags:
+        assert flat(flag_text(flag, labels, "fr")) in text
+    page = service.decision_file(cid, record.id, "html", "en").content.decode()
+    assert "Trust flags" in page and "None." not in page.split("Trust flags", 1)[1].split("</ul>", 1)[0]
 
 
 def test_a_decision_log_from_before_the_flags_is_read_and_extended(tmp_path):
