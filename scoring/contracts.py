@@ -425,6 +425,41 @@ class DecisionFile:
     content: bytes
 
 
+@dataclass(frozen=True)
+class ModelVersion:
+    """One registered build of the model (`scoring.registry`): the one served has `active`."""
+    version: str
+    created_at: str
+    dataset: str
+    data_fingerprint: str
+    features: int
+    roc_auc: float               # holdout
+    oof_roc_auc: float | None    # out of fold
+    threshold: float
+    acceptance_rate: float
+    fairness_alerts: int
+    trained_in: str
+    active: bool
+
+
+@dataclass(frozen=True)
+class VersionComparison:
+    """Version `b` against version `a` on the client files both scored."""
+    a: str
+    b: str
+    clients: int
+    labelled: int
+    mean_shift: float            # mean of b - a, in probability (0-1)
+    mean_abs_shift: float
+    p95_abs_shift: float
+    refused_now: int             # accepted by a, refused by b
+    accepted_now: int            # refused by a, accepted by b
+    acceptance_a: float
+    acceptance_b: float
+    auc_a: float | None          # on the labelled clients both scored, each out of fold
+    auc_b: float | None
+
+
 class JustificationRequiredError(ValueError):
     """A decision that differs from the model's needs a justification."""
 
@@ -442,6 +477,8 @@ class ScoringService(Protocol):
     def drift(self) -> list[DriftRow]: ...
     def fairness(self) -> list[FairnessFigures]: ...                  # by protected attribute and population
     def monitoring(self) -> list[MonthFigures]: ...                   # by month of application
+    def model_versions(self) -> list[ModelVersion]: ...               # every build registered, newest first
+    def compare_versions(self, a: str, b: str) -> VersionComparison: ...  # b against a on the same clients
     def global_importance(self, top: int = 15) -> list[Importance]: ...
     def top_features(self, n: int = 5) -> list[Importance]: ...
     def contract_types(self) -> list[str]: ...

@@ -107,7 +107,8 @@ def counter_offers(scorer, application: Mapping[str, Any], client_id: int,
         return Offers(**head, offers=(), message=_MESSAGES["accepted"])
     income, existing = monthly_budget(spec, application)
     # the annuity column's unit: the cap compares monthly payments
-    per_month = 1.0 / 12.0 if spec.schema.roles.get("annuity") and spec.schema.roles["annuity"].unit == "yearly" else 1.0
+    annuity_role = spec.schema.roles.get("annuity")
+    per_month = 1.0 / 12.0 if annuity_role is not None and annuity_role.unit == "yearly" else 1.0
 
     def effort(annuity_value: float) -> float:
         return (existing + annuity_value * per_month) / income if income > 0 else math.nan

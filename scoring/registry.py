@@ -21,7 +21,6 @@ import math
 import shutil
 import tempfile
 import threading
-from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -30,51 +29,13 @@ import numpy as np
 import pandas as pd
 
 from .config import Workdir
-from .contracts import REFUSED, decide
-from .errors import ModelError, ScoringError
+from .contracts import REFUSED, ModelVersion, VersionComparison, decide
+from .errors import ModelError, RegistryError, UnknownVersionError
 
 VERSIONS_DIR = "versions"
 HISTORY = "history.jsonl"
 MAX_REASON = 2_000
 _append_lock = threading.Lock()
-
-
-class RegistryError(ScoringError):
-    """A version that does not exist or cannot be activated, or an activation without a reason."""
-
-
-@dataclass(frozen=True)
-class VersionInfo:
-    version: str
-    created_at: str
-    dataset: str
-    data_fingerprint: str
-    features: int
-    roc_auc: float
-    oof_roc_auc: float | None
-    threshold: float
-    acceptance_rate: float
-    fairness_alerts: int
-    trained_in: str
-    active: bool
-
-
-@dataclass(frozen=True)
-class Comparison:
-    """Version `b` against version `a` on the client files both scored."""
-    a: str
-    b: str
-    clients: int
-    labelled: int
-    mean_shift: float            # mean of b - a (probability points, 0-1)
-    mean_abs_shift: float
-    p95_abs_shift: float
-    refused_now: int             # accepted by a, refused by b
-    accepted_now: int            # refused by a, accepted by b
-    acceptance_a: float
-    acceptance_b: float
-    auc_a: float | None          # on the labelled clients both scored (each out of fold: honest)
-    auc_b: float | None
 
 
 class Registry:
@@ -136,14 +97,14 @@ class Registry:
     def _version_dir(self, version: str) -> Path:
         # a version is a name we wrote ("20261129-154400-ab12cd"): never a path from the caller
         if not isinstance(version, str) or not version or "/" in version or "\\" in version or version.startswith("."):
-            raise RegistryError(f"unknown model version {version!r}")
+            raise UnknownVersionError(version)
         path = self.root / version
         if not (path / "model_card.json").exists():
             known = ", ".join(v.version for v in self.versions()) or "none"
-            raise RegistryError(f"unknown model version {version!r} (registered: {known})")
+            raise UnknownVersionError(version, known)
         return path
 
-    def versions(self) -> list[VersionInfo]:
+    def versions(self) -> list[ModelVersion]:
         """Every registered version, newest first."""
         if not self.root.exists():
             return []
@@ -154,7 +115,7 @@ class Registry:
                 continue
             card = json.loads((path / "model_card.json").read_text())
             metrics = card.get("metrics", {})
-            out.append(VersionInfo(
+            out.append(ModelVersion(
                 version=card["version"], created_at=card["created_at"], dataset=card["dataset"],
                 data_fingerprint=card["data_fingerprint"], features=len(card["spec"]["features"]),
                 roc_auc=float(metrics.get("roc_auc", math.nan)), oof_roc_auc=metrics.get("oof_roc_auc"),
@@ -166,7 +127,7 @@ class Registry:
     def scores(self, version: str) -> pd.DataFrame:
         return pd.read_parquet(self._version_dir(version) / "scores.parquet")
 
-    def compare(self, a: str, b: str) -> Comparison:
+    def compare(self, a: str, b: str) -> VersionComparison:
         """Version b against a on the client files both scored: score shift, decisions changed, AUC of each."""
         from sklearn.metrics import roc_auc_score
 
@@ -182,7 +143,7 @@ class Registry:
         labelled = both["target"].notna().to_numpy()
         y = both["target"].to_numpy()[labelled].astype(int)
         has_both_classes = labelled.any() and 0 < y.sum() < len(y)
-        return Comparison(
+        return VersionComparison(
             a=a, b=b, clients=int(len(both)), labelled=int(labelled.sum()),
             mean_shift=float(shift.mean()), mean_abs_shift=float(np.abs(shift).mean()),
             p95_abs_shift=float(np.percentile(np.abs(shift), 95)),

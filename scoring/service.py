@@ -23,7 +23,7 @@ from .contracts import (DEBT_KEYS, DECISION_FILE_FORMATS, DECISIONS, MAX_BATCH, 
                         ClientOverview, ClientPage, ClientQuery, DebtCapacity, DecisionRecord, DriftRow, Explanation,
                         FairnessAlert, FairnessFigures, FeatureDistribution, GroupFigures, Histogram, Importance,
                         JustificationRequiredError, MonthFigures, Offers, Peer, Peers, PortfolioSummary,
-                        RatioComparison, Reasons, Score, decide)
+                        RatioComparison, Reasons, Score, ModelVersion, VersionComparison, decide)
 from .contracts import DecisionFile, TrustFlag
 from .errors import InvalidApplicationError, ModelError, ScoringError, UnknownClientError, UnknownDecisionError
 from .labels import feature_labels
@@ -168,6 +168,16 @@ class LocalScoringService:
 
     def fairness(self) -> list[FairnessFigures]:
         return self._fairness
+
+    def model_versions(self) -> list[ModelVersion]:
+        from .registry import Registry
+
+        return Registry(self.workdir).versions()
+
+    def compare_versions(self, a: str, b: str) -> VersionComparison:
+        from .registry import Registry
+
+        return Registry(self.workdir).compare(a, b)
 
     def monitoring(self) -> list[MonthFigures]:
         """Figures by month of application, computed in DuckDB (`scoring.monitoring.monthly_report`), once per set

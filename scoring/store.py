@@ -44,6 +44,9 @@ def aggregate_debts(credits: pd.DataFrame, debts: Debts) -> pd.DataFrame:
         column = debts.columns.get(meaning)
         if column and not pd.api.types.is_numeric_dtype(credits[column]):
             raise SchemaError(f"column {column} ({meaning} of the debts file) in {path} must hold numbers")
+    if debts.active and debts.active_value is None and not pd.api.types.is_numeric_dtype(credits[debts.active]):
+        raise SchemaError(f"column {debts.active} (active of the debts file) in {path} holds text: name the value of a "
+                          f"running credit, active = {{ column = \"{debts.active}\", value = ... }}")
     if credits[debts.client].isna().any() or not pd.api.types.is_integer_dtype(credits[debts.client]):
         raise SchemaError(f"column {debts.client} (client of the debts file) in {path} must hold whole numbers "
                           f"with no blanks")
@@ -65,7 +68,8 @@ def aggregate_debts(credits: pd.DataFrame, debts: Debts) -> pd.DataFrame:
                count(*) FILTER (WHERE {active}) AS {DEBT_COLUMNS["active_credits"]},
                coalesce(sum(greatest(coalesce({q(debts.outstanding)}, 0), 0)) FILTER (WHERE {active}), 0)
                    AS {DEBT_COLUMNS["outstanding_debt"]},
-               coalesce(sum(greatest(coalesce({q(debts.monthly_payment)}, 0), 0) {per_month}) FILTER (WHERE {active}), 0)
+               coalesce(sum(greatest(coalesce({q(debts.monthly_payment)}, 0), 0) {per_month})
+                        FILTER (WHERE {active}), 0)
                    AS {DEBT_COLUMNS["debt_service"]},
                coalesce({overdue}, 0) AS {DEBT_COLUMNS["max_days_overdue"]}
         FROM credits GROUP BY 1 ORDER BY 1"""

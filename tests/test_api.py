@@ -58,8 +58,10 @@ def to_jsonable(obj):
 
 def secured_get_paths(api, client_id: int, decision_id: int = 1) -> list[str]:
     paths = [p for p, ops in api.get("/openapi.json").json()["paths"].items() if "get" in ops and p != "/health"]
+    version = api.get("/model").json()["version"]  # a version compared with itself: the route's required query
     return [p.replace("{client_id}", str(client_id)).replace("{feature}", "EXT_SOURCE_2")
-            .replace("{decision_id}", str(decision_id)) for p in paths]
+            .replace("{decision_id}", str(decision_id))
+            + (f"?a={version}&b={version}" if p == "/model/versions/compare" else "") for p in paths]
 
 
 # ------------------------------------------------------------------------------------------ health and docs
@@ -379,6 +381,8 @@ def test_missing_fields_are_allowed_and_change_the_score(api, application):
     ('{"AMT_CREDIT": 1e999}', "AMT_CREDIT"),
     ('{"AMT_CREDIT": 1e300}', "AMT_CREDIT"),
     ('{"DAYS_BIRTH": -1e300}', "DAYS_BIRTH"),
+    ('{"DEBTS_OUTSTANDING": -1}', "DEBTS_OUTSTANDING"),          # the applicant's other credits: no negative debt
+    ('{"DEBTS_ACTIVE_CREDITS": -2}', "DEBTS_ACTIVE_CREDITS"),
     ('{"AMT_CREDIT": 1000,', "body"),
     ('[{"AMT_CREDIT": 1000}]', "body"),
 ])

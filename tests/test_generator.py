@@ -295,7 +295,8 @@ def test_the_bureau_table_has_the_real_files_shape(portfolio):
     assert 0.32 < (bureau["CREDIT_ACTIVE"] == "Active").mean() < 0.42
     assert bureau["CREDIT_TYPE"].value_counts().index[0] == "Consumer credit"
     closed = bureau["CREDIT_ACTIVE"] == "Closed"
-    assert (bureau.loc[closed, "AMT_CREDIT_SUM_DEBT"] == 0).all() and (bureau.loc[closed, "CREDIT_DAY_OVERDUE"] == 0).all()
+    assert (bureau.loc[closed, "AMT_CREDIT_SUM_DEBT"] == 0).all()
+    assert (bureau.loc[closed, "CREDIT_DAY_OVERDUE"] == 0).all()
     active = bureau[~closed]
     assert (active["AMT_CREDIT_SUM_DEBT"] <= active["AMT_CREDIT_SUM"]).all() and active["AMT_ANNUITY"].notna().all()
     assert (bureau["DAYS_CREDIT"] < 0).all() and (bureau["CREDIT_DAY_OVERDUE"] >= 0).all()

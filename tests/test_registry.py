@@ -99,3 +99,51 @@ def test_the_cli_lists_compares_and_activates(two_versions, tmp_path, capsys):
     assert f"model version {first} now served (was {second})" in capsys.readouterr().err
     assert main(["activate", "missing", "--workdir", str(copy), "--user", "anne", "--reason", "x"]) == 2
     assert "unknown model version 'missing'" in capsys.readouterr().err
+
+
+# ------------------------------------------------------------------ the same, through the service and the API
+TOKEN, ADVISOR = "registry-analyst-token", "registry-advisor-token"
+
+
+@pytest.fixture(scope="module")
+def served(two_versions):
+    """The two-version work directory served in process and by the API under a real server."""
+    from api_server import LiveServer
+    from scoring.api import create_app
+    from scoring.audit import AuditLog
+    from scoring.client import HttpScoringService
+
+    wd, _, _ = two_versions
+    local = LocalScoringService(wd)
+    audit = AuditLog(wd.root / "audit.sqlite")
+    app = create_app(local, tokens=frozenset((f"{TOKEN} analyst", f"{ADVISOR} advisor")), audit=audit)
+    with LiveServer(app) as live, HttpScoringService(live.url, TOKEN) as http:
+        yield local, http, live.url
+
+
+def test_both_backends_list_and_compare_the_versions_alike(two_versions, served):
+    _, first, second = two_versions
+    local, http, _ = served
+    assert http.model_versions() == local.model_versions()
+    assert [v.version for v in local.model_versions()] == [second, first]
+    assert http.compare_versions(first, second) == local.compare_versions(first, second)
+
+
+def test_an_unknown_version_is_named_by_both_backends(served):
+    from scoring.errors import UnknownVersionError
+
+    local, http, _ = served
+    for backend in (local, http):
+        with pytest.raises(UnknownVersionError, match="unknown model version '<script>'"):
+            backend.compare_versions("<script>", "x")
+
+
+def test_versions_are_for_analysts_only(served):
+    import httpx
+
+    _, _, url = served
+    advisor = httpx.get(f"{url}/model/versions", headers={"Authorization": f"Bearer {ADVISOR}"})
+    assert advisor.status_code == 403
+    analyst = httpx.get(f"{url}/model/versions/compare", params={"a": "x" * 65, "b": "y"},
+                        headers={"Authorization": f"Bearer {TOKEN}"})
+    assert analyst.status_code == 422 and "a" in str(analyst.json())

@@ -149,7 +149,8 @@ def test_yearly_payments_of_a_debts_file_are_made_monthly(tmp_path):
 def test_a_debts_file_missing_a_column_is_refused_with_its_name(tmp_path):
     credits = pd.DataFrame({"loan_id": [1], "status": ["open"], "installment": [10.0], "days_late": [0]})
     schema = load_schema(debts_case(tmp_path, CREDITS_TOML, credits))
-    with pytest.raises(SchemaError, match=r"column balance \(outstanding of the debts file\) missing from .*credits\.csv"):
+    named = r"column balance \(outstanding of the debts file\) missing from .*credits\.csv"
+    with pytest.raises(SchemaError, match=named):
         load_dataset(schema)
 
 
@@ -162,6 +163,14 @@ def test_a_debts_file_missing_a_column_is_refused_with_its_name(tmp_path):
 def test_bad_debts_tables(tmp_path, debts, message):
     with pytest.raises(SchemaError, match=message):
         load_schema(debts_case(tmp_path, debts))
+
+
+def test_an_active_flag_in_words_needs_its_value(tmp_path):
+    """active = "status" alone: a 0/1 column; a column of words needs the word of a running credit."""
+    schema = load_schema(debts_case(tmp_path, CREDITS_TOML.replace('{ column = "status", value = "open" }',
+                                                                   '"status"')))
+    with pytest.raises(SchemaError, match=r"column status \(active of the debts file\) .* holds text: name the value"):
+        load_dataset(schema)
 
 
 def test_debts_come_from_a_file_or_a_role_not_both(tmp_path):

@@ -342,14 +342,16 @@ def effort_html(debt: DebtCapacity, language: str, labels: LabelDictionary) -> s
     rate = f'<b class="effort-rate" data-effort="{debt.effort_rate:.6f}">{share(debt.effort_rate)}</b>'
     parts = [f'<p class="effort {"over" if over else "under"}">'
              f'{t("effort_rate", language, rate=rate, cap=share(debt.effort_cap))}{badge}</p>',
-             f'<p class="effort-parts">{t("effort_parts", language, existing=amount(debt.existing_debt_service or 0.0), payment=amount(debt.requested_payment), income=amount(debt.monthly_income))}</p>']
+             '<p class="effort-parts">' + t("effort_parts", language, existing=amount(debt.existing_debt_service or 0.0),
+                                            payment=amount(debt.requested_payment),
+                                            income=amount(debt.monthly_income)) + '</p>']
     if debt.remaining_capacity is not None:
         key = "effort_remaining" if debt.remaining_capacity >= 0 else "effort_exceeded"
         parts.append(f'<p class="effort-remaining">{t(key, language, amount=amount(abs(debt.remaining_capacity)))}</p>')
     if debt.max_affordable_amount is not None and debt.term_months is not None:
         term = html.escape(labels.format_value("term_months", debt.term_months, language))
-        parts.append(f'<p class="effort-max-amount">'
-                     f'{t("effort_max_amount", language, term=term, amount=html.escape(labels.format_value("credit_amount", debt.max_affordable_amount, language)))}</p>')
+        most = html.escape(labels.format_value("credit_amount", debt.max_affordable_amount, language))
+        parts.append(f'<p class="effort-max-amount">{t("effort_max_amount", language, term=term, amount=most)}</p>')
     if debt.accepted_percentile is not None:
         pct = html.escape(labels.format_value("debt_ratio", debt.accepted_percentile / 100.0, language))
         parts.append(f'<p class="effort-rank note">{t("effort_rank", language, pct=pct)}</p>')
