@@ -75,6 +75,12 @@ def run(workdir: Workdir, build_seconds: float | None = None) -> list[Row]:
     rows.append(Row("reasons + offers + peers, accepted client: p95", p95(advice_ms), "ms", "<= 300 ms",
                     p95(advice_ms) <= 300, f"p50 {p50(advice_ms):.1f} ms"))
 
+    # trust flags on the client switch, and the decision file (issue 12, items 7-8): made once per decision, then
+    # cached; measured here uncached, on records stored in a throwaway decision log
+    flag_ms = timings_ms(lambda: service.trust_flags(int(next(it))), 300, warmup=3)
+    rows.append(Row("trust flags of one client file: p95", p95(flag_ms), "ms", "", None, f"p50 {p50(flag_ms):.2f} ms"))
+    rows.extend(_decision_files(service, [int(r["client_id"]) for r in refused[:20]]))
+
     some = str(int(ids[0]))
     queries = {
         "exact ID": ClientQuery(q=some),
@@ -116,6 +122,33 @@ def run(workdir: Workdir, build_seconds: float | None = None) -> list[Row]:
             rows.append(Row(f"store search + 100 new files: {name} (p95)", p95(ms), "ms", "<= 50 ms",
                             p95(ms) <= 50, f"p50 {p50(ms):.1f} ms"))
     return rows
+
+
+def _decision_files(service: LocalScoringService, client_ids: list[int]) -> list[Row]:
+    import tempfile
+    from pathlib import Path
+
+    from scoring.decision_file import decision_file_html, decision_file_pdf
+    from scoring.decisions import DecisionLog
+
+    labels = service.scorer.spec.schema.label_dictionary()
+    with tempfile.TemporaryDirectory() as tmp:
+        log = DecisionLog(Path(tmp) / "decisions.sqlite")
+        records = []
+        for cid in client_ids:
+            score = service.client(cid).score
+            records.append(log.append(
+                client_id=cid, advisor="bench", model_version=score.model_version, model="production",
+                default_probability=score.default_probability, threshold=score.threshold,
+                model_decision=score.decision, decision=score.decision, justification="Mesure « dossier » — é",
+                review=score.review, review_band=service.review_band,
+                reasons=[r.text for r in service.reasons(cid).reasons], offer=None,
+                application=service.application(cid), flags=list(service.trust_flags(cid))))
+    cycle = iter(records * 10)
+    pdf_ms = timings_ms(lambda: decision_file_pdf(next(cycle), labels, "fr"), 20, warmup=2)
+    html_ms = timings_ms(lambda: decision_file_html(next(cycle), labels, "fr"), 60, warmup=2)
+    return [Row("decision file, PDF (fpdf2, DejaVu Sans): p95", p95(pdf_ms), "ms", "", None, f"p50 {p50(pdf_ms):.0f} ms"),
+            Row("decision file, HTML: p95", p95(html_ms), "ms", "", None, f"p50 {p50(html_ms):.2f} ms")]
 
 
 def main(argv=None) -> None:

@@ -21,7 +21,7 @@ import orjson
 from fastapi import APIRouter, Body, Depends, FastAPI, Header, HTTPException, Path, Query, Request
 from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from fastapi.routing import APIRoute
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from fastapi_offline import FastAPIOffline
@@ -32,13 +32,14 @@ from .application import Applications
 from .audit import AUDIT_ERRORS, AuditLog, PostgresAuditLog
 from .audited import AuditedService
 from .backends import local_service
+from .contracts import DECISION_FILE_FORMATS
 from .contracts import (ApplicationField, Assessment, DuplicateClientError, FairnessFigures, MonthFigures, MAX_BATCH, MAX_JUSTIFICATION, MAX_PAGE, MAX_PEERS, MAX_TOP, SORTABLE, ClientFile,
                         ClientOverview, ClientQuery, AuditEntry, DebtCapacity, DecisionRecord, DriftRow, Explanation,
                         FeatureDistribution, Importance, JustificationRequiredError, Offers, Peers, PortfolioSummary,
                         Reasons, ScoringService, ModelVersion, VersionComparison)
 from .credentials import FORWARD_USER, ROLES, TokenSpec, parse_token_specs
 from .errors import (AuditUnavailableError, InvalidApplicationError, ModelError, RegistryError, ScoringError,
-                     UnknownClientError, UnknownVersionError)
+                     UnknownClientError, UnknownDecisionError, UnknownVersionError)
 
 log = logging.getLogger(__name__)
 TOKENS_ENV, TOKENS_FILE_ENV = "SCORING_API_TOKENS", "SCORING_API_TOKENS_FILE"
@@ -336,6 +337,10 @@ def _install_error_handlers(app: FastAPI) -> None:
     async def _unknown_client(request: Request, exc: UnknownClientError):
         return JSONResponse({"detail": str(exc), "client_id": exc.client_id}, status_code=404)
 
+    @app.exception_handler(UnknownDecisionError)
+    async def _unknown_decision(request: Request, exc: UnknownDecisionError):
+        return JSONResponse({"detail": str(exc), "decision_id": exc.decision_id}, status_code=404)
+
     @app.exception_handler(UnknownVersionError)
     async def _unknown_version(request: Request, exc: UnknownVersionError):
         return JSONResponse({"detail": str(exc), "version": exc.version}, status_code=404)
@@ -540,12 +545,15 @@ class DecisionIn(BaseModel):
     justification: str = Field("", max_length=MAX_JUSTIFICATION,
                                description="required (not blank) when the decision differs from the model's")
     offer: Optional[dict[str, Annotated[float, Field(ge=0, allow_inf_nan=False)]]] = Field(
-        None, description="the `changes` of an offer of `GET /clients/{id}/offers` the decision is taken on")
+        None, description="the `changes` of an offer of `GET /clients/{id}/offers` the decision is taken on, as "
+                          "given: anything else is refused (422 on `offer`); the decision is then scored on the "
+                          "changed loan by the production model")
 
 
 @clients.post("/{client_id}/decisions", status_code=201, dependencies=[ADVISOR], responses=_E503,
-              summary="Record the advisor's decision (append-only, audited); 422 when it departs from the model's "
-                      "without a justification")
+              summary="Record the advisor's decision (append-only, audited), on the application or one of its offers, "
+                      "with the file's trust flags; 422 when it departs from the model's without a justification, or "
+                      "when the offer is not one the service gives")
 def post_decision(service: Service, client_id: ClientId, body: DecisionIn) -> DecisionRecord:
     return service.record_decision(known_client(client_id), body.decision, body.justification, body.offer)
 
@@ -554,6 +562,25 @@ def post_decision(service: Service, client_id: ClientId, body: DecisionIn) -> De
              summary="The decisions recorded on a client file, oldest first")
 def get_decisions(service: Service, client_id: ClientId) -> list[DecisionRecord]:
     return service.decisions(known_client(client_id))
+
+
+@clients.get("/{client_id}/decisions/{decision_id}/file", dependencies=[ADVISOR], responses={
+                **_E503, 200: {"content": {"text/html": {}, "application/pdf": {}},
+                               "description": "the decision file, as an attachment"},
+                404: {"description": "unknown client ID, or no decision of this ID on this client file"}},
+             response_class=Response,
+             summary="The decision file of a recorded decision (HTML or PDF): the application as scored, model "
+                     "version, probability, threshold, review band, reasons, offer, trust flags, advisor, time, "
+                     "justification (audited)")
+def get_decision_file(service: Service, client_id: ClientId,
+                      decision_id: Annotated[int, Path(ge=1, le=INT64[1], description="`id` of a recorded decision")],
+                      format: Annotated[Literal[DECISION_FILE_FORMATS], Query(description="html or pdf")] = "html",  # type: ignore[valid-type]
+                      lang: Annotated[Literal["fr", "en"], Query(description="language of the file")] = "fr",
+                      ) -> Response:
+    file = service.decision_file(known_client(client_id), decision_id, format, lang)
+    return Response(file.content, media_type=file.media_type,
+                    headers={"Content-Disposition": f'attachment; filename="{file.filename}"',
+                             "Cache-Control": "no-store"})
 
 
 features = APIRouter(prefix="/features", tags=["features"], dependencies=_SECURED,

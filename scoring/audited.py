@@ -16,6 +16,7 @@ import math
 from typing import Any, Mapping, Sequence
 
 from .audit import AUDIT_ERRORS, Entry
+from .contracts import DecisionFile
 from .contracts import (ApplicationField, Assessment, FairnessFigures, MonthFigures, AuditEntry, ClientFile, ClientOverview, ClientPage, ClientQuery, DebtCapacity, DecisionRecord,
                         DriftRow, Explanation, FeatureDistribution, Importance, Offers, Peers, PortfolioSummary, Reasons,
                         REFUSED, Score, ScoringService, ModelVersion, VersionComparison, decide)
@@ -168,6 +169,11 @@ class AuditedService:
         file = self.service.create_client(application, client_id, created_by=self.user)
         self._write([self._entry("application_created", file.client_id, file.score, details={
             "fields": len(application)})])
+    def decision_file(self, client_id: int, decision_id: int, format: str = "html", lang: str = "fr") -> DecisionFile:
+        """A decision file holds the client's application: reading it is a read of the client file."""
+        file = self.service.decision_file(client_id, decision_id, format, lang)
+        self._write([self._entry("client_opened", file.client_id, details={
+            "read": "decision_file", "decision_id": file.decision_id, "format": format, "lang": lang})])
         return file
 
     def audit_trail(self, client_id: int, limit: int = 100) -> list[AuditEntry]:

@@ -18,12 +18,14 @@ from urllib.parse import quote
 
 import httpx
 
+from .contracts import DecisionFile
 from .contracts import (ApplicationField, Assessment, DuplicateClientError, FairnessFigures, MonthFigures, AuditEntry, ClientFile, ClientOverview, ClientPage, ClientQuery, DebtCapacity, DecisionRecord,
                         DriftRow, Explanation, FeatureDistribution, Importance, JustificationRequiredError, Offers, Peers,
                         PortfolioSummary, Reasons, Score, from_json, ModelVersion, VersionComparison)
 from .credentials import first_token
 from .errors import (AccessDeniedError, ApiAuthenticationError, AuditUnavailableError, InvalidApplicationError, ScoringError,
-                     ServiceUnavailableError, UnknownClientError, RegistryError, UnknownVersionError)
+                     ServiceUnavailableError, UnknownClientError, RegistryError, UnknownDecisionError,
+                     UnknownVersionError)
 
 URL_ENV, TOKEN_ENV, TIMEOUT_ENV = "SCORING_API_URL", "SCORING_API_TOKEN", "SCORING_API_TIMEOUT"
 TOKEN_FILE_ENV = "SCORING_API_TOKEN_FILE"  # e.g. a Docker secret; its first token is used
@@ -96,7 +98,9 @@ class HttpScoringService:
         return f"HttpScoringService({self.base_url!r})"
 
     # ------------------------------------------------------------------ transport and errors
-    def _call(self, method: str, path: str, *, params: dict | None = None, body: Any = None) -> Any:
+    def _call(self, method: str, path: str, *, params: dict | None = None, body: Any = None,
+              raw: bool = False) -> Any:
+        """The JSON answer (`raw=True`: the `httpx.Response` itself, for a file), or the domain's error."""
         headers = {"X-User": self.user} if self.user else {}
         if self.role:
             headers["X-Role"] = self.role
@@ -113,7 +117,7 @@ class HttpScoringService:
             raise ServiceUnavailableError(f"the scoring API at {self.base_url} is unreachable ({exc}); check that "
                                           f"it is running (`make api`) and that {URL_ENV} is right") from None
         if r.status_code < 400:
-            return r.json()
+            return r if raw else r.json()
         detail = self._detail(r)
         if r.status_code == 401:
             raise ApiAuthenticationError(f"the scoring API at {self.base_url} refused the token (401: {detail}); "
@@ -124,6 +128,8 @@ class HttpScoringService:
             raise DuplicateClientError(self._json(r).get("client_id"))
         if r.status_code == 404:
             data = self._json(r)
+            if "decision_id" in data:
+                raise UnknownDecisionError(int(path.split("/")[2]), data["decision_id"])
             if "client_id" in data:
                 raise UnknownClientError(data["client_id"])
             if "feature" in data:
@@ -326,3 +332,13 @@ class HttpScoringService:
         if client_id is not None:
             body["client_id"] = client_id
         return from_json(ClientFile, self._call("POST", "/clients", body=body))
+    def decision_file(self, client_id: int, decision_id: int, format: str = "html", lang: str = "fr") -> DecisionFile:
+        cid = self._id(client_id)
+        try:
+            did = int(decision_id)
+        except (TypeError, ValueError):
+            raise UnknownDecisionError(cid, decision_id) from None
+        r = self._call("GET", f"/clients/{cid}/decisions/{did}/file", params={"format": format, "lang": lang}, raw=True)
+        disposition = r.headers.get("content-disposition", "")
+        name = disposition.split("filename=", 1)[1].strip('"') if "filename=" in disposition else f"decision.{format}"
+        return DecisionFile(cid, did, name, r.headers.get("content-type", ""), r.content)

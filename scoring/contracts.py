@@ -276,6 +276,21 @@ class DebtCapacity:
     accepted_effort_rates: Histogram | None = None  # effort rates of all and accepted clients ("all", "accepted")
 
 
+TRUST_FLAGS = ("out_of_range", "many_missing", "segment_drift", "range_unknown")
+
+
+@dataclass(frozen=True)
+class TrustFlag:
+    """A reason to trust a client's score less than usual (issue 12, item 8)."""
+    kind: str                            # one of TRUST_FLAGS: "range_unknown" = the model card cannot tell the range
+    features: tuple[str, ...] = ()       # out_of_range: the features beyond the training range; segment_drift: the
+                                         # features drifting in the client's month
+    value: float | None = None           # many_missing: the share of the model's features missing; segment_drift:
+                                         # the score's PSI that month
+    limit: float | None = None           # the configured share, the PSI drift limit
+    segment: str | None = None           # segment_drift: the month of application ("2026-03")
+
+
 @dataclass(frozen=True)
 class ClientOverview:
     """Everything the dashboard shows about one client, read as one action (one audit entry, one request)."""
@@ -283,6 +298,7 @@ class ClientOverview:
     explanation: Explanation
     comparison: FeatureDistribution | None
     debt: DebtCapacity
+    flags: tuple[TrustFlag, ...] = ()    # why the score deserves less trust than usual; none: no flag
 
 
 @dataclass(frozen=True)
@@ -393,6 +409,20 @@ class DecisionRecord:
     reasons: tuple[str, ...]      # the texts of the reasons shown
     offer: dict[str, float] | None
     application: dict[str, Any]   # the inputs scored: re-scoring them with `model` gives `default_probability`
+    flags: tuple[TrustFlag, ...] = ()   # the trust flags of the file when the decision was taken
+
+
+DECISION_FILE_FORMATS = ("html", "pdf")
+
+
+@dataclass(frozen=True)
+class DecisionFile:
+    """The decision file of one recorded decision, ready to hand over: an HTML page or a PDF document."""
+    client_id: int
+    decision_id: int
+    filename: str                 # e.g. "decision-100002-7.pdf"
+    media_type: str               # "text/html; charset=utf-8" | "application/pdf"
+    content: bytes
 
 
 # ------------------------------------------------------------------------------------------ what-if, new applications
@@ -518,6 +548,8 @@ class ScoringService(Protocol):
                client_id: int | None = None) -> Assessment: ...   # a what-if of `client_id`, or an application alone
     def create_client(self, application: Mapping[str, Any], client_id: int | None = None,
                       created_by: str | None = None) -> ClientFile: ...   # saved as a new client file
+    def decision_file(self, client_id: int, decision_id: int, format: str = "html",
+                      lang: str = "fr") -> DecisionFile: ...   # one recorded decision, as HTML or PDF
 
 
 # ------------------------------------------------------------------------------------------ JSON codecs

@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import json
+import math
 import os
 import threading
 from typing import Any, Mapping, Sequence
@@ -23,7 +24,8 @@ from .contracts import (DEBT_KEYS, DECISIONS, MAX_BATCH, MAX_JUSTIFICATION, MAX_
                         FairnessAlert, FairnessFigures, FeatureDistribution, GroupFigures, Histogram, Importance,
                         JustificationRequiredError, MonthFigures, Offers, Peer, Peers, PortfolioSummary,
                         RatioComparison, Reasons, Score, ModelVersion, VersionComparison, decide)
-from .errors import InvalidApplicationError, ModelError, ScoringError, UnknownClientError
+from .contracts import DecisionFile, TrustFlag
+from .errors import InvalidApplicationError, ModelError, ScoringError, UnknownClientError, UnknownDecisionError
 from .labels import feature_labels
 from .model import load_folds, load_model
 from .fairness import fairness_report, group_labels
@@ -41,6 +43,8 @@ RATIOS = ("debt_ratio", "credit_income_ratio")  # store columns compared with th
 DEBT_STORE_COLUMNS = {"active_credits": "active_credits", "outstanding_debt": "outstanding_debt",
                       "monthly_debt_service": "debt", "max_days_overdue": "max_days_overdue"}
 FORM_FEATURES = 15       # the model's main features a new application's form asks for, besides the roles
+MISSING_SHARE_ENV = "SCORING_MISSING_SHARE"
+MISSING_SHARE = 0.45  # a file missing more than this share of the model's features is flagged (generated data: 1 % of files)
 
 
 def _hist(values: np.ndarray, edges: np.ndarray) -> list[int]:
@@ -282,7 +286,7 @@ class LocalScoringService:
         file = self.client(client_id)
         return ClientOverview(file, self.explain(file.client_id, top),
                               None if feature is None else self.distribution(feature, file.client_id),
-                              self.debt_capacity(file.client_id))
+                              self.debt_capacity(file.client_id), self.trust_flags(file.client_id))
 
     def predict(self, record: Mapping[str, Any], explain: bool = False,
                 top: int | None = None) -> tuple[Score, Explanation | None]:
@@ -410,6 +414,57 @@ class LocalScoringService:
         accepted = self.store.column("default_probability") < self.card.threshold
         chosen = values[accepted]
         return np.sort(chosen[np.isfinite(chosen)])
+
+    # ------------------------------------------------------------ trust flags
+    @functools.cached_property
+    def missing_share_limit(self) -> float:
+        value = float(os.environ.get(MISSING_SHARE_ENV, MISSING_SHARE))
+        if not 0 < value <= 1:
+            raise ValueError(f"{MISSING_SHARE_ENV} must be a share between 0 and 1, got {value}")
+        return value
+
+    @functools.cached_property
+    def _training_range(self) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+        """Lowest and highest training value of each numeric feature, in the model's order (NaN: not checked);
+        None when the model card predates them."""
+        ranges = self.card.training_range
+        if not ranges:
+            return None
+        spec = self.scorer.spec
+        low = np.array([ranges.get(f.name, [np.nan, np.nan])[0] for f in spec.features], dtype=np.float64)
+        high = np.array([ranges.get(f.name, [np.nan, np.nan])[1] for f in spec.features], dtype=np.float64)
+        return low, high, np.array([f.name for f in spec.features])
+
+    def flags_of_row(self, x: np.ndarray, month: str | None = None) -> tuple[TrustFlag, ...]:
+        """The trust flags of an application (a row of the model's features): values beyond the training range,
+        many missing fields, and its month of application drifting in `monitoring()`."""
+        x = np.asarray(x, dtype=np.float64)
+        flags = []
+        ranges = self._training_range
+        if ranges is None:
+            flags.append(TrustFlag("range_unknown"))
+        else:
+            low, high, names = ranges
+            with np.errstate(invalid="ignore"):
+                outside = np.isfinite(x) & ((x < low) | (x > high))
+            if outside.any():
+                flags.append(TrustFlag("out_of_range", tuple(names[outside].tolist())))
+        share = float(np.mean(~np.isfinite(x))) if x.size else 0.0
+        if share > self.missing_share_limit:
+            flags.append(TrustFlag("many_missing", value=share, limit=self.missing_share_limit))
+        if month is not None:
+            figures = next((m for m in self.monitoring() if m.month == month), None)
+            if figures is not None and (figures.score_psi >= PSI_DRIFT or figures.drifting):
+                flags.append(TrustFlag("segment_drift", tuple(figures.drifting), figures.score_psi, PSI_DRIFT, month))
+        return tuple(flags)
+
+    def trust_flags(self, client_id: int) -> tuple[TrustFlag, ...]:
+        """The trust flags of a client file (see `flags_of_row`), its segment being its month of application."""
+        i = self._row(client_id)
+        date = self.store.get(int(self.ids[i])).get("application_date")
+        known = date is not None and date == date   # NaT (no date in this dataset) is not equal to itself
+        month = (f"{date:%Y-%m}" if hasattr(date, "strftime") else str(date)[:7]) if known else None
+        return self.flags_of_row(np.asarray(self.X[i]), month)
 
     # ------------------------------------------------------------ advising a client
     def application(self, client_id: int) -> dict[str, Any]:
@@ -549,6 +604,12 @@ class LocalScoringService:
                 application = self.applications.validate({**application, **offer})
             except InvalidApplicationError as exc:
                 raise InvalidApplicationError(f"offer.{exc.field}", exc.reason) from None
+            offers = self.offers(cid)
+            if not any(_same_changes(offer, o.changes) for o in offers.offers):
+                why = (f"{len(offers.offers)} offers are given for this client" if offers.offers
+                       else (offers.message or "no offer is given for this client"))
+                raise InvalidApplicationError("offer", f"not one of the offers of GET /clients/{cid}/offers ({why}): "
+                                                       f"send the `changes` of one of them as they are")
             scorer, model = self.scorer, "production"
         else:
             scorer = self.scorer_of(i) if new is None else self.scorer  # a new file: the production model
@@ -564,7 +625,7 @@ class LocalScoringService:
             model_decision=score.decision, decision=decision, justification=justification,
             review=in_review_band(score.default_probability, score.threshold, self.review_band),
             review_band=self.review_band, reasons=list(shown), offer=None if not offer else dict(offer),
-            application=application)
+            application=application, flags=list(self.trust_flags(cid)))
 
     def decisions(self, client_id: int) -> list[DecisionRecord]:
         """The decisions recorded on a client file, oldest first."""
@@ -794,6 +855,44 @@ class LocalScoringService:
             default_probability=score.default_probability, threshold=score.threshold, decision=score.decision,
             created_by=created_by, first_free=int(self.ids[-1]) + 1 if len(self.ids) else 1, client_id=client_id)
         return self._new_client_file(new)
+
+    def decision_file(self, client_id: int, decision_id: int, format: str = "html", lang: str = "fr") -> DecisionFile:
+        """One recorded decision as a file to hand over (`scoring.decision_file`): HTML or PDF, French or English."""
+        if format not in DECISION_FILE_FORMATS:
+            raise ValueError(f"format must be one of {', '.join(DECISION_FILE_FORMATS)}, got {format!r}")
+        if lang not in REASON_LANGUAGES:
+            raise ValueError(f"lang must be one of {', '.join(REASON_LANGUAGES)}, got {lang!r}")
+        cid = int(self.ids[self._row(client_id)])
+        try:
+            did = int(decision_id)
+        except (TypeError, ValueError):
+            raise UnknownDecisionError(cid, decision_id) from None
+        return self._decision_file(cid, did, format, lang)
+
+    @functools.lru_cache(maxsize=256)
+    def _decision_file(self, client_id: int, decision_id: int, format: str, lang: str) -> DecisionFile:
+        """Cached: a record never changes (append-only), and a PDF costs ~0.5 s (the font's subset is made each
+        time); a decision not found is not cached (the exception passes through)."""
+        from .decision_file import decision_file_html, decision_file_pdf
+
+        try:
+            record = self.decision_log.get(client_id, decision_id)
+        except OverflowError:   # beyond SQLite's 64-bit integers: no such decision
+            record = None
+        if record is None:
+            raise UnknownDecisionError(client_id, decision_id)
+        labels = self.scorer.spec.schema.label_dictionary()
+        name = f"decision-{client_id}-{record.id}.{format}"
+        if format == "pdf":
+            return DecisionFile(client_id, record.id, name, "application/pdf", decision_file_pdf(record, labels, lang))
+        return DecisionFile(client_id, record.id, name, "text/html; charset=utf-8",
+                            decision_file_html(record, labels, lang).encode("utf-8"))
+
+
+def _same_changes(sent: Mapping[str, float], offered: Mapping[str, float]) -> bool:
+    """The changes of an offer as sent back (through JSON, so as floats) are the ones offered."""
+    return set(sent) == set(offered) and all(math.isclose(float(sent[k]), float(offered[k]), rel_tol=1e-9, abs_tol=1e-9)
+                                             for k in offered)
 
 
 def _fairness_figures(attribute: str, population: str, figures: dict) -> FairnessFigures:

@@ -31,6 +31,7 @@ OPERATIONS = [
     ("GET", "/clients/{client_id}/audit"), ("GET", "/clients/{client_id}/reasons"),
     ("GET", "/clients/{client_id}/offers"), ("GET", "/clients/{client_id}/peers"),
     ("GET", "/clients/{client_id}/decisions"), ("POST", "/clients/{client_id}/decisions"),
+    ("GET", "/clients/{client_id}/decisions/{decision_id}/file"),
     ("GET", "/clients/{client_id}/application"),
     ("GET", "/features/{feature}/distribution"), ("POST", "/predict"), ("POST", "/predict/batch"),
     ("GET", "/model/application-fields"), ("POST", "/assess"), ("POST", "/clients"),
@@ -69,7 +70,8 @@ KNOWN = [("GET", "/clients/{client_id}"), ("GET", "/clients/{client_id}/explanat
          ("GET", "/clients/{client_id}/debt-capacity"), ("GET", "/clients/{client_id}/overview"),
          ("GET", "/clients/{client_id}/audit"), ("GET", "/clients/{client_id}/reasons"),
          ("GET", "/clients/{client_id}/offers"), ("GET", "/clients/{client_id}/peers"),
-         ("GET", "/clients/{client_id}/application"), ("GET", "/features/{feature}/distribution")]
+         ("GET", "/clients/{client_id}/application"), ("GET", "/clients/{client_id}/decisions/{decision_id}/file"),
+         ("GET", "/features/{feature}/distribution")]
 
 
 # A decision departing from the model's needs a justification, and an offer may change only the loan's columns; a

@@ -29,6 +29,8 @@ from scoring.contracts import (ACCEPTED, DECISIONS, LIST_COLUMNS, MAX_JUSTIFICAT
 from scoring.contracts import ApplicationField, Assessment, DuplicateClientError
 from scoring.errors import AuditUnavailableError, InvalidApplicationError, ScoringError, UnknownClientError
 from scoring.labels import DAYS_PER_YEAR
+from scoring.contracts import DECISION_FILE_FORMATS, DecisionFile, Offer, TrustFlag
+from scoring.errors import AuditUnavailableError, ScoringError, UnknownClientError
 
 from .i18n import LANGUAGES, t
 
@@ -255,6 +257,7 @@ class ClientState(param.Parameterized):
     explanation = param.ClassSelector(class_=Explanation, default=None, allow_None=True, precedence=-1)
     comparison = param.ClassSelector(class_=FeatureDistribution, default=None, allow_None=True, precedence=-1)
     debt = param.ClassSelector(class_=DebtCapacity, default=None, allow_None=True, precedence=-1)
+    flags = param.List(default=[], item_type=TrustFlag, precedence=-1, doc="Why the score deserves less trust")
     top_features = param.List(default=[], precedence=-1, doc="The model's top features (Importance): the choices of `feature`")
     notice = param.ClassSelector(class_=Notice, default=None, allow_None=True, precedence=-1)
     loading = param.Boolean(default=False, precedence=-1, doc="A client file is being fetched (views show Panel's loading indicator)")
@@ -295,7 +298,7 @@ class ClientState(param.Parameterized):
         if client_id == shown:
             return
         if client_id is None:
-            self.param.update(file=None, explanation=None, debt=None)
+            self.param.update(file=None, explanation=None, debt=None, flags=[])
             self._load_comparison()
             return
         try:
@@ -311,7 +314,7 @@ class ClientState(param.Parameterized):
             self.param.update(client_id=shown, notice=_unavailable(exc))
             return
         self.param.update(file=view.file, explanation=view.explanation, comparison=view.comparison, debt=view.debt,
-                          notice=None)
+                          notice=None, flags=list(view.flags))
 
     @param.depends("feature", watch=True)
     def _feature_changed(self):
@@ -350,6 +353,12 @@ class AdviceState(param.Parameterized):
     choice = param.Selector(default="follow", objects=["follow", "override"],
                             doc="Follow the model's decision, or take the other one")
     justification = param.String(default="", doc="Why; required when the decision is not the model's")
+    offer = param.Integer(default=-1, bounds=(-1, None), allow_None=True,
+                          doc="The offer (its index in `offers`) the decision is taken on; -1 (or None, as a choice "
+                              "widget may send while its options change): the application as filed")
+    file_decision = param.Integer(default=None, allow_None=True,
+                                  doc="The recorded decision whose file is downloaded (its id; the latest by default)")
+    file_format = param.Selector(default="pdf", objects=list(DECISION_FILE_FORMATS), doc="PDF or HTML")
 
     reasons = param.ClassSelector(class_=Reasons, default=None, allow_None=True, precedence=-1)
     offers = param.ClassSelector(class_=Offers, default=None, allow_None=True, precedence=-1)
@@ -367,9 +376,19 @@ class AdviceState(param.Parameterized):
             self.schedule(self.load)
 
     @property
+    def chosen_offer(self) -> Offer | None:
+        """The offer the decision is taken on, or None (the application as filed)."""
+        offers = self.offers.offers if self.offers is not None else ()
+        return offers[self.offer] if self.offer is not None and 0 <= self.offer < len(offers) else None
+
+    @property
     def model_decision(self) -> str | None:
+        """The model's decision on what is decided on: the application as filed, or the chosen offer."""
         file = self.client.file
-        return None if file is None else file.score.decision
+        if file is None:
+            return None
+        offer = self.chosen_offer
+        return offer.decision if offer is not None else file.score.decision
 
     @property
     def decision(self) -> str | None:
@@ -381,12 +400,13 @@ class AdviceState(param.Parameterized):
 
     def _file_changed(self, event) -> None:
         if event.new is None:
-            self.param.update(reasons=None, offers=None, peers=None, decisions=[], notice=None, loading=False)
+            self.param.update(reasons=None, offers=None, peers=None, decisions=[], notice=None, offer=-1,
+                              file_decision=None, loading=False)
             return
         if event.old is not None and event.old.client_id == event.new.client_id:
             return
         self.param.update(reasons=None, offers=None, peers=None, decisions=[], notice=None, choice="follow",
-                          justification="", loading=True)
+                          justification="", offer=-1, file_decision=None, loading=True)
         self.schedule(self.load)
 
     @param.depends("language", watch=True)
@@ -430,8 +450,10 @@ class AdviceState(param.Parameterized):
             found, notice = {}, _unavailable(exc)
         if self.client.file is None or self.client.file.client_id != client_id:
             return                                # another client was opened meanwhile: its own load runs
+        decisions = found.get("decisions", [])
         self.param.update(reasons=found.get("reasons"), offers=found.get("offers"), peers=found.get("peers"),
-                          decisions=found.get("decisions", []), notice=notice, loading=False)
+                          decisions=decisions, file_decision=decisions[-1].id if decisions else None, notice=notice,
+                          loading=False)
 
     def record(self) -> bool:
         """Record the decision of the form; a refusal (no justification for an override, the audit log down...)
@@ -443,8 +465,10 @@ class AdviceState(param.Parameterized):
         if len(justification) > MAX_JUSTIFICATION:
             self.notice = Notice("justification_too_long", {"limit": MAX_JUSTIFICATION}, "danger")
             return False
+        offer = self.chosen_offer
         try:
-            self.service.record_decision(file.client_id, self.decision, justification)
+            record = self.service.record_decision(file.client_id, self.decision, justification,
+                                                  offer.changes if offer is not None else None)
         except JustificationRequiredError:
             self.notice = Notice("justification_required", {}, "danger")
             return False
@@ -459,9 +483,23 @@ class AdviceState(param.Parameterized):
         except (ScoringError, ValueError) as exc:
             self.notice = _unavailable(exc)
             return True
-        self.param.update(decisions=decisions, justification="", choice="follow",
+        self.param.update(decisions=decisions, justification="", choice="follow", offer=-1, file_decision=record.id,
                           notice=Notice("decision_recorded", {}, "info"))
         return True
+
+    def decision_file(self) -> DecisionFile | None:
+        """The file of the chosen recorded decision (`file_decision`), in `file_format` and the page's language;
+        None, with a notice, when the service refuses (the audit log down...)."""
+        file = self.client.file
+        if file is None or self.file_decision is None:
+            return None
+        try:
+            return self.service.decision_file(file.client_id, self.file_decision, self.file_format, self.language)
+        except AuditUnavailableError as exc:
+            self.notice = _unavailable(exc)
+        except (ScoringError, ValueError) as exc:
+            self.notice = Notice("file_refused", {"detail": str(exc) or type(exc).__name__}, "danger")
+        return None
 
 
 # -------------------------------------------------------------------------------------------- what-if, new application
