@@ -24,7 +24,7 @@ from .contracts import (DEBT_KEYS, DECISIONS, MAX_BATCH, MAX_JUSTIFICATION, MAX_
                         FairnessAlert, FairnessFigures, FeatureDistribution, GroupFigures, Histogram, Importance,
                         JustificationRequiredError, MonthFigures, Offers, Peer, Peers, PortfolioSummary,
                         RatioComparison, Reasons, Score, ModelVersion, VersionComparison, decide)
-from .contracts import DecisionFile, TrustFlag
+from .contracts import DECISION_FILE_FORMATS, DecisionFile, TrustFlag
 from .errors import InvalidApplicationError, ModelError, ScoringError, UnknownClientError, UnknownDecisionError
 from .labels import feature_labels
 from .model import load_folds, load_model
