@@ -3,8 +3,10 @@ distributions of a drifting feature, and the model's performance by segment.
 
 Display only: every number comes from `GovernanceState` (the service's `fairness`, `monitoring`, `feature_drift`
 and `performance`). Tables get plain text (Tabulator shows a cell's text, never its HTML); HTML panes escape
-every value. Charts are hvplot plots of small frames, in `hv.DynamicMap`s fed by `streams.Pipe`: the data of a
-new feature, month or segment is sent into the plot, which is not rebuilt as a Panel object.
+every value. Charts are hvplot plots of small frames, bound to the state with `pn.bind`: each is drawn again when
+its data changes (~40 ms a plot; one plot per click). Not a `DynamicMap` fed by a `Pipe` as on the advisor's page:
+their series appear after the page shows (none, then one per feature), and an overlay streamed into cannot gain
+series in the browser.
 """
 
 from __future__ import annotations
@@ -17,7 +19,6 @@ import hvplot.pandas  # noqa: F401  (registers DataFrame.hvplot)
 import pandas as pd
 import panel as pn
 import param
-from holoviews import streams
 
 from scoring.contracts import FairnessFigures, FeatureDrift, MonthFigures, PerformanceFigures
 
@@ -78,7 +79,8 @@ def fairness_frame(figures: list[FairnessFigures], language: str) -> pd.DataFram
                                ("fair_col_missed", _rate(g.missed_default_rate, language)),
                                ("fair_col_refused_good", _rate(g.refused_good_rate, language))):
                 columns[key].append(value)
-    return pd.DataFrame({t(key, language): values for key, values in columns.items()})
+    # text columns even when empty: Tabulator picks each column's formatter from the first frame it gets
+    return pd.DataFrame({t(key, language): pd.Series(values, dtype=object) for key, values in columns.items()})
 
 
 def fairness_summary_html(figures: list[FairnessFigures], language: str) -> str:
@@ -119,23 +121,18 @@ def fairness_limits(card: dict) -> tuple[float, float]:
 
 # ------------------------------------------------------------------------------------------ monitoring
 def months_frame(months: list[MonthFigures], language: str, labels: LabelDictionary) -> pd.DataFrame:
-    """The monitoring table, one row per month, as plain text; rates before outcomes are marked as estimates."""
-    rows = []
-    for m in months:
-        rows.append({
-            t("month", language): m.month,
-            t("mon_col_period", language): _text(f"split_{m.split}", language, m.split),
-            t("applications", language): fmt_number(m.applications, language),
-            t("mon_col_acceptance", language): _rate(m.acceptance_rate, language),
-            t("psi", language) + " " + t("score_series", language).lower(): _number(m.score_psi, language),
-            t("mon_col_drifting", language): ", ".join(feature_label(labels, f, language) for f in m.drifting),
-            t("mon_col_outcomes", language): fmt_number(m.outcomes, language),
-            t("observed_default", language): _rate(m.observed_default_rate, language),
-            t("realised_error", language): _rate(m.realised_error_rate, language),
-            t("auc_series", language): _number(m.auc, language),
-            t("expected_error", language): _rate(m.expected_error_rate, language),
-        })
-    return pd.DataFrame(rows)
+    """The monitoring table, one row per month, the newest first, as plain text; the error rate the model expects
+    before outcomes arrive is headed as an estimate."""
+    columns = [t("month", language), t("mon_col_period", language), t("applications", language),
+               t("mon_col_acceptance", language), f'{t("psi", language)} {t("score_series", language).lower()}',
+               t("mon_col_drifting", language), t("mon_col_outcomes", language), t("observed_default", language),
+               t("realised_error", language), t("auc_series", language), t("expected_error", language)]
+    rows = [[m.month, _text(f"split_{m.split}", language, m.split), fmt_number(m.applications, language),
+             _rate(m.acceptance_rate, language), _number(m.score_psi, language),
+             ", ".join(feature_label(labels, f, language) for f in m.drifting), fmt_number(m.outcomes, language),
+             _rate(m.observed_default_rate, language), _rate(m.realised_error_rate, language),
+             _number(m.auc, language), _rate(m.expected_error_rate, language)] for m in reversed(months)]
+    return pd.DataFrame(rows, columns=columns, dtype=object)
 
 
 def features_frame(months: list[MonthFigures], language: str, labels: LabelDictionary) -> pd.DataFrame:
@@ -148,7 +145,8 @@ def features_frame(months: list[MonthFigures], language: str, labels: LabelDicti
                      t("psi_last", language): _number(last, language),
                      t("psi_max", language): _number(highest, language),
                      t("status", language): t(f"status_{status}", language)})
-    return pd.DataFrame(rows, columns=[t(k, language) for k in ("feature", "psi_last", "psi_max", "status")])
+    return pd.DataFrame(rows, columns=[t(k, language) for k in ("feature", "psi_last", "psi_max", "status")],
+                        dtype=object)
 
 
 def psi_frame(months: list[MonthFigures], language: str, labels: LabelDictionary) -> pd.DataFrame:
@@ -253,11 +251,10 @@ class GovernanceView(pn.viewable.Viewer):
             selectable=False, pagination="local", page_size=12, layout="fit_data_stretch",
             sizing_mode="stretch_width", css_classes=["fairness-table"], stylesheets=[TABLE_CSS])
         # monitoring
-        self._months_pipe = streams.Pipe(data=self._months_payload())
-        self.psi_chart = pn.pane.HoloViews(hv.DynamicMap(self._psi_plot, streams=[self._months_pipe]),
+        self.psi_chart = pn.pane.HoloViews(pn.bind(self._psi_plot, gov.param.months, lang),
                                            sizing_mode="stretch_width", css_classes=["psi-chart"], linked_axes=False,
                                            loading=loading)
-        self.rates_chart = pn.pane.HoloViews(hv.DynamicMap(self._rates_plot, streams=[self._months_pipe]),
+        self.rates_chart = pn.pane.HoloViews(pn.bind(self._rates_plot, gov.param.months, lang),
                                              sizing_mode="stretch_width", css_classes=["rates-chart"],
                                              linked_axes=False, loading=loading)
         self.estimate_note = pn.pane.HTML(pn.bind(lambda l: f'<p class="note">{html.escape(t("estimate_note", l))}</p>',
@@ -268,17 +265,16 @@ class GovernanceView(pn.viewable.Viewer):
             sizing_mode="stretch_width", css_classes=["months-table"], stylesheets=[TABLE_CSS])
         self.features_table = pn.widgets.Tabulator(
             pn.bind(features_frame, gov.param.months, lang, self.labels), show_index=False, disabled=True,
-            sortable=False, selectable=False, pagination=None, height=300, layout="fit_data_stretch",
+            sortable=False, selectable=False, pagination=None, height=300, layout="fit_columns",
             sizing_mode="stretch_width", css_classes=["drift-features-table"], stylesheets=[TABLE_CSS])
         self.features_table.on_click(self._feature_clicked)
         self.month_select = pn.widgets.Select(label=t("drift_month", self.state.language),
                                               options=self._month_options(), value=gov.month, width=260,
                                               css_classes=["drift-month"])
         self.month_select.param.watch(lambda e: setattr(gov, "month", e.new), "value")
-        self._drift_pipe = streams.Pipe(data=(gov.drift, self.state.language))
         self.drift_title = pn.pane.HTML(pn.bind(self._drift_title, gov.param.drift, lang), stylesheets=[CARD_CSS],
                                         sizing_mode="stretch_width", css_classes=["drift-title"])
-        self.drift_chart = pn.pane.HoloViews(hv.DynamicMap(self._drift_plot, streams=[self._drift_pipe]),
+        self.drift_chart = pn.pane.HoloViews(pn.bind(self._drift_plot, gov.param.drift, lang),
                                              sizing_mode="stretch_width", css_classes=["drift-chart"],
                                              linked_axes=False)
         # performance
@@ -288,52 +284,32 @@ class GovernanceView(pn.viewable.Viewer):
         self.segment_select.param.watch(lambda e: setattr(gov, "segment", e.new), "value")
         self.group_select = pn.widgets.Select.from_param(gov.param.group, label=t("group", self.state.language),
                                                          width=220, css_classes=["perf-group"])
-        self._perf_pipe = streams.Pipe(data=(gov.figures, self.state.language))
-        self.roc_chart = pn.pane.HoloViews(hv.DynamicMap(self._roc_plot, streams=[self._perf_pipe]),
-                                           sizing_mode="stretch_width", css_classes=["roc-chart"], linked_axes=False,
-                                           loading=loading)
-        self.pr_chart = pn.pane.HoloViews(hv.DynamicMap(self._pr_plot, streams=[self._perf_pipe]),
-                                          sizing_mode="stretch_width", css_classes=["pr-chart"], linked_axes=False)
-        self.reliability_chart = pn.pane.HoloViews(hv.DynamicMap(self._reliability_plot, streams=[self._perf_pipe]),
+        figures = pn.bind(lambda *_: gov.figures, gov.param.performance, gov.param.segment, gov.param.group)
+        self.roc_chart = pn.pane.HoloViews(pn.bind(self._roc_plot, figures, lang), sizing_mode="stretch_width",
+                                           css_classes=["roc-chart"], linked_axes=False, loading=loading)
+        self.pr_chart = pn.pane.HoloViews(pn.bind(self._pr_plot, figures, lang), sizing_mode="stretch_width",
+                                          css_classes=["pr-chart"], linked_axes=False)
+        self.reliability_chart = pn.pane.HoloViews(pn.bind(self._reliability_plot, figures, lang),
                                                    sizing_mode="stretch_width", css_classes=["reliability-chart"],
                                                    linked_axes=False)
-        figures = pn.bind(lambda *_: gov.figures, gov.param.performance, gov.param.segment, gov.param.group)
         self.perf_summary = pn.pane.HTML(pn.bind(performance_summary, figures, lang), stylesheets=[GOVERNANCE_CSS],
                                          sizing_mode="stretch_width", css_classes=["perf-summary-pane"])
         self.confusion = pn.pane.HTML(pn.bind(confusion_html, figures, lang),
                                       stylesheets=[CARD_CSS, GOVERNANCE_CSS], css_classes=["confusion-pane"])
         self.notice = notice_alert(gov.param.notice, lang)
-        gov.param.watch(self._send_months, ["months"])
-        gov.param.watch(self._send_drift, ["drift"])
-        gov.param.watch(self._send_performance, ["performance", "segment", "group"])
+        gov.param.watch(self._months_loaded, ["months"])
         self.state.param.watch(self._language_changed, ["language"])
 
-    # -------------------------------------------------------------- data sent into the plots
-    def _months_payload(self):
-        return self.state.governance.months, self.state.language
-
-    def _send_months(self, *events):
-        gov = self.state.governance
-        self.month_select.options = self._month_options()
-        self.month_select.value = gov.month
-        self.segment_select.options = self._segment_options()
-        self._months_pipe.send(self._months_payload())
-
-    def _send_drift(self, *events):
-        self._drift_pipe.send((self.state.governance.drift, self.state.language))
-
-    def _send_performance(self, *events):
-        self._perf_pipe.send((self.state.governance.figures, self.state.language))
+    # -------------------------------------------------------------- choices
+    def _months_loaded(self, *events):
+        self.month_select.param.update(options=self._month_options(), value=self.state.governance.month)
+        self.segment_select.param.update(options=self._segment_options(), value=self.state.governance.segment)
 
     def _language_changed(self, *events):
         language = self.state.language
         self.month_select.label, self.segment_select.label = t("drift_month", language), t("segment", language)
         self.group_select.label = t("group", language)
-        self.month_select.options = self._month_options()
-        self.segment_select.options = self._segment_options()
-        self._send_months()
-        self._send_drift()
-        self._send_performance()
+        self._months_loaded()
 
     def _month_options(self) -> dict:
         gov, language = self.state.governance, self.state.language
@@ -356,8 +332,7 @@ class GovernanceView(pn.viewable.Viewer):
         return f"<h4>{html.escape(text)}</h4>"
 
     # -------------------------------------------------------------- plots (hvplot on the frames above)
-    def _psi_plot(self, data):
-        months, language = data
+    def _psi_plot(self, months, language):
         frame = psi_frame(months, language, self.labels)
         lines = frame.hvplot.line(x="month", y="psi", by="series", xlabel=t("month", language), ylabel="PSI",
                                   color=PALETTE, responsive=True, height=CHART_HEIGHT, rot=45, legend="top_left",
@@ -366,40 +341,41 @@ class GovernanceView(pn.viewable.Viewer):
                                                                             line_width=2)
         return (lines * alert).opts(**TOOLS)
 
-    def _rates_plot(self, data):
-        months, language = data
+    def _rates_plot(self, months, language):
+        if not months:        # before the figures arrive: an empty frame of the same size
+            return hv.Curve([]).opts(responsive=True, height=CHART_HEIGHT, **TOOLS)
         frame = rates_frame(months, language)
-        measured = frame[~frame["estimate"]].drop(columns="estimate")
-        estimated = frame[frame["estimate"]].drop(columns="estimate")
+        estimate = frame["estimate"].astype(bool)
+        measured, estimated = (frame.loc[~estimate, ["month", "series", "rate"]],
+                               frame.loc[estimate, ["month", "series", "rate"]])
         opts = dict(x="month", y="rate", by="series", xlabel=t("month", language), ylabel=t("rate_axis", language),
                     responsive=True, height=CHART_HEIGHT, rot=45, legend="top_left")
         solid = measured.hvplot.line(color=[DEFAULTED, REFUSED, REPAID], title=t("outcomes_chart", language), **opts)
         dashed = estimated.hvplot.line(color=[DEFAULTED, REFUSED], line_dash="dashed", **opts)
         return (solid * dashed).opts(**TOOLS)
 
-    def _drift_plot(self, data):
-        drift, language = data
+    def _drift_plot(self, drift, language):
         frame = drift_frame(drift, language, self.labels)
-        return frame.hvplot.bar(x="bin", y="share", by="series", color=[POPULATION, DEFAULTED], rot=45,
-                                xlabel=t("bin", language), ylabel=t("share_axis", language), responsive=True,
-                                height=CHART_HEIGHT, legend="top_right").opts(**TOOLS)
+        colors = {t("reference_series", language): POPULATION, t("current_series", language): DEFAULTED}
+        # one group of two bars per bin, the series named in the legend rather than under each bar
+        return frame.hvplot.bar(x="bin", y="share", by="series", rot=45, xlabel=t("bin", language),
+                                ylabel=t("share_axis", language), responsive=True, height=CHART_HEIGHT,
+                                legend="top_right").opts(multi_level=False, show_legend=True,
+                                                         color=hv.dim("series").categorize(colors), **TOOLS)
 
-    def _roc_plot(self, data):
-        figures, language = data
+    def _roc_plot(self, figures, language):
         diagonal = hv.Curve([(0, 0), (1, 1)]).opts(color=POPULATION, line_dash="dotted")
         curve = curve_frame(figures, "roc").hvplot.line(x="x", y="y", color=REPAID, xlabel=t("fpr", language),
                                                          ylabel=t("tpr", language), title=t("roc", language),
                                                          responsive=True, height=CHART_HEIGHT)
         return (diagonal * curve).opts(**TOOLS)
 
-    def _pr_plot(self, data):
-        figures, language = data
+    def _pr_plot(self, figures, language):
         return curve_frame(figures, "pr").hvplot.line(x="x", y="y", color=DEFAULTED, xlabel=t("recall", language),
                                                       ylabel=t("precision", language), title=t("pr", language),
                                                       responsive=True, height=CHART_HEIGHT).opts(**TOOLS)
 
-    def _reliability_plot(self, data):
-        figures, language = data
+    def _reliability_plot(self, figures, language):
         diagonal = hv.Curve([(0, 0), (1, 1)]).opts(color=POPULATION, line_dash="dotted")
         frame = curve_frame(figures, "calibration")
         hi = max([0.05, *frame["x"], *frame["y"]])
