@@ -28,7 +28,7 @@ from .errors import InvalidApplicationError, ModelError, ScoringError, UnknownCl
 from .labels import feature_labels
 from .model import load_folds, load_model
 from .fairness import fairness_report, group_labels
-from .monitoring import PSI_DRIFT, drift_report, feature_shares, monthly_report
+from .monitoring import PSI_DRIFT, drift_report, feature_counts, feature_shares, monthly_report
 from .outcomes import relation
 from .scorer import Scorer
 from .store import ClientStore
@@ -198,7 +198,7 @@ class LocalScoringService:
 
     def feature_drift(self, feature: str, month: str | None = None) -> FeatureDrift:
         """A monitored feature's shares per bin in the labelled history and in the new applications (or those of
-        `month`, "2026-03"), computed in DuckDB (`scoring.monitoring.feature_shares`); cached per feature and month.
+        `month`, "2026-03"), from counts by month computed in DuckDB once per feature (`scoring.monitoring`).
         `KeyError` for a feature that is not monitored, `ValueError` for a malformed month."""
         if month is not None and not MONTH.fullmatch(str(month)):
             raise ValueError(f"month must be a month as YYYY-MM (e.g. 2026-03), got {str(month)[:20]!r}")
@@ -207,10 +207,15 @@ class LocalScoringService:
                            f"{', '.join(self._monitored)}")
         return self._feature_drift(feature, month)
 
-    @functools.lru_cache(maxsize=256)
+    @functools.lru_cache(maxsize=64)
+    def _feature_counts(self, feature: str) -> dict:
+        """Counts per bin by month and split: one query per feature (~0.3 s at full size), every month from it."""
+        return feature_counts(self.store.cursor(), self._monitored[feature], self.card.reference)
+
+    @functools.lru_cache(maxsize=1024)
     def _feature_drift(self, feature: str, month: str | None) -> FeatureDrift:
         f = self.scorer.spec.features[self.scorer.spec.index(feature)]
-        shares = feature_shares(self.store.cursor(), self._monitored[feature], self.card.reference, month)
+        shares = feature_shares(self._feature_counts(feature), month)
         return FeatureDrift(f.name, f.label, f.label_fr, "categorical" if f.kind == "categorical" else "numeric",
                             month=month, **shares)
 
@@ -246,14 +251,15 @@ class LocalScoringService:
         return self._performance
 
     def start_governance(self) -> threading.Thread:
-        """Compute the analysts' figures (fairness, monitoring by month, performance, the drifting features'
-        distributions) in a background thread, so that the first analyst does not wait for them."""
+        """Compute the analysts' figures (fairness, monitoring by month, performance, the monitored features'
+        distributions by month) in a background thread, so that the first analyst does not wait for them."""
         def run():
             try:
                 self.fairness()
                 months = self.monitoring()
                 self.performance()
-                for feature in sorted({f for m in months for f in m.drifting}):
+                for feature in self._monitored:   # every month of every monitored feature from one query each
+                    self._feature_counts(feature)
                     self.feature_drift(feature)
             except Exception:   # a background warm-up must not die silently: the next call raises it again
                 log.exception("analysts' figures could not be computed in the background")
