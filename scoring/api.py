@@ -418,8 +418,9 @@ def get_monthly_monitoring(service: Service) -> list[MonthFigures]:
                summary="A monitored feature's distribution in the labelled history (reference) and in the new "
                        "applications, or those of one month, on the same bins, with their PSI (analysts)")
 def get_feature_drift(service: Service, feature: Annotated[str, Path(max_length=200, examples=["EXT_SOURCE_3"])],
-                      month: Annotated[Optional[str], Query(max_length=7, description="a month of application, "
-                                                            "YYYY-MM; default: every new application")] = None,
+                      month: Annotated[Optional[str], Query(pattern=r"^\d{4}-(0[1-9]|1[0-2])$",
+                                                            description="a month of application, YYYY-MM; default: "
+                                                                        "every new application")] = None,
                       ) -> FeatureDrift:
     try:
         return service.feature_drift(feature, month)

@@ -3,10 +3,11 @@ distributions of a drifting feature, and the model's performance by segment.
 
 Display only: every number comes from `GovernanceState` (the service's `fairness`, `monitoring`, `feature_drift`
 and `performance`). Tables get plain text (Tabulator shows a cell's text, never its HTML); HTML panes escape
-every value. Charts are hvplot plots of small frames, bound to the state with `pn.bind`: each is drawn again when
-its data changes (~40 ms a plot; one plot per click). Not a `DynamicMap` fed by a `Pipe` as on the advisor's page:
-their series appear after the page shows (none, then one per feature), and an overlay streamed into cannot gain
-series in the browser.
+every value. Charts are hvplot plots of small frames. Those a click changes (a feature's distributions, the
+performance curves of a segment) are `hv.DynamicMap`s fed by a `streams.Pipe`: the new data is streamed into the
+figure, which is not drawn again (a new figure costs ~0.3 s of the server's time, a stream a few ms). The monthly
+charts are bound with `pn.bind` and drawn when the figures arrive and on a language switch: their series appear
+after the page shows (none, then one per feature), and an overlay streamed into cannot gain series in the browser.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import hvplot.pandas  # noqa: F401  (registers DataFrame.hvplot)
 import pandas as pd
 import panel as pn
 import param
+from holoviews import streams
 
 from scoring.contracts import FairnessFigures, FeatureDrift, MonthFigures, PerformanceFigures
 
@@ -187,8 +189,9 @@ def bin_names(drift: FeatureDrift, language: str, labels: LabelDictionary) -> li
 
 def drift_frame(drift: FeatureDrift | None, language: str, labels: LabelDictionary) -> pd.DataFrame:
     """Long frame (bin, series, share in %) of the reference and compared distributions."""
-    if drift is None:
-        return pd.DataFrame({"bin": [], "series": [], "share": []})
+    if drift is None:   # text bins even when empty: the chart's axis stays categorical when the data arrives
+        return pd.DataFrame({"bin": pd.Series([], dtype=object), "series": pd.Series([], dtype=object),
+                             "share": pd.Series([], dtype=float)})
     names = bin_names(drift, language, labels)
     reference, current = t("reference_series", language), t("current_series", language)
     rows = [(b, reference, 100 * r) for b, r in zip(names, drift.reference)]
@@ -274,7 +277,8 @@ class GovernanceView(pn.viewable.Viewer):
         self.month_select.param.watch(lambda e: setattr(gov, "month", e.new), "value")
         self.drift_title = pn.pane.HTML(pn.bind(self._drift_title, gov.param.drift, lang), stylesheets=[CARD_CSS],
                                         sizing_mode="stretch_width", css_classes=["drift-title"])
-        self.drift_chart = pn.pane.HoloViews(pn.bind(self._drift_plot, gov.param.drift, lang),
+        self._drift_pipe = streams.Pipe(data=(gov.drift, self.state.language))
+        self.drift_chart = pn.pane.HoloViews(hv.DynamicMap(self._drift_plot, streams=[self._drift_pipe]),
                                              sizing_mode="stretch_width", css_classes=["drift-chart"],
                                              linked_axes=False)
         # performance
@@ -285,11 +289,14 @@ class GovernanceView(pn.viewable.Viewer):
         self.group_select = pn.widgets.Select.from_param(gov.param.group, label=t("group", self.state.language),
                                                          width=220, css_classes=["perf-group"])
         figures = pn.bind(lambda *_: gov.figures, gov.param.performance, gov.param.segment, gov.param.group)
-        self.roc_chart = pn.pane.HoloViews(pn.bind(self._roc_plot, figures, lang), sizing_mode="stretch_width",
-                                           css_classes=["roc-chart"], linked_axes=False, loading=loading)
-        self.pr_chart = pn.pane.HoloViews(pn.bind(self._pr_plot, figures, lang), sizing_mode="stretch_width",
-                                          css_classes=["pr-chart"], linked_axes=False)
-        self.reliability_chart = pn.pane.HoloViews(pn.bind(self._reliability_plot, figures, lang),
+        self._perf_sent = (gov.figures, self.state.language)
+        self._perf_pipe = streams.Pipe(data=self._perf_sent)
+        self.roc_chart = pn.pane.HoloViews(hv.DynamicMap(self._roc_plot, streams=[self._perf_pipe]),
+                                           sizing_mode="stretch_width", css_classes=["roc-chart"], linked_axes=False,
+                                           loading=loading)
+        self.pr_chart = pn.pane.HoloViews(hv.DynamicMap(self._pr_plot, streams=[self._perf_pipe]),
+                                          sizing_mode="stretch_width", css_classes=["pr-chart"], linked_axes=False)
+        self.reliability_chart = pn.pane.HoloViews(hv.DynamicMap(self._reliability_plot, streams=[self._perf_pipe]),
                                                    sizing_mode="stretch_width", css_classes=["reliability-chart"],
                                                    linked_axes=False)
         self.perf_summary = pn.pane.HTML(pn.bind(performance_summary, figures, lang), stylesheets=[GOVERNANCE_CSS],
@@ -298,7 +305,20 @@ class GovernanceView(pn.viewable.Viewer):
                                       stylesheets=[CARD_CSS, GOVERNANCE_CSS], css_classes=["confusion-pane"])
         self.notice = notice_alert(gov.param.notice, lang)
         gov.param.watch(self._months_loaded, ["months"])
+        gov.param.watch(self._send_drift, ["drift"])
+        gov.param.watch(self._send_performance, ["performance", "segment", "group"])
         self.state.param.watch(self._language_changed, ["language"])
+
+    # -------------------------------------------------------------- data streamed into the plots
+    def _send_drift(self, *events):
+        self._drift_pipe.send((self.state.governance.drift, self.state.language))
+
+    def _send_performance(self, *events):
+        """Once per change of what is shown (a segment's change also sets its group: one stream, not two)."""
+        data = (self.state.governance.figures, self.state.language)
+        if data != self._perf_sent:
+            self._perf_sent = data
+            self._perf_pipe.send(data)
 
     # -------------------------------------------------------------- choices
     def _months_loaded(self, *events):
@@ -310,6 +330,8 @@ class GovernanceView(pn.viewable.Viewer):
         self.month_select.label, self.segment_select.label = t("drift_month", language), t("segment", language)
         self.group_select.label = t("group", language)
         self._months_loaded()
+        self._send_drift()
+        self._send_performance()
 
     def _month_options(self) -> dict:
         gov, language = self.state.governance, self.state.language
@@ -354,35 +376,43 @@ class GovernanceView(pn.viewable.Viewer):
         dashed = estimated.hvplot.line(color=[DEFAULTED, REFUSED], line_dash="dashed", **opts)
         return (solid * dashed).opts(**TOOLS)
 
-    def _drift_plot(self, drift, language):
+    def _drift_plot(self, data):
+        drift, language = data
         frame = drift_frame(drift, language, self.labels)
         colors = {t("reference_series", language): POPULATION, t("current_series", language): DEFAULTED}
+        if frame.empty:   # one empty bin: a categorical axis from the first frame on (a streamed plot keeps its axis)
+            frame = pd.DataFrame({"bin": ["", ""], "series": list(colors), "share": [0.0, 0.0]})
         # one group of two bars per bin, the series named in the legend rather than under each bar
         return frame.hvplot.bar(x="bin", y="share", by="series", rot=45, xlabel=t("bin", language),
                                 ylabel=t("share_axis", language), responsive=True, height=CHART_HEIGHT,
-                                legend="top_right").opts(multi_level=False, show_legend=True,
+                                legend="top_right").opts(multi_level=False, show_legend=True, framewise=True,
                                                          color=hv.dim("series").categorize(colors), **TOOLS)
 
-    def _roc_plot(self, figures, language):
+    def _roc_plot(self, data):
+        figures, language = data
         diagonal = hv.Curve([(0, 0), (1, 1)]).opts(color=POPULATION, line_dash="dotted")
         curve = curve_frame(figures, "roc").hvplot.line(x="x", y="y", color=REPAID, xlabel=t("fpr", language),
                                                          ylabel=t("tpr", language), title=t("roc", language),
                                                          responsive=True, height=CHART_HEIGHT)
         return (diagonal * curve).opts(**TOOLS)
 
-    def _pr_plot(self, figures, language):
+    def _pr_plot(self, data):
+        figures, language = data
         return curve_frame(figures, "pr").hvplot.line(x="x", y="y", color=DEFAULTED, xlabel=t("recall", language),
                                                       ylabel=t("precision", language), title=t("pr", language),
-                                                      responsive=True, height=CHART_HEIGHT).opts(**TOOLS)
+                                                      responsive=True, height=CHART_HEIGHT).opts(framewise=True,
+                                                                                                 **TOOLS)
 
-    def _reliability_plot(self, figures, language):
+    def _reliability_plot(self, data):
+        figures, language = data
         diagonal = hv.Curve([(0, 0), (1, 1)]).opts(color=POPULATION, line_dash="dotted")
         frame = curve_frame(figures, "calibration")
         hi = max([0.05, *frame["x"], *frame["y"]])
         axes = dict(x="x", y="y", color=ACCEPTED, xlabel=t("predicted", language), ylabel=t("observed", language),
                     responsive=True, height=CHART_HEIGHT)
         line = frame.hvplot.line(title=t("reliability", language), **axes)
-        return (diagonal * line * frame.hvplot.scatter(**axes)).opts(xlim=(0, hi), ylim=(0, hi), **TOOLS)
+        return (diagonal * line * frame.hvplot.scatter(**axes)).opts(xlim=(0, hi), ylim=(0, hi), framewise=True,
+                                                                     **TOOLS)
 
     # -------------------------------------------------------------- layout
     def fairness_panel(self) -> pn.Column:
