@@ -12,7 +12,7 @@ from playwright.sync_api import expect
 
 from dashboard_server import DashboardServer
 from scoring.credentials import ensure_secrets
-from views.i18n import feature_label, labels_for
+from views.i18n import feature_label, fmt_number, labels_for
 from test_browser import ARTIFACTS  # noqa: F401  (screenshots beside the other browser tests')
 
 pytestmark = pytest.mark.browser
@@ -70,5 +70,7 @@ def test_an_analyst_sees_fairness_and_drift_and_a_features_two_distributions(pag
     assert drift.reference_applications > 0 and drift.current_applications > 0
     expect(page.locator(".drift-chart")).to_be_visible()
     page.locator(".perf-segment select").select_option(label="Tranche d'âge")
-    expect(page.locator(".perf-summary-pane")).to_contain_text("AUC")
+    youngest = next(f for f in service.performance() if f.segment == "age")      # the first band shown
+    expect(page.locator(".perf-summary-pane")).to_contain_text(f"{fmt_number(youngest.applications, 'fr')} dossiers, "
+                                                               f"{fmt_number(youngest.defaults, 'fr')} défauts")
     expect(page.locator(".confusion-pane")).to_contain_text("Coût d'un défaut accepté")

@@ -208,8 +208,10 @@ TEXTS: dict[str, tuple[str, str]] = {  # key -> (French, English)
     "fair_ok": ("Dans les limites", "Within the limits"),
     "fair_small": ("Trop petits pour être comparés : {groups}", "Too small to be compared: {groups}"),
     "monitoring": ("Suivi mensuel du modèle", "Monthly monitoring of the model"),
-    "psi_chart": ("Dérive par mois de demande (PSI ; alerte à {limit})",
-                  "Drift by month of application (PSI; alert at {limit})"),
+    "psi_chart": ("Dérive du score par mois de demande (PSI ; alerte à {limit})",
+                  "Score drift by month of application (PSI; alert at {limit})"),
+    "psi_heatmap": ("Dérive des variables suivies par mois (PSI : vert stable, jaune ≥ 0,1, rouge ≥ 0,2 : alerte)",
+                    "Drift of the monitored features by month (PSI: green stable, yellow >= 0.1, red >= 0.2: alert)"),
     "outcomes_chart": ("Défauts, erreurs et AUC par mois", "Defaults, errors and AUC by month"),
     "estimate_note": ("Les taux « estimés » viennent des probabilités du modèle, avant que les remboursements ne "
                       "soient connus : une estimation (exacte si le modèle est calibré), pas une mesure.",
