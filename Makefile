@@ -55,9 +55,11 @@ test: install-test $(VENV)/bin/hadolint
 bench: install-test
 	$(PY) -m bench
 
-# opt-in: batch scoring + explanations on a local Dask cluster against one process (builds its own portfolio)
+# opt-in: batch scoring + explanations on a local Dask cluster against one process (builds its own portfolio);
+# PORTFOLIO_ROWS=10000000 also generates and scores that many applications out of core (peak memory measured)
+PORTFOLIO_ROWS ?= 0
 bench-scale: install-test
-	$(PY) -m bench.bench_scale
+	$(PY) -m bench.bench_scale --portfolio-rows $(PORTFOLIO_ROWS)
 
 clean:
 	rm -rf data/generated data/clients.duckdb data/features.npy model/*.json test-artifacts

@@ -18,7 +18,7 @@ def _build(args) -> int:
 
     build(Workdir.resolve(args.workdir), schema=args.schema, rows=args.rows, seed=args.seed,
           costs=CostWeights(args.cost_missed_default, args.cost_refused_good), quiet=args.quiet,
-          age_as_feature=not args.no_age_feature)
+          age_as_feature=not args.no_age_feature, scheduler=args.scheduler, dask_workers=args.dask_workers)
     return 0
 
 
@@ -58,8 +58,55 @@ def _batch(args) -> int:
     from .batch import run_batch
 
     summary = run_batch(args.output, Workdir.resolve(args.workdir), scheduler=args.scheduler, workers=args.workers,
-                        partition_rows=args.partition_rows, quiet=args.quiet)
+                        partition_rows=args.partition_rows, quiet=args.quiet, input=args.input)
     print(summary.text(), file=sys.stderr)
+    return 0
+
+
+def _generate(args) -> int:
+    from .chunked import generate_chunks
+
+    def progress(message: str) -> None:
+        if not args.quiet:
+            print(f"\r  {message}", end="", file=sys.stderr, flush=True)
+
+    summary = generate_chunks(args.output, args.rows, chunk_rows=args.chunk_rows, seed=args.seed, progress=progress)
+    if not args.quiet:
+        print(file=sys.stderr)
+    print(summary.text(), file=sys.stderr)
+    return 0
+
+
+def _versions(args) -> int:
+    from .registry import Registry
+
+    registry = Registry(Workdir.resolve(args.workdir))
+    versions = registry.versions()
+    if not versions:
+        print("no model version registered yet: run `python -m scoring build`", file=sys.stderr)
+        return 0
+    print(f"{'':2}{'version':<24} {'created':<26} {'AUC':>6} {'OOF AUC':>8} {'threshold':>9} {'accepted':>8} "
+          f"{'fairness alerts':>15}  trained in")
+    for v in versions:
+        oof = f"{v.oof_roc_auc:.4f}" if v.oof_roc_auc is not None else "-"
+        print(f"{'*' if v.active else '':2}{v.version:<24} {v.created_at:<26} {v.roc_auc:>6.4f} {oof:>8} "
+              f"{v.threshold:>9.3f} {v.acceptance_rate:>8.1%} {v.fairness_alerts:>15}  {v.trained_in}")
+    if args.compare:
+        c = registry.compare(*args.compare)
+        print(f"\n{c.b} against {c.a} on {c.clients:,} client files ({c.labelled:,} labelled):\n"
+              f"  mean shift {c.mean_shift:+.4f}, mean |shift| {c.mean_abs_shift:.4f}, p95 |shift| {c.p95_abs_shift:.4f}\n"
+              f"  accepted -> refused {c.refused_now:,}, refused -> accepted {c.accepted_now:,}; "
+              f"acceptance {c.acceptance_a:.1%} -> {c.acceptance_b:.1%}"
+              + (f"\n  AUC {c.auc_a:.4f} -> {c.auc_b:.4f} (out of fold)" if c.auc_a is not None else ""))
+    return 0
+
+
+def _activate(args) -> int:
+    from .registry import Registry
+
+    event = Registry(Workdir.resolve(args.workdir)).activate(args.version, user=args.user, reason=args.reason)
+    print(f"model version {event['version']} now served (was {event['previous']}); restart the API and the "
+          f"dashboard to load it", file=sys.stderr)
     return 0
 
 
@@ -91,6 +138,10 @@ def main(argv: list[str] | None = None) -> int:
     b.add_argument("--no-age-feature", action="store_true",
                    help="Home Credit: age is a protected attribute kept for fairness figures only, not a feature "
                         "(gender never is one)")
+    b.add_argument("--scheduler", help="train with XGBoost's Dask interface on the running Dask scheduler at this "
+                                       "address, e.g. tcp://10.0.0.5:8786 (default: in this process)")
+    b.add_argument("--dask-workers", type=int,
+                   help="train with XGBoost's Dask interface on a local cluster of this many worker processes")
     b.add_argument("--quiet", action="store_true")
     b.set_defaults(func=_build)
 
@@ -123,12 +174,35 @@ def main(argv: list[str] | None = None) -> int:
     t = sub.add_parser("batch", help="score and explain every application on a Dask cluster, into Parquet")
     t.add_argument("--output", required=True, help="directory of the Parquet partitions (resumed if it exists)")
     t.add_argument("--workdir")
+    t.add_argument("--input", help="a directory of Parquet files of applications (e.g. `python -m scoring generate`'s) "
+                                   "to score with the workdir's model, one partition per file (default: the workdir's "
+                                   "client files)")
     t.add_argument("--scheduler", help="address of a running Dask scheduler, e.g. tcp://10.0.0.5:8786 "
                                        "(default: a local cluster)")
     t.add_argument("--workers", type=int, help="local cluster: worker processes (default: one per core)")
     t.add_argument("--partition-rows", type=int, default=20_000)
     t.add_argument("--quiet", action="store_true")
     t.set_defaults(func=_batch)
+
+    g = sub.add_parser("generate", help="generate a portfolio of any size into Parquet chunks (bounded memory)")
+    g.add_argument("--rows", type=int, required=True, help="applications to generate, e.g. 10000000")
+    g.add_argument("--output", required=True, help="directory of the Parquet chunks (resumed if it exists)")
+    g.add_argument("--chunk-rows", type=int, default=500_000, help="applications per chunk (~1.3 GB of memory each)")
+    g.add_argument("--seed", type=int, default=42)
+    g.add_argument("--quiet", action="store_true")
+    g.set_defaults(func=_generate)
+
+    v = sub.add_parser("versions", help="the registered model versions (* = served); --compare A B on the same clients")
+    v.add_argument("--workdir")
+    v.add_argument("--compare", nargs=2, metavar=("A", "B"), help="version B against version A")
+    v.set_defaults(func=_versions)
+
+    w = sub.add_parser("activate", help="serve a registered model version again (rollback), with who and why")
+    w.add_argument("version")
+    w.add_argument("--user", required=True, help="who decides (kept in model/versions/history.jsonl)")
+    w.add_argument("--reason", required=True, help="why (required)")
+    w.add_argument("--workdir")
+    w.set_defaults(func=_activate)
 
     c = sub.add_parser("secrets", help="create local dashboard logins, cookie secret and API token (never overwrites)")
     c.add_argument("--dir", default="secrets")

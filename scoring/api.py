@@ -35,10 +35,10 @@ from .backends import local_service
 from .contracts import (FairnessFigures, FeatureDrift, MonthFigures, PerformanceFigures, MAX_BATCH, MAX_JUSTIFICATION, MAX_PAGE, MAX_PEERS, MAX_TOP, SORTABLE, ClientFile,
                         ClientOverview, ClientQuery, AuditEntry, DebtCapacity, DecisionRecord, DriftRow, Explanation,
                         FeatureDistribution, Importance, JustificationRequiredError, Offers, Peers, PortfolioSummary,
-                        Reasons, ScoringService)
+                        Reasons, ScoringService, ModelVersion, VersionComparison)
 from .credentials import FORWARD_USER, ROLES, TokenSpec, parse_token_specs
-from .errors import (AuditUnavailableError, InvalidApplicationError, ModelError, ScoringError,
-                     UnknownClientError)
+from .errors import (AuditUnavailableError, InvalidApplicationError, ModelError, RegistryError, ScoringError,
+                     UnknownClientError, UnknownVersionError)
 
 log = logging.getLogger(__name__)
 TOKENS_ENV, TOKENS_FILE_ENV = "SCORING_API_TOKENS", "SCORING_API_TOKENS_FILE"
@@ -330,6 +330,14 @@ def _install_error_handlers(app: FastAPI) -> None:
     async def _unknown_client(request: Request, exc: UnknownClientError):
         return JSONResponse({"detail": str(exc), "client_id": exc.client_id}, status_code=404)
 
+    @app.exception_handler(UnknownVersionError)
+    async def _unknown_version(request: Request, exc: UnknownVersionError):
+        return JSONResponse({"detail": str(exc), "version": exc.version}, status_code=404)
+
+    @app.exception_handler(RegistryError)
+    async def _registry_error(request: Request, exc: RegistryError):
+        return JSONResponse({"detail": str(exc), "message": str(exc)}, status_code=422)
+
     @app.exception_handler(UnknownFeatureError)
     async def _unknown_feature(request: Request, exc: UnknownFeatureError):
         return JSONResponse({"detail": str(exc), "feature": exc.feature}, status_code=404)
@@ -350,7 +358,7 @@ def _install_error_handlers(app: FastAPI) -> None:
 # ---------------------------------------------------------------------------------------- routers
 _E401 = {401: {"description": "missing or invalid bearer token"}}
 _E403 = {403: {"description": "the token (or the user it acts for) lacks the role this needs"}}
-_E404 = {404: {"description": "unknown client ID (or feature)"}}
+_E404 = {404: {"description": "unknown client ID (or feature, or model version)"}}
 _E422 = {422: {"description": "invalid parameter or application; `message` names the field"}}
 _E503 = {503: {"description": "the audit log cannot be written (`audit: true`): nothing is returned"}}
 _SECURED = [Depends(caller)]  # FastAPI solves `caller` once per request, even when `Service` needs it too
@@ -395,6 +403,20 @@ def get_fairness(service: Service) -> list[FairnessFigures]:
                    "at the threshold with its business cost (analysts)")
 def get_performance(service: Service) -> list[PerformanceFigures]:
     return service.performance()
+
+
+@model.get("/versions", dependencies=[ANALYST], responses=_E403,
+           summary="Every registered build of the model, newest first, the one served marked active (analysts)")
+def get_versions(service: Service) -> list[ModelVersion]:
+    return service.model_versions()
+
+
+@model.get("/versions/compare", dependencies=[ANALYST], responses={**_E403, **_E404, **_E422},
+           summary="Version b against version a on the client files both scored: score shift, decisions changed "
+                   "each way, acceptance and out-of-fold AUC of each (analysts)")
+def get_version_comparison(service: Service, a: Annotated[str, Query(max_length=64)],
+                           b: Annotated[str, Query(max_length=64)]) -> VersionComparison:
+    return service.compare_versions(a, b)
 
 
 @model.get("/drift", dependencies=[ANALYST], responses=_E403,
@@ -483,7 +505,10 @@ def get_overview(service: Service, client_id: ClientId, top: Top = None,
 
 
 @clients.get("/{client_id}/debt-capacity", dependencies=[ADVISOR],
-             summary="Debt ratios of the client against the population and the accepted applications")
+             summary="Debt capacity: the effort rate ((existing credits' + the loan's monthly payments) / monthly "
+                     "income) against the cap (SCORING_EFFORT_CAP, default 35 %), the remaining monthly capacity, the "
+                     "largest amount affordable at the term asked, the rank among accepted clients, and the debt "
+                     "ratios against the population")
 def get_debt_capacity(service: Service, client_id: ClientId) -> DebtCapacity:
     return service.debt_capacity(known_client(client_id))
 

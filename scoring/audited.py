@@ -18,7 +18,7 @@ from typing import Any, Mapping, Sequence
 from .audit import AUDIT_ERRORS, Entry
 from .contracts import (FairnessFigures, FeatureDrift, MonthFigures, PerformanceFigures, AuditEntry, ClientFile, ClientOverview, ClientPage, ClientQuery, DebtCapacity, DecisionRecord,
                         DriftRow, Explanation, FeatureDistribution, Importance, Offers, Peers, PortfolioSummary, Reasons,
-                        REFUSED, Score, ScoringService, decide)
+                        REFUSED, Score, ScoringService, ModelVersion, VersionComparison, decide)
 from .errors import AuditUnavailableError
 
 log = logging.getLogger(__name__)
@@ -176,6 +176,12 @@ class AuditedService:
 
     def fairness(self) -> list[FairnessFigures]:
         return self.service.fairness()
+
+    def model_versions(self) -> list[ModelVersion]:       # the model's figures: no personal data, not audited
+        return self.service.model_versions()
+
+    def compare_versions(self, a: str, b: str) -> VersionComparison:
+        return self.service.compare_versions(a, b)
 
     def monitoring(self) -> list[MonthFigures]:
         return self.service.monitoring()

@@ -25,12 +25,12 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from .cluster import dask_client, worker_count
 from .config import Workdir
 from .contracts import decide
 from .errors import ModelError, ScoringError
 
 PARTITION_ROWS = 20_000
-CONNECT_TIMEOUT_S = 10
 MANIFEST = "_batch.json"
 
 
@@ -68,6 +68,24 @@ def _scorer(model_dir: str, version: str):
     return Scorer(booster, card, nthread=1)
 
 
+def _scored_table(scorer, version: str, client_ids: np.ndarray, X: np.ndarray) -> pa.Table:
+    """Probability, decision and exact TreeSHAP values (one column per feature, and the base value) of rows X."""
+    probability = scorer.predict_proba(X).astype(np.float64)
+    shap_values = scorer.contributions(X)
+    return pa.table({
+        "client_id": pa.array(client_ids, pa.int64()),
+        "default_probability": pa.array(probability),
+        "decision": pa.array([decide(p, scorer.threshold) for p in probability.tolist()], pa.string()),
+        "model_version": pa.array([version] * len(X), pa.string()),
+        "base_value": pa.array(shap_values[:, -1].astype(np.float64)),
+        **{f"shap_{name}": pa.array(shap_values[:, j]) for j, name in enumerate(scorer.spec.names)},
+    })
+
+
+def _hidden(target: Path) -> Path:
+    return target.with_name(f".{target.name}.tmp-{os.getpid()}")  # hidden: never read as a partition
+
+
 def score_partition(model_dir: str, version: str, features_path: str, start: int, stop: int,
                     client_ids: np.ndarray, path: str) -> int:
     """Score, decide and explain rows [start, stop) of the feature matrix into one Parquet file; its row count."""
@@ -75,25 +93,42 @@ def score_partition(model_dir: str, version: str, features_path: str, start: int
     X = np.asarray(np.load(features_path, mmap_mode="r")[start:stop], dtype=np.float32)
     if X.shape[1] != len(scorer.spec.features):
         raise ModelError(f"{features_path} has {X.shape[1]} columns, the model {len(scorer.spec.features)}")
-    probability = scorer.predict_proba(X).astype(np.float64)
-    shap_values = scorer.contributions(X)
-    columns = {
-        "client_id": pa.array(client_ids, pa.int64()),
-        "default_probability": pa.array(probability),
-        "decision": pa.array([decide(p, scorer.threshold) for p in probability.tolist()], pa.string()),
-        "model_version": pa.array([version] * len(X), pa.string()),
-        "base_value": pa.array(shap_values[:, -1].astype(np.float64)),
-        **{f"shap_{name}": pa.array(shap_values[:, j]) for j, name in enumerate(scorer.spec.names)},
-    }
-    table = pa.table(columns)
-    target = Path(path)
-    tmp = target.with_name(f".{target.name}.tmp-{os.getpid()}")  # hidden: never read as a partition
+    table = _scored_table(scorer, version, client_ids, X)
+    tmp = _hidden(Path(path))
     try:
         pq.write_table(table, tmp)
         os.replace(tmp, path)  # a partition on disk is complete
     finally:
         tmp.unlink(missing_ok=True)
     return len(X)
+
+
+def score_file(model_dir: str, version: str, source: str, path: str, batch_rows: int = PARTITION_ROWS) -> int:
+    """Score, decide and explain every application of one Parquet file of raw applications (the dataset's
+    columns) into one Parquet file, `batch_rows` at a time: a worker holds one slice, never the whole file."""
+    scorer = _scorer(model_dir, version)
+    spec = scorer.spec
+    parquet = pq.ParquetFile(source)
+    id_column = spec.schema.id_column
+    missing = sorted({id_column, *spec.raw_columns} - set(parquet.schema_arrow.names))
+    if missing:
+        raise BatchError(f"{source} lacks the column(s) the model reads: {', '.join(missing)}")
+    tmp, rows, writer = _hidden(Path(path)), 0, None
+    try:
+        for batch in parquet.iter_batches(batch_size=batch_rows, columns=[id_column, *spec.raw_columns]):
+            frame = batch.to_pandas()
+            table = _scored_table(scorer, version, frame[id_column].to_numpy(dtype=np.int64),
+                                  spec.transform_frame(frame))
+            writer = writer or pq.ParquetWriter(tmp, table.schema)
+            writer.write_table(table)
+            rows += len(frame)
+        if writer is None:
+            raise BatchError(f"{source} holds no application")
+        writer.close()
+        os.replace(tmp, path)  # an output file on disk is complete
+    finally:
+        tmp.unlink(missing_ok=True)
+    return rows
 
 
 def _finished(path: Path, rows: int) -> bool:
@@ -103,85 +138,88 @@ def _finished(path: Path, rows: int) -> bool:
         return False
 
 
-def _client(scheduler: str | None, workers: int | None):
-    from dask.distributed import Client, LocalCluster
-
-    if scheduler:
-        try:
-            return Client(scheduler, timeout=CONNECT_TIMEOUT_S)
-        except (OSError, TimeoutError) as exc:
-            raise BatchError(f"cannot reach the Dask scheduler at {scheduler} within {CONNECT_TIMEOUT_S} s ({exc}); "
-                             f"check that `dask scheduler` runs there and that this machine can reach its port") \
-                from None
-    n = workers or os.cpu_count() or 1
-    cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None)
-    return Client(cluster)
+def _input_files(input_dir: Path) -> list[Path]:
+    """The Parquet files of applications in `input_dir`: `application-*.parquet` (as `python -m scoring generate`
+    writes them) if there are any, else every `*.parquet`."""
+    if not input_dir.is_dir():
+        raise BatchError(f"--input {input_dir} is not a directory of Parquet files")
+    files = sorted(input_dir.glob("application-*.parquet")) or sorted(input_dir.glob("*.parquet"))
+    if not files:
+        raise BatchError(f"--input {input_dir} holds no Parquet file of applications")
+    return files
 
 
 def run_batch(output: str | Path, workdir: Workdir | None = None, scheduler: str | None = None,
-              workers: int | None = None, partition_rows: int = PARTITION_ROWS, quiet: bool = False) -> BatchSummary:
-    """Score every application of `workdir` into `output` (one Parquet file per partition)."""
+              workers: int | None = None, partition_rows: int = PARTITION_ROWS, quiet: bool = False,
+              input: str | Path | None = None) -> BatchSummary:
+    """Score every application of `workdir` (or of the Parquet files in `input`, with the workdir's model) into
+    `output`: one Parquet file per partition (per input file)."""
     from dask.distributed import as_completed
 
     workdir = workdir or Workdir.resolve()
-    if not workdir.is_built():
-        raise BatchError(f"nothing built in {workdir.root}: run `python -m scoring build --workdir {workdir.root}`")
     if partition_rows < 1:
         raise BatchError(f"--partition-rows must be at least 1, got {partition_rows}")
     from .model import load_model
-    from .store import ClientStore
 
+    if input is None and not workdir.is_built():
+        raise BatchError(f"nothing built in {workdir.root}: run `python -m scoring build --workdir {workdir.root}`")
     _, card = load_model(workdir.model)
-    store = ClientStore(workdir.store_path)
-    try:
-        ids = store.client_ids()
-    finally:
-        store.close()
-    n = int(np.load(workdir.features_path, mmap_mode="r").shape[0])
-    if n != len(ids):
-        raise ModelError(f"{workdir.features_path} has {n} rows for {len(ids)} client files: rebuild")
     out = Path(output)
+    # tasks: (function, arguments, output path, rows expected, what it is)
+    if input is None:
+        from .store import ClientStore
+
+        store = ClientStore(workdir.store_path)
+        try:
+            ids = store.client_ids()
+        finally:
+            store.close()
+        n = int(np.load(workdir.features_path, mmap_mode="r").shape[0])
+        if n != len(ids):
+            raise ModelError(f"{workdir.features_path} has {n} rows for {len(ids)} client files: rebuild")
+        expected = {"model_version": card.version, "rows": n, "partition_rows": partition_rows}
+        bounds = [(s, min(s + partition_rows, n)) for s in range(0, n, partition_rows)]
+        tasks = [(score_partition, (str(workdir.model), card.version, str(workdir.features_path), s, e, ids[s:e]),
+                  out / f"part-{i:05d}.parquet", e - s, f"partition {i} (rows {s}-{e - 1})")
+                 for i, (s, e) in enumerate(bounds)]
+    else:
+        sources = _input_files(Path(input))
+        counts = [pq.ParquetFile(f).metadata.num_rows for f in sources]
+        n = int(sum(counts))
+        expected = {"model_version": card.version, "input": str(Path(input).resolve()), "files": len(sources),
+                    "rows": n}
+        tasks = [(score_file, (str(workdir.model), card.version, str(f)), out / f"scored-{f.stem}.parquet", rows,
+                  f"{f.name} ({rows:,} rows)") for f, rows in zip(sources, counts)]
     out.mkdir(parents=True, exist_ok=True)
     manifest = out / MANIFEST
-    expected = {"model_version": card.version, "rows": n, "partition_rows": partition_rows}
     if manifest.exists() and json.loads(manifest.read_text()) != expected:
         raise BatchError(f"{out} holds a batch of another model or partitioning ({manifest.read_text().strip()}); "
                          f"choose an empty --output directory")
     manifest.write_text(json.dumps(expected))
 
-    bounds = [(s, min(s + partition_rows, n)) for s in range(0, n, partition_rows)]
-    paths = [out / f"part-{i:05d}.parquet" for i in range(len(bounds))]
-    todo = [i for i, (s, e) in enumerate(bounds) if not _finished(paths[i], e - s)]
+    todo = [i for i, task in enumerate(tasks) if not _finished(task[2], task[3])]
     started = time.perf_counter()
-    client = _client(scheduler, workers)
-    try:
-        n_workers = len(client.scheduler_info().get("workers", {}))
-        futures = {
-            client.submit(score_partition, str(workdir.model), card.version, str(workdir.features_path), s, e,
-                          ids[s:e], str(paths[i]), key=f"score-partition-{card.version}-{i}", retries=1): i
-            for i, (s, e) in ((i, bounds[i]) for i in todo)}
+    with dask_client(scheduler, workers) as client:
+        n_workers = worker_count(client)
+        futures = {client.submit(tasks[i][0], *tasks[i][1], str(tasks[i][2]), key=f"score-{card.version}-{i}",
+                                 retries=1): i for i in todo}
         done, failed = 0, []
         for future in as_completed(futures):
             i = futures[future]
             try:
                 future.result()
             except Exception as exc:  # a partition's own error: report it, keep going with the others
-                failed.append(f"partition {i} (rows {bounds[i][0]}-{bounds[i][1] - 1}): {type(exc).__name__}: {exc}")
+                failed.append(f"{tasks[i][4]}: {type(exc).__name__}: {exc}")
             done += 1
             if not quiet:
-                print(f"\r  partitions {len(bounds) - len(todo) + done}/{len(bounds)}", end="", file=sys.stderr,
+                print(f"\r  partitions {len(tasks) - len(todo) + done}/{len(tasks)}", end="", file=sys.stderr,
                       flush=True)
         if not quiet and todo:
             print(file=sys.stderr)
-    finally:
-        client.close()
-        cluster = getattr(client, "cluster", None)
-        if cluster is not None and not scheduler:
-            cluster.close()
     if failed:
-        raise BatchError(f"{len(failed)} of {len(bounds)} partitions failed ({len(bounds) - len(failed)} are "
+        raise BatchError(f"{len(failed)} of {len(tasks)} partitions failed ({len(tasks) - len(failed)} are "
                          f"finished and kept in {out}; run again to retry the others):\n  " + "\n  ".join(failed))
-    return BatchSummary(out, n, len(bounds), len(bounds) - len(todo), time.perf_counter() - started, n_workers)
+    return BatchSummary(out, n, len(tasks), len(tasks) - len(todo), time.perf_counter() - started, n_workers)
 
 
 def read_batch(output: str | Path) -> pd.DataFrame:

@@ -6,6 +6,7 @@ build never leaves half-written artefacts in the work directory.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -18,12 +19,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from .cluster import dask_client
 from .config import Workdir
 from .contracts import ACCEPTED, decide
 from .dataset import Dataset, default_schema, load_dataset
 from .fairness import fairness_report, group_labels
 from .features import FeatureSpec
-from .model import CostWeights, save_model, train_model
+from .model import CostWeights, DaskTrainer, save_model, train_model
+from .registry import Registry
 from .schema import DatasetSchema, load_schema
 from .scorer import Scorer
 from .store import ClientStore, role_frame
@@ -84,8 +87,12 @@ class BuildSummary:
 
 def build(workdir: Workdir | None = None, schema: DatasetSchema | str | Path | None = None, rows: int | None = None,
           costs: CostWeights = CostWeights(), seed: int = 42, quiet: bool = False,
-          nthread: int = 0, age_as_feature: bool = True) -> BuildSummary:
-    """Load (or generate) the data, train, score every application, write the store, swap it in."""
+          nthread: int = 0, age_as_feature: bool = True, scheduler: str | None = None,
+          dask_workers: int | None = None) -> BuildSummary:
+    """Load (or generate) the data, train, score every application, write the store, swap it in.
+
+    The trainings run in this process, or with XGBoost's Dask interface on the cluster at `scheduler` (or on a
+    local cluster of `dask_workers` processes)."""
     workdir = workdir or Workdir.resolve()
     progress = Progress(quiet)
     started = time.perf_counter()
@@ -110,8 +117,13 @@ def build(workdir: Workdir | None = None, schema: DatasetSchema | str | Path | N
     true_p = None
     if dataset.true_probability is not None:
         true_p = dataset.true_probability.reindex(dataset.train_ids).to_numpy(dtype=np.float64)
-    trained = train_model(X_train, dataset.target, spec, fingerprint=dataset.fingerprint, costs=costs,
-                          true_probability=true_p, seed=seed, nthread=nthread, progress=progress.note)
+    with contextlib.ExitStack() as stack:
+        trainer = None
+        if scheduler or dask_workers:
+            trainer = DaskTrainer(stack.enter_context(dask_client(scheduler, dask_workers)))
+        trained = train_model(X_train, dataset.target, spec, fingerprint=dataset.fingerprint, costs=costs,
+                              true_probability=true_p, seed=seed, nthread=nthread, progress=progress.note,
+                              trainer=trainer)
     booster, card = trained.booster, trained.card
     groups = group_labels(dataset.train, schema)
     if groups:
@@ -157,6 +169,11 @@ def build(workdir: Workdir | None = None, schema: DatasetSchema | str | Path | N
         _swap_in(stage, workdir)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+    # the model registry keeps every build: compared on the same clients, served again (scoring.registry)
+    Registry(workdir).register(workdir.model, pd.DataFrame({
+        "client_id": ids, "split": split.astype(str), "target": target, "fold": fold,
+        "default_probability": probability}))
+    progress.note(f"model version {card.version} registered in {workdir.model / 'versions'}")
 
     summary = BuildSummary(workdir.root, len(dataset.train), 0 if dataset.new is None else len(dataset.new),
                            card.default_rate, card.metrics["roc_auc"], card.metrics["oof_roc_auc"],

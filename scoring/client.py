@@ -20,10 +20,10 @@ import httpx
 
 from .contracts import (FairnessFigures, FeatureDrift, MonthFigures, PerformanceFigures, AuditEntry, ClientFile, ClientOverview, ClientPage, ClientQuery, DebtCapacity, DecisionRecord,
                         DriftRow, Explanation, FeatureDistribution, Importance, JustificationRequiredError, Offers, Peers,
-                        PortfolioSummary, Reasons, Score, from_json)
+                        PortfolioSummary, Reasons, Score, from_json, ModelVersion, VersionComparison)
 from .credentials import first_token
 from .errors import (AccessDeniedError, ApiAuthenticationError, AuditUnavailableError, InvalidApplicationError, ScoringError,
-                     ServiceUnavailableError, UnknownClientError)
+                     ServiceUnavailableError, UnknownClientError, RegistryError, UnknownVersionError)
 
 URL_ENV, TOKEN_ENV, TIMEOUT_ENV = "SCORING_API_URL", "SCORING_API_TOKEN", "SCORING_API_TIMEOUT"
 TOKEN_FILE_ENV = "SCORING_API_TOKEN_FILE"  # e.g. a Docker secret; its first token is used
@@ -126,6 +126,8 @@ class HttpScoringService:
                 raise UnknownClientError(data["client_id"])
             if "feature" in data:
                 raise KeyError(detail)
+            if "version" in data:
+                raise UnknownVersionError(data["version"])
             raise ScoringError(f"{self.base_url}{path} does not exist (404): is {URL_ENV} the scoring API?")
         if r.status_code == 422:
             items = self._json(r).get("detail")
@@ -135,6 +137,8 @@ class HttpScoringService:
                 raise InvalidApplicationError(field, first.get("msg") or detail)
             if self._json(r).get("justification_required"):
                 raise JustificationRequiredError(detail)
+            if path.startswith("/model/versions"):
+                raise RegistryError(detail)
             raise ValueError(detail)
         if r.status_code == 503 and self._json(r).get("audit") is True:
             raise AuditUnavailableError(detail)
@@ -200,6 +204,12 @@ class HttpScoringService:
 
     def fairness(self) -> list[FairnessFigures]:
         return from_json(list[FairnessFigures], self._call("GET", "/model/fairness"))
+
+    def model_versions(self) -> list[ModelVersion]:
+        return from_json(list[ModelVersion], self._call("GET", "/model/versions"))
+
+    def compare_versions(self, a: str, b: str) -> VersionComparison:
+        return from_json(VersionComparison, self._call("GET", "/model/versions/compare", params={"a": a, "b": b}))
 
     def monitoring(self) -> list[MonthFigures]:
         return from_json(list[MonthFigures], self._call("GET", "/monitoring/months"))

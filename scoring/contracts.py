@@ -75,6 +75,14 @@ class ClientFile:
     score: Score
     profile: dict[str, Any]
     application: dict[str, Any]
+    #: the applicant's other credits (keys of `DEBT_KEYS`; empty when the dataset has none): running credits,
+    #: their outstanding debt, their monthly payments, the longest delay in days
+    debts: dict[str, Any] = field(default_factory=dict)
+    term_months: float | None = None   # the loan's term in months (credit / monthly payment when not given)
+
+
+#: the keys of a client file's debts, in display order (labels in scoring.labels)
+DEBT_KEYS = ("active_credits", "outstanding_debt", "monthly_debt_service", "max_days_overdue")
 
 
 @dataclass(frozen=True)
@@ -305,8 +313,21 @@ class RatioComparison:
 
 @dataclass(frozen=True)
 class DebtCapacity:
+    """What the client can borrow, monthly: the effort rate (existing credits' payments + the payment asked, over
+    the income) against the bank's cap (HCSF: 35 %), what remains under it, the largest amount affordable at the
+    term asked, and where the client's effort rate stands among accepted clients. None: not in the dataset."""
     client_id: int
     ratios: list[RatioComparison] = field(default_factory=list)
+    monthly_income: float | None = None
+    existing_debt_service: float | None = None   # monthly payments of the other credits (0 when none)
+    requested_payment: float | None = None       # monthly payment of the loan asked
+    effort_rate: float | None = None             # (existing_debt_service + requested_payment) / monthly_income
+    effort_cap: float = 0.35
+    remaining_capacity: float | None = None      # monthly_income x cap - both payments (negative: over the cap)
+    term_months: float | None = None             # the term asked
+    max_affordable_amount: float | None = None   # (monthly_income x cap - existing_debt_service) x term_months
+    accepted_percentile: float | None = None     # % of accepted clients with a lower effort rate
+    accepted_effort_rates: Histogram | None = None  # effort rates of all and accepted clients ("all", "accepted")
 
 
 @dataclass(frozen=True)
@@ -373,6 +394,7 @@ class Offer:
     down_payment: float           # goods price - credit amount, when the credit no longer covers the goods
     amount_reduction: float       # relative to the amount asked, 0.0 = the same amount
     text: str = ""
+    effort_rate: float | None = None  # (existing credits' + this offer's monthly payments) / monthly income
 
 
 @dataclass(frozen=True)
@@ -427,6 +449,41 @@ class DecisionRecord:
     application: dict[str, Any]   # the inputs scored: re-scoring them with `model` gives `default_probability`
 
 
+@dataclass(frozen=True)
+class ModelVersion:
+    """One registered build of the model (`scoring.registry`): the one served has `active`."""
+    version: str
+    created_at: str
+    dataset: str
+    data_fingerprint: str
+    features: int
+    roc_auc: float               # holdout
+    oof_roc_auc: float | None    # out of fold
+    threshold: float
+    acceptance_rate: float
+    fairness_alerts: int
+    trained_in: str
+    active: bool
+
+
+@dataclass(frozen=True)
+class VersionComparison:
+    """Version `b` against version `a` on the client files both scored."""
+    a: str
+    b: str
+    clients: int
+    labelled: int
+    mean_shift: float            # mean of b - a, in probability (0-1)
+    mean_abs_shift: float
+    p95_abs_shift: float
+    refused_now: int             # accepted by a, refused by b
+    accepted_now: int            # refused by a, accepted by b
+    acceptance_a: float
+    acceptance_b: float
+    auc_a: float | None          # on the labelled clients both scored, each out of fold
+    auc_b: float | None
+
+
 class JustificationRequiredError(ValueError):
     """A decision that differs from the model's needs a justification."""
 
@@ -446,6 +503,8 @@ class ScoringService(Protocol):
     def monitoring(self) -> list[MonthFigures]: ...                   # by month of application
     def feature_drift(self, feature: str, month: str | None = None) -> FeatureDrift: ...  # reference vs current
     def performance(self) -> list[PerformanceFigures]: ...           # by segment, out of fold, at the threshold
+    def model_versions(self) -> list[ModelVersion]: ...               # every build registered, newest first
+    def compare_versions(self, a: str, b: str) -> VersionComparison: ...  # b against a on the same clients
     def global_importance(self, top: int = 15) -> list[Importance]: ...
     def top_features(self, n: int = 5) -> list[Importance]: ...
     def contract_types(self) -> list[str]: ...

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 
 from .errors import SchemaError
-from .schema import DatasetSchema, home_credit_schema
+from .schema import DEBT_COLUMNS, DatasetSchema, home_credit_schema
 
 ID = "client_id"  # name of the id column everywhere after loading
 
@@ -95,12 +95,41 @@ def _fingerprint(*frames: pd.DataFrame | None) -> str:
     return h.hexdigest()[:16]
 
 
+def _with_debts(frame: pd.DataFrame, debts: pd.DataFrame | None, schema: DatasetSchema, path: Path) -> pd.DataFrame:
+    if debts is None:
+        return frame
+    if not schema.id_column:
+        raise SchemaError(f"a debts file needs the applications' id column ([columns] id) to find {path}'s clients")
+    return join_debts(frame, debts, schema.id_column)
+
+
+def join_debts(frame: pd.DataFrame, debts: pd.DataFrame, id_column: str) -> pd.DataFrame:
+    """The applications with their debts' aggregates (`DEBT_COLUMNS`, from `scoring.store.aggregate_debts`) as
+    columns; an applicant the debts file does not list has no other credit."""
+    frame = frame.drop(columns=[c for c in DEBT_COLUMNS.values() if c in frame.columns])
+    keys = frame[id_column]
+    joined = debts.set_index("client_id").reindex(pd.to_numeric(keys, errors="coerce").to_numpy())
+    added = pd.DataFrame({c: joined[c].fillna(0.0).to_numpy(dtype=np.float64) for c in DEBT_COLUMNS.values()},
+                         index=frame.index)
+    return pd.concat([frame, added], axis=1)
+
+
+def load_debts(schema: DatasetSchema) -> pd.DataFrame | None:
+    """Per applicant, the aggregates of the schema's debts file (None without one), computed in DuckDB."""
+    if schema.debts is None:
+        return None
+    from .store import aggregate_debts
+
+    return aggregate_debts(read_table(Path(schema.debts.path)), schema.debts)
+
+
 def load_dataset(schema: DatasetSchema) -> Dataset:
     """Read the files a schema names and check them against it."""
     if schema.train_path is None:
         raise SchemaError("schema has no labelled data file (train)")
     train_path = Path(schema.train_path)
-    raw = read_table(train_path)
+    debts = load_debts(schema)
+    raw = _with_debts(read_table(train_path), debts, schema, train_path)
     required = [c for c in (schema.id_column, schema.target_column) if c]
     required += [r.column for r in schema.roles.values()] + list(schema.sentinels) + list(schema.non_negative)
     _require(raw, dict.fromkeys(required), train_path)
@@ -114,7 +143,7 @@ def load_dataset(schema: DatasetSchema) -> Dataset:
     new = new_ids = None
     if schema.new_path is not None:
         new_path = Path(schema.new_path)
-        new_raw = read_table(new_path)
+        new_raw = _with_debts(read_table(new_path), debts, schema, new_path)
         _require(new_raw, [c for c in [schema.id_column, *train.columns] if c], new_path)
         new_ids = _ids(new_raw, schema, new_path, start=len(train) + 1)
         new = new_raw[list(train.columns)].reset_index(drop=True)
@@ -141,14 +170,15 @@ def default_schema(data_dir: Path, rows: int | None = None, seed: int = 42, prog
     """The real Home Credit files when dropped in `data_dir`, else the bundled generator's portfolio."""
     real_train = data_dir / "application_train.csv"
     if real_train.exists():
-        real_new = data_dir / "application_test.csv"
-        return home_credit_schema(real_train, real_new if real_new.exists() else None, age_as_feature=age_as_feature)
+        real_new, bureau = data_dir / "application_test.csv", data_dir / "bureau.csv"
+        return home_credit_schema(real_train, real_new if real_new.exists() else None, age_as_feature=age_as_feature,
+                                  bureau=bureau if bureau.exists() else None)
     schema = generated_schema(data_dir / "generated", rows=rows, seed=seed, progress=progress)
     return replace(schema, protected={**schema.protected, "age": replace(schema.protected["age"],
                                                                          use_as_feature=age_as_feature)})
 
 
-GENERATED_FORMAT = 2  # 2: application dates, monthly drift of the new applications, outcomes
+GENERATED_FORMAT = 3  # 2: application dates, drift, outcomes; 3: product terms, the bureau table of other credits
 
 
 def generated_schema(directory: Path, rows: int | None = None, seed: int = 42, progress=None) -> DatasetSchema:
@@ -158,7 +188,7 @@ def generated_schema(directory: Path, rows: int | None = None, seed: int = 42, p
     n_train = TRAIN_ROWS if rows is None else int(rows)
     n_new = round(n_train * NEW_ROWS / TRAIN_ROWS)
     paths = {k: directory / f"{k}.parquet" for k in ("application_train", "application_test", "true_default_probability",
-                                                      "application_dates", "outcomes")}
+                                                      "application_dates", "outcomes", "bureau")}
     meta_path = directory / "generated.json"
     wanted = {"n_train": n_train, "n_new": n_new, "seed": seed, "format": GENERATED_FORMAT}
     if meta_path.exists() and all(p.exists() for p in paths.values()):
@@ -174,7 +204,7 @@ def generated_schema(directory: Path, rows: int | None = None, seed: int = 42, p
     directory.mkdir(parents=True, exist_ok=True)
     for key, frame in (("application_train", portfolio.train), ("application_test", drifted_new),
                        ("true_default_probability", portfolio.true_probability), ("application_dates", dates),
-                       ("outcomes", outcomes)):
+                       ("outcomes", outcomes), ("bureau", portfolio.bureau)):
         tmp = paths[key].with_suffix(".tmp")
         frame.to_parquet(tmp, index=False)
         tmp.replace(paths[key])
@@ -184,5 +214,6 @@ def generated_schema(directory: Path, rows: int | None = None, seed: int = 42, p
 
 def _generated(paths: dict[str, Path]) -> DatasetSchema:
     return replace(home_credit_schema(paths["application_train"], paths["application_test"],
-                                      paths["true_default_probability"], name="home_credit_generated"),
+                                      paths["true_default_probability"], name="home_credit_generated",
+                                      bureau=paths["bureau"]),
                    dates_path=paths["application_dates"], outcomes_path=paths["outcomes"])

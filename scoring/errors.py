@@ -51,3 +51,16 @@ class AuditUnavailableError(ScoringError):
 
 class AccessDeniedError(ScoringError):
     """The caller's role does not allow this (403)."""
+
+
+class RegistryError(ScoringError):
+    """A model version that cannot be compared or activated, or an activation without a reason."""
+
+
+class UnknownVersionError(RegistryError, KeyError):
+    def __init__(self, version, known: str = ""):
+        self.version = version
+        super().__init__(f"unknown model version {version!r}" + (f" (registered: {known})" if known else ""))
+
+    def __str__(self) -> str:
+        return self.args[0]

@@ -49,6 +49,13 @@ about 0.80 and a gradient-boosting model on the columns reaches ~0.97 of it: the
 keeps the problem as noisy as real credit data, the hidden EXT_SOURCE values and ``u`` are what
 no model can recover.
 
+Units and other credits
+-----------------------
+AMT_ANNUITY is a monthly payment and AMT_INCOME_TOTAL a monthly income (evidence in data/README.md): a cash
+loan's annuity is its credit over a product term of 6 to 60 months (``CASH_TERMS``), a card's its minimum
+payment. ``bureau`` lists each applicant's other credits like the public ``bureau.csv`` (``bureau_table``),
+drawn from a stream of its own after the applications, from their latent risk and income.
+
 New applications (drift)
 ------------------------
 ``new`` rows come from the same process in a later period: amounts (income, goods, credit, annuity)
@@ -96,6 +103,7 @@ class GeneratedPortfolio:
     train: pd.DataFrame             # the 122 columns of application_train.csv, TARGET 0/1 int64
     new: pd.DataFrame               # the 121 columns of application_test.csv (no TARGET)
     true_probability: pd.DataFrame  # SK_ID_CURR, TRUE_DEFAULT_PROBABILITY: train rows then new rows
+    bureau: pd.DataFrame | None = None  # the applicants' other credits, as bureau.csv (`BUREAU_COLUMNS`)
 
 
 # --------------------------------------------------------------------------------------------
@@ -555,13 +563,24 @@ def _credit_and_goods(rng: np.random.Generator, revolving: np.ndarray, income: n
     return {"AMT_CREDIT": credit, "AMT_GOODS_PRICE": _with_nan(goods, goods_missing)}, z_goods, goods
 
 
+#: cash-loan products: term in months -> share of the loans (the instalment counts of Home Credit's
+#: previous_application.csv CNT_PAYMENT: 12, 24 and 36 months the commonest, 6 to 60 months)
+CASH_TERMS = {6: 0.03, 10: 0.04, 12: 0.20, 18: 0.13, 24: 0.27, 30: 0.06, 36: 0.17, 48: 0.05, 60: 0.05}
+#: revolving loans (cards): the minimum monthly payment, a share of the limit -> share of the cards
+CARD_MINIMUM_RATES = {0.05: 0.7, 0.10: 0.15, 0.075: 0.1, 0.0375: 0.05}
+
+
 def _annuity(rng: np.random.Generator, revolving: np.ndarray, credit: np.ndarray, z_goods: np.ndarray
              ) -> tuple[_Columns, np.ndarray]:
-    """AMT_ANNUITY: credit over a term growing with the goods factor, or a card rate; also the value before hiding."""
+    """AMT_ANNUITY, the MONTHLY payment: a cash loan's credit over its product term (`CASH_TERMS`, longer for
+    bigger loans; the credit stands for all that is repaid, so AMT_CREDIT / AMT_ANNUITY is the term in months), a
+    card's minimum payment (`CARD_MINIMUM_RATES` of its limit); also the value before hiding."""
     n = len(revolving)
-    # credit / annuity ~ the repayment term: median 20, smoothly bounded to (8, 40), longer for bigger loans
-    term = 8.0 + 32.0 * _norm_cdf(-0.3186 + 0.85 * _mix((0.75, z_goods), rng=rng, n=n))
-    card_rate = np.array([0.05, 0.10, 0.075, 0.0375])[_choice(rng, [0.7, 0.15, 0.1, 0.05], n)]
+    # a bigger loan runs a little longer (a stronger tie would flatten the annuities: corr(credit, annuity) ~0.63,
+    # the real file's 0.77 comes from annuities with interest, which narrow the spread of credit / annuity)
+    term = np.array(list(CASH_TERMS), dtype=float)[_ordinal(_mix((0.3, z_goods), rng=rng, n=n),
+                                                            list(CASH_TERMS.values()))]
+    card_rate = np.array(list(CARD_MINIMUM_RATES))[_choice(rng, list(CARD_MINIMUM_RATES.values()), n)]
     annuity = np.where(revolving, credit * card_rate, credit / term)
     annuity = np.clip(np.round(annuity * 2) / 2, _NUM["AMT_ANNUITY"][3], _NUM["AMT_ANNUITY"][7])
     return {"AMT_ANNUITY": _with_nan(annuity, rng.random(n) < _missing_rate("AMT_ANNUITY"))}, annuity
@@ -873,6 +892,68 @@ def _frame(columns: dict[str, np.ndarray], names: list[str]) -> pd.DataFrame:
 
 
 # --------------------------------------------------------------------------------------------
+# The credit bureau: each applicant's other credits, as the public bureau.csv
+
+BUREAU_COLUMNS = ["SK_ID_CURR", "SK_ID_BUREAU", "CREDIT_ACTIVE", "CREDIT_CURRENCY", "DAYS_CREDIT",
+                  "CREDIT_DAY_OVERDUE", "DAYS_CREDIT_ENDDATE", "AMT_CREDIT_SUM", "AMT_CREDIT_SUM_DEBT",
+                  "AMT_CREDIT_SUM_OVERDUE", "CREDIT_TYPE", "AMT_ANNUITY"]
+FIRST_BUREAU_ID = 5000000
+#: credit type -> (share of the credits, amount as months of the applicant's income, term in months)
+_BUREAU_TYPES = {"Consumer credit": (0.73, 0.9, 24), "Credit card": (0.23, 1.2, 0), "Car loan": (0.02, 6.0, 60),
+                 "Mortgage": (0.01, 40.0, 240), "Microloan": (0.01, 0.2, 6)}
+_BUREAU_HISTORY_SHARE = 0.86  # applicants with at least one credit at the bureau (the real file lists ~86 %)
+
+
+def bureau_table(rng: np.random.Generator, client_ids: np.ndarray, risk: np.ndarray,
+                 income: np.ndarray) -> pd.DataFrame:
+    """The other credits of each applicant, one row per credit (bureau.csv's columns, AMT_ANNUITY monthly).
+
+    `risk` is each applicant's latent default logit and `income` their monthly income: riskier applicants hold
+    more credits, more of them still running, owe more of them and are more often overdue (the defaulters'
+    averages are higher); amounts scale with the income. About 86 % of applicants have a history; 37 % of
+    the credits are active, as in the real file."""
+    n = len(client_ids)
+    z = (risk - risk.mean()) / (risk.std() or 1.0)
+    known = rng.random(n) < _BUREAU_HISTORY_SHARE
+    count = np.where(known, 1 + rng.poisson(4.6 * np.exp(0.12 * z)), 0)
+    owner = np.repeat(np.arange(n), count)
+    m = len(owner)
+    zc = z[owner]
+    kinds = list(_BUREAU_TYPES)
+    kind = _choice(rng, [v[0] for v in _BUREAU_TYPES.values()], m)
+    months_of_income = np.array([v[1] for v in _BUREAU_TYPES.values()])[kind]
+    term = np.array([v[2] for v in _BUREAU_TYPES.values()], dtype=float)[kind]
+    active = rng.random(m) < _sigmoid(_ND.inv_cdf(0.37) * 1.7 + 0.35 * zc)
+    amount = np.round(income[owner] * months_of_income * np.exp(0.6 * rng.standard_normal(m)) / 450) * 450
+    # a running credit still owes part of it, more of it for weaker payers
+    owed = np.clip(rng.beta(2.0, 2.0, m) * np.exp(0.25 * zc), 0.02, 1.0)
+    debt = np.where(active, np.round(amount * owed, 1), 0.0)
+    card = kind == kinds.index("Credit card")
+    annuity = np.where(card, np.round(0.05 * debt, 1), np.round(amount / np.maximum(term, 1.0), 1))
+    annuity = np.where(active, annuity, np.where(rng.random(m) < 0.5, annuity, np.nan))  # closed: often unknown
+    overdue_now = active & (rng.random(m) < _sigmoid(-5.0 + 1.1 * zc))
+    days_overdue = np.where(overdue_now, 1 + rng.geometric(1 / 25.0, m), 0).astype(np.int64)
+    amount_overdue = np.where(overdue_now, np.round(annuity * np.ceil(days_overdue / 30.0), 1), 0.0)
+    days_credit = np.where(active, -rng.integers(1, 1200, m), -rng.integers(300, 2923, m)).astype(np.int64)
+    end = days_credit + np.where(term > 0, term, 36.0) * 30.4
+    order = np.lexsort((days_credit, owner))
+    return pd.DataFrame({
+        "SK_ID_CURR": client_ids[owner][order].astype(np.int64),
+        "SK_ID_BUREAU": FIRST_BUREAU_ID + np.arange(m, dtype=np.int64),
+        "CREDIT_ACTIVE": pd.Series(np.where(active, "Active", "Closed")[order], dtype=_TEXT_DTYPE),
+        "CREDIT_CURRENCY": pd.Series(np.full(m, "currency 1", dtype=object), dtype=_TEXT_DTYPE),
+        "DAYS_CREDIT": days_credit[order],
+        "CREDIT_DAY_OVERDUE": days_overdue[order],
+        "DAYS_CREDIT_ENDDATE": np.round(end)[order],
+        "AMT_CREDIT_SUM": amount[order],
+        "AMT_CREDIT_SUM_DEBT": debt[order],
+        "AMT_CREDIT_SUM_OVERDUE": amount_overdue[order],
+        "CREDIT_TYPE": pd.Series(np.asarray(kinds, dtype=object)[kind][order], dtype=_TEXT_DTYPE),
+        "AMT_ANNUITY": annuity[order],
+    })
+
+
+# --------------------------------------------------------------------------------------------
 # Public API
 
 def generate_portfolio(n_train: int = TRAIN_ROWS, n_new: int = NEW_ROWS, seed: int = 42) -> GeneratedPortfolio:
@@ -909,7 +990,11 @@ def generate_portfolio(n_train: int = TRAIN_ROWS, n_new: int = NEW_ROWS, seed: i
         "SK_ID_CURR": np.concatenate([train_ids, new_ids]),
         "TRUE_DEFAULT_PROBABILITY": np.concatenate([p_train, p_new]),
     })
-    return GeneratedPortfolio(train=train, new=new, true_probability=truth)
+    # the other credits, from a stream of their own: the application columns do not change with them
+    bureau_rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(4,)))
+    bureau = bureau_table(bureau_rng, truth["SK_ID_CURR"].to_numpy(), np.concatenate([train_risk, new_risk]),
+                          np.concatenate([train_cols["AMT_INCOME_TOTAL"], new_cols["AMT_INCOME_TOTAL"]]))
+    return GeneratedPortfolio(train=train, new=new, true_probability=truth, bureau=bureau)
 
 
 HISTORY_START = np.datetime64("2024-01-01")   # the labelled history: 24 months from here
@@ -969,7 +1054,8 @@ def application_timeline(portfolio: GeneratedPortfolio, seed: int = 42, history_
 
 
 def write_portfolio(portfolio: GeneratedPortfolio, directory: Path) -> dict[str, Path]:
-    """Write the three CSV files (Home Credit names) into `directory`; returns their paths."""
+    """Write the CSV files (Home Credit names: the applications, bureau.csv, the true probabilities) into
+    `directory`; returns their paths."""
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     paths = {
@@ -977,6 +1063,9 @@ def write_portfolio(portfolio: GeneratedPortfolio, directory: Path) -> dict[str,
         "new": directory / "application_test.csv",
         "true_probability": directory / "true_default_probability.csv",
     }
+    if portfolio.bureau is not None:
+        paths["bureau"] = directory / "bureau.csv"
+        portfolio.bureau.to_csv(paths["bureau"], index=False)
     portfolio.train.to_csv(paths["train"], index=False)
     portfolio.new.to_csv(paths["new"], index=False)
     portfolio.true_probability.to_csv(paths["true_probability"], index=False)

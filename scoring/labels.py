@@ -478,8 +478,8 @@ def feature_labels(name: str, overrides: Mapping[str, Any] | None = None) -> tup
     """(English, French) label of a feature; unknown features get a readable version of their name.
 
     `overrides` is a dataset schema's ``labels`` (even empty): `name` is then a column or feature of that
-    dataset, so the client files' business columns are not looked up (a dataset's own monthly ``income``
-    column does not take the label "Revenu annuel")."""
+    dataset, so the client files' business columns are not looked up (a dataset's own ``income`` column does
+    not take the client files' label "Revenu mensuel")."""
     if overrides is None:
         return _active.feature_labels(name)
     return _active.with_overrides(overrides).feature_labels(name, client_file=False)

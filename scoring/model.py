@@ -121,6 +121,52 @@ def _matrix(X: np.ndarray, y: np.ndarray | None, spec: FeatureSpec, nthread: int
                        nthread=nthread)
 
 
+class LocalTrainer:
+    """Trains with `xgboost.train` in this process, on `nthread` threads (0: all cores)."""
+
+    where = "this process"
+
+    def __init__(self, nthread: int = 0):
+        self.nthread = nthread
+
+    def train(self, params: dict, X: np.ndarray, y: np.ndarray, spec: FeatureSpec, rounds: int,
+              stop: tuple[np.ndarray, np.ndarray] | None = None) -> xgb.Booster:
+        """A booster of at most `rounds` trees; with `stop` (rows, labels), early stopping on them."""
+        evals = [(_matrix(*stop, spec, self.nthread), "stop")] if stop is not None else ()
+        return xgb.train({**params, "nthread": self.nthread}, _matrix(X, y, spec, self.nthread),
+                         num_boost_round=rounds, evals=evals, early_stopping_rounds=50 if evals else None,
+                         verbose_eval=False)
+
+
+class DaskTrainer:
+    """Trains with XGBoost's Dask interface (`xgboost.dask.train`) on the workers of a `dask.distributed` client:
+    the rows are split in chunks over the workers, each worker builds its part of the histograms, and the result
+    is one ordinary booster (the same artefact as `LocalTrainer`'s)."""
+
+    def __init__(self, client):
+        self.client = client
+        self.workers = max(1, len(client.scheduler_info().get("workers", {})))
+        self.where = f"a Dask cluster of {self.workers} worker(s)"
+
+    def _matrix(self, X: np.ndarray, y: np.ndarray, spec: FeatureSpec):
+        import dask.array as da
+        from xgboost import dask as dxgb
+
+        rows = max(1, math.ceil(len(X) / (2 * self.workers)))  # two chunks a worker
+        return dxgb.DaskDMatrix(self.client, da.from_array(X, chunks=(rows, X.shape[1])),
+                                da.from_array(y, chunks=(rows,)), feature_names=spec.names,
+                                feature_types=spec.feature_types, enable_categorical=True)
+
+    def train(self, params: dict, X: np.ndarray, y: np.ndarray, spec: FeatureSpec, rounds: int,
+              stop: tuple[np.ndarray, np.ndarray] | None = None) -> xgb.Booster:
+        from xgboost import dask as dxgb
+
+        evals = [(self._matrix(*stop, spec), "stop")] if stop is not None else ()
+        out = dxgb.train(self.client, params, self._matrix(X, y, spec), num_boost_round=rounds, evals=evals,
+                         early_stopping_rounds=50 if evals else None, verbose_eval=False)
+        return out["booster"]
+
+
 def _metrics(y: np.ndarray, p: np.ndarray, threshold: float, costs: CostWeights) -> dict:
     refused = np.array([decide(v, threshold) == REFUSED for v in p.tolist()], dtype=bool)
     return {
@@ -137,7 +183,8 @@ def _metrics(y: np.ndarray, p: np.ndarray, threshold: float, costs: CostWeights)
 
 def train_model(X: np.ndarray, y: np.ndarray, spec: FeatureSpec, *, fingerprint: str, costs: CostWeights = CostWeights(),
                 true_probability: np.ndarray | None = None, seed: int = 0, nthread: int = 0, folds: int = FOLDS,
-                progress: Callable[[str], None] | None = None) -> TrainedModel:
+                progress: Callable[[str], None] | None = None,
+                trainer: LocalTrainer | DaskTrainer | None = None) -> TrainedModel:
     """Measure, cross-fit, then train the production model.
 
     1. Holdout: fit on a stratified 80 % with early stopping on part of it, measure on the other 20 %; this also
@@ -147,17 +194,18 @@ def train_model(X: np.ndarray, y: np.ndarray, spec: FeatureSpec, *, fingerprint:
        client files and every portfolio figure built on them are honest. The threshold minimises the business
        cost on these out-of-fold probabilities.
     3. Production: the same trees on every labelled application; it scores the new applications.
+
+    Each training runs on `trainer`: this process by default, or a Dask cluster (`DaskTrainer`).
     """
     say = progress or (lambda _msg: None)
     idx = np.arange(len(y))
     fit_idx, holdout_idx = train_test_split(idx, test_size=0.2, stratify=y, random_state=seed)
     tr_idx, es_idx = train_test_split(fit_idx, test_size=0.125, stratify=y[fit_idx], random_state=seed)
-    params = {**PARAMS, "seed": seed, "nthread": nthread}
-    say(f"training XGBoost on {len(tr_idx):,} applications, early stopping on {len(es_idx):,}")
+    trainer = trainer or LocalTrainer(nthread)
+    params = {**PARAMS, "seed": seed}
+    say(f"training XGBoost on {len(tr_idx):,} applications in {trainer.where}, early stopping on {len(es_idx):,}")
     started = time.perf_counter()
-    measured = xgb.train(params, _matrix(X[tr_idx], y[tr_idx], spec, nthread), num_boost_round=2000,
-                         evals=[(_matrix(X[es_idx], y[es_idx], spec, nthread), "stop")], early_stopping_rounds=50,
-                         verbose_eval=False)
+    measured = trainer.train(params, X[tr_idx], y[tr_idx], spec, 2000, stop=(X[es_idx], y[es_idx]))
     n_trees = measured.best_iteration + 1
     measured = measured[:n_trees]
     ph = measured.inplace_predict(X[holdout_idx], validate_features=False)
@@ -168,12 +216,12 @@ def train_model(X: np.ndarray, y: np.ndarray, spec: FeatureSpec, *, fingerprint:
     fold_models, fold_of = [], np.full(len(y), -1, dtype=np.int8)
     oof = np.empty(len(y), dtype=np.float64)
     for k, (train_k, test_k) in enumerate(StratifiedKFold(folds, shuffle=True, random_state=seed).split(X, y)):
-        model_k = xgb.train(params, _matrix(X[train_k], y[train_k], spec, nthread), num_boost_round=n_trees)
+        model_k = trainer.train(params, X[train_k], y[train_k], spec, n_trees)
         oof[test_k] = model_k.inplace_predict(X[test_k], validate_features=False)
         fold_of[test_k] = k
         fold_models.append(model_k)
     say(f"training the production model on all {len(y):,} labelled applications")
-    booster = xgb.train(params, _matrix(X, y, spec, nthread), num_boost_round=n_trees)
+    booster = trainer.train(params, X, y, spec, n_trees)
     train_seconds = time.perf_counter() - started
 
     threshold, cost = choose_threshold(y, oof, costs)
@@ -187,6 +235,7 @@ def train_model(X: np.ndarray, y: np.ndarray, spec: FeatureSpec, *, fingerprint:
         "threshold_business_cost": cost,
         "n_trees": int(n_trees),
         "train_seconds": round(train_seconds, 1),
+        "trained_in": trainer.where,
     }
     if true_probability is not None and np.isfinite(true_probability[holdout_idx]).all():
         metrics["oracle_roc_auc"] = float(roc_auc_score(y[holdout_idx], true_probability[holdout_idx]))
@@ -207,7 +256,7 @@ def train_model(X: np.ndarray, y: np.ndarray, spec: FeatureSpec, *, fingerprint:
         threshold=threshold,
         cost_weights=asdict(costs),
         metrics=metrics,
-        params={k: v for k, v in params.items() if k != "nthread"},
+        params=params,
         spec=spec.to_dict(),
         reference=reference_statistics(X, p_all, kinds, levels),
         scores={"labelled": f"out of fold: each labelled client file's probability comes from one of {folds} "

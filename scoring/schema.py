@@ -56,9 +56,55 @@ ROLE_UNITS: dict[str, tuple[str, ...]] = {
     "employment": ("years", "negative_days"),
     "family": ("category",),
     "children": ("count",),
+    # an applicant's other credits, when a per-application column holds them (a [debts] file sets them itself)
+    "outstanding_debt": ("currency",),
+    "active_credits": ("count",),
+    "days_overdue": ("days",),
 }
 #: roles holding money: they must not be negative
-AMOUNT_ROLES = ("income", "debt", "credit_amount", "annuity", "goods_price")
+AMOUNT_ROLES = ("income", "debt", "credit_amount", "annuity", "goods_price", "outstanding_debt")
+
+#: the per-applicant aggregates of a debts file, added to each application as raw columns (model features):
+#: aggregate -> column name
+DEBT_COLUMNS = {"active_credits": "DEBTS_ACTIVE_CREDITS", "outstanding_debt": "DEBTS_OUTSTANDING",
+                "debt_service": "DEBTS_MONTHLY_PAYMENTS", "max_days_overdue": "DEBTS_MAX_DAYS_OVERDUE"}
+
+
+@dataclass(frozen=True)
+class Debts:
+    """A file of the applicants' other credits, one row per credit (Home Credit's ``bureau.csv``): the columns
+    read from it. `active_value` is the `active` column's value of a running credit."""
+    path: Path
+    client: str
+    outstanding: str
+    monthly_payment: str
+    payment_unit: str = "monthly"          # "monthly" | "yearly"
+    active: str | None = None
+    active_value: Any = None
+    overdue_days: str | None = None
+
+    @property
+    def columns(self) -> dict[str, str]:
+        """What each read column means -> its name in the file."""
+        named = {"client": self.client, "outstanding": self.outstanding, "monthly_payment": self.monthly_payment,
+                 "active": self.active, "overdue_days": self.overdue_days}
+        return {k: v for k, v in named.items() if v}
+
+
+def debt_roles(debts: Debts | None) -> dict[str, Role]:
+    """The roles the aggregates of a debts file fill (none without one)."""
+    if debts is None:
+        return {}
+    return {"debt": Role(DEBT_COLUMNS["debt_service"], "monthly"),
+            "outstanding_debt": Role(DEBT_COLUMNS["outstanding_debt"], "currency"),
+            "active_credits": Role(DEBT_COLUMNS["active_credits"], "count"),
+            "days_overdue": Role(DEBT_COLUMNS["max_days_overdue"], "days")}
+
+
+def bureau_debts(path: Path) -> Debts:
+    """Home Credit's ``bureau.csv``: AMT_ANNUITY monthly, CREDIT_ACTIVE "Active" for a running credit."""
+    return Debts(Path(path), client="SK_ID_CURR", outstanding="AMT_CREDIT_SUM_DEBT", monthly_payment="AMT_ANNUITY",
+                 active="CREDIT_ACTIVE", active_value="Active", overdue_days="CREDIT_DAY_OVERDUE")
 
 
 @dataclass(frozen=True)
@@ -129,6 +175,8 @@ class DatasetSchema:
     protected: dict[str, Protected] = field(default_factory=dict)
     #: column -> physically possible values (a sentinel of `sentinels` is accepted besides)
     bounds: dict[str, Bound] = field(default_factory=dict)
+    #: a file of the applicants' other credits; its aggregates (`DEBT_COLUMNS`) join each application
+    debts: Debts | None = None
 
     @property
     def excluded_protected(self) -> tuple[str, ...]:
@@ -188,12 +236,14 @@ class DatasetSchema:
 
 def home_credit_schema(train: Path | None = None, new: Path | None = None,
                        true_probability: Path | None = None, name: str = "home_credit",
-                       age_as_feature: bool = True) -> DatasetSchema:
-    """The public Home Credit `application_train.csv` / `application_test.csv` layout.
+                       age_as_feature: bool = True, bureau: Path | None = None) -> DatasetSchema:
+    """The public Home Credit `application_train.csv` / `application_test.csv` layout; `bureau`: its
+    ``bureau.csv`` (the applicants' other credits), whose aggregates become features and the files' debts.
 
     Protected: gender (CODE_GENDER) is never a feature; age (DAYS_BIRTH) is one unless `age_as_feature` is
     False (`python -m scoring build --no-age-feature`, where the bank may not use age); both get fairness figures."""
     amounts = ("AMT_INCOME_TOTAL", "AMT_CREDIT", "AMT_ANNUITY", "AMT_GOODS_PRICE")
+    debts = None if bureau is None else bureau_debts(bureau)
     return DatasetSchema(
         name=name,
         train_path=train,
@@ -203,22 +253,32 @@ def home_credit_schema(train: Path | None = None, new: Path | None = None,
         positive=1,
         roles={
             "age": Role("DAYS_BIRTH", "negative_days"),
-            "income": Role("AMT_INCOME_TOTAL", "yearly"),
+            # both per month: see the module docstring (evidence in data/README.md)
+            "income": Role("AMT_INCOME_TOTAL", "monthly"),
             "credit_amount": Role("AMT_CREDIT", "currency"),
-            "annuity": Role("AMT_ANNUITY", "yearly"),
+            "annuity": Role("AMT_ANNUITY", "monthly"),
             "goods_price": Role("AMT_GOODS_PRICE", "currency"),
             "contract_type": Role("NAME_CONTRACT_TYPE", "category"),
             "employment": Role("DAYS_EMPLOYED", "negative_days"),
             "family": Role("NAME_FAMILY_STATUS", "category"),
             "children": Role("CNT_CHILDREN", "count"),
+            **debt_roles(debts),
         },
         sentinels={"DAYS_EMPLOYED": 365243},
         non_negative=amounts,
         true_probability_path=true_probability,
+        debts=debts,
         protected={"gender": Protected("CODE_GENDER"),
                    "age": Protected("DAYS_BIRTH", "negative_days", AGE_BANDS, use_as_feature=age_as_feature)},
-        bounds=_home_credit_bounds(),
+        bounds={**_home_credit_bounds(), **({} if debts is None else _debt_bounds())},
     )
+
+
+def _debt_bounds() -> dict[str, Bound]:
+    return {DEBT_COLUMNS["active_credits"]: Bound(0, None, "a number of credits"),
+            DEBT_COLUMNS["outstanding_debt"]: Bound(0, None, "an amount owed"),
+            DEBT_COLUMNS["debt_service"]: Bound(0, None, "monthly payments"),
+            DEBT_COLUMNS["max_days_overdue"]: Bound(0, None, "a number of days")}
 
 
 def _home_credit_bounds() -> dict[str, Bound]:
@@ -305,6 +365,34 @@ def _parse_currency(doc: dict, data: dict, source: Path) -> str | None:
     return currency.upper()
 
 
+def _parse_debts(doc: dict, roles: dict[str, Role], base: Path, source: Path) -> Debts | None:
+    spec = doc.get("debts")
+    if spec is None:
+        return None
+    if not isinstance(spec, dict):
+        raise SchemaError(f"{source}: [debts] must be a table (file, client, outstanding, monthly_payment, ...)")
+    if "debt" in roles:
+        raise SchemaError(f"{source}: give either a [debts] file or a `debt` role in [roles], not both")
+    for key in ("file", "client", "outstanding", "monthly_payment"):
+        if not isinstance(spec.get(key), str) or not spec[key]:
+            raise SchemaError(f"{source}: [debts] needs {key} = \"<{'file name' if key == 'file' else 'column'}>\"")
+    unit = spec.get("unit", "monthly")
+    if unit not in ("monthly", "yearly"):
+        raise SchemaError(f"{source}: [debts] unit must be monthly or yearly (of monthly_payment); got {unit!r}")
+    active, active_value = spec.get("active"), None
+    if isinstance(active, dict):
+        if not isinstance(active.get("column"), str) or "value" not in active:
+            raise SchemaError(f"{source}: [debts] active must be a column name or {{ column = ..., value = ... }}")
+        active, active_value = active["column"], active["value"]
+    elif active is not None and not isinstance(active, str):
+        raise SchemaError(f"{source}: [debts] active must be a column name or {{ column = ..., value = ... }}")
+    overdue = spec.get("overdue_days")
+    if overdue is not None and not isinstance(overdue, str):
+        raise SchemaError(f"{source}: [debts] overdue_days must be a column name")
+    return Debts(base / spec["file"], spec["client"], spec["outstanding"], spec["monthly_payment"], unit,
+                 active, active_value, overdue)
+
+
 def load_schema(path: str | Path) -> DatasetSchema:
     """Read a TOML schema file; paths inside it are relative to the file."""
     path = Path(path).expanduser().resolve()
@@ -321,6 +409,8 @@ def load_schema(path: str | Path) -> DatasetSchema:
         raise SchemaError(f"{path}: [columns] needs target = \"<column>\" and positive = <value meaning default>")
     base = path.parent
     roles = {name: _parse_role(name, spec, path) for name, spec in doc.get("roles", {}).items()}
+    debts = _parse_debts(doc, roles, base, path)
+    roles.update(debt_roles(debts))
     sentinels = doc.get("sentinels", {})
     if not all(isinstance(v, (int, float)) for v in sentinels.values()):
         raise SchemaError(f"{path}: [sentinels] values must be numbers")
@@ -342,4 +432,5 @@ def load_schema(path: str | Path) -> DatasetSchema:
         labels=labels,
         currency=_parse_currency(doc, data, path),
         protected=_parse_protected(doc, path),
+        debts=debts,
     )

@@ -19,11 +19,12 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from .config import Workdir
-from .contracts import (DECISIONS, MAX_BATCH, MAX_JUSTIFICATION, MAX_PEERS, REASON_LANGUAGES, ClientFile,
+from .contracts import (DEBT_KEYS, DECISIONS, MAX_BATCH, MAX_JUSTIFICATION, MAX_PEERS, REASON_LANGUAGES, ClientFile,
                         ClientOverview, ClientPage, ClientQuery, DebtCapacity, DecisionRecord, DriftRow, Explanation,
                         Curve, FairnessAlert, FairnessFigures, FeatureDistribution, FeatureDrift, GroupFigures,
                         Histogram, Importance, JustificationRequiredError, MonthFigures, Offers, Peer, Peers,
-                        PerformanceFigures, PortfolioSummary, RatioComparison, Reasons, Score, decide)
+                        PerformanceFigures, PortfolioSummary, RatioComparison, Reasons, Score, ModelVersion,
+                        VersionComparison, decide)
 from .errors import InvalidApplicationError, ModelError, ScoringError, UnknownClientError
 from .labels import feature_labels
 from .model import load_folds, load_model
@@ -41,6 +42,9 @@ MONITORED_FEATURES = 15  # the model's main features followed month by month
 PROFILE_FIELDS = ("age_years", "income", "debt", "debt_ratio", "family", "children", "employment_years")
 APPLICATION_FIELDS = ("contract_type", "credit_amount", "term_months", "annuity", "goods_price", "credit_income_ratio")
 RATIOS = ("debt_ratio", "credit_income_ratio")  # store columns compared with the population; labels in scoring.labels
+#: a client file's debts (`contracts.DEBT_KEYS`) -> the store column holding it
+DEBT_STORE_COLUMNS = {"active_credits": "active_credits", "outstanding_debt": "outstanding_debt",
+                      "monthly_debt_service": "debt", "max_days_overdue": "max_days_overdue"}
 
 
 def _hist(values: np.ndarray, edges: np.ndarray) -> list[int]:
@@ -89,6 +93,7 @@ class LocalScoringService:
         if len(self.ids) != self.X.shape[0]:
             raise ModelError(f"{self.workdir.features_path} has {self.X.shape[0]} rows for {len(self.ids)} client files")
         self.roles = self.store.roles
+        self.effort_cap  # a bad SCORING_EFFORT_CAP stops the start, not the first debt capacity
         self._monthly: dict[str, list[MonthFigures]] = {}
         self._monthly_lock = threading.Lock()
         self.folds = self.store.folds()
@@ -164,6 +169,16 @@ class LocalScoringService:
 
     def fairness(self) -> list[FairnessFigures]:
         return self._fairness
+
+    def model_versions(self) -> list[ModelVersion]:
+        from .registry import Registry
+
+        return Registry(self.workdir).versions()
+
+    def compare_versions(self, a: str, b: str) -> VersionComparison:
+        from .registry import Registry
+
+        return Registry(self.workdir).compare(a, b)
 
     @functools.cached_property
     def _monitored(self) -> dict[str, dict]:
@@ -317,6 +332,8 @@ class LocalScoringService:
             score=score,
             profile={k: row[k] for k in PROFILE_FIELDS},
             application={k: row[k] for k in APPLICATION_FIELDS},
+            debts={k: row.get(DEBT_STORE_COLUMNS[k]) for k in DEBT_KEYS if DEBT_STORE_COLUMNS[k] in self.roles},
+            term_months=row.get("term_months"),
         )
 
     def scorer_of(self, row: int) -> Scorer:
@@ -412,14 +429,57 @@ class LocalScoringService:
             out[name] = (values, float(np.nanmean(values)), float(np.nanmean(values[accepted])), hist)
         return out
 
+    @functools.cached_property
+    def effort_cap(self) -> float:
+        """The effort-rate cap (`SCORING_EFFORT_CAP`, default 35 %: the French HCSF rule)."""
+        from .offers import effort_cap_from_env
+
+        return effort_cap_from_env()
+
     def debt_capacity(self, client_id: int) -> DebtCapacity:
+        """The effort rate (existing credits' and the asked loan's monthly payments over the monthly income, the
+        store's `debt_ratio`) against the cap, what remains under it, the largest amount affordable at the term
+        asked, and the effort rates of accepted clients; the ratios against the population as before."""
         i = self._row(client_id)
         ratios = []
         for name, (values, pop_mean, acc_mean, hist) in self._ratio_reference.items():
             v = values[i]
             en, fr = feature_labels(name)
             ratios.append(RatioComparison(name, en, fr, None if not np.isfinite(v) else float(v), pop_mean, acc_mean, hist))
-        return DebtCapacity(int(self.ids[i]), ratios)
+        row = self.store.get(int(self.ids[i]))
+
+        def known(key: str) -> float | None:
+            v = row.get(key)
+            return float(v) if v is not None and np.isfinite(v) else None
+
+        income, payment, term = known("income"), known("annuity"), known("term_months")
+        existing = (known("debt") or 0.0) if "debt" in self.roles else None
+        cap = self.effort_cap
+        effort = remaining = affordable = percentile = None
+        if income and income > 0:
+            budget = income * cap - (existing or 0.0)
+            if payment is not None:
+                effort = ((existing or 0.0) + payment) / income
+                remaining = budget - payment
+            if term is not None:
+                affordable = max(0.0, budget) * term
+        reference = self._ratio_reference.get("debt_ratio")
+        if effort is not None and reference is not None:
+            accepted = self._accepted_effort_rates
+            percentile = 100.0 * float(np.searchsorted(accepted, effort, side="left")) / max(len(accepted), 1)
+        return DebtCapacity(int(self.ids[i]), ratios, monthly_income=income, existing_debt_service=existing,
+                            requested_payment=payment, effort_rate=effort, effort_cap=cap,
+                            remaining_capacity=remaining, term_months=term, max_affordable_amount=affordable,
+                            accepted_percentile=percentile,
+                            accepted_effort_rates=None if reference is None else reference[3])
+
+    @functools.cached_property
+    def _accepted_effort_rates(self) -> np.ndarray:
+        """The effort rates of the accepted clients, sorted (the client's percentile among them)."""
+        values = self._ratio_reference["debt_ratio"][0]
+        accepted = self.store.column("default_probability") < self.card.threshold
+        chosen = values[accepted]
+        return np.sort(chosen[np.isfinite(chosen)])
 
     # ------------------------------------------------------------ advising a client
     def application(self, client_id: int) -> dict[str, Any]:
@@ -475,7 +535,7 @@ class LocalScoringService:
         from .offers import counter_offers
 
         cid = int(self.ids[self._row(client_id)])
-        return counter_offers(self.scorer, self.application(cid), cid)
+        return counter_offers(self.scorer, self.application(cid), cid, effort_cap=self.effort_cap)
 
     @functools.cached_property
     def _probabilities(self) -> np.ndarray:

@@ -18,16 +18,72 @@ import pandas as pd
 
 from .contracts import LIST_COLUMNS, ClientPage, ClientQuery, decide
 from .errors import ModelError, UnknownClientError
+from .errors import SchemaError
 from .features import DAYS_PER_YEAR
-from .schema import DatasetSchema
+from .schema import DEBT_COLUMNS, DatasetSchema, Debts
 
-#: business columns of the store, derived from the schema's roles (None when the role is absent)
+#: business columns of the store, derived from the schema's roles (None when the role is absent). Amounts
+#: flowing every month (income, annuity, debt: the existing credits' monthly payments) are per month, as a bank
+#: counts an effort rate; `credit_income_ratio` is the credit over a year of income.
 ROLE_COLUMNS = ("age_years", "income", "credit_amount", "annuity", "term_months", "goods_price", "contract_type",
-                "family", "employment_years", "children", "debt", "debt_ratio", "credit_income_ratio")
+                "family", "employment_years", "children", "debt", "debt_ratio", "credit_income_ratio",
+                "active_credits", "outstanding_debt", "max_days_overdue")
+#: the client file's debts: store column -> what it is (the `debts` of `ClientFile`)
+DEBT_FIELDS = ("active_credits", "outstanding_debt", "debt", "max_days_overdue")
+
+
+def aggregate_debts(credits: pd.DataFrame, debts: Debts) -> pd.DataFrame:
+    """Per applicant, in DuckDB: the active credits, their outstanding debt, their monthly payments and the most
+    days overdue (`DEBT_COLUMNS`), from a file of credits (one row per credit). A missing amount counts as none
+    (Home Credit's bureau.csv leaves most AMT_ANNUITY blank); `SchemaError` names a column the file lacks."""
+    path = debts.path
+    for meaning, column in debts.columns.items():
+        if column not in credits.columns:
+            raise SchemaError(f"column {column} ({meaning} of the debts file) missing from {path}")
+    for meaning in ("outstanding", "monthly_payment", "overdue_days"):
+        column = debts.columns.get(meaning)
+        if column and not pd.api.types.is_numeric_dtype(credits[column]):
+            raise SchemaError(f"column {column} ({meaning} of the debts file) in {path} must hold numbers")
+    if debts.active and debts.active_value is None and not pd.api.types.is_numeric_dtype(credits[debts.active]):
+        raise SchemaError(f"column {debts.active} (active of the debts file) in {path} holds text: name the value of a "
+                          f"running credit, active = {{ column = \"{debts.active}\", value = ... }}")
+    if credits[debts.client].isna().any() or not pd.api.types.is_integer_dtype(credits[debts.client]):
+        raise SchemaError(f"column {debts.client} (client of the debts file) in {path} must hold whole numbers "
+                          f"with no blanks")
+
+    def q(column: str) -> str:
+        return '"' + column.replace('"', '""') + '"'
+
+    def literal(value) -> str:
+        return "'" + str(value).replace("'", "''") + "'"
+
+    active = "TRUE" if not debts.active else (
+        f"CAST({q(debts.active)} AS VARCHAR) = {literal(debts.active_value)}" if debts.active_value is not None
+        else f"coalesce(CAST({q(debts.active)} AS DOUBLE), 0) <> 0")
+    per_month = "/ 12.0" if debts.payment_unit == "yearly" else ""
+    overdue = (f"max(coalesce({q(debts.overdue_days)}, 0)) FILTER (WHERE {active})" if debts.overdue_days
+               else "0")
+    sql = f"""
+        SELECT CAST({q(debts.client)} AS BIGINT) AS client_id,
+               count(*) FILTER (WHERE {active}) AS {DEBT_COLUMNS["active_credits"]},
+               coalesce(sum(greatest(coalesce({q(debts.outstanding)}, 0), 0)) FILTER (WHERE {active}), 0)
+                   AS {DEBT_COLUMNS["outstanding_debt"]},
+               coalesce(sum(greatest(coalesce({q(debts.monthly_payment)}, 0), 0) {per_month})
+                        FILTER (WHERE {active}), 0)
+                   AS {DEBT_COLUMNS["debt_service"]},
+               coalesce({overdue}, 0) AS {DEBT_COLUMNS["max_days_overdue"]}
+        FROM credits GROUP BY 1 ORDER BY 1"""
+    con = duckdb.connect()
+    try:
+        con.register("credits", credits)
+        out = con.execute(sql).df()
+    finally:
+        con.close()
+    return out.astype({c: "float64" for c in DEBT_COLUMNS.values()})
 
 
 def role_frame(raw: pd.DataFrame, schema: DatasetSchema) -> pd.DataFrame:
-    """The bank's view of each application, in fixed units: years, yearly amounts, months."""
+    """The bank's view of each application, in fixed units: years, monthly flows (income, annuity, debt), months."""
     n = len(raw)
     nan = pd.Series(np.nan, index=raw.index)
 
@@ -44,9 +100,9 @@ def role_frame(raw: pd.DataFrame, schema: DatasetSchema) -> pd.DataFrame:
         v, unit = col(role)
         return -v / DAYS_PER_YEAR if unit == "negative_days" else v.astype("float64")
 
-    def yearly(role: str) -> pd.Series:
+    def monthly(role: str) -> pd.Series:
         v, unit = col(role)
-        return v * 12.0 if unit == "monthly" else v.astype("float64")
+        return v / 12.0 if unit == "yearly" else v.astype("float64")
 
     def text(role: str) -> pd.Series:
         v, unit = col(role)
@@ -54,24 +110,28 @@ def role_frame(raw: pd.DataFrame, schema: DatasetSchema) -> pd.DataFrame:
 
     out = pd.DataFrame(index=raw.index)
     out["age_years"] = years("age")
-    out["income"] = yearly("income")
+    out["income"] = monthly("income")
     out["credit_amount"] = col("credit_amount")[0].astype("float64")
-    out["annuity"] = yearly("annuity")
+    out["annuity"] = monthly("annuity")
     term, unit = col("term")
     if unit is not None:
         out["term_months"] = term * 12.0 if unit == "years" else term.astype("float64")
-    else:
+    else:  # the data gives no term: the months of payments that repay the credit (no interest modelled)
         with np.errstate(divide="ignore", invalid="ignore"):
-            out["term_months"] = out["credit_amount"] / out["annuity"] * 12.0
+            out["term_months"] = out["credit_amount"] / out["annuity"]
     out["goods_price"] = col("goods_price")[0].astype("float64")
     out["contract_type"] = text("contract_type")
     out["family"] = text("family")
     out["employment_years"] = years("employment")
     out["children"] = col("children")[0].astype("float64")
-    out["debt"] = yearly("debt")
+    out["debt"] = monthly("debt")
+    out["active_credits"] = col("active_credits")[0].astype("float64")
+    out["outstanding_debt"] = col("outstanding_debt")[0].astype("float64")
+    out["max_days_overdue"] = col("days_overdue")[0].astype("float64")
     with np.errstate(divide="ignore", invalid="ignore"):
-        out["debt_ratio"] = out["annuity"] / out["income"]
-        out["credit_income_ratio"] = out["credit_amount"] / out["income"]
+        # the effort rate: the loan's monthly payment and the existing credits' ones (when known) over the income
+        out["debt_ratio"] = (out["annuity"] + out["debt"].fillna(0.0)) / out["income"]
+        out["credit_income_ratio"] = out["credit_amount"] / (12.0 * out["income"])
     numeric = out.select_dtypes("number").columns
     out[numeric] = out[numeric].replace([np.inf, -np.inf], np.nan)
     return out

@@ -64,42 +64,54 @@ class LiveServer:
 REPO = __import__("pathlib").Path(__file__).resolve().parent.parent
 
 
-class ApiProcess:
-    """`python -m scoring api` in a process of its own on a free port of 127.0.0.1, started and waited for:
-    `with ApiProcess(workdir, {"SCORING_API_TOKENS": "t"}) as api: httpx.get(api.url + "/health")`."""
+class ServerProcess:
+    """A server command in a process of its own on a free port of 127.0.0.1, started and waited for until its
+    `/health` answers 200; stopped on exit."""
 
-    def __init__(self, workdir, env: dict[str, str], timeout: float = 90):
-        import os
+    what = "the server"
+
+    def __init__(self, command: list[str], env: dict[str, str], timeout: float = 90):
         import subprocess
-        import sys
 
         with _bound_socket() as sock:
             self.port = sock.getsockname()[1]
         self.url = f"http://127.0.0.1:{self.port}"
-        full = {**os.environ, "SCORING_API_ACCESS_LOG": "0", **env}
-        if "SCORING_API_TOKENS_FILE" not in env:
-            full.pop("SCORING_API_TOKENS_FILE", None)
-        self.process = subprocess.Popen([sys.executable, "-m", "scoring", "api", "--port", str(self.port),
-                                         "--workdir", str(workdir.root)], cwd=REPO, env=full,
+        self.process = subprocess.Popen([*command, "--port", str(self.port)], cwd=REPO, env=env,
                                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise RuntimeError(f"the API did not start: {self.process.stderr.read().decode()[-2000:]}")
+                raise RuntimeError(f"{self.what} did not start: {self.process.stderr.read().decode()[-2000:]}")
             try:
                 if httpx.get(f"{self.url}/health", timeout=1).status_code == 200:
                     return
             except httpx.TransportError:
                 time.sleep(0.2)
         self.stop()
-        raise RuntimeError(f"the API did not answer /health within {timeout:g} s")
+        raise RuntimeError(f"{self.what} did not answer /health within {timeout:g} s")
 
     def stop(self) -> None:
         self.process.terminate()
         self.process.wait(30)
 
-    def __enter__(self) -> "ApiProcess":
+    def __enter__(self):
         return self
 
     def __exit__(self, *exc) -> None:
         self.stop()
+
+
+class ApiProcess(ServerProcess):
+    """`python -m scoring api` in a process of its own:
+    `with ApiProcess(workdir, {"SCORING_API_TOKENS": "t"}) as api: httpx.get(api.url + "/health")`."""
+
+    what = "the API"
+
+    def __init__(self, workdir, env: dict[str, str], timeout: float = 90):
+        import os
+        import sys
+
+        full = {**os.environ, "SCORING_API_ACCESS_LOG": "0", **env}
+        if "SCORING_API_TOKENS_FILE" not in env:
+            full.pop("SCORING_API_TOKENS_FILE", None)
+        super().__init__([sys.executable, "-m", "scoring", "api", "--workdir", str(workdir.root)], full, timeout)

@@ -58,7 +58,9 @@ def to_jsonable(obj):
 
 def secured_get_paths(api, client_id: int) -> list[str]:
     paths = [p for p, ops in api.get("/openapi.json").json()["paths"].items() if "get" in ops and p != "/health"]
-    return [p.replace("{client_id}", str(client_id)).replace("{feature}", "EXT_SOURCE_2") for p in paths]
+    version = api.get("/model").json()["version"]  # a version compared with itself: the route's required query
+    return [p.replace("{client_id}", str(client_id)).replace("{feature}", "EXT_SOURCE_2")
+            + (f"?a={version}&b={version}" if p == "/model/versions/compare" else "") for p in paths]
 
 
 # ------------------------------------------------------------------------------------------ health and docs
@@ -288,6 +290,11 @@ def test_client_file_has_profile_application_probability_decision_threshold(api,
     assert body["score"]["decision"] == ("refused" if body["score"]["default_probability"] >= body["score"]["threshold"]
                                          else "accepted")
     assert {"age_years", "income"} <= set(body["profile"]) and {"credit_amount", "annuity"} <= set(body["application"])
+    # the contract: the file's debts (outstanding debt and monthly payments of the other credits) and its term
+    assert {"outstanding_debt", "monthly_debt_service"} <= set(body["debts"]) and body["term_months"] > 0
+    capacity = api.get(f"/clients/{ids[1]}/debt-capacity").json()
+    assert {"effort_rate", "effort_cap", "remaining_capacity", "max_affordable_amount"} <= set(capacity)
+    assert capacity["existing_debt_service"] == body["debts"]["monthly_debt_service"]
 
 
 @pytest.mark.parametrize("path", ["/clients/{id}", "/clients/{id}/explanation", "/clients/{id}/debt-capacity",
@@ -372,6 +379,8 @@ def test_missing_fields_are_allowed_and_change_the_score(api, application):
     ('{"AMT_CREDIT": 1e999}', "AMT_CREDIT"),
     ('{"AMT_CREDIT": 1e300}', "AMT_CREDIT"),
     ('{"DAYS_BIRTH": -1e300}', "DAYS_BIRTH"),
+    ('{"DEBTS_OUTSTANDING": -1}', "DEBTS_OUTSTANDING"),          # the applicant's other credits: no negative debt
+    ('{"DEBTS_ACTIVE_CREDITS": -2}', "DEBTS_ACTIVE_CREDITS"),
     ('{"AMT_CREDIT": 1000,', "body"),
     ('[{"AMT_CREDIT": 1000}]', "body"),
 ])

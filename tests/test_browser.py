@@ -21,7 +21,7 @@ from playwright.sync_api import expect
 from dashboard_server import DashboardServer, FlakyLog, free_port
 from scoring.credentials import ensure_secrets
 from scoring.contracts import ClientQuery
-from views.i18n import fmt_percent, t
+from views.i18n import fmt_number, fmt_percent, t
 
 pytestmark = pytest.mark.browser
 
@@ -93,6 +93,14 @@ def test_a_shared_link_opens_that_client_with_the_scorers_decision(dashboard, se
     expect(dashboard.locator("svg.gauge")).to_have_attribute(
         "aria-label", re.compile(re.escape(fmt_percent(score.default_probability, "fr"))))
     expect(dashboard.locator(".waterfall canvas").first).to_be_visible()
+    # the profile's existing credits (the bureau's), and the effort rate against the cap in the debt capacity
+    file = service.client(client_id)
+    debts = dashboard.locator("table.facts.debts")
+    expect(debts).to_contain_text("Encours des crédits existants")
+    expect(debts).to_contain_text(fmt_number(file.debts["outstanding_debt"], "fr"))
+    expect(debts).to_contain_text(f'{fmt_number(file.debts["monthly_debt_service"], "fr")} / mois')
+    capacity = service.debt_capacity(client_id)
+    expect(dashboard.locator(".effort-rate")).to_have_attribute("data-effort", f"{capacity.effort_rate:.6f}")
 
 
 def test_typing_an_id_opens_the_client_and_puts_it_in_the_url(dashboard, server, service, clients):

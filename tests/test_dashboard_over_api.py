@@ -14,7 +14,7 @@ from playwright.sync_api import expect
 from dashboard_server import DashboardServer
 from scoring.client import HttpScoringService
 from scoring.contracts import ClientQuery
-from views.i18n import fmt_percent
+from views.i18n import fmt_number, fmt_percent
 
 pytestmark = pytest.mark.browser
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
@@ -41,6 +41,11 @@ def test_the_page_shows_the_same_numbers_through_the_api(page, dashboard_over_ap
     expect(page.locator(".probability")).to_have_text(fmt_percent(local.default_probability, "fr"))
     n = f"{service.portfolio().n_applications:,}".replace(",", "\u202f")
     expect(page.locator(".kpi").first).to_contain_text(n)
+    # the client file's debts and the debt capacity come through the HTTP backend's codecs too
+    debts = service.client(refused).debts
+    expect(page.locator("table.facts.debts")).to_contain_text(fmt_number(debts["outstanding_debt"], "fr"))
+    expect(page.locator(".effort-rate")).to_have_attribute(
+        "data-effort", f"{service.debt_capacity(refused).effort_rate:.6f}")
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "over_api_client.png"))
     assert page.get_by_text("Traceback").count() == 0 and not errors

@@ -95,3 +95,40 @@ def test_render_blueprint_deploys_the_api_and_the_dashboard_from_the_published_i
     steps = " ".join(str(step.get("run", "")) + str(step.get("with", "")) for step in jobs["deploy"]["steps"])
     assert "python -m scoring smoke --api-url" in steps
     assert any("ghcr.io" in str(step.get("with", {}).get("tags", "")) for step in jobs["image"]["steps"])
+
+
+def _container_engine() -> bool:
+    docker = shutil.which("docker")
+    return docker is not None and subprocess.run([docker, "info"], capture_output=True, timeout=60).returncode == 0
+
+
+def test_docker_compose_up_passes_the_smoke_test(tmp_path):
+    """The deployment a bank would start (`docker compose up`): both services healthy, then the same smoke test as
+    the cloud deployment's. Needs a container engine; the workflow's image job runs it on every push."""
+    if not _container_engine():
+        pytest.skip("no container engine here (`docker info` fails)")
+    import os
+
+    from dashboard_server import free_port
+
+    secrets = tmp_path / "secrets"
+    made = subprocess.run([sys.executable, "-m", "scoring", "secrets", "--dir", str(secrets)], cwd=REPO,
+                          capture_output=True, text=True, timeout=120)
+    assert made.returncode == 0, made.stderr
+    token = next(line.split()[0] for line in (secrets / "api_tokens").read_text().splitlines()
+                 if line.strip() and not line.startswith("#"))
+    api_port, port = free_port(), free_port()
+    env = {**os.environ, "SECRETS_DIR": str(secrets), "SCORING_UID": str(os.getuid()), "ROWS": "3000",
+           "API_PORT": str(api_port), "PORT": str(port), "COMPOSE_PROJECT_NAME": f"scoring-smoke-{api_port}"}
+    compose = ["docker", "compose", "-f", str(REPO / "compose.yaml")]
+    try:
+        up = subprocess.run([*compose, "up", "--build", "--detach", "--wait"], cwd=REPO, env=env, capture_output=True,
+                            text=True, timeout=1800)
+        assert up.returncode == 0, up.stderr[-3000:]
+        smoke = subprocess.run([sys.executable, "-m", "scoring", "smoke", "--api-url", f"http://127.0.0.1:{api_port}",
+                                "--dashboard-url", f"http://127.0.0.1:{port}"], cwd=REPO,
+                               env={**env, "SCORING_API_TOKEN": token}, capture_output=True, text=True, timeout=300)
+        assert smoke.returncode == 0, smoke.stderr
+        assert "ok  dashboard asks for a login" in smoke.stdout
+    finally:
+        subprocess.run([*compose, "down", "--volumes"], cwd=REPO, env=env, capture_output=True, timeout=300)

@@ -111,9 +111,13 @@ def test_days_and_amounts_follow_the_conventions(portfolio):
     assert 130_000 < train["AMT_INCOME_TOTAL"].median() < 165_000
     assert train["AMT_INCOME_TOTAL"].quantile(0.999) > 3 * train["AMT_INCOME_TOTAL"].median()  # heavy tail
     assert 450_000 < train["AMT_CREDIT"].median() < 580_000
+    # AMT_ANNUITY is monthly: credit / annuity is a cash loan's term in months (its product's 6 to 60), a card's
+    # 1 / minimum payment rate (10 to ~27)
     term = train["AMT_CREDIT"] / train["AMT_ANNUITY"]
-    assert term.dropna().between(7.9, 40.5).all()
-    assert 0.70 < train["AMT_CREDIT"].corr(train["AMT_ANNUITY"]) < 0.86
+    cash = train["NAME_CONTRACT_TYPE"] == "Cash loans"
+    assert term[cash].dropna().between(5.9, 60.5).all() and 10 <= term[cash].median() <= 60
+    assert term[~cash].dropna().between(9.9, 27).all()
+    assert 0.55 < train["AMT_CREDIT"].corr(train["AMT_ANNUITY"]) < 0.86
     assert (train["AMT_GOODS_PRICE"] <= train["AMT_CREDIT"]).mean() > 0.9
     for column in ("AMT_INCOME_TOTAL", "AMT_CREDIT", "AMT_ANNUITY", "AMT_GOODS_PRICE"):
         numeric = STATS["numeric_[nmiss,mean,std,min,p25,p50,p75,max]"][column]
@@ -237,11 +241,11 @@ def test_the_drawn_data_is_pinned():
     does depend on the SIMD code path (values ~1e-16 apart), so it is pinned by statistics to 1e-9.
     """
     p = generate_portfolio(2_000, 300, seed=7)
-    assert content_digest(p.train) == "b45dd6b63fd68d47e137a25bb32d30909eccf0663a0f98fd1360818222e27136"
-    assert content_digest(p.new) == "f2b9cb27523aaeb59ea28b630fbf643f1bff74a28b69e74994d3a8a1f0d52db9"
+    assert content_digest(p.train) == "33460d3e752dc5cc8f63ddb6494ab1eb49e34e309b5d783dd7aa384420c7575b"
+    assert content_digest(p.new) == "32a882832d7c48e186fd412df1e39d20834e84a4395960a6d4c94d2c69c6da6b"
     probability = p.true_probability["TRUE_DEFAULT_PROBABILITY"]
-    pinned = {"sum": 182.0383295831896, "min": 0.0010587643638923505, "max": 0.6926478086137082,
-              "median": 0.04368112406972799, "first": 0.08764340865758752, "last": 0.01944561391125771}
+    pinned = {"sum": 182.1394825360448, "min": 0.0010720972212913127, "max": 0.689023545410876,
+              "median": 0.043549627320866424, "first": 0.0886503265932106, "last": 0.019685926582319047}
     drawn = {"sum": probability.sum(), "min": probability.min(), "max": probability.max(),
              "median": probability.median(), "first": probability.iloc[0], "last": probability.iloc[-1]}
     assert drawn == pytest.approx(pinned, rel=1e-9, abs=0)
@@ -259,8 +263,10 @@ def test_write_portfolio_round_trips_through_read_csv(tmp_path):
     paths = write_portfolio(p, tmp_path / "data")
     assert paths == {"train": tmp_path / "data" / "application_train.csv",
                      "new": tmp_path / "data" / "application_test.csv",
-                     "true_probability": tmp_path / "data" / "true_default_probability.csv"}
-    for key, frame in (("train", p.train), ("new", p.new), ("true_probability", p.true_probability)):
+                     "true_probability": tmp_path / "data" / "true_default_probability.csv",
+                     "bureau": tmp_path / "data" / "bureau.csv"}
+    for key, frame in (("train", p.train), ("new", p.new), ("true_probability", p.true_probability),
+                       ("bureau", p.bureau)):
         back = pd.read_csv(paths[key])
         assert list(back.columns) == list(frame.columns)
         pd.testing.assert_frame_equal(back, frame, check_exact=False, rtol=1e-12)
@@ -273,3 +279,50 @@ def test_write_portfolio_round_trips_through_read_csv(tmp_path):
 def test_bad_sizes_are_refused(kwargs, message):
     with pytest.raises(ValueError, match=message):
         generate_portfolio(**kwargs)
+
+
+# ------------------------------------------------------------------------------------------------ bureau.csv
+def test_the_bureau_table_has_the_real_files_shape(portfolio):
+    bureau = portfolio.bureau
+    assert list(bureau.columns) == generator.BUREAU_COLUMNS
+    assert bureau["SK_ID_BUREAU"].is_unique
+    ids = np.concatenate([portfolio.train["SK_ID_CURR"], portfolio.new["SK_ID_CURR"]])
+    assert set(bureau["SK_ID_CURR"]) <= set(ids)
+    listed = pd.Index(ids).isin(bureau["SK_ID_CURR"]).mean()
+    assert 0.82 < listed < 0.90                                    # ~86 % of applicants have a history
+    assert 4 < len(bureau) / (listed * len(ids)) < 7                # ~5.6 credits each, as in the real file
+    assert set(bureau["CREDIT_ACTIVE"]) == {"Active", "Closed"}
+    assert 0.32 < (bureau["CREDIT_ACTIVE"] == "Active").mean() < 0.42
+    assert bureau["CREDIT_TYPE"].value_counts().index[0] == "Consumer credit"
+    closed = bureau["CREDIT_ACTIVE"] == "Closed"
+    assert (bureau.loc[closed, "AMT_CREDIT_SUM_DEBT"] == 0).all()
+    assert (bureau.loc[closed, "CREDIT_DAY_OVERDUE"] == 0).all()
+    active = bureau[~closed]
+    assert (active["AMT_CREDIT_SUM_DEBT"] <= active["AMT_CREDIT_SUM"]).all() and active["AMT_ANNUITY"].notna().all()
+    assert (bureau["DAYS_CREDIT"] < 0).all() and (bureau["CREDIT_DAY_OVERDUE"] >= 0).all()
+
+
+def test_defaulters_owe_more_and_are_more_often_overdue(portfolio):
+    bureau, train = portfolio.bureau, portfolio.train
+    active = bureau[bureau["CREDIT_ACTIVE"] == "Active"].groupby("SK_ID_CURR")
+    per_client = pd.DataFrame({"credits": active.size(), "debt": active["AMT_CREDIT_SUM_DEBT"].sum(),
+                               "overdue": active["CREDIT_DAY_OVERDUE"].max()})
+    per_client = per_client.reindex(train["SK_ID_CURR"]).fillna(0.0)
+    by_target = per_client.groupby(train["TARGET"].to_numpy()).mean()
+    assert by_target.loc[1, "credits"] > 1.15 * by_target.loc[0, "credits"]
+    assert by_target.loc[1, "debt"] > 1.15 * by_target.loc[0, "debt"]
+    assert by_target.loc[1, "overdue"] > 2 * by_target.loc[0, "overdue"]
+    # amounts follow the income: the top income quartile owes more than the bottom one
+    income = train["AMT_INCOME_TOTAL"].to_numpy()
+    top, bottom = income >= np.quantile(income, 0.75), income <= np.quantile(income, 0.25)
+    assert per_client["debt"][top].mean() > 2 * per_client["debt"][bottom].mean()
+
+
+def test_the_bureau_is_drawn_apart_and_pinned():
+    """The bureau has a stream of its own (the application frames are pinned above, unchanged by it); its own
+    figures are pinned here (a change of the data must update them in the same commit)."""
+    bureau = generate_portfolio(2_000, 300, seed=7).bureau
+    drawn = {"rows": len(bureau), "active": int((bureau["CREDIT_ACTIVE"] == "Active").sum()),
+             "debt": float(bureau["AMT_CREDIT_SUM_DEBT"].sum()), "overdue": int(bureau["CREDIT_DAY_OVERDUE"].sum())}
+    assert drawn == pytest.approx(PINNED_BUREAU, rel=1e-9)
+PINNED_BUREAU = {"rows": 10930, "active": 4138, "debt": 629785683.3, "overdue": 2414}

@@ -87,6 +87,20 @@ def test_client_files_explanations_and_debt_capacity_are_identical(http, service
         assert http.debt_capacity(cid) == service.debt_capacity(cid)
 
 
+def test_client_files_carry_their_debts_and_term_over_both_backends(http, service, clients):
+    """The contract: a client file's debts (outstanding debt, monthly payments of the other credits...) and term."""
+    for cid in clients:
+        file, local = http.client(cid), service.client(cid)
+        assert file.debts == local.debts and file.term_months == local.term_months
+        assert {"outstanding_debt", "monthly_debt_service", "active_credits", "max_days_overdue"} == set(file.debts)
+        assert file.term_months == local.application["term_months"] and 5 < file.term_months < 61
+        capacity = http.debt_capacity(cid)
+        assert capacity.effort_cap == 0.35 and capacity.existing_debt_service == file.debts["monthly_debt_service"]
+        assert capacity.effort_rate == pytest.approx((file.debts["monthly_debt_service"] + file.application["annuity"])
+                                                     / file.profile["income"])
+        assert http.overview(cid).debt == capacity
+
+
 def test_distributions_are_identical_with_and_without_a_client(http, service, clients):
     features = [f.feature for f in service.top_features(5)]
     features.append(next(f.name for f in service.scorer.spec.features if f.kind == "categorical"))

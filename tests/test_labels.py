@@ -52,8 +52,8 @@ def test_feature_labels_keeps_its_contract():
     assert feature_labels("AGE_YEARS") == ("Age (years)", "Âge (ans)")
     assert feature_labels("AMT_CREDIT_MISSING") == ("Credit amount: not given", "Montant du crédit : non renseigné")
     assert feature_labels("some_new_column") == ("Some new column", "Some new column")
-    # a dataset's own column named like a client-file column is not the client file's yearly income
-    assert feature_labels("income") == ("Yearly income", "Revenu annuel")
+    # a dataset's own column named like a client-file column is not the client file's monthly income
+    assert feature_labels("income") == ("Monthly income", "Revenu mensuel")
     assert feature_labels("income", {}) == ("Income", "Income")
 
 

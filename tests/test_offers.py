@@ -85,3 +85,22 @@ def test_without_an_amount_there_is_no_offer(service, refused):
     offers = counter_offers(service.scorer, app, refused[0])
     if offers.decision == "refused":
         assert offers.offers == () and "no amount" in offers.message
+
+
+def test_every_offer_keeps_the_effort_rate_under_the_cap(service, refused):
+    """(existing credits' + the offer's monthly payments) / monthly income <= 35 %: an offer above is not proposed,
+    even one the model accepts."""
+    cap = service.effort_cap
+    offered = 0
+    for cid in refused[:150]:
+        app = service.application(cid)
+        for o in service.offers(cid).offers:
+            effort = (app["DEBTS_MONTHLY_PAYMENTS"] + o.annuity) / app["AMT_INCOME_TOTAL"]
+            assert effort <= cap + 1e-12 and o.effort_rate == pytest.approx(effort)
+            offered += 1
+    assert offered >= 20
+    # a tighter cap proposes fewer offers, none above it
+    tight = [counter_offers(service.scorer, service.application(cid), cid, effort_cap=0.12) for cid in refused[:150]]
+    assert sum(len(o.offers) for o in tight) < offered
+    assert all(o.effort_rate <= 0.12 for offers in tight for o in offers.offers)
+    assert any("effort-rate cap (12 %)" in (offers.message or "") for offers in tight)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from api_server import ApiProcess
+from api_server import ApiProcess, ServerProcess
 
 REPO = Path(__file__).resolve().parent.parent
 TOKEN, ADVISOR_ONLY = "smoke-token-5e1d", "smoke-advisor-only"
@@ -45,3 +45,45 @@ def test_a_sound_deployment_passes_every_check(api_url):
 def test_a_broken_deployment_fails_saying_what_is_wrong(api_url, args, token, message):
     done = _smoke(*(args or ["--api-url", api_url]), token=token)
     assert done.returncode == 1 and message in done.stderr, done.stderr
+
+
+class DashboardProcess(ServerProcess):
+    """`python -m views.serve` in a process of its own, as deployed: over the API, behind a login unless `no_auth`."""
+
+    what = "the dashboard"
+
+    def __init__(self, workdir, secrets, api_url: str, no_auth: bool = False):
+        env = {**os.environ, "SCORING_API_URL": api_url, "SCORING_API_TOKEN": TOKEN}
+        super().__init__([sys.executable, "-m", "views.serve", "--workdir", str(workdir.root), "--secrets",
+                          str(secrets), *(["--no-auth"] if no_auth else [])], env)
+
+
+@pytest.fixture(scope="module")
+def secrets(tmp_path_factory):
+    from dashboard_server import make_secrets
+
+    directory = tmp_path_factory.mktemp("dashboard-secrets")
+    make_secrets(directory)
+    return directory
+
+
+def test_a_sound_dashboard_over_the_api_passes_its_checks(workdir, api_url, secrets):
+    with DashboardProcess(workdir, secrets, api_url) as dashboard:
+        done = _smoke("--api-url", api_url, "--dashboard-url", dashboard.url)
+    assert done.returncode == 0, done.stderr
+    assert "ok  dashboard health" in done.stdout and "ok  dashboard asks for a login" in done.stdout
+
+
+def test_a_dashboard_open_to_anyone_fails_the_smoke_test(workdir, api_url, secrets):
+    with DashboardProcess(workdir, secrets, api_url, no_auth=True) as dashboard:
+        done = _smoke("--api-url", api_url, "--dashboard-url", dashboard.url)
+    assert done.returncode == 1
+    assert "the dashboard answered 200 without a login: it must ask for one" in done.stderr
+
+
+def test_a_dashboard_that_is_down_fails_the_smoke_test(api_url):
+    from dashboard_server import free_port
+
+    url = f"http://127.0.0.1:{free_port()}"
+    done = _smoke("--api-url", api_url, "--dashboard-url", url)
+    assert done.returncode == 1 and f"GET {url}/health failed" in done.stderr

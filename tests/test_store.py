@@ -88,7 +88,10 @@ def test_client_file_in_business_units(service):
     app = file.application
     assert app["credit_amount"] > 0
     if app["annuity"]:
-        assert app["term_months"] == pytest.approx(app["credit_amount"] / app["annuity"] * 12, rel=1e-6)
+        # Home Credit's annuity is monthly: the term is credit / annuity months, and the annuity a share of the
+        # monthly income
+        assert app["term_months"] == pytest.approx(app["credit_amount"] / app["annuity"], rel=1e-6)
+        assert file.term_months == app["term_months"]
 
 
 def test_distribution_marks_the_client_and_their_percentile(service):
@@ -109,7 +112,9 @@ def test_debt_capacity_compares_with_population_and_accepted(service):
     assert names == ["debt_ratio", "credit_income_ratio"]
     file = service.client(cid)
     r = dc.ratios[0]
-    assert r.client == pytest.approx(file.application["annuity"] / file.profile["income"], rel=1e-6)
+    # the effort rate: the loan's and the existing credits' monthly payments over the monthly income
+    assert r.client == pytest.approx((file.application["annuity"] + file.debts["monthly_debt_service"])
+                                     / file.profile["income"], rel=1e-6)
     assert 0 < r.population_mean < 1 and 0 < r.accepted_mean < 1
     # the model refuses heavier debt burdens more often
     assert r.accepted_mean <= r.population_mean * 1.05
@@ -129,3 +134,75 @@ def test_id_prefix_search_matches_text_prefixes_exactly(service):
     for q in (ids[0][:1], ids[0][:3], ids[-1], ids[len(ids) // 2][:5], "0", "0100", "9" * 12):
         page = service.search(ClientQuery(q=q, limit=1))
         assert page.total == sum(i.startswith(q) for i in ids), q
+
+
+# ------------------------------------------------------------------------------------------------ debts
+def generated_bureau(workdir) -> pd.DataFrame:
+    return pd.read_parquet(workdir.data / "generated" / "bureau.parquet")
+
+
+def test_the_store_holds_each_clients_debts_from_the_bureau_table(service, workdir):
+    bureau = generated_bureau(workdir)
+    running = bureau[bureau.CREDIT_ACTIVE == "Active"].groupby("SK_ID_CURR")
+    expected = pd.DataFrame({"active_credits": running.size(), "outstanding_debt": running.AMT_CREDIT_SUM_DEBT.sum(),
+                             "debt": running.AMT_ANNUITY.sum(), "max_days_overdue": running.CREDIT_DAY_OVERDUE.max()})
+    expected = expected.reindex(service.ids).fillna(0.0)
+    for column in expected.columns:
+        np.testing.assert_allclose(service.store.column(column), expected[column].to_numpy(), rtol=1e-9, err_msg=column)
+    assert {"active_credits", "outstanding_debt", "debt", "max_days_overdue"} <= service.roles
+    # the client file carries them, the monthly payments besides the outstanding debt
+    cid = int(expected["active_credits"].idxmax())
+    file = service.client(cid)
+    assert file.debts == {"active_credits": expected.loc[cid, "active_credits"],
+                          "outstanding_debt": pytest.approx(expected.loc[cid, "outstanding_debt"]),
+                          "monthly_debt_service": pytest.approx(expected.loc[cid, "debt"]),
+                          "max_days_overdue": expected.loc[cid, "max_days_overdue"]}
+    assert file.profile["debt"] == pytest.approx(expected.loc[cid, "debt"])
+
+
+def test_terms_are_realistic_months(service):
+    term = service.store.column("term_months")
+    contract = np.array([service.store.get(int(i))["contract_type"] for i in service.ids[:600]])
+    cash = term[:600][contract == "Cash loans"]
+    assert 10 <= np.nanmedian(cash) <= 60 and np.nanmax(cash) <= 60.5 and np.nanmin(cash) >= 5.9
+    assert np.nanmax(term) < 70  # never "Durée 348 mois"
+
+
+def test_debt_capacity_by_hand(service):
+    """Effort rate = (existing monthly payments + the loan's) / monthly income, against the 35 % cap."""
+    files = [service.client(int(i)) for i in service.ids[:200]]
+    file = next(f for f in files if f.debts["monthly_debt_service"] > 0 and f.application["annuity"])
+    income, existing, payment = file.profile["income"], file.debts["monthly_debt_service"], file.application["annuity"]
+    dc = service.debt_capacity(file.client_id)
+    assert dc.effort_cap == 0.35
+    assert (dc.monthly_income, dc.existing_debt_service, dc.requested_payment) == (income, existing, payment)
+    assert dc.effort_rate == pytest.approx((existing + payment) / income)
+    assert dc.remaining_capacity == pytest.approx(0.35 * income - existing - payment)
+    assert dc.term_months == pytest.approx(file.application["credit_amount"] / payment)
+    assert dc.max_affordable_amount == pytest.approx(max(0.0, 0.35 * income - existing) * dc.term_months)
+    # against the accepted clients: their effort rates, the client's rank among them
+    accepted = service.store.column("debt_ratio")[service.store.column("default_probability") < service.card.threshold]
+    accepted = accepted[np.isfinite(accepted)]
+    assert dc.accepted_percentile == pytest.approx(100 * np.mean(accepted < dc.effort_rate))
+    assert sum(dc.accepted_effort_rates.counts["accepted"]) <= len(accepted)
+
+
+def test_the_effort_cap_is_read_from_the_environment(workdir, monkeypatch):
+    from scoring.offers import effort_cap_from_env
+    from scoring.service import LocalScoringService
+
+    for text, cap in (("0.33", 0.33), ("33%", 0.33), (" 40 % ", 0.40), ("", 0.35)):
+        monkeypatch.setenv("SCORING_EFFORT_CAP", text)
+        assert effort_cap_from_env() == pytest.approx(cap)
+    for bad in ("0", "1.5", "lots", "-3%"):
+        monkeypatch.setenv("SCORING_EFFORT_CAP", bad)
+        with pytest.raises(ValueError, match="SCORING_EFFORT_CAP must be a share of the income"):
+            effort_cap_from_env()
+    monkeypatch.setenv("SCORING_EFFORT_CAP", "30%")
+    service = LocalScoringService(workdir)
+    cid = int(service.ids[0])
+    dc = service.debt_capacity(cid)
+    assert dc.effort_cap == pytest.approx(0.30)
+    if dc.monthly_income and dc.requested_payment is not None:
+        assert dc.remaining_capacity == pytest.approx(0.30 * dc.monthly_income - dc.existing_debt_service
+                                                      - dc.requested_payment)

@@ -291,7 +291,26 @@ def test_home_credit_amounts_carry_no_currency_on_any_screen(app, service, refus
              " ".join(waterfall.renderers[0].data_source.data["feature"])]
     assert not [text for text in shown if "€" in text or "$" in text]
     income = service.client(refused_id).profile["income"]
-    assert f"<td>{fmt_number(income, 'fr')} / an</td>" in app.card.html.object
+    assert f"<td>{fmt_number(income, 'fr')} / mois</td>" in app.card.html.object   # Home Credit's income is monthly
+
+
+def test_the_profile_shows_the_clients_existing_credits(app, service, refused_id):
+    """No more "Absent de ce jeu de données : charges de crédit existantes": the bureau's debts are shown."""
+    app.state.client.client_id = refused_id
+    file = service.client(refused_id)
+    card = app.card.html.object
+    assert "<h4>Crédits existants</h4>" in card and "Absent de ce jeu de données" not in card
+    assert (f"<th>Encours des crédits existants</th><td>{fmt_number(file.debts['outstanding_debt'], 'fr')}</td>"
+            in card)
+    assert (f"<th>Mensualités des crédits existants</th><td>"
+            f"{fmt_number(file.debts['monthly_debt_service'], 'fr')} / mois</td>" in card)
+    # the debt capacity: the effort rate against the cap, from the service's figures
+    debt = service.debt_capacity(refused_id)
+    text = app.debt.text.object
+    assert f'data-effort="{debt.effort_rate:.6f}"' in text and "(plafond 35,0\u00a0%)" in text
+    app.state.language = "en"
+    assert "Existing credits" in app.card.html.object and "Effort rate:" in app.debt.text.object
+    app.state.language = "fr"
 
 
 def test_the_waterfall_reads_features_as_the_dictionary_says():
@@ -315,7 +334,7 @@ def test_the_client_card_translates_categories_and_words_missing_values():
     roles = frozenset({"family", "income", "age_years", "contract_type", "term_months"})
     fr = client_card_html(file, roles, "fr")
     assert "<td>Marié(e)</td>" in fr and "<td>Crédit renouvelable</td>" in fr and f"<td>36{NBSP}mois</td>" in fr
-    assert f"<td>120{THIN}000 / an</td>" in fr and '<span class="note">non renseigné</span>' in fr
+    assert f"<td>120{THIN}000 / mois</td>" in fr and '<span class="note">non renseigné</span>' in fr
     en = client_card_html(file, roles, "en")
     assert "<td>Married</td>" in en and "<td>Revolving loan</td>" in en and "not given" in en
 
@@ -338,7 +357,7 @@ def test_a_datasets_labels_and_currency_come_from_its_model_card(loans):
     assert labels.format_value("loan_amount", 17900, "fr") == f"17{THIN}900{NBSP}€"
     assert labels.format_value("loan_amount", 17900, "en") == "€17,900"
     assert labels.category_label("home_ownership", "RENT", "fr") == "Locataire"
-    assert labels.label("income", "fr") == "Revenu annuel"      # a business column keeps its label
+    assert labels.label("income", "fr") == "Revenu mensuel"     # a business column keeps its label
     # without a schema, a feature keeps the label the model was built with
     bare = card_labels({"features": card["features"]})
     assert bare.label("loan_amount", "en") == "Loan amount" and bare.currency is None

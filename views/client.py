@@ -17,12 +17,15 @@ from .common import CARD_CSS, TABLE_CSS, notice_alert, with_loading
 from .i18n import NOT_GIVEN, LabelDictionary, fmt_number, labels_for, t
 from .state import DashboardState
 
-#: (business column, shown per year) of the profile and the application, in display order; a row shows
-#: when the client files have that column (role)
-PROFILE_ROWS = (("age_years", False), ("income", True), ("debt", True), ("debt_ratio", False), ("family", False),
+#: (business column, shown per month) of the profile and the application, in display order; a row shows
+#: when the client files have that column (role). Flows are monthly in the client files (scoring.store).
+PROFILE_ROWS = (("age_years", False), ("income", True), ("debt_ratio", False), ("family", False),
                 ("children", False), ("employment_years", False))
 APPLICATION_ROWS = (("contract_type", False), ("credit_amount", False), ("term_months", False), ("annuity", True),
                     ("goods_price", False), ("credit_income_ratio", False))
+#: (key of the file's debts, its role in the client files, shown per month): the other credits of the applicant
+DEBT_ROWS = (("active_credits", "active_credits", False), ("outstanding_debt", "outstanding_debt", False),
+             ("monthly_debt_service", "debt", True), ("max_days_overdue", "max_days_overdue", False))
 #: table column -> (role needed, header text key). Headers are the interface's words, never the data's:
 #: Tabulator shows a column title as HTML
 TABLE_COLUMNS = {"client_id": (None, "col_id"), "decision": (None, "col_decision"),
@@ -32,12 +35,13 @@ TABLE_COLUMNS = {"client_id": (None, "col_id"), "decision": (None, "col_decision
 
 def format_fact(labels: LabelDictionary, name: str, value, language: str, per_year: bool = False) -> str:
     """A client file's value as HTML text: formatted by the dictionary (categories translated, amounts in the
-    dataset's currency, none when unknown), escaped, a missing value worded as such."""
+    dataset's currency, none when unknown), escaped, a missing value worded as such. `per_year` (the name kept
+    for callers): a monthly flow, shown "/ mois"."""
     text = labels.format_value(name, value, language)
     if text == NOT_GIVEN[language]:
         return f'<span class="note">{html.escape(text)}</span>'
     if per_year:
-        text = t("per_year", language, value=text)
+        text = t("per_month", language, value=text)
     return html.escape(text)
 
 
@@ -76,6 +80,14 @@ def client_card_html(file: ClientFile | None, roles: frozenset[str], language: s
                         for name, per_year in rows if name in roles)
         return f'<table class="facts {css}">{cells}</table>'
 
+    debts = getattr(file, "debts", None) or {}
+    debt_cells = "".join(f"<tr><th>{html.escape(labels.label(key, language))}</th>"
+                         f"<td>{format_fact(labels, key, debts.get(key), language, monthly)}</td></tr>"
+                         for key, role, monthly in DEBT_ROWS if role in roles)
+    debts_html = (f'<h4>{t("debts", language)}</h4><table class="facts debts">{debt_cells}</table>'
+                  f'{missing_roles_note(labels, [(role, m) for _, role, m in DEBT_ROWS], roles, language)}'
+                  if debt_cells else
+                  f'<h4>{t("debts", language)}</h4>{missing_roles_note(labels, [("debt", True)], roles, language)}')
     probability = labels.format_value("default_probability", score.default_probability, language)
     review = (f'<span class="review-badge" title="{html.escape(t("review_help", language))}">{t("review", language)}'
               f'</span>' if getattr(score, "review", False) else "")
@@ -92,6 +104,7 @@ def client_card_html(file: ClientFile | None, roles: frozenset[str], language: s
         f'<span class="note">{html.escape(labels.label("default_probability", language).lower())}</span></div>'
         f'<h4>{t("profile", language)}</h4>{table(PROFILE_ROWS, file.profile, "profile")}'
         f'{missing_roles_note(labels, PROFILE_ROWS, roles, language)}'
+        f'{debts_html}'
         f'<h4>{t("application", language)}</h4>{table(APPLICATION_ROWS, file.application, "application")}'
         f'{missing_roles_note(labels, APPLICATION_ROWS, roles, language)}'
         f'</div>')

@@ -79,6 +79,8 @@ TEXTS: dict[str, tuple[str, str]] = {  # key -> (French, English)
     "profile": ("Profil", "Profile"),
     "application": ("Demande", "Application"),
     "per_year": ("{value} / an", "{value} / year"),
+    "per_month": ("{value} / mois", "{value} / month"),
+    "debts": ("Crédits existants", "Existing credits"),
     # centre
     "explanation": ("Pourquoi ce score ?", "Why this score?"),
     "explanation_help": ("En rouge, ce qui rapproche du défaut ; en vert, ce qui rapproche du remboursement. "
@@ -108,6 +110,16 @@ TEXTS: dict[str, tuple[str, str]] = {  # key -> (French, English)
                       "Client: {client} · mean: {mean} · accepted mean: {accepted}"),
     "no_ratios": ("Revenu, annuité ou montant absents de ce jeu de données : capacité d'endettement indisponible.",
                   "Income, annuity or amount not in this dataset: no debt capacity."),
+    "effort_rate": ("Taux d'effort : {rate} (plafond {cap})", "Effort rate: {rate} (cap {cap})"),
+    "effort_over_cap": ("au-dessus du plafond", "over the cap"),
+    "effort_parts": ("Crédits existants {existing} + mensualité demandée {payment}, sur un revenu de {income}",
+                     "Existing credits {existing} + payment asked {payment}, out of an income of {income}"),
+    "effort_remaining": ("Capacité restante sous le plafond : {amount}", "Remaining capacity under the cap: {amount}"),
+    "effort_exceeded": ("Dépassement du plafond : {amount}", "Over the cap by {amount}"),
+    "effort_max_amount": ("Montant maximal finançable sur {term} : {amount}",
+                          "Largest amount affordable over {term}: {amount}"),
+    "effort_rank": ("Taux d'effort plus élevé que celui de {pct} des clients accordés.",
+                    "Effort rate higher than that of {pct} of accepted clients."),
     # centre: the advisor's answer
     "advice": ("Réponse au client", "Answer to the client"),
     "reasons": ("Motifs", "Reasons"),

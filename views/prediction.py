@@ -313,7 +313,7 @@ def debt_html(debt: DebtCapacity | None, names: list[str], language: str, labels
     ratios = {r.name: r for r in debt.ratios} if debt is not None else {}
     if not ratios:
         return f'<p class="placeholder">{t("no_client", language)}</p>'
-    lines = []
+    lines = [effort_html(debt, language, labels)]
     for name in names:
         r = ratios.get(name)
         if r is None:
@@ -323,6 +323,39 @@ def debt_html(debt: DebtCapacity | None, names: list[str], language: str, labels
         lines.append(f'<p data-ratio="{html.escape(name)}"><b>{html.escape(labels.label(name, language))}</b>'
                      f' · {summary}</p>')
     return "".join(lines)
+
+
+def effort_html(debt: DebtCapacity, language: str, labels: LabelDictionary) -> str:
+    """The effort rate against the cap, its parts, what remains under the cap, the largest amount affordable at
+    the term asked and the rank among accepted clients: the service's figures, formatted (empty when unknown)."""
+    if getattr(debt, "effort_rate", None) is None:
+        return ""
+
+    def amount(v):
+        return html.escape(t("per_month", language, value=labels.format_value("income", v, language)))
+
+    def share(v):
+        return html.escape(labels.format_value("debt_ratio", v, language))
+
+    over = debt.effort_rate > debt.effort_cap
+    badge = f' <span class="effort-over">{t("effort_over_cap", language)}</span>' if over else ""
+    rate = f'<b class="effort-rate" data-effort="{debt.effort_rate:.6f}">{share(debt.effort_rate)}</b>'
+    parts = [f'<p class="effort {"over" if over else "under"}">'
+             f'{t("effort_rate", language, rate=rate, cap=share(debt.effort_cap))}{badge}</p>',
+             '<p class="effort-parts">' + t("effort_parts", language, existing=amount(debt.existing_debt_service or 0.0),
+                                            payment=amount(debt.requested_payment),
+                                            income=amount(debt.monthly_income)) + '</p>']
+    if debt.remaining_capacity is not None:
+        key = "effort_remaining" if debt.remaining_capacity >= 0 else "effort_exceeded"
+        parts.append(f'<p class="effort-remaining">{t(key, language, amount=amount(abs(debt.remaining_capacity)))}</p>')
+    if debt.max_affordable_amount is not None and debt.term_months is not None:
+        term = html.escape(labels.format_value("term_months", debt.term_months, language))
+        most = html.escape(labels.format_value("credit_amount", debt.max_affordable_amount, language))
+        parts.append(f'<p class="effort-max-amount">{t("effort_max_amount", language, term=term, amount=most)}</p>')
+    if debt.accepted_percentile is not None:
+        pct = html.escape(labels.format_value("debt_ratio", debt.accepted_percentile / 100.0, language))
+        parts.append(f'<p class="effort-rank note">{t("effort_rank", language, pct=pct)}</p>')
+    return f'<div class="effort-block">{"".join(parts)}</div>'
 
 
 class DebtCapacityView(pn.viewable.Viewer):

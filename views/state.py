@@ -149,7 +149,7 @@ class ClientSearch(param.Parameterized):
     decision = param.Selector(default=None, objects=[None, *DECISIONS])
     probability = param.Range(default=(0.0, 1.0), bounds=(0.0, 1.0), doc="Default probability range")
     contract_type = param.Selector(default=None, objects=[None])
-    income = param.Range(default=None, allow_None=True, doc="Yearly income range")
+    income = param.Range(default=None, allow_None=True, doc="Monthly income range (the client files count flows per month)")
     amount = param.Range(default=None, allow_None=True, doc="Credit amount range")
     age = param.Range(default=None, allow_None=True, doc="Age range, in years")
     sort = param.Selector(default="client_id", objects=sorted(SORTABLE))
