@@ -150,3 +150,10 @@ def test_the_confusion_matrix_shows_the_errors_and_their_cost_and_english_relabe
     app.state.language = "en"
     assert "Good clients refused" in app.governance.fairness_table.value.columns
     assert "Cost of a missed default: 10.0" in confusion_html(everyone, "en")
+
+
+def test_the_governance_figures_are_no_personal_data_and_write_no_audit_entry(service, log):
+    """Like fairness and monitoring: aggregates of the portfolio, read through the audit policy without an entry."""
+    audited = session_service(service, "analyst", log)
+    audited.fairness(), audited.monitoring(), audited.performance(), audited.feature_drift("EXT_SOURCE_3")
+    assert log.recent(10) == []
