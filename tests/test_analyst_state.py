@@ -157,3 +157,13 @@ def test_the_governance_figures_are_no_personal_data_and_write_no_audit_entry(se
     audited = session_service(service, "analyst", log)
     audited.fairness(), audited.monitoring(), audited.performance(), audited.feature_drift("EXT_SOURCE_3")
     assert log.recent(10) == []
+
+
+def test_the_month_choice_names_every_new_application_and_picks_a_month(app, service):
+    view, gov = app.governance, app.state.governance
+    assert view.month_select.value == "" and list(view.month_select.options)[0] == "Toutes les nouvelles demandes"
+    month = gov.months[-1].month
+    view.month_select.value = month
+    assert gov.month == month and gov.drift.month == month
+    view.month_select.value = ""
+    assert gov.month is None and gov.drift.month is None
