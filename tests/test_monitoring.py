@@ -170,12 +170,18 @@ def test_a_drifting_features_reference_and_current_distributions_share_their_bin
 
 
 def test_a_categorical_feature_is_compared_by_category(service):
-    categorical = [name for name, f in service._monitored.items() if f["categories"]]
-    if not categorical:
-        pytest.skip("no categorical feature among the monitored ones")
-    drift = service.feature_drift(categorical[0])
-    assert drift.kind == "categorical" and drift.edges == []
-    assert len(drift.reference) == len(drift.categories) + 1
+    from scoring.monitoring import feature_counts, feature_shares
+
+    spec = service.scorer.spec
+    j = next(j for j, f in enumerate(spec.features) if f.kind == "categorical" and f.source)
+    f = spec.features[j]
+    counts = feature_counts(service.store.cursor(), {"name": f.name, "column": f.source, "index": j,
+                                                     "categories": list(f.categories)}, service.card.reference)
+    shares = feature_shares(counts)
+    assert shares["edges"] == [] and shares["categories"] == list(f.categories)
+    assert len(shares["reference"]) == len(f.categories) + 1 and sum(shares["reference"]) == pytest.approx(1)
+    # the reference's shares are the card's, computed at build time on the same applications
+    assert shares["reference"] == pytest.approx(service.card.reference["features"][j]["proportions"], abs=1e-5)
 
 
 @pytest.mark.parametrize("feature, month, error, message", [
