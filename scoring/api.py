@@ -32,7 +32,8 @@ from .application import Applications
 from .audit import AUDIT_ERRORS, AuditLog, PostgresAuditLog
 from .audited import AuditedService
 from .backends import local_service
-from .contracts import (FairnessFigures, FeatureDrift, MonthFigures, PerformanceFigures, MAX_BATCH, MAX_JUSTIFICATION, MAX_PAGE, MAX_PEERS, MAX_TOP, SORTABLE, ClientFile,
+from .contracts import (FairnessFigures, FeatureDrift, MonthFigures, PerformanceFigures, MAX_BATCH, MAX_JUSTIFICATION,
+                        MAX_PAGE, MAX_PEERS, MAX_TOP, SORTABLE, ClientFile,
                         ClientOverview, ClientQuery, AuditEntry, DebtCapacity, DecisionRecord, DriftRow, Explanation,
                         FeatureDistribution, Importance, JustificationRequiredError, Offers, Peers, PortfolioSummary,
                         Reasons, ScoringService, ModelVersion, VersionComparison)

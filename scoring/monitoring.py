@@ -180,7 +180,8 @@ def feature_counts(cur, feature: dict, reference: dict) -> dict:
     column = f'r."{feature["column"]}"'
     if feature.get("categories"):
         cats = ", ".join("'" + c.replace("'", "''") + "'" for c in feature["categories"])
-        bucket, n_bins = f"nullif(list_position([{cats}], CAST({column} AS VARCHAR)), 0) - 1", len(feature["categories"])
+        bucket = f"nullif(list_position([{cats}], CAST({column} AS VARCHAR)), 0) - 1"
+        n_bins = len(feature["categories"])
     else:
         bucket, n_bins = _bucket_sql(column, ref["edges"]), len(ref["edges"]) + 1
     rows = cur.execute(f"""

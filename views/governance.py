@@ -96,7 +96,8 @@ def fairness_summary_html(figures: list[FairnessFigures], language: str) -> str:
         lines = [f'<div class="title">{html.escape(title)}</div>']
         for key, value in (("metric_disparate_impact_ratio", f.disparate_impact_ratio),
                            ("metric_equal_opportunity_difference", f.equal_opportunity_difference)):
-            lines.append(f"<div>{html.escape(t(key, language))}{colon} {html.escape(_number(value, language, 2))}</div>")
+            text = f"{t(key, language)}{colon} {_number(value, language, 2)}"
+            lines.append(f"<div>{html.escape(text)}</div>")
         for a in f.alerts:
             text = t("fair_alert", language, metric=_text(f"metric_{a.metric}", language, a.metric),
                      value=_number(a.value, language, 2), limit=_number(a.limit, language, 2))
@@ -210,7 +211,8 @@ def confusion_html(f: PerformanceFigures | None, language: str) -> str:
                          cost=fmt_number(f.business_cost, language, 3)))
     th = lambda key: f"<th>{html.escape(t(key, language))}</th>"  # noqa: E731
     return (f'<h4>{head}</h4><table class="confusion"><tr><th></th>{th("cm_refused")}{th("cm_accepted")}</tr>'
-            f'<tr>{th("cm_defaulted")}<td>{n(f.refused_defaults)}</td><td class="error">{n(f.missed_defaults)}</td></tr>'
+            f'<tr>{th("cm_defaulted")}<td>{n(f.refused_defaults)}</td>'
+            f'<td class="error">{n(f.missed_defaults)}</td></tr>'
             f'<tr>{th("cm_repaid")}<td class="error">{n(f.refused_goods)}</td><td>{n(f.accepted_goods)}</td></tr>'
             f'</table><p class="note">{cost}</p>')
 
@@ -243,7 +245,8 @@ class GovernanceView(pn.viewable.Viewer):
         di, eod = fairness_limits(self.state.service.model_card())
         loading = gov.param.loading
         # fairness
-        self.fairness_help = pn.pane.HTML(pn.bind(lambda l: f'<p class="note">{html.escape(t("fairness_help", l, di=fmt_number(di, l, 2), eod=fmt_number(eod, l, 2)))}</p>', lang),
+        help_text = lambda l: t("fairness_help", l, di=fmt_number(di, l, 2), eod=fmt_number(eod, l, 2))  # noqa: E731
+        self.fairness_help = pn.pane.HTML(pn.bind(lambda l: f'<p class="note">{html.escape(help_text(l))}</p>', lang),
                                           stylesheets=[CARD_CSS], sizing_mode="stretch_width")
         self.fairness_summary = pn.pane.HTML(pn.bind(fairness_summary_html, gov.param.fairness, lang),
                                              stylesheets=[CARD_CSS, GOVERNANCE_CSS], sizing_mode="stretch_width",

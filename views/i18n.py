@@ -279,9 +279,9 @@ TEXTS: dict[str, tuple[str, str]] = {  # key -> (French, English)
     "cm_repaid": ("Remboursé", "Repaid"),
     "cm_refused": ("Refusé", "Refused"),
     "cm_accepted": ("Accordé", "Accepted"),
-    "cm_cost": ("Coût d'un défaut accepté : {missed} ; d'un bon client refusé : {refused}. Coût moyen par dossier : "
-                "{cost}.", "Cost of a missed default: {missed}; of a good client refused: {refused}. Mean cost per "
-                "application: {cost}."),
+    "cm_cost": ("Coût d'un défaut accepté : {missed} ; d'un bon client refusé : {refused}. Coût moyen par "
+                "dossier : {cost}.", "Cost of a missed default: {missed}; of a good client refused: {refused}. "
+                "Mean cost per application: {cost}."),
 }
 
 
