@@ -21,7 +21,7 @@ import orjson
 from fastapi import APIRouter, Body, Depends, FastAPI, Header, HTTPException, Path, Query, Request
 from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from fastapi.routing import APIRoute
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from fastapi_offline import FastAPIOffline
@@ -32,14 +32,14 @@ from .application import Applications
 from .audit import AUDIT_ERRORS, AuditLog, PostgresAuditLog
 from .audited import AuditedService
 from .backends import local_service
-from .contracts import (FairnessFigures, FeatureDrift, MonthFigures, PerformanceFigures, MAX_BATCH, MAX_JUSTIFICATION,
-                        MAX_PAGE, MAX_PEERS, MAX_TOP, SORTABLE, ClientFile,
+from .contracts import DECISION_FILE_FORMATS
+from .contracts import (ApplicationField, Assessment, DuplicateClientError, FairnessFigures, FeatureDrift, PerformanceFigures, MonthFigures, MAX_BATCH, MAX_JUSTIFICATION, MAX_PAGE, MAX_PEERS, MAX_TOP, SORTABLE, ClientFile,
                         ClientOverview, ClientQuery, AuditEntry, DebtCapacity, DecisionRecord, DriftRow, Explanation,
                         FeatureDistribution, Importance, JustificationRequiredError, Offers, Peers, PortfolioSummary,
                         Reasons, ScoringService, ModelVersion, VersionComparison)
 from .credentials import FORWARD_USER, ROLES, TokenSpec, parse_token_specs
 from .errors import (AuditUnavailableError, InvalidApplicationError, ModelError, RegistryError, ScoringError,
-                     UnknownClientError, UnknownVersionError)
+                     UnknownClientError, UnknownDecisionError, UnknownVersionError)
 
 log = logging.getLogger(__name__)
 TOKENS_ENV, TOKENS_FILE_ENV = "SCORING_API_TOKENS", "SCORING_API_TOKENS_FILE"
@@ -296,7 +296,9 @@ def _error_item(request: Request, e: dict) -> dict:
     elif item["loc"] == ["body"] and isinstance(e.get("input"), bytes):  # sent, but not as JSON
         content_type = request.headers.get("content-type") or "no Content-Type"
         item["msg"] = f"send the body as JSON (Content-Type: application/json), not {content_type}"
-    elif item["loc"][:1] == ["body"]:  # an application's field: the words of scoring.application
+    elif item["loc"][:1] == ["body"] and not (request.url.path.rstrip("/") == "/clients"
+                                             and item["loc"][1:2] != ["application"]):
+        # an application's field (in `POST /clients`, under "application"): the words of scoring.application
         applications = request.app.state.applications
         item["loc"] = applications.field_loc(item["loc"])
         item["msg"] = applications.reason(e)
@@ -327,9 +329,17 @@ def _install_error_handlers(app: FastAPI) -> None:
         return JSONResponse({"detail": [{"type": "value_error", "loc": ["body", "justification"], "msg": str(exc)}],
                              "message": f"justification: {exc}", "justification_required": True}, status_code=422)
 
+    @app.exception_handler(DuplicateClientError)
+    async def _duplicate_client(request: Request, exc: DuplicateClientError):
+        return JSONResponse({"detail": str(exc), "client_id": exc.client_id, "duplicate": True}, status_code=409)
+
     @app.exception_handler(UnknownClientError)
     async def _unknown_client(request: Request, exc: UnknownClientError):
         return JSONResponse({"detail": str(exc), "client_id": exc.client_id}, status_code=404)
+
+    @app.exception_handler(UnknownDecisionError)
+    async def _unknown_decision(request: Request, exc: UnknownDecisionError):
+        return JSONResponse({"detail": str(exc), "decision_id": exc.decision_id}, status_code=404)
 
     @app.exception_handler(UnknownVersionError)
     async def _unknown_version(request: Request, exc: UnknownVersionError):
@@ -388,6 +398,13 @@ def get_importance(service: Service, top: Annotated[int, Query(ge=1, le=MAX_TOP)
 @model.get("/top-features", summary="The model's main features (for comparisons)", responses=_E422)
 def get_top_features(service: Service, n: Annotated[int, Query(ge=1, le=MAX_TOP)] = 5) -> list[Importance]:
     return service.top_features(n)
+
+
+@model.get("/application-fields",
+           summary="The columns an advisor types: those a what-if may change (`whatif`: the loan and the profile, "
+                   "never a protected attribute), then the others a new application gives; bounds, categories, units")
+def get_application_fields(service: Service) -> list[ApplicationField]:
+    return service.application_fields()
 
 
 @model.get("/fairness", dependencies=[ANALYST], responses=_E403,
@@ -552,12 +569,15 @@ class DecisionIn(BaseModel):
     justification: str = Field("", max_length=MAX_JUSTIFICATION,
                                description="required (not blank) when the decision differs from the model's")
     offer: Optional[dict[str, Annotated[float, Field(ge=0, allow_inf_nan=False)]]] = Field(
-        None, description="the `changes` of an offer of `GET /clients/{id}/offers` the decision is taken on")
+        None, description="the `changes` of an offer of `GET /clients/{id}/offers` the decision is taken on, as "
+                          "given: anything else is refused (422 on `offer`); the decision is then scored on the "
+                          "changed loan by the production model")
 
 
 @clients.post("/{client_id}/decisions", status_code=201, dependencies=[ADVISOR], responses=_E503,
-              summary="Record the advisor's decision (append-only, audited); 422 when it departs from the model's "
-                      "without a justification")
+              summary="Record the advisor's decision (append-only, audited), on the application or one of its offers, "
+                      "with the file's trust flags; 422 when it departs from the model's without a justification, or "
+                      "when the offer is not one the service gives")
 def post_decision(service: Service, client_id: ClientId, body: DecisionIn) -> DecisionRecord:
     return service.record_decision(known_client(client_id), body.decision, body.justification, body.offer)
 
@@ -566,6 +586,25 @@ def post_decision(service: Service, client_id: ClientId, body: DecisionIn) -> De
              summary="The decisions recorded on a client file, oldest first")
 def get_decisions(service: Service, client_id: ClientId) -> list[DecisionRecord]:
     return service.decisions(known_client(client_id))
+
+
+@clients.get("/{client_id}/decisions/{decision_id}/file", dependencies=[ADVISOR], responses={
+                **_E503, 200: {"content": {"text/html": {}, "application/pdf": {}},
+                               "description": "the decision file, as an attachment"},
+                404: {"description": "unknown client ID, or no decision of this ID on this client file"}},
+             response_class=Response,
+             summary="The decision file of a recorded decision (HTML or PDF): the application as scored, model "
+                     "version, probability, threshold, review band, reasons, offer, trust flags, advisor, time, "
+                     "justification (audited)")
+def get_decision_file(service: Service, client_id: ClientId,
+                      decision_id: Annotated[int, Path(ge=1, le=INT64[1], description="`id` of a recorded decision")],
+                      format: Annotated[Literal[DECISION_FILE_FORMATS], Query(description="html or pdf")] = "html",  # type: ignore[valid-type]
+                      lang: Annotated[Literal["fr", "en"], Query(description="language of the file")] = "fr",
+                      ) -> Response:
+    file = service.decision_file(known_client(client_id), decision_id, format, lang)
+    return Response(file.content, media_type=file.media_type,
+                    headers={"Content-Disposition": f'attachment; filename="{file.filename}"',
+                             "Cache-Control": "no-store"})
 
 
 features = APIRouter(prefix="/features", tags=["features"], dependencies=_SECURED,
@@ -636,6 +675,38 @@ def predict_router(applications: Applications, examples: dict[str, dict]) -> API
     def get_application(service: Service, client_id: ClientId) -> dict[str, Any]:
         return service.application(known_client(client_id))
 
+    class NewApplication(BaseModel):
+        """A new application to score and save as a client file."""
+        model_config = ConfigDict(extra="forbid")
+        application: Application = Field(  # type: ignore[valid-type]
+            description="the application, as `POST /predict` takes it")
+        client_id: Optional[int] = Field(None, gt=0, le=INT64[1], description="the ID to give the file (refused "
+                                                                               "with 409 if taken); default: the next "
+                                                                               "free one")
+
+    @files.post("", status_code=201, max_body_size=MAX_APPLICATION_BYTES, dependencies=[ADVISOR],
+                response_model=ClientFile,
+                responses={**_E503, 409: {"description": "the client ID is taken (`duplicate: true`)"}},
+                summary="Score a new application with the production model and save it as a new client file "
+                        "(append-only, audited): found afterwards by `GET /clients` and opened like any file")
+    def post_client(service: Service, body: NewApplication) -> ClientFile:
+        try:
+            return service.create_client(body.application, body.client_id)
+        except InvalidApplicationError as exc:
+            raise InvalidApplicationError(f"application.{exc.field}", exc.reason) from None
+
+    what_if = APIRouter(tags=["predict"], dependencies=_SECURED, route_class=OrjsonRoute,
+                        responses={**_E401, **_E403, **_E404, **_E422, **_E503})
+
+    @what_if.post("/assess", max_body_size=MAX_APPLICATION_BYTES, dependencies=[ADVISOR],
+                  summary="Score an application with its principal reasons (production model): with `client_id`, a "
+                          "what-if of that client file (`changes` names what differs; a protected attribute may not)")
+    def assess(service: Service, application: Annotated[Application, Body(openapi_examples=examples)],
+               lang: Annotated[Literal["fr", "en"], Query(description="language of the reasons")] = "fr",
+               client_id: Annotated[Optional[int], Query(description="the client file this is a what-if of")] = None,
+               ) -> Assessment:
+        return service.assess(application, lang, None if client_id is None else known_client(client_id))
+
     router = APIRouter(prefix="/predict", tags=["predict"], dependencies=_SECURED, route_class=OrjsonRoute,
                        responses={**_E401, **_E403, 413: {"description": "body too large"}, **_E422, **_E503})
 
@@ -660,6 +731,7 @@ def predict_router(applications: Applications, examples: dict[str, dict]) -> API
     both = APIRouter()
     both.include_router(files)
     both.include_router(router)
+    both.include_router(what_if)
     return both
 
 

@@ -16,7 +16,8 @@ import math
 from typing import Any, Mapping, Sequence
 
 from .audit import AUDIT_ERRORS, Entry
-from .contracts import (FairnessFigures, FeatureDrift, MonthFigures, PerformanceFigures, AuditEntry, ClientFile, ClientOverview, ClientPage, ClientQuery, DebtCapacity, DecisionRecord,
+from .contracts import DecisionFile
+from .contracts import (ApplicationField, Assessment, FairnessFigures, FeatureDrift, PerformanceFigures, MonthFigures, AuditEntry, ClientFile, ClientOverview, ClientPage, ClientQuery, DebtCapacity, DecisionRecord,
                         DriftRow, Explanation, FeatureDistribution, Importance, Offers, Peers, PortfolioSummary, Reasons,
                         REFUSED, Score, ScoringService, ModelVersion, VersionComparison, decide)
 from .errors import AuditUnavailableError
@@ -149,6 +150,32 @@ class AuditedService:
                                                                             "decisions": len(records)})])
         return records
 
+    def assess(self, application: Mapping[str, Any], lang: str = "fr", client_id: int | None = None) -> Assessment:
+        """A what-if (or an application alone) is a scoring: one "predicted" entry with its score, on the client's
+        file for a what-if, naming the columns changed."""
+        assessment = self.service.assess(application, lang, client_id)
+        score = Score(assessment.client_id, assessment.default_probability, assessment.decision,
+                      assessment.threshold, assessment.model_version)
+        self._write([self._entry("predicted", assessment.client_id, score, details={
+            "read": "what-if" if assessment.client_id is not None else "assessment",
+            "changed": sorted(assessment.changes)})])
+        return assessment
+
+    def create_client(self, application: Mapping[str, Any], client_id: int | None = None,
+                      created_by: str | None = None) -> ClientFile:
+        """The creator is this service's user (`created_by` is ignored). The file is saved, then its
+        "application_created" entry written before it is returned; if the entry cannot be written the caller is told so
+        (`AuditUnavailableError`) although the file stays saved (append-only, with its creator and time)."""
+        file = self.service.create_client(application, client_id, created_by=self.user)
+        self._write([self._entry("application_created", file.client_id, file.score, details={
+            "fields": len(application)})])
+    def decision_file(self, client_id: int, decision_id: int, format: str = "html", lang: str = "fr") -> DecisionFile:
+        """A decision file holds the client's application: reading it is a read of the client file."""
+        file = self.service.decision_file(client_id, decision_id, format, lang)
+        self._write([self._entry("client_opened", file.client_id, details={
+            "read": "decision_file", "decision_id": file.decision_id, "format": format, "lang": lang})])
+        return file
+
     def audit_trail(self, client_id: int, limit: int = 100) -> list[AuditEntry]:
         """Who did what with one client file, newest first; reading it is an entry of its own (written first,
         so it shows in the trail)."""
@@ -200,6 +227,9 @@ class AuditedService:
 
     def contract_types(self) -> list[str]:
         return self.service.contract_types()
+
+    def application_fields(self) -> list[ApplicationField]:
+        return self.service.application_fields()
 
     def search(self, query: ClientQuery) -> ClientPage:
         page = self.service.search(query)

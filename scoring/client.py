@@ -18,12 +18,14 @@ from urllib.parse import quote
 
 import httpx
 
-from .contracts import (FairnessFigures, FeatureDrift, MonthFigures, PerformanceFigures, AuditEntry, ClientFile, ClientOverview, ClientPage, ClientQuery, DebtCapacity, DecisionRecord,
+from .contracts import DecisionFile
+from .contracts import (ApplicationField, Assessment, DuplicateClientError, FairnessFigures, FeatureDrift, PerformanceFigures, MonthFigures, AuditEntry, ClientFile, ClientOverview, ClientPage, ClientQuery, DebtCapacity, DecisionRecord,
                         DriftRow, Explanation, FeatureDistribution, Importance, JustificationRequiredError, Offers, Peers,
                         PortfolioSummary, Reasons, Score, from_json, ModelVersion, VersionComparison)
 from .credentials import first_token
 from .errors import (AccessDeniedError, ApiAuthenticationError, AuditUnavailableError, InvalidApplicationError, ScoringError,
-                     ServiceUnavailableError, UnknownClientError, RegistryError, UnknownVersionError)
+                     ServiceUnavailableError, UnknownClientError, RegistryError, UnknownDecisionError,
+                     UnknownVersionError)
 
 URL_ENV, TOKEN_ENV, TIMEOUT_ENV = "SCORING_API_URL", "SCORING_API_TOKEN", "SCORING_API_TIMEOUT"
 TOKEN_FILE_ENV = "SCORING_API_TOKEN_FILE"  # e.g. a Docker secret; its first token is used
@@ -96,7 +98,9 @@ class HttpScoringService:
         return f"HttpScoringService({self.base_url!r})"
 
     # ------------------------------------------------------------------ transport and errors
-    def _call(self, method: str, path: str, *, params: dict | None = None, body: Any = None) -> Any:
+    def _call(self, method: str, path: str, *, params: dict | None = None, body: Any = None,
+              raw: bool = False) -> Any:
+        """The JSON answer (`raw=True`: the `httpx.Response` itself, for a file), or the domain's error."""
         headers = {"X-User": self.user} if self.user else {}
         if self.role:
             headers["X-Role"] = self.role
@@ -113,15 +117,19 @@ class HttpScoringService:
             raise ServiceUnavailableError(f"the scoring API at {self.base_url} is unreachable ({exc}); check that "
                                           f"it is running (`make api`) and that {URL_ENV} is right") from None
         if r.status_code < 400:
-            return r.json()
+            return r if raw else r.json()
         detail = self._detail(r)
         if r.status_code == 401:
             raise ApiAuthenticationError(f"the scoring API at {self.base_url} refused the token (401: {detail}); "
                                          f"check {TOKEN_ENV}")
         if r.status_code == 403:
             raise AccessDeniedError(f"the scoring API refused this ({detail})")
+        if r.status_code == 409 and self._json(r).get("duplicate"):
+            raise DuplicateClientError(self._json(r).get("client_id"))
         if r.status_code == 404:
             data = self._json(r)
+            if "decision_id" in data:
+                raise UnknownDecisionError(int(path.split("/")[2]), data["decision_id"])
             if "client_id" in data:
                 raise UnknownClientError(data["client_id"])
             if "feature" in data:
@@ -154,8 +162,10 @@ class HttpScoringService:
         None for an error elsewhere (a query parameter)."""
         if not loc or loc[0] != "body":
             return None
-        if path == "/predict":
+        if path in ("/predict", "/assess"):
             return ".".join(loc[1:]) or "application"
+        if path == "/clients":  # a new application: `{"application": {...}, "client_id": ...}`
+            return (".".join(loc[2:]) or "application") if loc[1:2] == ["application"] else None
         if path.startswith("/clients/") and path.endswith("/decisions") and loc[1:2] == ["offer"]:
             return ".".join(loc[1:])  # a column of the offer a decision is taken on: `offer.AMT_CREDIT`
         if path == "/predict/batch":
@@ -308,3 +318,35 @@ class HttpScoringService:
 
     def decisions(self, client_id: int) -> list[DecisionRecord]:
         return from_json(list[DecisionRecord], self._call("GET", f"/clients/{self._id(client_id)}/decisions"))
+
+    # ------------------------------------------------------------------ what-if and new applications
+    def application_fields(self) -> list[ApplicationField]:
+        return from_json(list[ApplicationField], self._call("GET", "/model/application-fields"))
+
+    def assess(self, application: Mapping[str, Any], lang: str = "fr", client_id: int | None = None) -> Assessment:
+        if not isinstance(application, Mapping):
+            raise InvalidApplicationError("application", "must be a mapping of column name to value")
+        params: dict[str, Any] = {"lang": lang}
+        if client_id is not None:
+            params["client_id"] = self._id(client_id)
+        return from_json(Assessment, self._call("POST", "/assess", params=params, body=dict(application)))
+
+    def create_client(self, application: Mapping[str, Any], client_id: int | None = None,
+                      created_by: str | None = None) -> ClientFile:
+        """`created_by` is not sent: the API records the caller (its token, and the `X-User` it forwards)."""
+        if not isinstance(application, Mapping):
+            raise InvalidApplicationError("application", "must be a mapping of column name to value")
+        body: dict[str, Any] = {"application": dict(application)}
+        if client_id is not None:
+            body["client_id"] = client_id
+        return from_json(ClientFile, self._call("POST", "/clients", body=body))
+    def decision_file(self, client_id: int, decision_id: int, format: str = "html", lang: str = "fr") -> DecisionFile:
+        cid = self._id(client_id)
+        try:
+            did = int(decision_id)
+        except (TypeError, ValueError):
+            raise UnknownDecisionError(cid, decision_id) from None
+        r = self._call("GET", f"/clients/{cid}/decisions/{did}/file", params={"format": format, "lang": lang}, raw=True)
+        disposition = r.headers.get("content-disposition", "")
+        name = disposition.split("filename=", 1)[1].strip('"') if "filename=" in disposition else f"decision.{format}"
+        return DecisionFile(cid, did, name, r.headers.get("content-type", ""), r.content)

@@ -330,6 +330,21 @@ class DebtCapacity:
     accepted_effort_rates: Histogram | None = None  # effort rates of all and accepted clients ("all", "accepted")
 
 
+TRUST_FLAGS = ("out_of_range", "many_missing", "segment_drift", "range_unknown")
+
+
+@dataclass(frozen=True)
+class TrustFlag:
+    """A reason to trust a client's score less than usual (issue 12, item 8)."""
+    kind: str                            # one of TRUST_FLAGS: "range_unknown" = the model card cannot tell the range
+    features: tuple[str, ...] = ()       # out_of_range: the features beyond the training range; segment_drift: the
+                                         # features drifting in the client's month
+    value: float | None = None           # many_missing: the share of the model's features missing; segment_drift:
+                                         # the score's PSI that month
+    limit: float | None = None           # the configured share, the PSI drift limit
+    segment: str | None = None           # segment_drift: the month of application ("2026-03")
+
+
 @dataclass(frozen=True)
 class ClientOverview:
     """Everything the dashboard shows about one client, read as one action (one audit entry, one request)."""
@@ -337,6 +352,7 @@ class ClientOverview:
     explanation: Explanation
     comparison: FeatureDistribution | None
     debt: DebtCapacity
+    flags: tuple[TrustFlag, ...] = ()    # why the score deserves less trust than usual; none: no flag
 
 
 @dataclass(frozen=True)
@@ -447,6 +463,63 @@ class DecisionRecord:
     reasons: tuple[str, ...]      # the texts of the reasons shown
     offer: dict[str, float] | None
     application: dict[str, Any]   # the inputs scored: re-scoring them with `model` gives `default_probability`
+    flags: tuple[TrustFlag, ...] = ()   # the trust flags of the file when the decision was taken
+
+
+DECISION_FILE_FORMATS = ("html", "pdf")
+
+
+@dataclass(frozen=True)
+class DecisionFile:
+    """The decision file of one recorded decision, ready to hand over: an HTML page or a PDF document."""
+    client_id: int
+    decision_id: int
+    filename: str                 # e.g. "decision-100002-7.pdf"
+    media_type: str               # "text/html; charset=utf-8" | "application/pdf"
+    content: bytes
+
+
+# ------------------------------------------------------------------------------------------ what-if, new applications
+@dataclass(frozen=True)
+class ApplicationField:
+    """A column of an application an advisor types: changed in a what-if (`whatif`), or entered for a new
+    application. Values are in the column's own unit (`unit`: "negative_days" for days counted back from the
+    application, shown as years); bounds are the schema's physical ones (None: any, amounts >= 0)."""
+    column: str
+    role: str | None              # business role (credit_amount, income, employment...), None for another feature
+    label: str
+    label_fr: str
+    kind: str                     # "number" | "category"
+    minimum: float | None = None
+    maximum: float | None = None
+    categories: tuple[str, ...] = ()
+    unit: str | None = None       # "negative_days", "yearly", "monthly", "currency", "count", "category"...
+    sentinel: float | None = None  # a value meaning "not given" (DAYS_EMPLOYED = 365243: not employed)
+    whatif: bool = True           # may be changed in a what-if: the loan and the profile, never a protected attribute
+
+
+@dataclass(frozen=True)
+class Assessment:
+    """An application as typed (a what-if of a client file, or a new application) scored by the production model,
+    with its principal reasons from the exact SHAP values (`Reasons`' rules)."""
+    client_id: int | None         # the client file it varies (a what-if), None for an application alone
+    lang: str
+    default_probability: float
+    decision: str
+    threshold: float
+    model_version: str
+    review: bool                  # within the review band around the threshold ("à étudier")
+    reasons: tuple[Reason, ...]
+    changes: dict[str, Any]       # a what-if: the columns that differ from the client file's application
+
+
+class DuplicateClientError(ValueError):
+    """A new application under a client ID that a client file already has."""
+
+    def __init__(self, client_id: int):
+        self.client_id = client_id
+        super().__init__(f"client ID {client_id} is already taken: a client file has it (leave client_id out to "
+                         f"get a new one)")
 
 
 @dataclass(frozen=True)
@@ -526,6 +599,13 @@ class ScoringService(Protocol):
     def record_decision(self, client_id: int, decision: str, justification: str = "",
                         offer: Mapping[str, float] | None = None, advisor: str | None = None) -> DecisionRecord: ...
     def decisions(self, client_id: int) -> list[DecisionRecord]: ...
+    def application_fields(self) -> list[ApplicationField]: ...     # what a what-if or a new application types
+    def assess(self, application: Mapping[str, Any], lang: str = "fr",
+               client_id: int | None = None) -> Assessment: ...   # a what-if of `client_id`, or an application alone
+    def create_client(self, application: Mapping[str, Any], client_id: int | None = None,
+                      created_by: str | None = None) -> ClientFile: ...   # saved as a new client file
+    def decision_file(self, client_id: int, decision_id: int, format: str = "html",
+                      lang: str = "fr") -> DecisionFile: ...   # one recorded decision, as HTML or PDF
 
 
 # ------------------------------------------------------------------------------------------ JSON codecs

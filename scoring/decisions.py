@@ -11,17 +11,18 @@ import json
 import os
 import sqlite3
 import threading
+from dataclasses import asdict
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from .contracts import DecisionRecord
+from .contracts import DecisionRecord, TrustFlag
 
 REVIEW_BAND_ENV = "SCORING_REVIEW_BAND"
 DECISIONS_DB_ENV = "SCORING_DECISIONS_DB"
 REVIEW_BAND = 0.02   # probabilities within this of the threshold are "à étudier" / "to review"
 _COLUMNS = ("id", "at", "client_id", "advisor", "model_version", "model", "default_probability", "threshold",
-            "model_decision", "decision", "justification", "review", "review_band", "reasons", "offer", "application")
+            "model_decision", "decision", "justification", "review", "review_band", "reasons", "offer", "application", "flags")
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS decisions (
     id                  INTEGER PRIMARY KEY,
@@ -39,7 +40,8 @@ CREATE TABLE IF NOT EXISTS decisions (
     review_band         REAL    NOT NULL,
     reasons             TEXT    NOT NULL,   -- JSON list of the texts shown
     offer               TEXT,               -- JSON object of the changes, or NULL
-    application         TEXT    NOT NULL    -- JSON object: the inputs scored
+    application         TEXT    NOT NULL,   -- JSON object: the inputs scored
+    flags               TEXT                -- JSON list of the trust flags (NULL in a log from before them)
 );
 CREATE INDEX IF NOT EXISTS decisions_client ON decisions (client_id, id);
 CREATE TRIGGER IF NOT EXISTS decisions_no_update BEFORE UPDATE ON decisions
@@ -75,6 +77,9 @@ class DecisionLog:
         con = self._connection()
         con.execute("PRAGMA journal_mode = WAL")
         con.executescript(_SCHEMA)
+        columns = {row[1] for row in con.execute("PRAGMA table_info(decisions)")}
+        if "flags" not in columns:  # a log written before the trust flags: adding a column changes no record
+            con.execute("ALTER TABLE decisions ADD COLUMN flags TEXT")
 
     def _connection(self) -> sqlite3.Connection:
         con = getattr(self._local, "con", None)
@@ -86,10 +91,11 @@ class DecisionLog:
     def append(self, **values: Any) -> DecisionRecord:
         """Store one decision (time-stamped now, UTC) and return it as stored."""
         at = datetime.now(timezone.utc).isoformat(timespec="microseconds")
-        row = {**values, "at": at}
+        row = {"flags": [], **values, "at": at}
+        row["flags"] = [f if isinstance(f, dict) else asdict(f) for f in row["flags"]]
         stored = [row[c] for c in _COLUMNS[1:]]
         stored[_COLUMNS.index("review") - 1] = int(bool(row["review"]))
-        for name in ("reasons", "offer", "application"):
+        for name in ("reasons", "offer", "application", "flags"):
             i = _COLUMNS.index(name) - 1
             stored[i] = None if stored[i] is None else json.dumps(stored[i], sort_keys=True)
         cur = self._connection().execute(
@@ -103,6 +109,12 @@ class DecisionLog:
                                           f"ORDER BY id", (int(client_id),)).fetchall()
         return [self._record(r) for r in rows]
 
+    def get(self, client_id: int, decision_id: int) -> DecisionRecord | None:
+        """One decision of the client's, or None (a decision of another client's is not found either)."""
+        row = self._connection().execute(f"SELECT {', '.join(_COLUMNS)} FROM decisions WHERE client_id = ? AND "
+                                         f"id = ?", (int(client_id), int(decision_id))).fetchone()
+        return None if row is None else self._record(row)
+
     @staticmethod
     def _record(row) -> DecisionRecord:
         d = dict(zip(_COLUMNS, row, strict=True))
@@ -110,6 +122,8 @@ class DecisionLog:
         d["reasons"] = tuple(json.loads(d["reasons"]))
         d["offer"] = None if d["offer"] is None else json.loads(d["offer"])
         d["application"] = json.loads(d["application"])
+        d["flags"] = tuple(TrustFlag(**{**f, "features": tuple(f.get("features", ()))})
+                           for f in json.loads(d["flags"] or "[]"))
         return DecisionRecord(**d)
 
     def __repr__(self) -> str:

@@ -53,6 +53,18 @@ class AccessDeniedError(ScoringError):
     """The caller's role does not allow this (403)."""
 
 
+class UnknownDecisionError(ScoringError, KeyError):
+    """No recorded decision of this ID on this client file."""
+
+    def __init__(self, client_id, decision_id):
+        self.client_id, self.decision_id = client_id, decision_id
+        super().__init__(f"no decision {decision_id!r} recorded on client file {client_id!r}: see "
+                         f"GET /clients/{client_id}/decisions for the decisions recorded")
+
+    def __str__(self) -> str:
+        return self.args[0]
+
+
 class RegistryError(ScoringError):
     """A model version that cannot be compared or activated, or an activation without a reason."""
 

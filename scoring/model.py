@@ -84,6 +84,9 @@ class ModelCard:
     reference: dict
     scores: dict = field(default_factory=dict)   # where each stored probability comes from
     fairness: dict = field(default_factory=dict)  # protected attribute -> figures (scoring.fairness), out of fold
+    # numeric feature -> [lowest, highest] value seen in training: beyond it the trees extrapolate flat (trust
+    # flags); empty in a card built before it
+    training_range: dict = field(default_factory=dict)
 
     @property
     def feature_spec(self) -> FeatureSpec:
@@ -96,10 +99,24 @@ class ModelCard:
         """The card without the bulky reference statistics (what `/model` returns)."""
         d = asdict(self)
         d.pop("reference")
+        d.pop("training_range")
         spec = d.pop("spec")
         d["features"] = spec["features"]
         d["schema"] = spec["schema"]  # labels, currency, roles, protected attributes, bounds; no file paths
         return d
+
+
+def training_ranges(X: np.ndarray, spec: FeatureSpec) -> dict[str, list[float]]:
+    """The lowest and highest value of each numeric feature in the training data (missing values ignored)."""
+    out = {}
+    for j, f in enumerate(spec.features):
+        if f.kind == "categorical":
+            continue
+        column = np.asarray(X[:, j], dtype=np.float64)
+        finite = column[np.isfinite(column)]
+        if finite.size:
+            out[f.name] = [float(finite.min()), float(finite.max())]
+    return out
 
 
 FOLDS = 5
@@ -259,6 +276,7 @@ def train_model(X: np.ndarray, y: np.ndarray, spec: FeatureSpec, *, fingerprint:
         params=params,
         spec=spec.to_dict(),
         reference=reference_statistics(X, p_all, kinds, levels),
+        training_range=training_ranges(X, spec),
         scores={"labelled": f"out of fold: each labelled client file's probability comes from one of {folds} "
                             f"models trained without it (cross-fitting); its explanation from the same model",
                 "new": "the production model, trained on every labelled application",

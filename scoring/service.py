@@ -11,6 +11,7 @@ import dataclasses
 import functools
 import json
 import logging
+import math
 import os
 import re
 import threading
@@ -19,13 +20,15 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from .config import Workdir
-from .contracts import (DEBT_KEYS, DECISIONS, MAX_BATCH, MAX_JUSTIFICATION, MAX_PEERS, REASON_LANGUAGES, ClientFile,
+from .contracts import (DEBT_KEYS, DECISIONS, MAX_BATCH, MAX_JUSTIFICATION, MAX_PEERS, REASON_LANGUAGES,
+                        ApplicationField, Assessment, DuplicateClientError, ClientFile,
                         ClientOverview, ClientPage, ClientQuery, DebtCapacity, DecisionRecord, DriftRow, Explanation,
                         Curve, FairnessAlert, FairnessFigures, FeatureDistribution, FeatureDrift, GroupFigures,
                         Histogram, Importance, JustificationRequiredError, MonthFigures, Offers, Peer, Peers,
                         PerformanceFigures, PortfolioSummary, RatioComparison, Reasons, Score, ModelVersion,
                         VersionComparison, decide)
-from .errors import InvalidApplicationError, ModelError, ScoringError, UnknownClientError
+from .contracts import DecisionFile, TrustFlag
+from .errors import InvalidApplicationError, ModelError, ScoringError, UnknownClientError, UnknownDecisionError
 from .labels import feature_labels
 from .model import load_folds, load_model
 from .fairness import fairness_report, group_labels
@@ -45,6 +48,9 @@ RATIOS = ("debt_ratio", "credit_income_ratio")  # store columns compared with th
 #: a client file's debts (`contracts.DEBT_KEYS`) -> the store column holding it
 DEBT_STORE_COLUMNS = {"active_credits": "active_credits", "outstanding_debt": "outstanding_debt",
                       "monthly_debt_service": "debt", "max_days_overdue": "max_days_overdue"}
+FORM_FEATURES = 15       # the model's main features a new application's form asks for, besides the roles
+MISSING_SHARE_ENV = "SCORING_MISSING_SHARE"
+MISSING_SHARE = 0.45  # a file missing more than this share of the model's features is flagged (generated data: 1 % of files)
 
 
 def _hist(values: np.ndarray, edges: np.ndarray) -> list[int]:
@@ -64,9 +70,12 @@ def _robust_edges(values: np.ndarray, bins: int = HIST_BINS) -> np.ndarray:
 class LocalScoringService:
     """In-process backend: model, store and feature matrix loaded once, shared by all sessions."""
 
-    def __init__(self, workdir: Workdir | None = None, nthread: int | None = None):
+    def __init__(self, workdir: Workdir | None = None, nthread: int | None = None,
+                 new_applications: str | os.PathLike | None = None):
         """`nthread`: XGBoost threads per call (default `SCORING_NTHREAD`, else 1: a server scores many requests
-        at once, and one application gains nothing from more)."""
+        at once, and one application gains nothing from more). `new_applications`: the SQLite file of the
+        applications entered after the build (`scoring.intake`; default: see `new_files`)."""
+        self._new_applications_path = new_applications
         self.workdir = (workdir or Workdir.resolve()).require_built()
         nthread = int(os.environ.get("SCORING_NTHREAD", "1")) if nthread is None else int(nthread)
         booster, card = load_model(self.workdir.model)
@@ -308,7 +317,8 @@ class LocalScoringService:
 
     # ------------------------------------------------------------ clients
     def search(self, query: ClientQuery) -> ClientPage:
-        return self.store.search(query)
+        appended = self._appended_frame()
+        return self.store.search(query, appended, getattr(self, "_appended_cache", (None,))[0])
 
     def _row(self, client_id: int) -> int:
         try:
@@ -321,6 +331,8 @@ class LocalScoringService:
         return i
 
     def client(self, client_id: int) -> ClientFile:
+        if (new := self._new(client_id)) is not None:
+            return self._new_client_file(new)
         row = self.store.get(client_id)
         p = row["default_probability"]
         score = self.scorer.score_of(row["client_id"], p)
@@ -342,12 +354,16 @@ class LocalScoringService:
         return self.scorer if k < 0 else self.fold_scorers[k]
 
     def explain(self, client_id: int, top: int | None = None) -> Explanation:
+        if (new := self._new(client_id)) is not None:
+            return self.scorer.explain_row(self._new_row(new), new.client_id, top)
         i = self._row(client_id)
         return self.scorer_of(i).explain_row(np.asarray(self.X[i]), int(self.ids[i]), top)
 
     def score_and_explain(self, client_id: int, top: int | None = None) -> tuple[Score, Explanation]:
         """The client's score recomputed from their row with its explanation: one NumPy row, one TreeSHAP call,
         by the model that scored the file."""
+        if (new := self._new(client_id)) is not None:
+            return self.scorer.score_and_explain(self._new_row(new), new.client_id, top)
         i = self._row(client_id)
         return self.scorer_of(i).score_and_explain(np.asarray(self.X[i]), int(self.ids[i]), top)
 
@@ -356,7 +372,7 @@ class LocalScoringService:
         file = self.client(client_id)
         return ClientOverview(file, self.explain(file.client_id, top),
                               None if feature is None else self.distribution(feature, file.client_id),
-                              self.debt_capacity(file.client_id))
+                              self.debt_capacity(file.client_id), self.trust_flags(file.client_id))
 
     def predict(self, record: Mapping[str, Any], explain: bool = False,
                 top: int | None = None) -> tuple[Score, Explanation | None]:
@@ -404,8 +420,9 @@ class LocalScoringService:
         f = self.scorer.spec.features[self.scorer.spec.index(feature)]
         value = percentile = None
         if client_id is not None:
-            i = self._row(client_id)
-            raw = float(self.X[i, self.scorer.spec.index(feature)])
+            new = self._new(client_id)
+            row = self._new_row(new) if new is not None else self.X[self._row(client_id)]
+            raw = float(row[self.scorer.spec.index(feature)])
             if np.isfinite(raw):
                 if kind == "categorical":
                     value = f.categories[int(raw)]
@@ -440,13 +457,15 @@ class LocalScoringService:
         """The effort rate (existing credits' and the asked loan's monthly payments over the monthly income, the
         store's `debt_ratio`) against the cap, what remains under it, the largest amount affordable at the term
         asked, and the effort rates of accepted clients; the ratios against the population as before."""
-        i = self._row(client_id)
+        new = self._new(client_id)
+        i = None if new is not None else self._row(client_id)
         ratios = []
         for name, (values, pop_mean, acc_mean, hist) in self._ratio_reference.items():
-            v = values[i]
+            v = values[i] if new is None else np.float64(np.nan if new.roles.get(name) is None
+                                                         else new.roles[name])
             en, fr = feature_labels(name)
             ratios.append(RatioComparison(name, en, fr, None if not np.isfinite(v) else float(v), pop_mean, acc_mean, hist))
-        row = self.store.get(int(self.ids[i]))
+        row = self.store.get(int(self.ids[i])) if new is None else new.roles
 
         def known(key: str) -> float | None:
             v = row.get(key)
@@ -467,7 +486,8 @@ class LocalScoringService:
         if effort is not None and reference is not None:
             accepted = self._accepted_effort_rates
             percentile = 100.0 * float(np.searchsorted(accepted, effort, side="left")) / max(len(accepted), 1)
-        return DebtCapacity(int(self.ids[i]), ratios, monthly_income=income, existing_debt_service=existing,
+        return DebtCapacity(int(self.ids[i]) if new is None else new.client_id, ratios, monthly_income=income,
+                            existing_debt_service=existing,
                             requested_payment=payment, effort_rate=effort, effort_cap=cap,
                             remaining_capacity=remaining, term_months=term, max_affordable_amount=affordable,
                             accepted_percentile=percentile,
@@ -481,10 +501,63 @@ class LocalScoringService:
         chosen = values[accepted]
         return np.sort(chosen[np.isfinite(chosen)])
 
+    # ------------------------------------------------------------ trust flags
+    @functools.cached_property
+    def missing_share_limit(self) -> float:
+        value = float(os.environ.get(MISSING_SHARE_ENV, MISSING_SHARE))
+        if not 0 < value <= 1:
+            raise ValueError(f"{MISSING_SHARE_ENV} must be a share between 0 and 1, got {value}")
+        return value
+
+    @functools.cached_property
+    def _training_range(self) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+        """Lowest and highest training value of each numeric feature, in the model's order (NaN: not checked);
+        None when the model card predates them."""
+        ranges = self.card.training_range
+        if not ranges:
+            return None
+        spec = self.scorer.spec
+        low = np.array([ranges.get(f.name, [np.nan, np.nan])[0] for f in spec.features], dtype=np.float64)
+        high = np.array([ranges.get(f.name, [np.nan, np.nan])[1] for f in spec.features], dtype=np.float64)
+        return low, high, np.array([f.name for f in spec.features])
+
+    def flags_of_row(self, x: np.ndarray, month: str | None = None) -> tuple[TrustFlag, ...]:
+        """The trust flags of an application (a row of the model's features): values beyond the training range,
+        many missing fields, and its month of application drifting in `monitoring()`."""
+        x = np.asarray(x, dtype=np.float64)
+        flags = []
+        ranges = self._training_range
+        if ranges is None:
+            flags.append(TrustFlag("range_unknown"))
+        else:
+            low, high, names = ranges
+            with np.errstate(invalid="ignore"):
+                outside = np.isfinite(x) & ((x < low) | (x > high))
+            if outside.any():
+                flags.append(TrustFlag("out_of_range", tuple(names[outside].tolist())))
+        share = float(np.mean(~np.isfinite(x))) if x.size else 0.0
+        if share > self.missing_share_limit:
+            flags.append(TrustFlag("many_missing", value=share, limit=self.missing_share_limit))
+        if month is not None:
+            figures = next((m for m in self.monitoring() if m.month == month), None)
+            if figures is not None and (figures.score_psi >= PSI_DRIFT or figures.drifting):
+                flags.append(TrustFlag("segment_drift", tuple(figures.drifting), figures.score_psi, PSI_DRIFT, month))
+        return tuple(flags)
+
+    def trust_flags(self, client_id: int) -> tuple[TrustFlag, ...]:
+        """The trust flags of a client file (see `flags_of_row`), its segment being its month of application."""
+        i = self._row(client_id)
+        date = self.store.get(int(self.ids[i])).get("application_date")
+        known = date is not None and date == date   # NaT (no date in this dataset) is not equal to itself
+        month = (f"{date:%Y-%m}" if hasattr(date, "strftime") else str(date)[:7]) if known else None
+        return self.flags_of_row(np.asarray(self.X[i]), month)
+
     # ------------------------------------------------------------ advising a client
     def application(self, client_id: int) -> dict[str, Any]:
         """The client's application exactly as `predict` (`POST /predict`) takes it: the raw columns the API
         accepts (protected ones included), without missing values."""
+        if (new := self._new(client_id)) is not None:
+            return dict(new.application)
         return dict(self._application(int(self.ids[self._row(client_id)])))
 
     @functools.lru_cache(maxsize=4096)
@@ -521,6 +594,10 @@ class LocalScoringService:
 
         if lang not in REASON_LANGUAGES:
             raise ValueError(f"lang must be one of {', '.join(REASON_LANGUAGES)}, got {lang!r}")
+        if (new := self._new(client_id)) is not None:
+            assessed = self._assess(new.application, lang, new.client_id)
+            return Reasons(new.client_id, lang, assessed.decision, assessed.default_probability, assessed.threshold,
+                           assessed.model_version, assessed.reasons)
         i = self._row(client_id)
         scorer = self.scorer_of(i)
         x = np.asarray(self.X[i])
@@ -534,7 +611,8 @@ class LocalScoringService:
         """The closest loans the production model accepts for a refused application (`scoring.offers`)."""
         from .offers import counter_offers
 
-        cid = int(self.ids[self._row(client_id)])
+        new = self._new(client_id)
+        cid = int(self.ids[self._row(client_id)]) if new is None else new.client_id
         return counter_offers(self.scorer, self.application(cid), cid, effort_cap=self.effort_cap)
 
     @functools.cached_property
@@ -553,15 +631,19 @@ class LocalScoringService:
         observed default rate."""
         if not 1 <= int(k) <= MAX_PEERS:
             raise ValueError(f"k must be between 1 and {MAX_PEERS}, got {k}")
-        i = self._row(client_id)
+        new = self._new(client_id)
+        i = None if new is not None else self._row(client_id)
         index = self._peer_index
-        rows, dist = index.nearest(np.asarray(self.X[i]), int(k), exclude_row=i)
+        x = np.asarray(self.X[i]) if new is None else self._new_row(new)
+        rows, dist = index.nearest(x, int(k), exclude_row=i)
         target = self._target
         p = self._probabilities
         peers = tuple(Peer(int(self.ids[r]), float(d), bool(target[r] == 1), float(p[r]))
                       for r, d in zip(rows.tolist(), dist.tolist()))
         rate = float(np.mean([q.defaulted for q in peers])) if peers else float("nan")
         names = tuple(self.scorer.spec.features[j].name for j in index.columns)
+        if new is not None:
+            return Peers(new.client_id, len(peers), self._new_probability(new), rate, names, peers)
         return Peers(int(self.ids[i]), len(peers), float(p[i]), rate, names, peers)
 
     @functools.cached_property
@@ -595,8 +677,9 @@ class LocalScoringService:
         justification = (justification or "").strip()
         if len(justification) > MAX_JUSTIFICATION:
             raise ValueError(f"the justification is limited to {MAX_JUSTIFICATION} characters")
-        i = self._row(client_id)
-        cid = int(self.ids[i])
+        new = self._new(client_id)
+        i = None if new is not None else self._row(client_id)
+        cid = int(self.ids[i]) if new is None else new.client_id
         application = self.application(cid)
         if offer:
             outside = sorted(set(offer) - loan_columns(self.scorer.spec))
@@ -607,9 +690,15 @@ class LocalScoringService:
                 application = self.applications.validate({**application, **offer})
             except InvalidApplicationError as exc:
                 raise InvalidApplicationError(f"offer.{exc.field}", exc.reason) from None
+            offers = self.offers(cid)
+            if not any(_same_changes(offer, o.changes) for o in offers.offers):
+                why = (f"{len(offers.offers)} offers are given for this client" if offers.offers
+                       else (offers.message or "no offer is given for this client"))
+                raise InvalidApplicationError("offer", f"not one of the offers of GET /clients/{cid}/offers ({why}): "
+                                                       f"send the `changes` of one of them as they are")
             scorer, model = self.scorer, "production"
         else:
-            scorer = self.scorer_of(i)
+            scorer = self.scorer_of(i) if new is None else self.scorer  # a new file: the production model
             model = "production" if scorer is self.scorer else f"fold {int(self.folds[i])}"
         score, _ = scorer.score_record(application)
         if decision != score.decision and not justification:
@@ -622,11 +711,274 @@ class LocalScoringService:
             model_decision=score.decision, decision=decision, justification=justification,
             review=in_review_band(score.default_probability, score.threshold, self.review_band),
             review_band=self.review_band, reasons=list(shown), offer=None if not offer else dict(offer),
-            application=application)
+            application=application, flags=list(self.trust_flags(cid)))
 
     def decisions(self, client_id: int) -> list[DecisionRecord]:
         """The decisions recorded on a client file, oldest first."""
-        return self.decision_log.for_client(int(self.ids[self._row(client_id)]))
+        new = self._new(client_id)
+        return self.decision_log.for_client(int(self.ids[self._row(client_id)]) if new is None else new.client_id)
+
+
+    # ------------------------------------------------------------ what-if and new applications
+    @functools.cached_property
+    def new_files(self):
+        """The applications entered after the build (`scoring.intake`), shared by every process of this work
+        directory: `SCORING_NEW_APPLICATIONS_DB`, else new_applications.sqlite beside the SQLite audit log
+        (`SCORING_AUDIT_DB`), else data/new_applications.sqlite."""
+        from pathlib import Path
+
+        from .intake import NEW_APPLICATIONS_DB_ENV, NewApplications
+
+        if self._new_applications_path is not None:
+            return NewApplications(self._new_applications_path)
+        audit = os.environ.get("SCORING_AUDIT_DB")
+        beside = Path(audit).expanduser().parent if audit else self.workdir.data
+        return NewApplications(os.environ.get(NEW_APPLICATIONS_DB_ENV) or beside / "new_applications.sqlite")
+
+    def _in_store(self, cid: int) -> bool:
+        i = int(np.searchsorted(self.ids, cid))
+        return i < len(self.ids) and int(self.ids[i]) == cid
+
+    def _new(self, client_id: Any):
+        """The new file `client_id` (saved by any process on this work directory), None for a file of the store or
+        an unknown ID (the store's path then answers, or raises `UnknownClientError`)."""
+        try:
+            cid = int(client_id)
+        except (TypeError, ValueError):
+            return None
+        if not -(2**63) <= cid < 2**63 or self._in_store(cid):
+            return None
+        return self.new_files.get(cid)
+
+    def _new_row(self, new) -> np.ndarray:
+        """A new file's feature row (kept: its application never changes, append-only)."""
+        rows = self.__dict__.setdefault("_new_rows", {})
+        row = rows.get(new.client_id)
+        if row is None:
+            row = rows[new.client_id] = self.scorer.spec.transform_record(
+                self.applications.validate(new.application), checked=True)[0]
+        return row
+
+    def _new_probability(self, new) -> float:
+        """A new file's probability by the production model: the one stored at creation, or, after a new model
+        was built, the new model's (so its search row, file, reasons and offers agree)."""
+        if new.model_version == self.card.version:
+            return new.default_probability
+        return float(self.scorer.predict_proba(self._new_row(new).reshape(1, -1))[0])
+
+    def _new_client_file(self, new) -> ClientFile:
+        score = self.scorer.score_of(new.client_id, self._new_probability(new))
+        if abs(score.default_probability - score.threshold) <= self.review_band:
+            score = dataclasses.replace(score, review=True)
+        return ClientFile(client_id=new.client_id, split="new", known_outcome=None, score=score,
+                          profile={k: new.roles.get(k) for k in PROFILE_FIELDS},
+                          application={k: new.roles.get(k) for k in APPLICATION_FIELDS},
+                          debts={k: new.roles.get(DEBT_STORE_COLUMNS[k]) for k in DEBT_KEYS
+                                 if DEBT_STORE_COLUMNS[k] in self.roles},
+                          term_months=new.roles.get("term_months"))
+
+    def _appended_frame(self):
+        """The new files as rows of the store's search columns (None when there is none): probabilities and
+        decisions by the production model. Rebuilt only when a file was added (by any process)."""
+        import pandas as pd
+
+        from .store import SEARCH_COLUMNS
+
+        files = self.new_files.all()
+        if not files:
+            return None
+        key = (len(files), files[-1].seq)
+        cached = getattr(self, "_appended_cache", None)
+        if cached is not None and cached[0] == key:
+            return cached[1]
+        rows = []
+        for new in files:
+            p = self._new_probability(new)
+            rows.append({**{c: new.roles.get(c) for c in SEARCH_COLUMNS}, "client_id": new.client_id, "split": "new",
+                         "default_probability": p, "decision": decide(p, self.card.threshold)})
+        frame = pd.DataFrame(rows, columns=list(SEARCH_COLUMNS))
+        for c in SEARCH_COLUMNS:
+            if c not in ("split", "decision", "contract_type"):
+                frame[c] = pd.to_numeric(frame[c], errors="coerce").astype("int64" if c == "client_id" else "float64")
+        self._appended_cache = (key, frame)
+        return frame
+
+    def _roles_of(self, application: Mapping[str, Any]) -> dict[str, Any]:
+        """The business columns of a client file (`scoring.store.role_frame`) for one validated application."""
+        import pandas as pd
+
+        from .store import ROLE_COLUMNS, role_frame
+
+        spec = self.scorer.spec
+        categorical = {f.source for f in spec.features if f.kind == "categorical" and f.source}
+        columns = list(dict.fromkeys([*spec.raw_columns, *(p.column for p in spec.schema.protected.values()),
+                                      *(r.column for r in spec.schema.roles.values())]))
+        raw = pd.DataFrame([{c: application.get(c, None if c in categorical else np.nan) for c in columns}])
+        for c in columns:
+            if c not in categorical and raw[c].dtype == object:
+                raw[c] = pd.to_numeric(raw[c], errors="coerce")
+        roles = role_frame(raw, spec.schema).iloc[0]
+        out = {}
+        for c in ROLE_COLUMNS:
+            v = roles.get(c)
+            if v is None or v is pd.NA or (isinstance(v, float) and not np.isfinite(v)):
+                out[c] = None
+            else:
+                out[c] = v.item() if hasattr(v, "item") else (str(v) if c in ("contract_type", "family") else v)
+        return out
+
+    @functools.cached_property
+    def _application_fields(self) -> list[ApplicationField]:
+        spec = self.scorer.spec
+        schema = spec.schema
+        accepted = self.applications.type.__annotations__
+        protected = {p.column for p in schema.protected.values()}
+        categories = {f.source: tuple(f.categories) for f in spec.features if f.kind == "categorical" and f.source}
+        amounts = set(schema.amount_columns)
+        order = ("credit_amount", "annuity", "goods_price", "term", "contract_type", "income", "employment", "family",
+                 "children", "debt", "active_credits", "outstanding_debt", "days_overdue", "age")
+        roles = {schema.roles[r].column: (r, schema.roles[r].unit) for r in order if r in schema.roles}
+        # the roles, then the model's main features a caller sends as they are (external scores...)
+        columns = list(roles)
+        for imp in self._importance[:FORM_FEATURES]:
+            f = spec.features[spec.index(imp.feature)]
+            if f.source and f.source not in columns and f.source not in protected and \
+                    (f.source == f.name or f.kind == "categorical"):
+                columns.append(f.source)
+        out = []
+        for column in columns:
+            if column not in accepted:
+                continue
+            role, unit = roles.get(column, (None, None))
+            en, fr = feature_labels(column)
+            if column in categories:
+                out.append(ApplicationField(column, role, en, fr, "category", categories=categories[column],
+                                            unit="category", whatif=role is not None and column not in protected))
+                continue
+            bound = schema.bounds.get(column)
+            low = 0.0 if column in amounts else None
+            high = None
+            if bound is not None:
+                low = bound.min if low is None else max(low, bound.min if bound.min is not None else low)
+                high = bound.max
+            if unit is None and column.startswith("DAYS_"):
+                unit = "negative_days"
+            sentinel = schema.sentinels.get(column)
+            out.append(ApplicationField(column, role, en, fr, "number", None if low is None else float(low),
+                                        None if high is None else float(high), (), unit,
+                                        None if sentinel is None else float(sentinel),
+                                        whatif=role is not None and column not in protected))
+        return out
+
+    def application_fields(self) -> list[ApplicationField]:
+        """The columns an advisor types: those a what-if may change (the loan and the profile's roles, never a
+        protected attribute), then the others a new application gives (age, the model's main features)."""
+        return list(self._application_fields)
+
+    def _assess(self, application: Mapping[str, Any], lang: str, client_id: int | None,
+                changes: dict[str, Any] | None = None) -> Assessment:
+        validated = self.applications.validate(application)
+        x = self.scorer.spec.transform_record(validated, checked=True)[0]
+        score = self.scorer.score_row(x, client_id)
+        shap_row = self.scorer.contributions(x.reshape(1, -1))[0]
+        from .decisions import in_review_band
+        from .reasons import principal_reasons
+
+        reasons = principal_reasons(self.scorer.spec, x, shap_row[:-1], score.decision, lang, self.percentile)
+        return Assessment(client_id, lang, score.default_probability, score.decision, score.threshold,
+                          score.model_version, in_review_band(score.default_probability, score.threshold,
+                                                              self.review_band), reasons, dict(changes or {}))
+
+    def assess(self, application: Mapping[str, Any], lang: str = "fr", client_id: int | None = None) -> Assessment:
+        """An application as typed, scored by the production model with its principal reasons. With `client_id`,
+        a what-if of that client file: `changes` says which columns differ from its application, and a protected
+        attribute may not differ (`InvalidApplicationError` naming it). A value outside the schema's physical
+        bounds is refused the same way."""
+        if lang not in REASON_LANGUAGES:
+            raise ValueError(f"lang must be one of {', '.join(REASON_LANGUAGES)}, got {lang!r}")
+        if not isinstance(application, Mapping):
+            raise InvalidApplicationError("application", "must be a mapping (a JSON object) of column name to value")
+        changes: dict[str, Any] = {}
+        cid = None
+        if client_id is not None:
+            base = self.application(client_id)
+            cid = int(client_id)
+            validated = self.applications.validate(application)
+            protected = {p.column for p in self.scorer.spec.schema.protected.values()}
+            for column in sorted(set(base) | set(validated)):
+                if base.get(column) != validated.get(column):
+                    if column in protected:
+                        raise InvalidApplicationError(column, "a protected attribute cannot be changed in a what-if: "
+                                                              "send the file's own value (GET /clients/{id}/application)")
+                    changes[column] = validated.get(column)
+        return self._assess(application, lang, cid, changes)
+
+    def create_client(self, application: Mapping[str, Any], client_id: int | None = None,
+                      created_by: str | None = None) -> ClientFile:
+        """Score a new application with the production model and save it as a new client file (`scoring.intake`):
+        found by `search` and opened like any file, by every process on this work directory. `client_id`: the ID
+        to give it (`DuplicateClientError` if a file has it), else the next free one."""
+        if not isinstance(application, Mapping):
+            raise InvalidApplicationError("application", "must be a mapping (a JSON object) of column name to value")
+        validated = self.applications.validate(application)
+        amount = self.scorer.spec.schema.role_column("credit_amount")
+        if amount is not None and validated.get(amount) is None:
+            raise InvalidApplicationError(amount, "a new application needs the credit amount asked")
+        if client_id is not None:
+            try:
+                cid = int(client_id)
+            except (TypeError, ValueError):
+                raise ValueError(f"client_id must be a whole number, got {client_id!r}") from None
+            if not 0 < cid < 2**63:
+                raise ValueError(f"client_id must be a positive 64-bit integer, got {cid}")
+            if self._in_store(cid):
+                raise DuplicateClientError(cid)
+            client_id = cid
+        x = self.scorer.spec.transform_record(validated, checked=True)[0]
+        score = self.scorer.score_row(x)
+        new = self.new_files.append(
+            application=validated, roles=self._roles_of(validated), model_version=score.model_version,
+            default_probability=score.default_probability, threshold=score.threshold, decision=score.decision,
+            created_by=created_by, first_free=int(self.ids[-1]) + 1 if len(self.ids) else 1, client_id=client_id)
+        return self._new_client_file(new)
+
+    def decision_file(self, client_id: int, decision_id: int, format: str = "html", lang: str = "fr") -> DecisionFile:
+        """One recorded decision as a file to hand over (`scoring.decision_file`): HTML or PDF, French or English."""
+        if format not in DECISION_FILE_FORMATS:
+            raise ValueError(f"format must be one of {', '.join(DECISION_FILE_FORMATS)}, got {format!r}")
+        if lang not in REASON_LANGUAGES:
+            raise ValueError(f"lang must be one of {', '.join(REASON_LANGUAGES)}, got {lang!r}")
+        cid = int(self.ids[self._row(client_id)])
+        try:
+            did = int(decision_id)
+        except (TypeError, ValueError):
+            raise UnknownDecisionError(cid, decision_id) from None
+        return self._decision_file(cid, did, format, lang)
+
+    @functools.lru_cache(maxsize=256)
+    def _decision_file(self, client_id: int, decision_id: int, format: str, lang: str) -> DecisionFile:
+        """Cached: a record never changes (append-only), and a PDF costs ~0.5 s (the font's subset is made each
+        time); a decision not found is not cached (the exception passes through)."""
+        from .decision_file import decision_file_html, decision_file_pdf
+
+        try:
+            record = self.decision_log.get(client_id, decision_id)
+        except OverflowError:   # beyond SQLite's 64-bit integers: no such decision
+            record = None
+        if record is None:
+            raise UnknownDecisionError(client_id, decision_id)
+        labels = self.scorer.spec.schema.label_dictionary()
+        name = f"decision-{client_id}-{record.id}.{format}"
+        if format == "pdf":
+            return DecisionFile(client_id, record.id, name, "application/pdf", decision_file_pdf(record, labels, lang))
+        return DecisionFile(client_id, record.id, name, "text/html; charset=utf-8",
+                            decision_file_html(record, labels, lang).encode("utf-8"))
+
+
+def _same_changes(sent: Mapping[str, float], offered: Mapping[str, float]) -> bool:
+    """The changes of an offer as sent back (through JSON, so as floats) are the ones offered."""
+    return set(sent) == set(offered) and all(math.isclose(float(sent[k]), float(offered[k]), rel_tol=1e-9, abs_tol=1e-9)
+                                             for k in offered)
 
 
 def _fairness_figures(attribute: str, population: str, figures: dict) -> FairnessFigures:

@@ -28,6 +28,8 @@ from .schema import DEBT_COLUMNS, DatasetSchema, Debts
 ROLE_COLUMNS = ("age_years", "income", "credit_amount", "annuity", "term_months", "goods_price", "contract_type",
                 "family", "employment_years", "children", "debt", "debt_ratio", "credit_income_ratio",
                 "active_credits", "outstanding_debt", "max_days_overdue")
+#: the columns a search reads (`LIST_COLUMNS`, the sort keys and the filters): what a new file must give
+SEARCH_COLUMNS = (*LIST_COLUMNS, "debt_ratio", "credit_income_ratio")
 #: the client file's debts: store column -> what it is (the `debts` of `ClientFile`)
 DEBT_FIELDS = ("active_credits", "outstanding_debt", "debt", "max_days_overdue")
 
@@ -263,11 +265,37 @@ class ClientStore:
         names = [d[0] for d in rel.description]
         return {k: _plain(v) for k, v in zip(names, row) if k != "client_id"}
 
-    def search(self, query: ClientQuery) -> ClientPage:
+    def _appended_cursor(self, appended: pd.DataFrame, key: Any) -> duckdb.DuckDBPyConnection:
+        """This thread's cursor for searches with new files, holding them as a temporary table (copied again only
+        when `key` changes). A cursor of its own: DuckDB refuses to register a frame on a cursor with a result left
+        unread (a point read leaves one), and a temporary table is seen by its own connection only. Measured at
+        3,476 files + 100 new: a union with the table costs ~0.3 ms more than the store alone; with the frame
+        registered and scanned by each query, ~2.6 ms."""
+        cur = getattr(self._local, "appended_cur", None)
+        if cur is None:
+            cur = self._local.appended_cur = self._con.cursor()
+            self._local.appended_key = None
+        if self._local.appended_key != key:
+            cur.register("appended_frame", appended[list(SEARCH_COLUMNS)])
+            cur.execute("CREATE OR REPLACE TEMP TABLE appended_files AS SELECT * FROM appended_frame")
+            cur.unregister("appended_frame")
+            self._local.appended_key = key
+        return cur
+
+    def search(self, query: ClientQuery, appended: pd.DataFrame | None = None, appended_key: Any = None) -> ClientPage:
+        """One page of the client files matching `query`; with `appended` (rows of `SEARCH_COLUMNS`: the new
+        applications of `scoring.intake`; `appended_key` changes when they do), over the store's files and those
+        rows together."""
         where, params = ["TRUE"], []
         q = (query.q or "").strip()
+        source, cur = "applications", self._cur
+        if appended is not None and len(appended):
+            cur = self._appended_cursor(appended, id(appended) if appended_key is None else appended_key)
+            cols = ", ".join(SEARCH_COLUMNS)
+            source = f"(SELECT {cols} FROM applications UNION ALL SELECT {cols} FROM appended_files)"
         if q:
-            ranges = self._prefix_ranges(q)
+            ranges = self._prefix_ranges(q, None if source == "applications" else
+                                         (int(appended["client_id"].min()), int(appended["client_id"].max())))
             where.append("(" + (" OR ".join(["client_id BETWEEN ? AND ?"] * len(ranges)) or "FALSE") + ")")
             params += [bound for r in ranges for bound in r]
         for column, op, value in (
@@ -291,9 +319,8 @@ class ClientStore:
             order = f"(client_id = {int(q)}) DESC, {order}"
         sql_where = " AND ".join(where)
         cols = ", ".join(LIST_COLUMNS)
-        cur = self._cur
-        total = cur.execute(f"SELECT count(*) FROM applications WHERE {sql_where}", params).fetchone()[0]
-        rel = cur.execute(f"SELECT {cols} FROM applications WHERE {sql_where} ORDER BY {order} LIMIT ? OFFSET ?",
+        total = cur.execute(f"SELECT count(*) FROM {source} WHERE {sql_where}", params).fetchall()[0][0]
+        rel = cur.execute(f"SELECT {cols} FROM {source} WHERE {sql_where} ORDER BY {order} LIMIT ? OFFSET ?",
                           [*params, int(query.limit), int(query.offset)])
         items = tuple({k: _plain(v) for k, v in zip(LIST_COLUMNS, row)} for row in rel.fetchall())
         return ClientPage(items, int(total), query)
@@ -303,12 +330,15 @@ class ClientStore:
         lo, hi = self._cur.execute("SELECT min(client_id), max(client_id) FROM applications").fetchone()
         return int(lo or 0), int(hi or 0)
 
-    def _prefix_ranges(self, q: str) -> list[tuple[int, int]]:
+    def _prefix_ranges(self, q: str, appended: tuple[int, int] | None = None) -> list[tuple[int, int]]:
         """IDs starting with the digits `q`, as numeric ranges: the store is sorted by ID, so ranges
-        skip whole blocks where a text LIKE would scan every row."""
+        skip whole blocks where a text LIKE would scan every row. `appended`: the lowest and highest IDs of new
+        files."""
         if q != "0" and q.startswith("0"):
             return []
         lo_id, hi_id = self._id_span
+        if appended is not None:
+            lo_id, hi_id = min(lo_id, appended[0]), max(hi_id, appended[1])
         base, ranges = int(q), []
         for extra in range(0, len(str(hi_id)) - len(q) + 1):
             start, end = base * 10**extra, (base + 1) * 10**extra - 1

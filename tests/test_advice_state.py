@@ -150,5 +150,61 @@ def test_over_the_api_the_same_answer_and_the_same_refusal(api_server, audit, se
         assert advice.decisions[-1].advisor.startswith("advisor-http")
         entry = next(e for e in audit.recent(100) if e["event"] == "decision_recorded")
         assert entry["client_id"] == client_id and entry["source"] == "api"
+        # its decision file, through the API: the same bytes as in process (HTML), audited by the API
+        assert advice.file_decision == advice.decisions[-1].id
+        advice.file_format = "html"
+        assert advice.decision_file() == service.decision_file(client_id, advice.file_decision, "html", "fr")
+        entry = audit.recent(1)[0]
+        assert entry["client_id"] == client_id and json.loads(entry["details"])["read"] == "decision_file"
+        assert state.client.flags == list(service.trust_flags(client_id))
     finally:
         backend.close()
+
+
+@pytest.fixture(scope="module")
+def with_offers(service):
+    """A refused new application that has offers."""
+    for row in service.search(ClientQuery(split="new", decision="refused", limit=80)).items[3:]:
+        if service.offers(int(row["client_id"])).offers:
+            return int(row["client_id"])
+    pytest.skip("no refused new application with an offer")
+
+
+def test_deciding_on_an_offer_records_its_changes_and_offers_its_file(state, service, log, with_offers):
+    state.client.client_id = with_offers
+    advice = state.advice
+    assert advice.chosen_offer is None and advice.model_decision == "refused"
+    advice.offer = 1 if len(advice.offers.offers) > 1 else 0
+    offer = advice.chosen_offer
+    assert offer == advice.offers.offers[advice.offer]
+    assert advice.model_decision == "accepted" and advice.decision == "accepted"   # following the model on the offer
+    assert advice.record() is True
+    record = advice.decisions[-1]
+    assert record.offer == offer.changes and record.default_probability == offer.default_probability
+    assert advice.offer == -1 and advice.file_decision == record.id and advice.file_format == "pdf"
+    file = advice.decision_file()
+    assert file.media_type == "application/pdf" and file.content.startswith(b"%PDF-")
+    assert file.decision_id == record.id and file.filename.endswith(".pdf")
+    advice.file_format = "html"
+    page = advice.decision_file().content.decode()
+    assert "Offre retenue" in page and "Aucune : la demande telle que déposée" not in page
+    entry = log.recent(1)[0]
+    assert entry["event"] == "client_opened" and json.loads(entry["details"])["read"] == "decision_file"
+
+
+def test_any_recorded_decision_has_its_file_and_a_refusal_says_why(state, service, ids):
+    state.client.client_id = ids["accepted"]
+    advice = state.advice
+    assert advice.record() and advice.record()
+    first = advice.decisions[0]
+    advice.param.update(file_decision=first.id, file_format="html")
+    assert advice.decision_file().decision_id == first.id
+    advice.file_decision = 10**9
+    assert advice.decision_file() is None and advice.notice.key == "file_refused"
+
+
+def test_the_client_s_trust_flags_are_those_of_the_service(state, service, ids):
+    state.client.client_id = ids["refused"]
+    assert state.client.flags == list(service.trust_flags(ids["refused"]))
+    state.client.client_id = None
+    assert state.client.flags == []

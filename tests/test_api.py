@@ -56,10 +56,11 @@ def to_jsonable(obj):
     return json.loads(json.dumps(to_json(obj)))
 
 
-def secured_get_paths(api, client_id: int) -> list[str]:
+def secured_get_paths(api, client_id: int, decision_id: int = 1) -> list[str]:
     paths = [p for p, ops in api.get("/openapi.json").json()["paths"].items() if "get" in ops and p != "/health"]
     version = api.get("/model").json()["version"]  # a version compared with itself: the route's required query
     return [p.replace("{client_id}", str(client_id)).replace("{feature}", "EXT_SOURCE_2")
+            .replace("{decision_id}", str(decision_id))
             + (f"?a={version}&b={version}" if p == "/model/versions/compare" else "") for p in paths]
 
 
@@ -187,13 +188,14 @@ def test_every_configured_token_is_accepted(api_server, ids):
         assert r.status_code == 200
 
 
-def test_the_token_is_checked_once_per_request_on_every_route(api_server, api, ids, application, monkeypatch):
+def test_the_token_is_checked_once_per_request_on_every_route(api_server, api, service, ids, application, monkeypatch):
     """Every route answers with a token, and checks it once (the 401 test above shows none answers without)."""
+    decision = service.record_decision(ids[0], service.client(ids[0]).score.decision)   # a decision file to read
     auth = api_server.app.state.auth
     checks = []
     identify = auth.identify
     monkeypatch.setattr(auth, "identify", lambda presented: checks.append(presented) or identify(presented))
-    for path in secured_get_paths(api, ids[0]):
+    for path in secured_get_paths(api, ids[0], decision.id):
         checks.clear()
         assert api.get(path).status_code == 200, path
         assert len(checks) == 1, path

@@ -32,16 +32,23 @@ OPERATIONS = [
     ("GET", "/clients/{client_id}/audit"), ("GET", "/clients/{client_id}/reasons"),
     ("GET", "/clients/{client_id}/offers"), ("GET", "/clients/{client_id}/peers"),
     ("GET", "/clients/{client_id}/decisions"), ("POST", "/clients/{client_id}/decisions"),
+    ("GET", "/clients/{client_id}/decisions/{decision_id}/file"),
     ("GET", "/clients/{client_id}/application"),
     ("GET", "/features/{feature}/distribution"), ("POST", "/predict"), ("POST", "/predict/batch"),
+    ("GET", "/model/application-fields"), ("POST", "/assess"), ("POST", "/clients"),
 ]
 
 
 @pytest.fixture(scope="module")
-def live_api(service, tmp_path_factory):
+def live_api(workdir, tmp_path_factory):
+    from scoring.service import LocalScoringService
+
     audit = AuditLog(tmp_path_factory.mktemp("fuzz") / "audit.sqlite")
+    # its own file of new applications: the client files `POST /clients` creates stay out of the other modules'
+    # searches
+    fuzzed = LocalScoringService(workdir, new_applications=tmp_path_factory.mktemp("fuzz-new") / "new.sqlite")
     # a dashboard's service token: fuzzed X-User and X-Role headers are within what it may send
-    with LiveServer(create_app(service, tokens=frozenset({f"{TOKEN} advisor+analyst forward-user"}),
+    with LiveServer(create_app(fuzzed, tokens=frozenset({f"{TOKEN} advisor+analyst forward-user"}),
                                audit=audit)) as server:
         yield server
 
@@ -64,13 +71,14 @@ KNOWN = [("GET", "/clients/{client_id}"), ("GET", "/clients/{client_id}/explanat
          ("GET", "/clients/{client_id}/debt-capacity"), ("GET", "/clients/{client_id}/overview"),
          ("GET", "/clients/{client_id}/audit"), ("GET", "/clients/{client_id}/reasons"),
          ("GET", "/clients/{client_id}/offers"), ("GET", "/clients/{client_id}/peers"),
-         ("GET", "/clients/{client_id}/application"), ("GET", "/features/{feature}/distribution"),
-         ("GET", "/monitoring/features/{feature}")]
+         ("GET", "/clients/{client_id}/application"), ("GET", "/clients/{client_id}/decisions/{decision_id}/file"),
+         ("GET", "/features/{feature}/distribution"), ("GET", "/monitoring/features/{feature}")]
 
 
-# A decision departing from the model's needs a justification, and an offer may change only the loan's columns:
-# rules no JSON schema can state, so a schema-valid decision may rightly get its 422 (never a 5xx).
-BUSINESS_RULES = {("POST", "/clients/{client_id}/decisions")}
+# A decision departing from the model's needs a justification, and an offer may change only the loan's columns; a
+# what-if may not change a protected attribute; a new application needs its amount and a free client ID: rules no
+# JSON schema can state, so a schema-valid request may rightly get its 422 or 409 (never a 5xx).
+BUSINESS_RULES = {("POST", "/clients/{client_id}/decisions"), ("POST", "/assess"), ("POST", "/clients")}
 
 
 def _fuzz(operation, live_api, mode, **fixed):

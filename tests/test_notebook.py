@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 from pathlib import Path
 
 import nbformat
@@ -10,6 +11,7 @@ from nbclient import NotebookClient
 
 from scoring.audit import AuditLog
 from scoring.contracts import ClientQuery
+from views.i18n import fmt_percent
 
 pytestmark = pytest.mark.slow
 
@@ -102,3 +104,59 @@ def test_the_notebook_plots_fairness_and_monthly_monitoring_with_hvplot(executed
     for cell in plots:
         assert any(out.get("data", {}) for out in cell.outputs), cell.source
         assert not any(out.get("output_type") == "error" for out in cell.outputs)
+
+
+# ---------------------------------------------------------------------------------------------- the advisor's notebook
+ADVISOR_NOTEBOOK = REPO / "notebooks" / "advisor.ipynb"
+
+
+@pytest.fixture(scope="module")
+def advisor_executed(workdir, service, tmp_path_factory):
+    audit_path = tmp_path_factory.mktemp("advisor-notebook") / "audit.sqlite"
+    mp = pytest.MonkeyPatch()
+    mp.setenv("SCORING_WORKDIR", str(workdir.root))
+    mp.setenv("SCORING_AUDIT_DB", str(audit_path))
+    mp.setenv("SCORING_DECISIONS_DB", str(audit_path.parent / "decisions.sqlite"))
+    mp.setenv("OMP_NUM_THREADS", "1")
+    mp.delenv("SCORING_API_URL", raising=False)
+    try:
+        nb = nbformat.read(ADVISOR_NOTEBOOK, as_version=4)
+        NotebookClient(nb, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(REPO)}}).execute()
+    finally:
+        mp.undo()
+    return nb, AuditLog(audit_path)
+
+
+def _advised_client(service) -> int:
+    """The notebook's client: the first refused new application with an offer."""
+    for row in service.search(ClientQuery(split="new", decision="refused", limit=50)).items:
+        if service.offers(int(row["client_id"])).offers:
+            return int(row["client_id"])
+    raise AssertionError("no refused new application with an offer")
+
+
+def test_the_advisor_notebook_opens_a_refused_file_with_its_reasons_offers_and_peers(advisor_executed, service):
+    nb, _ = advisor_executed
+    client_id = _advised_client(service)
+    text = html.unescape("\n".join(outputs(c) for c in nb.cells if c.cell_type == "code"))
+    assert f"client {client_id}: Refused" in text
+    for reason in service.reasons(client_id, "fr").reasons + service.reasons(client_id, "en").reasons:
+        assert reason.text in text
+    for offer in service.offers(client_id).offers:
+        assert text.count(fmt_percent(offer.default_probability, "en", 2)) >= 2   # offered, and the same re-scored
+    rescored = outputs(next(c for c in nb.cells if c.cell_type == "code" and "re-scored" in c.source))
+    assert "accepted" in rescored and "refused" not in rescored          # every offer passes when scored again
+    assert f"{fmt_percent(service.peers(client_id, 10).default_rate, 'en', 0)} defaulted" in text
+
+
+def test_the_advisor_notebook_records_a_decision_on_an_offer_and_its_file_audited(advisor_executed, service):
+    nb, audit = advisor_executed
+    client_id = _advised_client(service)
+    text = html.unescape("\n".join(outputs(c) for c in nb.cells if c.cell_type == "code"))
+    assert f"decision-{client_id}-1.pdf: " in text and "bytes of application/pdf" in text
+    assert "Offer decided on" in text and "Offre 1 acceptée par le client en agence" in text
+    entries = audit.recent(200)
+    recorded = [e for e in entries if e["event"] == "decision_recorded"]
+    assert [e["client_id"] for e in recorded] == [client_id] and recorded[0]["source"] == "dashboard"
+    files = [e for e in entries if '"decision_file"' in (e["details"] or "")]
+    assert {e["client_id"] for e in files} == {client_id} and len(files) == 2

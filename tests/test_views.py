@@ -450,3 +450,29 @@ def test_advice_text_from_the_service_is_escaped():
 
 def test_analysts_have_no_advice(service):
     assert DashboardApp(service, role="analyst").advice is None
+
+
+def test_the_offer_choice_the_decision_file_and_the_trust_flags_are_in_the_page(service):
+    from scoring.contracts import TrustFlag
+    from views.advice import flags_html
+
+    refused = [int(r["client_id"]) for r in service.search(ClientQuery(split="new", decision="refused",
+                                                                        limit=80)).items]
+    client_id = next(c for c in refused if service.offers(c).offers and service.trust_flags(c))
+    app = DashboardApp(service, role="advisor")
+    render(app)
+    app.state.client.client_id = client_id
+    advice, state = app.advice, app.state.advice
+    offers = service.offers(client_id).offers
+    assert advice.offer.visible and len(advice.offer.options) == len(offers) + 1
+    assert advice.offer.options[0] == "la demande telle que déposée"
+    advice.offer.value = advice.offer.options[1]                       # the advisor picks the first offer
+    assert state.chosen_offer == offers[0] and list(advice.choice.options)[0] == "Suivre le modèle (Accordé)"
+    assert state.record() and state.decisions[-1].offer == offers[0].changes
+    assert advice.offer.value == advice.offer.options[0]                # back to the application as filed
+    assert advice.file_row.visible and advice.file_choice.value == state.decisions[-1].id
+    assert advice.download.label == "Télécharger le dossier (PDF)"
+    assert html_escape("sur l'offre") in advice.decisions.object
+    assert app.card.flags.visible and "Points de vigilance" in app.card.flags.object
+    hostile = TrustFlag("out_of_range", ("<img src=x onerror=alert(1)>",))
+    assert "<img" not in flags_html([hostile], "fr", labels_for(service)) and flags_html([], "en", labels_for(service)) == ""

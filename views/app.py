@@ -28,6 +28,7 @@ from .common import NOTICE_CSS, deferred, next_tick, notice_html, section_title
 from .i18n import t
 from .portfolio import PortfolioOverview
 from .prediction import ComparisonView, DebtCapacityView, ExplanationView
+from .whatif import NewApplicationView, WhatIfView
 from .login import LOGOUT_URL
 from .state import ROLES, DashboardState, Notice
 
@@ -64,6 +65,8 @@ class DashboardApp(pn.viewable.Viewer):
         self.comparison = ComparisonView(state=state) if has_client else None
         self.debt = DebtCapacityView(state=state) if has_client else None
         self.advice = AdviceView(state=state) if state.advice is not None else None
+        self.whatif = WhatIfView(state=state) if state.whatif is not None else None
+        self.new_application = NewApplicationView(state=state) if state.new_application is not None else None
         self.language_switch = pn.widgets.RadioButtonGroup.from_param(
             state.param.language, description=None, options={"FR": "fr", "EN": "en"}, label="", color="light",
             width=110, css_classes=["language-switch"])
@@ -77,6 +80,9 @@ class DashboardApp(pn.viewable.Viewer):
                            for key in ("client_file", "explanation", "comparison", "debt_capacity")}
         if self.advice is not None:
             self.titles["advice"] = section_title("advice", state.param.language, loading=state.advice.param.loading)
+        if self.whatif is not None:
+            self.titles["whatif"] = section_title("whatif", state.param.language)
+            self.titles["new_application"] = section_title("new_application", state.param.language)
 
     # ------------------------------------------------------------------ the three areas
     def sidebar(self) -> list:
@@ -101,6 +107,8 @@ class DashboardApp(pn.viewable.Viewer):
         if self.explanation is None:
             return []
         advice = [self.titles["advice"], self.advice] if self.advice is not None else []
+        if self.whatif is not None:
+            advice += [self.titles["whatif"], self.whatif, self.titles["new_application"], self.new_application]
         return [
             pn.Row(self.titles["explanation"], self.titles["comparison"], sizing_mode="stretch_width"),
             pn.Row(self.explanation, self.comparison, sizing_mode="stretch_width"),

@@ -12,6 +12,7 @@ from bokeh.models import NumeralTickFormatter
 from scoring.contracts import DECISIONS, ClientFile, is_client_id
 from scoring.labels import current as current_labels
 
+from .advice import ADVICE_CSS, flags_html
 from .charts import gauge_svg
 from .common import CARD_CSS, TABLE_CSS, notice_alert, with_loading
 from .i18n import NOT_GIVEN, LabelDictionary, fmt_number, labels_for, t
@@ -134,9 +135,14 @@ class ClientCard(pn.viewable.Viewer):
                                          self.state.param.language, labels_for(self.state.service)),
                                  sizing_mode="stretch_width", stylesheets=[CARD_CSS], css_classes=["client-card-pane"],
                                  min_height=120)
+        # the trust flags next to the score
+        self.flags = pn.pane.HTML(pn.bind(flags_html, client.param.flags, self.state.param.language,
+                                          labels_for(self.state.service)),
+                                  sizing_mode="stretch_width", stylesheets=[CARD_CSS, ADVICE_CSS],
+                                  css_classes=["trust-flags-pane"], visible=pn.bind(bool, client.param.flags))
 
     def __panel__(self):
-        return self.html
+        return pn.Column(self.html, self.flags, sizing_mode="stretch_width")
 
 
 def table_frame(rows: pd.DataFrame, roles: frozenset[str], language: str,

@@ -27,6 +27,10 @@ from scoring.contracts import (ACCEPTED, DECISIONS, LIST_COLUMNS, MAX_JUSTIFICAT
                                FeatureDistribution, JustificationRequiredError, Offers, Peers, PortfolioSummary, Reasons,
                                ScoringService, is_client_id)
 from scoring.contracts import FairnessFigures, FeatureDrift, MonthFigures, PerformanceFigures
+from scoring.contracts import ApplicationField, Assessment, DuplicateClientError
+from scoring.errors import AuditUnavailableError, InvalidApplicationError, ScoringError, UnknownClientError
+from scoring.labels import DAYS_PER_YEAR
+from scoring.contracts import DECISION_FILE_FORMATS, DecisionFile, Offer, TrustFlag
 from scoring.errors import AuditUnavailableError, ScoringError, UnknownClientError
 
 from .i18n import LANGUAGES, t
@@ -254,6 +258,7 @@ class ClientState(param.Parameterized):
     explanation = param.ClassSelector(class_=Explanation, default=None, allow_None=True, precedence=-1)
     comparison = param.ClassSelector(class_=FeatureDistribution, default=None, allow_None=True, precedence=-1)
     debt = param.ClassSelector(class_=DebtCapacity, default=None, allow_None=True, precedence=-1)
+    flags = param.List(default=[], item_type=TrustFlag, precedence=-1, doc="Why the score deserves less trust")
     top_features = param.List(default=[], precedence=-1, doc="The model's top features (Importance): the choices of `feature`")
     notice = param.ClassSelector(class_=Notice, default=None, allow_None=True, precedence=-1)
     loading = param.Boolean(default=False, precedence=-1, doc="A client file is being fetched (views show Panel's loading indicator)")
@@ -294,7 +299,7 @@ class ClientState(param.Parameterized):
         if client_id == shown:
             return
         if client_id is None:
-            self.param.update(file=None, explanation=None, debt=None)
+            self.param.update(file=None, explanation=None, debt=None, flags=[])
             self._load_comparison()
             return
         try:
@@ -310,7 +315,7 @@ class ClientState(param.Parameterized):
             self.param.update(client_id=shown, notice=_unavailable(exc))
             return
         self.param.update(file=view.file, explanation=view.explanation, comparison=view.comparison, debt=view.debt,
-                          notice=None)
+                          notice=None, flags=list(view.flags))
 
     @param.depends("feature", watch=True)
     def _feature_changed(self):
@@ -349,6 +354,12 @@ class AdviceState(param.Parameterized):
     choice = param.Selector(default="follow", objects=["follow", "override"],
                             doc="Follow the model's decision, or take the other one")
     justification = param.String(default="", doc="Why; required when the decision is not the model's")
+    offer = param.Integer(default=-1, bounds=(-1, None), allow_None=True,
+                          doc="The offer (its index in `offers`) the decision is taken on; -1 (or None, as a choice "
+                              "widget may send while its options change): the application as filed")
+    file_decision = param.Integer(default=None, allow_None=True,
+                                  doc="The recorded decision whose file is downloaded (its id; the latest by default)")
+    file_format = param.Selector(default="pdf", objects=list(DECISION_FILE_FORMATS), doc="PDF or HTML")
 
     reasons = param.ClassSelector(class_=Reasons, default=None, allow_None=True, precedence=-1)
     offers = param.ClassSelector(class_=Offers, default=None, allow_None=True, precedence=-1)
@@ -366,9 +377,19 @@ class AdviceState(param.Parameterized):
             self.schedule(self.load)
 
     @property
+    def chosen_offer(self) -> Offer | None:
+        """The offer the decision is taken on, or None (the application as filed)."""
+        offers = self.offers.offers if self.offers is not None else ()
+        return offers[self.offer] if self.offer is not None and 0 <= self.offer < len(offers) else None
+
+    @property
     def model_decision(self) -> str | None:
+        """The model's decision on what is decided on: the application as filed, or the chosen offer."""
         file = self.client.file
-        return None if file is None else file.score.decision
+        if file is None:
+            return None
+        offer = self.chosen_offer
+        return offer.decision if offer is not None else file.score.decision
 
     @property
     def decision(self) -> str | None:
@@ -380,12 +401,13 @@ class AdviceState(param.Parameterized):
 
     def _file_changed(self, event) -> None:
         if event.new is None:
-            self.param.update(reasons=None, offers=None, peers=None, decisions=[], notice=None, loading=False)
+            self.param.update(reasons=None, offers=None, peers=None, decisions=[], notice=None, offer=-1,
+                              file_decision=None, loading=False)
             return
         if event.old is not None and event.old.client_id == event.new.client_id:
             return
         self.param.update(reasons=None, offers=None, peers=None, decisions=[], notice=None, choice="follow",
-                          justification="", loading=True)
+                          justification="", offer=-1, file_decision=None, loading=True)
         self.schedule(self.load)
 
     @param.depends("language", watch=True)
@@ -429,8 +451,10 @@ class AdviceState(param.Parameterized):
             found, notice = {}, _unavailable(exc)
         if self.client.file is None or self.client.file.client_id != client_id:
             return                                # another client was opened meanwhile: its own load runs
+        decisions = found.get("decisions", [])
         self.param.update(reasons=found.get("reasons"), offers=found.get("offers"), peers=found.get("peers"),
-                          decisions=found.get("decisions", []), notice=notice, loading=False)
+                          decisions=decisions, file_decision=decisions[-1].id if decisions else None, notice=notice,
+                          loading=False)
 
     def record(self) -> bool:
         """Record the decision of the form; a refusal (no justification for an override, the audit log down...)
@@ -442,8 +466,10 @@ class AdviceState(param.Parameterized):
         if len(justification) > MAX_JUSTIFICATION:
             self.notice = Notice("justification_too_long", {"limit": MAX_JUSTIFICATION}, "danger")
             return False
+        offer = self.chosen_offer
         try:
-            self.service.record_decision(file.client_id, self.decision, justification)
+            record = self.service.record_decision(file.client_id, self.decision, justification,
+                                                  offer.changes if offer is not None else None)
         except JustificationRequiredError:
             self.notice = Notice("justification_required", {}, "danger")
             return False
@@ -458,8 +484,246 @@ class AdviceState(param.Parameterized):
         except (ScoringError, ValueError) as exc:
             self.notice = _unavailable(exc)
             return True
-        self.param.update(decisions=decisions, justification="", choice="follow",
+        self.param.update(decisions=decisions, justification="", choice="follow", offer=-1, file_decision=record.id,
                           notice=Notice("decision_recorded", {}, "info"))
+        return True
+
+    def decision_file(self) -> DecisionFile | None:
+        """The file of the chosen recorded decision (`file_decision`), in `file_format` and the page's language;
+        None, with a notice, when the service refuses (the audit log down...)."""
+        file = self.client.file
+        if file is None or self.file_decision is None:
+            return None
+        try:
+            return self.service.decision_file(file.client_id, self.file_decision, self.file_format, self.language)
+        except AuditUnavailableError as exc:
+            self.notice = _unavailable(exc)
+        except (ScoringError, ValueError) as exc:
+            self.notice = Notice("file_refused", {"detail": str(exc) or type(exc).__name__}, "danger")
+        return None
+
+
+# -------------------------------------------------------------------------------------------- what-if, new application
+def shown_value(field: ApplicationField, raw: Any) -> Any:
+    """A column's value as an advisor types it: days counted back from the application as years (one decimal),
+    a "not given" sentinel (DAYS_EMPLOYED = 365243) as empty; else as it is."""
+    if raw is None or (field.sentinel is not None and raw == field.sentinel):
+        return None
+    if field.kind == "number" and field.unit == "negative_days":
+        return round(-float(raw) / DAYS_PER_YEAR, 1)
+    return raw
+
+
+def raw_value(field: ApplicationField, shown: Any) -> Any:
+    """The inverse of `shown_value`: years typed back to (negative) days."""
+    if shown is None:
+        return None
+    if field.kind == "number":
+        value = float(shown)
+        return float(round(-value * DAYS_PER_YEAR)) if field.unit == "negative_days" else value
+    return shown
+
+
+def _field_error(exc: InvalidApplicationError) -> tuple[str, str]:
+    """(column, reason) of a refused application; `application.AMT_CREDIT` (a new application over HTTP) names
+    the column too."""
+    column = exc.field.split(".")[-1] if exc.field.startswith("application.") else exc.field
+    return column, exc.reason
+
+
+class WhatIfState(param.Parameterized):
+    """What-if on the open client file: the advisor changes the loan's and the profile's fields (never a protected
+    attribute) and sees the production model's probability, decision and principal reasons of the changed
+    application, next to those of the application as it stands. A value the service refuses (out of physical
+    bounds) is named in `errors` and the last good result stays shown. Every scoring is audited by the service.
+
+    Nothing is read until the advisor starts a what-if (`active`): a client switch costs nothing more.
+    """
+
+    service = param.Parameter(constant=True, precedence=-1)
+    client = param.ClassSelector(class_=ClientState, constant=True, precedence=-1)
+    language = param.Selector(default="fr", objects=list(LANGUAGES))
+    active = param.Boolean(default=False, doc="The advisor is trying changes (the open file's, then each file opened)")
+
+    fields = param.List(default=[], item_type=ApplicationField, precedence=-1, doc="The fields a what-if may change")
+    values = param.Dict(default={}, precedence=-1, doc="column -> value as typed (years for days)")
+    application = param.Dict(default=None, allow_None=True, precedence=-1, doc="The open file's application")
+    baseline = param.ClassSelector(class_=Assessment, default=None, allow_None=True, precedence=-1,
+                                   doc="The application as it stands, by the production model")
+    assessment = param.ClassSelector(class_=Assessment, default=None, allow_None=True, precedence=-1,
+                                     doc="The changed application, by the production model")
+    errors = param.Dict(default={}, precedence=-1, doc="column -> why the service refused its value")
+    notice = param.ClassSelector(class_=Notice, default=None, allow_None=True, precedence=-1)
+
+    def __init__(self, service: ScoringService, client: ClientState, schedule=None, **params):
+        super().__init__(service=service, client=client, **params)
+        self.schedule = schedule or _run_now
+        client.param.watch(self._file_changed, "file")
+        if client.file is not None and self.active:
+            self.schedule(self.load)
+
+    @param.depends("active", watch=True)
+    def _active_changed(self) -> None:
+        if self.active and self.application is None:
+            self.load()
+
+    def _fields(self) -> list[ApplicationField]:
+        if not self.fields:
+            self.fields = [f for f in self.service.application_fields() if f.whatif]
+        return self.fields
+
+    def _file_changed(self, event) -> None:
+        if event.new is None:
+            self.param.update(application=None, baseline=None, assessment=None, values={}, errors={}, notice=None)
+            return
+        if event.old is not None and event.old.client_id == event.new.client_id:
+            return
+        self.param.update(application=None, baseline=None, assessment=None, values={}, errors={}, notice=None)
+        if self.active:
+            self.schedule(self.load)
+
+    @param.depends("language", watch=True)
+    def _language_changed(self) -> None:
+        if self.baseline is not None:
+            self.schedule(self.load_scores)
+
+    def load(self) -> None:
+        """The open file's application, its fields as typed, and its score as it stands."""
+        file = self.client.file
+        if file is None:
+            return
+        client_id = file.client_id
+        try:
+            fields = self._fields()
+            application = self.service.application(client_id)
+        except (ScoringError, ValueError) as exc:
+            self.notice = _unavailable(exc)
+            return
+        if self.client.file is None or self.client.file.client_id != client_id:
+            return                      # another client was opened meanwhile
+        values = {f.column: shown_value(f, application.get(f.column)) for f in fields}
+        self.param.update(application=application, values=values, errors={}, notice=None)
+        self.load_scores()
+
+    def changed_application(self) -> dict[str, Any]:
+        """The open file's application with the fields the advisor changed (a field emptied: a missing value)."""
+        application = dict(self.application or {})
+        for f in self.fields:
+            typed = self.values.get(f.column)
+            if typed == shown_value(f, application.get(f.column)):
+                continue                # untouched: the file's exact value, not its rounded display
+            if typed is None:
+                application.pop(f.column, None)
+            else:
+                application[f.column] = raw_value(f, typed)
+        return application
+
+    def load_scores(self) -> None:
+        """Score the application as it stands and as changed (one call each, audited)."""
+        file = self.client.file
+        if file is None or self.application is None:
+            return
+        try:
+            baseline = self.service.assess(self.application, self.language, file.client_id)
+        except (InvalidApplicationError, ScoringError, ValueError) as exc:
+            self.notice = _unavailable(exc)
+            return
+        self.baseline = baseline
+        self.run()
+
+    def set_value(self, column: str, value: Any) -> None:
+        """The advisor typed `value` in `column`: score the changed application at once."""
+        if self.values.get(column) == value:
+            return
+        self.values = {**self.values, column: value}
+        self.run()
+
+    def run(self) -> bool:
+        """Score the changed application; a refused value is named in `errors` (the last result stays)."""
+        file = self.client.file
+        if file is None or self.application is None:
+            return False
+        try:
+            assessment = self.service.assess(self.changed_application(), self.language, file.client_id)
+        except InvalidApplicationError as exc:
+            column, reason = _field_error(exc)
+            self.param.update(errors={column: reason}, notice=None)
+            return False
+        except (ScoringError, ValueError) as exc:
+            self.notice = _unavailable(exc)
+            return False
+        self.param.update(assessment=assessment, errors={}, notice=None)
+        return True
+
+    def reset(self) -> None:
+        """Back to the file's own values."""
+        if self.application is None:
+            return
+        self.param.update(values={f.column: shown_value(f, self.application.get(f.column)) for f in self.fields},
+                          errors={})
+        self.run()
+
+
+class NewApplicationState(param.Parameterized):
+    """A new application typed by the advisor: scored by the production model and saved as a new client file
+    (audited), which is then opened like any other. A refused value is named in `errors`, nothing is saved."""
+
+    service = param.Parameter(constant=True, precedence=-1)
+    client = param.ClassSelector(class_=ClientState, default=None, allow_None=True, constant=True, precedence=-1)
+    active = param.Boolean(default=False, doc="The advisor is typing a new application (the form is shown)")
+
+    fields = param.List(default=[], item_type=ApplicationField, precedence=-1)
+    values = param.Dict(default={}, precedence=-1, doc="column -> value as typed (years for days); None: not given")
+    created = param.ClassSelector(class_=ClientFile, default=None, allow_None=True, precedence=-1,
+                                  doc="The last client file created")
+    errors = param.Dict(default={}, precedence=-1, doc="column -> why the service refused its value")
+    notice = param.ClassSelector(class_=Notice, default=None, allow_None=True, precedence=-1)
+
+    def __init__(self, service: ScoringService, client: ClientState | None = None, **params):
+        super().__init__(service=service, client=client, **params)
+
+    @param.depends("active", watch=True)
+    def _active_changed(self) -> None:
+        if self.active:
+            self.load_fields()
+
+    def load_fields(self) -> list[ApplicationField]:
+        if not self.fields:
+            try:
+                self.fields = list(self.service.application_fields())
+            except ScoringError as exc:
+                self.notice = _unavailable(exc)
+        return self.fields
+
+    def set_value(self, column: str, value: Any) -> None:
+        self.values = {**self.values, column: value}
+
+    def application(self) -> dict[str, Any]:
+        by_column = {f.column: f for f in self.load_fields()}
+        return {column: raw_value(by_column[column], value) for column, value in self.values.items()
+                if value is not None and column in by_column}
+
+    def create(self, open_file: bool = True) -> bool:
+        """Score and save the application typed; with `open_file`, open the new file in the client part."""
+        try:
+            created = self.service.create_client(self.application())
+        except InvalidApplicationError as exc:
+            column, reason = _field_error(exc)
+            self.param.update(errors={column: reason}, notice=Notice("application_refused", {}, "danger"))
+            return False
+        except DuplicateClientError as exc:
+            self.param.update(errors={}, notice=Notice("application_not_saved", {"detail": str(exc)}, "danger"))
+            return False
+        except AuditUnavailableError as exc:
+            self.param.update(errors={}, notice=_unavailable(exc))
+            return False
+        except (ScoringError, ValueError) as exc:
+            self.param.update(errors={}, notice=_unavailable(exc))
+            return False
+        self.param.update(created=created, values={}, errors={},
+                          notice=Notice("application_created", {"client_id": created.client_id}, "info"))
+        if open_file and self.client is not None:
+            self.client.client_id = created.client_id
         return True
 
 
@@ -619,6 +883,10 @@ class DashboardState(param.Parameterized):
                                  doc="The advisor's answer to the selected client (with the client part only)")
     governance = param.ClassSelector(class_=GovernanceState, default=None, allow_None=True, constant=True,
                                      precedence=-1, doc="Fairness, monitoring, performance (analysts)")
+    whatif = param.ClassSelector(class_=WhatIfState, default=None, allow_None=True, constant=True, precedence=-1,
+                                 doc="What-if on the selected client (with the client part only)")
+    new_application = param.ClassSelector(class_=NewApplicationState, default=None, allow_None=True, constant=True,
+                                          precedence=-1, doc="A new application (with the client part only)")
 
     def __init__(self, service: ScoringService | None = None, client_id: int | None = None,
                  role: str | None = None, schedule=None, **params):
@@ -644,6 +912,10 @@ class DashboardState(param.Parameterized):
         if self.client is not None:
             self.client.param.watch(self._retry, "file")
             self.param.watch(lambda event: setattr(self.advice, "language", event.new), "language")
+            with param.parameterized.edit_constant(self):
+                self.whatif = WhatIfState(service, self.client, schedule, language=self.language)
+                self.new_application = NewApplicationState(service, self.client)
+            self.param.watch(lambda event: setattr(self.whatif, "language", event.new), "language")
 
     @property
     def parts(self) -> frozenset[str]:
