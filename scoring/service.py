@@ -27,7 +27,7 @@ from .contracts import (DEBT_KEYS, DECISIONS, MAX_BATCH, MAX_JUSTIFICATION, MAX_
                         Histogram, Importance, JustificationRequiredError, MonthFigures, Offers, Peer, Peers,
                         PerformanceFigures, PortfolioSummary, RatioComparison, Reasons, Score, ModelVersion,
                         VersionComparison, decide)
-from .contracts import DecisionFile, TrustFlag
+from .contracts import DECISION_FILE_FORMATS, DecisionFile, TrustFlag
 from .errors import InvalidApplicationError, ModelError, ScoringError, UnknownClientError, UnknownDecisionError
 from .labels import feature_labels
 from .model import load_folds, load_model
@@ -280,7 +280,7 @@ class LocalScoringService:
         def run():
             try:
                 self.fairness()
-                months = self.monitoring()
+                self.monitoring()
                 self.performance()
                 for feature in self._monitored:   # every month of every monitored feature from one query each
                     self._feature_counts(feature)
