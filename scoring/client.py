@@ -340,6 +340,7 @@ class HttpScoringService:
         if client_id is not None:
             body["client_id"] = client_id
         return from_json(ClientFile, self._call("POST", "/clients", body=body))
+
     def decision_file(self, client_id: int, decision_id: int, format: str = "html", lang: str = "fr") -> DecisionFile:
         cid = self._id(client_id)
         try:

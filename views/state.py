@@ -31,7 +31,6 @@ from scoring.contracts import ApplicationField, Assessment, DuplicateClientError
 from scoring.errors import AuditUnavailableError, InvalidApplicationError, ScoringError, UnknownClientError
 from scoring.labels import DAYS_PER_YEAR
 from scoring.contracts import DECISION_FILE_FORMATS, DecisionFile, Offer, TrustFlag
-from scoring.errors import AuditUnavailableError, ScoringError, UnknownClientError
 
 from .i18n import LANGUAGES, t
 
