@@ -169,6 +169,8 @@ class AuditedService:
         file = self.service.create_client(application, client_id, created_by=self.user)
         self._write([self._entry("application_created", file.client_id, file.score, details={
             "fields": len(application)})])
+        return file
+
     def decision_file(self, client_id: int, decision_id: int, format: str = "html", lang: str = "fr") -> DecisionFile:
         """A decision file holds the client's application: reading it is a read of the client file."""
         file = self.service.decision_file(client_id, decision_id, format, lang)

@@ -460,6 +460,8 @@ class LocalScoringService:
 
     def trust_flags(self, client_id: int) -> tuple[TrustFlag, ...]:
         """The trust flags of a client file (see `flags_of_row`), its segment being its month of application."""
+        if (new := self._new(client_id)) is not None:   # a new file: entered in the month it was saved
+            return self.flags_of_row(self._new_row(new), new.at[:7])
         i = self._row(client_id)
         date = self.store.get(int(self.ids[i])).get("application_date")
         known = date is not None and date == date   # NaT (no date in this dataset) is not equal to itself
@@ -862,7 +864,8 @@ class LocalScoringService:
             raise ValueError(f"format must be one of {', '.join(DECISION_FILE_FORMATS)}, got {format!r}")
         if lang not in REASON_LANGUAGES:
             raise ValueError(f"lang must be one of {', '.join(REASON_LANGUAGES)}, got {lang!r}")
-        cid = int(self.ids[self._row(client_id)])
+        new = self._new(client_id)
+        cid = int(self.ids[self._row(client_id)]) if new is None else new.client_id
         try:
             did = int(decision_id)
         except (TypeError, ValueError):
