@@ -33,7 +33,7 @@ from .audit import AUDIT_ERRORS, AuditLog, PostgresAuditLog
 from .audited import AuditedService
 from .backends import local_service
 from .contracts import DECISION_FILE_FORMATS
-from .contracts import (ApplicationField, Assessment, DuplicateClientError, FairnessFigures, MonthFigures, MAX_BATCH, MAX_JUSTIFICATION, MAX_PAGE, MAX_PEERS, MAX_TOP, SORTABLE, ClientFile,
+from .contracts import (ApplicationField, Assessment, DuplicateClientError, FairnessFigures, FeatureDrift, PerformanceFigures, MonthFigures, MAX_BATCH, MAX_JUSTIFICATION, MAX_PAGE, MAX_PEERS, MAX_TOP, SORTABLE, ClientFile,
                         ClientOverview, ClientQuery, AuditEntry, DebtCapacity, DecisionRecord, DriftRow, Explanation,
                         FeatureDistribution, Importance, JustificationRequiredError, Offers, Peers, PortfolioSummary,
                         Reasons, ScoringService, ModelVersion, VersionComparison)
@@ -415,6 +415,14 @@ def get_fairness(service: Service) -> list[FairnessFigures]:
     return service.fairness()
 
 
+@model.get("/performance", dependencies=[ANALYST], responses=_E403,
+           summary="The model on the labelled applications, out of fold, for all of them and by contract type and age "
+                   "band: ROC, precision-recall and reliability curves, AUC, KS, Gini, Brier, and the confusion matrix "
+                   "at the threshold with its business cost (analysts)")
+def get_performance(service: Service) -> list[PerformanceFigures]:
+    return service.performance()
+
+
 @model.get("/versions", dependencies=[ANALYST], responses=_E403,
            summary="Every registered build of the model, newest first, the one served marked active (analysts)")
 def get_versions(service: Service) -> list[ModelVersion]:
@@ -444,6 +452,22 @@ portfolio = APIRouter(tags=["portfolio"], dependencies=_SECURED, responses={**_E
                        "(analysts)")
 def get_monthly_monitoring(service: Service) -> list[MonthFigures]:
     return service.monitoring()
+
+
+@portfolio.get("/monitoring/features/{feature}", dependencies=[ANALYST], responses={**_E404, **_E422},
+               summary="A monitored feature's distribution in the labelled history (reference) and in the new "
+                       "applications, or those of one month, on the same bins, with their PSI (analysts)")
+def get_feature_drift(service: Service, feature: Annotated[str, Path(max_length=200, examples=["EXT_SOURCE_3"])],
+                      month: Annotated[Optional[str], Query(pattern=r"^\d{4}-(0[1-9]|1[0-2])$",
+                                                            description="a month of application, YYYY-MM; default: "
+                                                                        "every new application")] = None,
+                      ) -> FeatureDrift:
+    try:
+        return service.feature_drift(feature, month)
+    except KeyError as exc:
+        raise _unknown_feature(feature, exc) from None
+    except ValueError as exc:
+        raise RequestValidationError([{"type": "value_error", "loc": ("query", "month"), "msg": str(exc)}]) from None
 
 
 @portfolio.get("/portfolio", dependencies=[ANALYST], responses=_E403,

@@ -17,7 +17,7 @@ from typing import Any, Mapping, Sequence
 
 from .audit import AUDIT_ERRORS, Entry
 from .contracts import DecisionFile
-from .contracts import (ApplicationField, Assessment, FairnessFigures, MonthFigures, AuditEntry, ClientFile, ClientOverview, ClientPage, ClientQuery, DebtCapacity, DecisionRecord,
+from .contracts import (ApplicationField, Assessment, FairnessFigures, FeatureDrift, PerformanceFigures, MonthFigures, AuditEntry, ClientFile, ClientOverview, ClientPage, ClientQuery, DebtCapacity, DecisionRecord,
                         DriftRow, Explanation, FeatureDistribution, Importance, Offers, Peers, PortfolioSummary, Reasons,
                         REFUSED, Score, ScoringService, ModelVersion, VersionComparison, decide)
 from .errors import AuditUnavailableError
@@ -214,6 +214,12 @@ class AuditedService:
 
     def monitoring(self) -> list[MonthFigures]:
         return self.service.monitoring()
+
+    def feature_drift(self, feature: str, month: str | None = None) -> FeatureDrift:
+        return self.service.feature_drift(feature, month)
+
+    def performance(self) -> list[PerformanceFigures]:
+        return self.service.performance()
 
     def global_importance(self, top: int = 15) -> list[Importance]:
         return self.service.global_importance(top)

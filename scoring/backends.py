@@ -22,7 +22,9 @@ def local_service(root: str) -> ScoringService:
     """One in-process backend per work directory and process, shared by every session."""
     from .service import LocalScoringService
 
-    return LocalScoringService(Workdir.resolve(root))
+    service = LocalScoringService(Workdir.resolve(root))
+    service.start_governance()   # the analysts' figures, computed in the background before they are asked for
+    return service
 
 
 def open_service(workdir: str | None = None) -> ScoringService:

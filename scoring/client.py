@@ -19,7 +19,7 @@ from urllib.parse import quote
 import httpx
 
 from .contracts import DecisionFile
-from .contracts import (ApplicationField, Assessment, DuplicateClientError, FairnessFigures, MonthFigures, AuditEntry, ClientFile, ClientOverview, ClientPage, ClientQuery, DebtCapacity, DecisionRecord,
+from .contracts import (ApplicationField, Assessment, DuplicateClientError, FairnessFigures, FeatureDrift, PerformanceFigures, MonthFigures, AuditEntry, ClientFile, ClientOverview, ClientPage, ClientQuery, DebtCapacity, DecisionRecord,
                         DriftRow, Explanation, FeatureDistribution, Importance, JustificationRequiredError, Offers, Peers,
                         PortfolioSummary, Reasons, Score, from_json, ModelVersion, VersionComparison)
 from .credentials import first_token
@@ -224,6 +224,14 @@ class HttpScoringService:
     def monitoring(self) -> list[MonthFigures]:
         return from_json(list[MonthFigures], self._call("GET", "/monitoring/months"))
 
+    def feature_drift(self, feature: str, month: str | None = None) -> FeatureDrift:
+        params = None if month is None else {"month": str(month)}
+        return from_json(FeatureDrift, self._call("GET", f"/monitoring/features/{quote(str(feature), safe='')}",
+                                                  params=params))
+
+    def performance(self) -> list[PerformanceFigures]:
+        return from_json(list[PerformanceFigures], self._call("GET", "/model/performance"))
+
     def global_importance(self, top: int = 15) -> list[Importance]:
         return from_json(list[Importance], self._call("GET", "/model/importance",
                                                       params={"top": min(max(1, int(top)), 1000)}))
@@ -332,6 +340,7 @@ class HttpScoringService:
         if client_id is not None:
             body["client_id"] = client_id
         return from_json(ClientFile, self._call("POST", "/clients", body=body))
+
     def decision_file(self, client_id: int, decision_id: int, format: str = "html", lang: str = "fr") -> DecisionFile:
         cid = self._id(client_id)
         try:

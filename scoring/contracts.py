@@ -226,6 +226,60 @@ class MonthFigures:
     drifting: list[str] = field(default_factory=list)   # features at PSI >= 0.2
 
 
+
+@dataclass(frozen=True)
+class FeatureDrift:
+    """One monitored feature's distribution in the training reference and in recent applications, on the same bins
+    (the reference's deciles for a number, one bar per category; the last bin holds missing values)."""
+    feature: str
+    label: str
+    label_fr: str
+    kind: str                          # "numeric" | "categorical"
+    edges: list[float]                 # numeric: bins (-inf, e0), [e0, e1), ..., [e_last, inf), then missing
+    categories: list[str]              # categorical: one bin per category, then missing
+    reference: list[float]             # share of the labelled history in each bin (sums to 1)
+    current: list[float]               # share of the new applications (of `month`, or all of them) in each bin
+    reference_applications: int
+    current_applications: int
+    psi: float                         # population stability index between the two
+    month: str | None = None           # "2026-03", or None: every new application
+
+
+@dataclass(frozen=True)
+class Curve:
+    """A curve as two lists of the same length (ROC: false and true positive rates; PR: recall and precision;
+    reliability: mean predicted and observed default rates per bin)."""
+    x: list[float]
+    y: list[float]
+
+
+@dataclass(frozen=True)
+class PerformanceFigures:
+    """The model on one segment of the labelled applications, from their out-of-fold probabilities: discrimination
+    (ROC and PR curves, AUC, KS, Gini), calibration (reliability curve, Brier) and the decisions at the threshold
+    with their business cost. "Positive" is a default: a refused defaulter is a true positive."""
+    segment: str                       # "all" | "contract_type" | "age"
+    group: str                         # "all", a contract type, an age band ("25-35")
+    applications: int
+    defaults: int
+    threshold: float
+    roc_auc: float | None              # None when the group holds one class only
+    pr_auc: float | None
+    ks: float | None                   # largest gap between the defaulters' and the repaid clients' score CDFs
+    gini: float | None                 # 2 AUC - 1
+    brier: float
+    roc: Curve
+    pr: Curve
+    calibration: Curve
+    refused_defaults: int              # confusion matrix at the threshold
+    missed_defaults: int               # defaulters accepted
+    refused_goods: int                 # clients who repaid, refused
+    accepted_goods: int
+    cost_missed_default: float         # the build's cost weights (units of a refused good client)
+    cost_refused_good: float
+    business_cost: float               # mean cost per application at the threshold
+
+
 # ------------------------------------------------------------------------------------------ comparisons
 @dataclass(frozen=True)
 class Histogram:
@@ -520,6 +574,8 @@ class ScoringService(Protocol):
     def drift(self) -> list[DriftRow]: ...
     def fairness(self) -> list[FairnessFigures]: ...                  # by protected attribute and population
     def monitoring(self) -> list[MonthFigures]: ...                   # by month of application
+    def feature_drift(self, feature: str, month: str | None = None) -> FeatureDrift: ...  # reference vs current
+    def performance(self) -> list[PerformanceFigures]: ...           # by segment, out of fold, at the threshold
     def model_versions(self) -> list[ModelVersion]: ...               # every build registered, newest first
     def compare_versions(self, a: str, b: str) -> VersionComparison: ...  # b against a on the same clients
     def global_importance(self, top: int = 15) -> list[Importance]: ...

@@ -43,6 +43,12 @@ def group_labels(raw: pd.DataFrame, schema: DatasetSchema) -> dict[str, np.ndarr
     return out
 
 
+def band_names(edges) -> list[str]:
+    """The names of the age bands cut at `edges` (years), youngest first: "< 25", "25-35", ..., ">= 65"."""
+    edges = list(edges)
+    return [f"< {edges[0]:g}"] + [f"{a:g}-{b:g}" for a, b in zip(edges, edges[1:])] + [f">= {edges[-1]:g}"]
+
+
 def labels_of(values: pd.Series, attribute: Protected) -> np.ndarray:
     if attribute.unit == "category":
         text = values.astype("string")
@@ -51,7 +57,7 @@ def labels_of(values: pd.Series, attribute: Protected) -> np.ndarray:
     if attribute.unit == "negative_days":
         years = -years / DAYS_PER_YEAR
     edges = list(attribute.bands)
-    names = [f"< {edges[0]:g}"] + [f"{a:g}-{b:g}" for a, b in zip(edges, edges[1:])] + [f">= {edges[-1]:g}"]
+    names = band_names(edges)
     index = np.searchsorted(edges, years, side="right")
     return np.where(np.isfinite(years), np.array(names, dtype=object)[np.minimum(index, len(names) - 1)], MISSING)
 

@@ -168,3 +168,42 @@ def monthly_report(cur, reference: dict, threshold: float, features: list[dict],
             "feature_psi": {name: values.get(m, 0.0) for name, values in feature_psi.items()},
         })
     return report
+
+
+def feature_counts(cur, feature: dict, reference: dict) -> dict:
+    """One monitored feature's counts per bin of the reference's (deciles for a number, one per category, the last
+    bin holding missing values), by month of application and split: one grouped DuckDB query over the store, never
+    a copy of its rows. {"edges", "categories", "n_bins", "months": {(month, split): counts}}.
+
+    `feature`: as for `monthly_report`; `reference`: the card's reference statistics."""
+    ref = reference["features"][feature["index"]]
+    column = f'r."{feature["column"]}"'
+    if feature.get("categories"):
+        cats = ", ".join("'" + c.replace("'", "''") + "'" for c in feature["categories"])
+        bucket = f"nullif(list_position([{cats}], CAST({column} AS VARCHAR)), 0) - 1"
+        n_bins = len(feature["categories"])
+    else:
+        bucket, n_bins = _bucket_sql(column, ref["edges"]), len(ref["edges"]) + 1
+    rows = cur.execute(f"""
+        SELECT strftime(date_trunc('month', a.application_date), '%Y-%m'), a.split, {bucket}, count(*)
+        FROM applications a JOIN raw r USING (client_id) GROUP BY 1, 2, 3""").fetchall()
+    months: dict[tuple, np.ndarray] = {}
+    for month, split, b, n in rows:
+        counts = months.setdefault((month, split), np.zeros(n_bins + 1))
+        counts[n_bins if b is None else min(int(b), n_bins - 1)] += n
+    return {"edges": [] if feature.get("categories") else list(ref["edges"]),
+            "categories": list(feature.get("categories") or []), "n_bins": n_bins, "months": months}
+
+
+def feature_shares(counts: dict, month: str | None = None) -> dict:
+    """The shares per bin of the labelled history (the reference) and of the current applications (those of
+    `month`, "2026-03", else every new application), from `feature_counts`, with the PSI between them."""
+    empty = np.zeros(counts["n_bins"] + 1)
+    reference = sum((c for (m, split), c in counts["months"].items() if split == "train"), empty)
+    current = sum((c for (m, split), c in counts["months"].items()
+                   if (m == month if month is not None else split == "new")), empty)
+    shares = {side: c / max(c.sum(), 1) for side, c in (("reference", reference), ("current", current))}
+    return {"edges": counts["edges"], "categories": counts["categories"],
+            "reference": shares["reference"].tolist(), "current": shares["current"].tolist(),
+            "reference_applications": int(reference.sum()), "current_applications": int(current.sum()),
+            "psi": psi(shares["reference"], shares["current"])}

@@ -10,8 +10,10 @@ from __future__ import annotations
 import dataclasses
 import functools
 import json
+import logging
 import math
 import os
+import re
 import threading
 from typing import Any, Mapping, Sequence
 
@@ -21,20 +23,24 @@ from .config import Workdir
 from .contracts import (DEBT_KEYS, DECISIONS, MAX_BATCH, MAX_JUSTIFICATION, MAX_PEERS, REASON_LANGUAGES,
                         ApplicationField, Assessment, DuplicateClientError, ClientFile,
                         ClientOverview, ClientPage, ClientQuery, DebtCapacity, DecisionRecord, DriftRow, Explanation,
-                        FairnessAlert, FairnessFigures, FeatureDistribution, GroupFigures, Histogram, Importance,
-                        JustificationRequiredError, MonthFigures, Offers, Peer, Peers, PortfolioSummary,
-                        RatioComparison, Reasons, Score, ModelVersion, VersionComparison, decide)
+                        Curve, FairnessAlert, FairnessFigures, FeatureDistribution, FeatureDrift, GroupFigures,
+                        Histogram, Importance, JustificationRequiredError, MonthFigures, Offers, Peer, Peers,
+                        PerformanceFigures, PortfolioSummary, RatioComparison, Reasons, Score, ModelVersion,
+                        VersionComparison, decide)
 from .contracts import DECISION_FILE_FORMATS, DecisionFile, TrustFlag
 from .errors import InvalidApplicationError, ModelError, ScoringError, UnknownClientError, UnknownDecisionError
 from .labels import feature_labels
 from .model import load_folds, load_model
 from .fairness import fairness_report, group_labels
-from .monitoring import PSI_DRIFT, drift_report, monthly_report
+from .monitoring import PSI_DRIFT, drift_report, feature_counts, feature_shares, monthly_report
 from .outcomes import relation
 from .scorer import Scorer
 from .store import ClientStore
 
+log = logging.getLogger(__name__)
+
 HIST_BINS = 40
+MONTH = re.compile(r"\d{4}-(0[1-9]|1[0-2])")  # a month of application, "2026-03"
 MONITORED_FEATURES = 15  # the model's main features followed month by month
 PROFILE_FIELDS = ("age_years", "income", "debt", "debt_ratio", "family", "children", "employment_years")
 APPLICATION_FIELDS = ("contract_type", "credit_amount", "term_months", "annuity", "goods_price", "credit_income_ratio")
@@ -183,28 +189,108 @@ class LocalScoringService:
 
         return Registry(self.workdir).compare(a, b)
 
+    @functools.cached_property
+    def _monitored(self) -> dict[str, dict]:
+        """The model's main features followed month by month (those read from one raw column of the store)."""
+        spec = self.scorer.spec
+        features = {}
+        for imp in self.global_importance(MONITORED_FEATURES):
+            j = spec.index(imp.feature)
+            f = spec.features[j]
+            if f.source and (f.source == f.name or f.kind == "categorical"):  # a raw column of the store
+                features[f.name] = {"name": f.name, "column": f.source, "index": j,
+                                    "categories": list(f.categories) if f.kind == "categorical" else None}
+        return features
+
     def monitoring(self) -> list[MonthFigures]:
         """Figures by month of application, computed in DuckDB (`scoring.monitoring.monthly_report`), once per set
-        of known outcomes (outcomes loaded since, `python -m scoring outcomes`, are read at the next call)."""
+        of known outcomes (outcomes loaded since, `python -m scoring outcomes`, are read at the next call). A call
+        while another computes them (e.g. `start_governance`'s) waits for its result."""
         outcomes = relation(self.workdir)
         cached = self._monthly.get(outcomes)
         if cached is None:
-            spec = self.scorer.spec
-            features = []
-            for imp in self.global_importance(MONITORED_FEATURES):
-                j = spec.index(imp.feature)
-                f = spec.features[j]
-                if f.source and (f.source == f.name or f.kind == "categorical"):  # a raw column of the store
-                    features.append({"name": f.name, "column": f.source, "index": j,
-                                     "categories": list(f.categories) if f.kind == "categorical" else None})
             with self._monthly_lock:
-                rows = monthly_report(self.store.cursor(), self.card.reference, self.card.threshold, features,
-                                      outcomes=outcomes)
-            cached = [MonthFigures(**r, drifting=sorted(k for k, v in r["feature_psi"].items() if v >= PSI_DRIFT))
-                      for r in rows]
-            self._monthly.clear()
-            self._monthly[outcomes] = cached
+                cached = self._monthly.get(outcomes)
+                if cached is None:
+                    rows = monthly_report(self.store.cursor(), self.card.reference, self.card.threshold,
+                                          list(self._monitored.values()), outcomes=outcomes)
+                    cached = [MonthFigures(**r, drifting=sorted(k for k, v in r["feature_psi"].items()
+                                                                if v >= PSI_DRIFT)) for r in rows]
+                    self._monthly.clear()
+                    self._monthly[outcomes] = cached
         return cached
+
+    def feature_drift(self, feature: str, month: str | None = None) -> FeatureDrift:
+        """A monitored feature's shares per bin in the labelled history and in the new applications (or those of
+        `month`, "2026-03"), from counts by month computed in DuckDB once per feature (`scoring.monitoring`).
+        `KeyError` for a feature that is not monitored, `ValueError` for a malformed month."""
+        if month is not None and not MONTH.fullmatch(str(month)):
+            raise ValueError(f"month must be a month as YYYY-MM (e.g. 2026-03), got {str(month)[:20]!r}")
+        if feature not in self._monitored:
+            raise KeyError(f"feature {feature!r} is not monitored; monitored features: "
+                           f"{', '.join(self._monitored)}")
+        return self._feature_drift(feature, month)
+
+    @functools.lru_cache(maxsize=64)
+    def _feature_counts(self, feature: str) -> dict:
+        """Counts per bin by month and split: one query per feature (~0.3 s at full size), every month from it."""
+        return feature_counts(self.store.cursor(), self._monitored[feature], self.card.reference)
+
+    @functools.lru_cache(maxsize=1024)
+    def _feature_drift(self, feature: str, month: str | None) -> FeatureDrift:
+        f = self.scorer.spec.features[self.scorer.spec.index(feature)]
+        shares = feature_shares(self._feature_counts(feature), month)
+        return FeatureDrift(f.name, f.label, f.label_fr, "categorical" if f.kind == "categorical" else "numeric",
+                            month=month, **shares)
+
+    @functools.cached_property
+    def _performance(self) -> list[PerformanceFigures]:
+        import pandas as pd
+
+        from .fairness import MISSING, band_names, labels_of
+        from .performance import performance_report
+        from .schema import AGE_BANDS, Protected
+
+        labelled = self._labelled_mask
+        segments, order = {}, {}
+        if "contract_type" in self.roles:   # a few columns of the store, in client ID order like the others
+            types = self.store.cursor().execute(
+                f"SELECT coalesce(contract_type, '{MISSING}') AS t FROM applications ORDER BY client_id").fetchnumpy()
+            segments["contract_type"] = np.asarray(types["t"], dtype=object)[labelled]
+        if "age_years" in self.roles:
+            age = self.scorer.spec.schema.protected.get("age")
+            bands = age.bands if age is not None and age.bands else AGE_BANDS
+            segments["age"] = labels_of(pd.Series(self.store.column("age_years")[labelled]),
+                                        Protected("age_years", "years", tuple(bands)))
+            order["age"] = band_names(bands) + [MISSING]
+        costs = self.card.cost_weights
+        rows = performance_report(self._target[labelled], self._probabilities[labelled], self.card.threshold,
+                                  costs["missed_default"], costs["refused_good_client"], segments, order)
+        return [PerformanceFigures(**{**r, "roc": Curve(**r["roc"]), "pr": Curve(**r["pr"]),
+                                      "calibration": Curve(**r["calibration"])}) for r in rows]
+
+    def performance(self) -> list[PerformanceFigures]:
+        """The model on the labelled applications (out of fold) at the threshold: all of them, then by contract
+        type and age band (`scoring.performance`); computed once."""
+        return self._performance
+
+    def start_governance(self) -> threading.Thread:
+        """Compute the analysts' figures (fairness, monitoring by month, performance, the monitored features'
+        distributions by month) in a background thread, so that the first analyst does not wait for them."""
+        def run():
+            try:
+                self.fairness()
+                self.monitoring()
+                self.performance()
+                for feature in self._monitored:   # every month of every monitored feature from one query each
+                    self._feature_counts(feature)
+                    self.feature_drift(feature)
+            except Exception:   # a background warm-up must not die silently: the next call raises it again
+                log.exception("analysts' figures could not be computed in the background")
+
+        thread = threading.Thread(target=run, name="governance-warm-up", daemon=True)
+        thread.start()
+        return thread
 
     @functools.cached_property
     def _portfolio(self) -> PortfolioSummary:
@@ -459,9 +545,10 @@ class LocalScoringService:
         return tuple(flags)
 
     def trust_flags(self, client_id: int) -> tuple[TrustFlag, ...]:
-        """The trust flags of a client file (see `flags_of_row`), its segment being its month of application."""
-        if (new := self._new(client_id)) is not None:   # a new file: entered in the month it was saved
-            return self.flags_of_row(self._new_row(new), new.at[:7])
+        """The trust flags of a client file (see `flags_of_row`), its segment being its month of application (a new
+        application entered after the build has no month among the monitored ones)."""
+        if (new := self._new(client_id)) is not None:
+            return self.flags_of_row(self._new_row(new), None)
         i = self._row(client_id)
         date = self.store.get(int(self.ids[i])).get("application_date")
         known = date is not None and date == date   # NaT (no date in this dataset) is not equal to itself
@@ -865,7 +952,7 @@ class LocalScoringService:
         if lang not in REASON_LANGUAGES:
             raise ValueError(f"lang must be one of {', '.join(REASON_LANGUAGES)}, got {lang!r}")
         new = self._new(client_id)
-        cid = int(self.ids[self._row(client_id)]) if new is None else new.client_id
+        cid = new.client_id if new is not None else int(self.ids[self._row(client_id)])
         try:
             did = int(decision_id)
         except (TypeError, ValueError):

@@ -24,8 +24,9 @@ TOKEN = "fuzz-token-6d1f0c2a"
 EXAMPLES = int(os.environ.get("SCORING_FUZZ_EXAMPLES", "25"))
 OPERATIONS = [
     ("GET", "/health"), ("GET", "/model"), ("GET", "/model/importance"), ("GET", "/model/top-features"),
-    ("GET", "/model/drift"), ("GET", "/model/fairness"), ("GET", "/model/versions"),
-    ("GET", "/model/versions/compare"), ("GET", "/monitoring/months"), ("GET", "/portfolio"), ("GET", "/contract-types"), ("GET", "/clients"),
+    ("GET", "/model/drift"), ("GET", "/model/fairness"), ("GET", "/model/performance"), ("GET", "/model/versions"),
+    ("GET", "/model/versions/compare"), ("GET", "/monitoring/months"), ("GET", "/monitoring/features/{feature}"),
+    ("GET", "/portfolio"), ("GET", "/contract-types"), ("GET", "/clients"),
     ("GET", "/clients/{client_id}"), ("GET", "/clients/{client_id}/explanation"),
     ("GET", "/clients/{client_id}/debt-capacity"), ("GET", "/clients/{client_id}/overview"),
     ("GET", "/clients/{client_id}/audit"), ("GET", "/clients/{client_id}/reasons"),
@@ -71,7 +72,7 @@ KNOWN = [("GET", "/clients/{client_id}"), ("GET", "/clients/{client_id}/explanat
          ("GET", "/clients/{client_id}/audit"), ("GET", "/clients/{client_id}/reasons"),
          ("GET", "/clients/{client_id}/offers"), ("GET", "/clients/{client_id}/peers"),
          ("GET", "/clients/{client_id}/application"), ("GET", "/clients/{client_id}/decisions/{decision_id}/file"),
-         ("GET", "/features/{feature}/distribution")]
+         ("GET", "/features/{feature}/distribution"), ("GET", "/monitoring/features/{feature}")]
 
 
 # A decision departing from the model's needs a justification, and an offer may change only the loan's columns; a

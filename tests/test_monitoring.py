@@ -147,3 +147,78 @@ def test_analysts_read_fairness_and_monitoring_over_the_api_advisors_do_not(api_
         with pytest.raises(AccessDeniedError):
             advisor.monitoring()
     assert httpx.get(f"{api_server.url}/monitoring/months").status_code == 401
+
+
+# ------------------------------------------------------------------------------------------ a drifting feature
+def test_a_drifting_features_reference_and_current_distributions_share_their_bins(service):
+    months = service.monitoring()
+    feature = "EXT_SOURCE_3"
+    drift = service.feature_drift(feature)
+    labelled = int(np.isfinite(service._target).sum())
+    assert drift.kind == "numeric" and len(drift.reference) == len(drift.current) == len(drift.edges) + 2
+    assert drift.reference_applications == labelled and drift.current_applications == len(service.ids) - labelled
+    assert sum(drift.reference) == pytest.approx(1) and sum(drift.current) == pytest.approx(1)
+    assert drift.label_fr == "Score externe 3" and drift.month is None
+    # the scores fall: the new applications sit lower on the reference's deciles than the history does
+    lower_half = slice(0, (len(drift.edges) + 1) // 2)
+    assert sum(drift.current[lower_half]) > sum(drift.reference[lower_half])
+    # one month's distribution has the PSI the monthly monitoring shows for it
+    last = months[-1]
+    one_month = service.feature_drift(feature, last.month)
+    assert one_month.current_applications == last.applications and one_month.month == last.month
+    assert one_month.psi == pytest.approx(last.feature_psi[feature], abs=1e-4)
+
+
+def test_a_categorical_feature_is_compared_by_category(service):
+    from scoring.monitoring import feature_counts, feature_shares
+
+    spec = service.scorer.spec
+    j = next(j for j, f in enumerate(spec.features) if f.kind == "categorical" and f.source)
+    f = spec.features[j]
+    counts = feature_counts(service.store.cursor(), {"name": f.name, "column": f.source, "index": j,
+                                                     "categories": list(f.categories)}, service.card.reference)
+    shares = feature_shares(counts)
+    assert shares["edges"] == [] and shares["categories"] == list(f.categories)
+    assert len(shares["reference"]) == len(f.categories) + 1 and sum(shares["reference"]) == pytest.approx(1)
+    # the reference's shares are the card's, computed at build time on the same applications
+    assert shares["reference"] == pytest.approx(service.card.reference["features"][j]["proportions"], abs=1e-5)
+
+
+@pytest.mark.parametrize("feature, month, error, message", [
+    ("NOT_A_FEATURE", None, KeyError, "not monitored; monitored features: EXT_SOURCE"),
+    ("EXT_SOURCE_3", "2026-13", ValueError, "YYYY-MM"),
+    ("EXT_SOURCE_3", "march", ValueError, "YYYY-MM"),
+])
+def test_an_unknown_feature_or_a_malformed_month_is_refused_clearly(service, feature, month, error, message):
+    with pytest.raises(error, match=message):
+        service.feature_drift(feature, month)
+
+
+def test_the_governance_figures_are_computed_in_the_background_when_the_service_starts(workdir):
+    from scoring.service import LocalScoringService
+
+    fresh = LocalScoringService(workdir)
+    fresh.start_governance().join(timeout=120)
+    assert fresh._monthly and "_performance" in vars(fresh) and "_fairness" in vars(fresh)
+
+
+def test_analysts_read_a_features_distributions_over_the_api_advisors_do_not(api_server, service):
+    import httpx
+
+    from scoring.client import HttpScoringService
+    from scoring.errors import AccessDeniedError
+
+    month = service.monitoring()[-3].month
+    with HttpScoringService(api_server.url, "monitor-analyst") as analyst:
+        assert analyst.feature_drift("EXT_SOURCE_3") == service.feature_drift("EXT_SOURCE_3")
+        assert analyst.feature_drift("EXT_SOURCE_3", month) == service.feature_drift("EXT_SOURCE_3", month)
+        with pytest.raises(KeyError, match="not monitored"):
+            analyst.feature_drift("NOT_A_FEATURE")
+        with pytest.raises(ValueError, match="month"):
+            analyst.feature_drift("EXT_SOURCE_3", "2026-13")
+    with HttpScoringService(api_server.url, "monitor-advisor") as advisor:
+        with pytest.raises(AccessDeniedError):
+            advisor.feature_drift("EXT_SOURCE_3")
+    bad = httpx.get(f"{api_server.url}/monitoring/features/EXT_SOURCE_3", params={"month": "<b>x</b>"},
+                    headers={"Authorization": "Bearer monitor-analyst"})
+    assert bad.status_code == 422 and "month" in bad.json()["message"]

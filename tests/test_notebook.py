@@ -91,6 +91,21 @@ def test_the_dashboard_components_display_inline_and_audit_the_opened_file(execu
     assert entry["source"] == "dashboard" and entry["decision"] == "refused"
 
 
+def test_the_notebook_plots_fairness_and_monthly_monitoring_with_hvplot(executed, service):
+    nb, _ = executed
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    text = "\n".join(outputs(c) for c in code)
+    months = service.monitoring()
+    assert f"{len(months)} months; drifting most in {months[-1].month}" in text
+    fairness = next(c for c in code if "service.fairness()" in c.source)
+    assert "disparate_impact_ratio" in outputs(fairness) and "new applications" in outputs(fairness)
+    plots = [c for c in code if ".hvplot." in c.source]
+    assert len(plots) == 4
+    for cell in plots:
+        assert any(out.get("data", {}) for out in cell.outputs), cell.source
+        assert not any(out.get("output_type") == "error" for out in cell.outputs)
+
+
 # ---------------------------------------------------------------------------------------------- the advisor's notebook
 ADVISOR_NOTEBOOK = REPO / "notebooks" / "advisor.ipynb"
 

@@ -337,7 +337,8 @@ class RecordingService(CountingService):
 
 def test_an_advisors_session_has_client_files_and_no_portfolio_or_audit(service, audit, ids):
     session = RecordingService(session_service(service, "advisor", audit),
-                               forbidden={"portfolio", "drift", "global_importance", "audit_trail"})
+                               forbidden={"portfolio", "drift", "global_importance", "audit_trail", "fairness",
+                                          "monitoring", "feature_drift", "performance"})
     state = DashboardState(session, role="advisor", client_id=ids["refused"])
     assert state.parts == {"search", "client"}
     assert state.portfolio is None and state.audit is None
@@ -348,9 +349,9 @@ def test_an_analysts_session_has_the_portfolio_and_audit_and_no_client_file(serv
     session = RecordingService(session_service(service, "analyst", audit),
                                forbidden={"client", "overview", "explain", "search", "debt_capacity"})
     state = DashboardState(session, role="analyst")
-    assert state.parts == {"portfolio", "audit"}
+    assert state.parts == {"portfolio", "audit", "governance"}
     assert state.client is None and state.search is None
-    assert state.portfolio.summary is not None
+    assert state.portfolio.summary is not None and state.governance.months
     assert not any(e["client_id"] for e in audit.recent(100))        # no client file was read
 
 

@@ -22,6 +22,7 @@ from scoring.errors import ScoringError
 
 from .advice import AdviceView
 from .analyst import AuditTrailView
+from .governance import GovernanceView
 from .client import ClientCard, ClientPicker
 from .common import NOTICE_CSS, deferred, next_tick, notice_html, section_title
 from .i18n import t
@@ -56,6 +57,7 @@ class DashboardApp(pn.viewable.Viewer):
         state = self.state
         self.portfolio = PortfolioOverview(state=state) if state.portfolio is not None else None
         self.audit = AuditTrailView(state=state) if state.audit is not None else None
+        self.governance = GovernanceView(state=state) if state.governance is not None else None
         has_client = state.client is not None
         self.picker = ClientPicker(state=state) if has_client else None
         self.card = ClientCard(state=state) if has_client else None
@@ -96,6 +98,8 @@ class DashboardApp(pn.viewable.Viewer):
         if self.audit is not None:
             parts += [pn.pane.HTML(pn.bind(lambda l: f"<h3>{t('audit_trail', l)}</h3>", lang),
                                    margin=(0, 5), css_classes=["audit-title"]), self.audit]
+        if self.governance is not None:
+            parts += [self.governance]
         return parts
 
     def centre(self, defer: bool = False) -> list:

@@ -26,6 +26,7 @@ from scoring.contracts import (ACCEPTED, DECISIONS, LIST_COLUMNS, MAX_JUSTIFICAT
                                AuditEntry, ClientFile, ClientQuery, DebtCapacity, DecisionRecord, Explanation,
                                FeatureDistribution, JustificationRequiredError, Offers, Peers, PortfolioSummary, Reasons,
                                ScoringService, is_client_id)
+from scoring.contracts import FairnessFigures, FeatureDrift, MonthFigures, PerformanceFigures
 from scoring.contracts import ApplicationField, Assessment, DuplicateClientError
 from scoring.errors import AuditUnavailableError, InvalidApplicationError, ScoringError, UnknownClientError
 from scoring.labels import DAYS_PER_YEAR
@@ -44,8 +45,8 @@ N_PEERS = 10                # similar past applicants compared with the client
 
 #: role -> the parts of the page it has (None: no login, every part)
 ROLES = ("advisor", "analyst")
-PARTS = {"advisor": frozenset({"search", "client"}), "analyst": frozenset({"portfolio", "audit"}),
-         None: frozenset({"portfolio", "search", "client", "audit"})}
+PARTS = {"advisor": frozenset({"search", "client"}), "analyst": frozenset({"portfolio", "audit", "governance"}),
+         None: frozenset({"portfolio", "search", "client", "audit", "governance"})}
 
 #: filter name -> (store role it needs, ClientQuery min field, ClientQuery max field)
 RANGE_FILTERS = {
@@ -761,6 +762,104 @@ class AuditTrailState(param.Parameterized):
         return True
 
 
+# -------------------------------------------------------------------------------------------- governance
+SEGMENTS = ("all", "contract_type", "age")   # the performance figures' segments (`ScoringService.performance`)
+
+
+def features_by_last_psi(months: list[MonthFigures]) -> list[str]:
+    """The monitored features, the one drifting most in the last month first."""
+    if not months:
+        return []
+    last = months[-1].feature_psi
+    return sorted(last, key=lambda name: -last[name])
+
+
+class GovernanceState(param.Parameterized):
+    """The analysts' view of the model (issue 13): fairness by protected attribute, monitoring by month, the
+    reference and current distributions of one monitored feature, the performance by segment.
+
+    Loaded after the page shows (`schedule`, as the advice is): `loading` is true until then. The figures come
+    computed from the service (the in-process one computes them in the background when it starts)."""
+
+    service = param.Parameter(constant=True, precedence=-1)
+    feature = param.Selector(default=None, objects=[None], doc="The monitored feature whose distributions are shown")
+    month = param.Selector(default=None, objects=[None], doc="Its current distribution: this month; None: every new "
+                                                             "application")
+    segment = param.Selector(default="all", objects=list(SEGMENTS), doc="Performance: all, by contract type, by age")
+    group = param.Selector(default="all", objects=["all"], doc="Performance: the group of the segment shown")
+
+    fairness = param.List(default=[], item_type=FairnessFigures, precedence=-1)
+    months = param.List(default=[], item_type=MonthFigures, precedence=-1, doc="Monitoring, oldest month first")
+    drift = param.ClassSelector(class_=FeatureDrift, default=None, allow_None=True, precedence=-1)
+    performance = param.List(default=[], item_type=PerformanceFigures, precedence=-1)
+    notice = param.ClassSelector(class_=Notice, default=None, allow_None=True, precedence=-1)
+    loading = param.Boolean(default=True, precedence=-1, doc="The figures are being fetched")
+
+    def __init__(self, service: ScoringService, schedule=None, **params):
+        super().__init__(service=service, **params)
+        (schedule or _run_now)(self.load)
+
+    @property
+    def features(self) -> list[str]:
+        """The monitored features, the one drifting most in the last month first."""
+        return features_by_last_psi(self.months)
+
+    @property
+    def figures(self) -> PerformanceFigures | None:
+        """The performance figures of the segment and group chosen."""
+        group = "all" if self.segment == "all" else self.group
+        return next((f for f in self.performance if f.segment == self.segment and f.group == group), None)
+
+    def load(self) -> None:
+        """Fairness, months and performance; then the distributions of the feature drifting most. A failure sets a
+        notice and leaves its part empty."""
+        found, notice = {}, None
+        for name, read in (("fairness", self.service.fairness), ("months", self.service.monitoring),
+                           ("performance", self.service.performance)):
+            try:
+                found[name] = list(read())
+            except ScoringError as exc:
+                notice = notice or _unavailable(exc)
+        months = found.get("months", [])
+        features = features_by_last_psi(months)
+        with param.parameterized.discard_events(self):
+            self.param.feature.objects = [None, *features]
+            self.param.month.objects = [None, *(m.month for m in months)]
+            performance = found.get("performance", [])
+            self.param.segment.objects = [s for s in SEGMENTS if any(f.segment == s for f in performance)] or ["all"]
+            self._segment_groups(performance)
+        self.param.update(fairness=found.get("fairness", []), months=months,
+                          performance=found.get("performance", []), notice=notice, loading=False,
+                          feature=features[0] if features else None)   # loads its distributions
+
+    def _segment_groups(self, performance) -> None:
+        groups = [f.group for f in performance if f.segment == self.segment] or ["all"]
+        self.param.group.objects = groups
+        if self.group not in groups:
+            self.group = groups[0]
+
+    @param.depends("segment", watch=True)
+    def _segment_changed(self) -> None:
+        self._segment_groups(self.performance)
+
+    def select_feature(self, feature: str) -> bool:
+        """Show a monitored feature's distributions (a click on it); another name is ignored."""
+        if feature not in self.param.feature.objects:
+            return False
+        self.feature = feature
+        return True
+
+    @param.depends("feature", "month", watch=True)
+    def _load_drift(self) -> None:
+        if self.feature is None:
+            self.drift = None
+            return
+        try:
+            self.param.update(drift=self.service.feature_drift(self.feature, self.month), notice=None)
+        except (ScoringError, KeyError, ValueError) as exc:
+            self.param.update(drift=None, notice=_unavailable(exc))
+
+
 # -------------------------------------------------------------------------------------------- the session
 class DashboardState(param.Parameterized):
     """One session's state, shared by the top bar, the side bar and the centre.
@@ -781,6 +880,8 @@ class DashboardState(param.Parameterized):
                                 precedence=-1)
     advice = param.ClassSelector(class_=AdviceState, default=None, allow_None=True, constant=True, precedence=-1,
                                  doc="The advisor's answer to the selected client (with the client part only)")
+    governance = param.ClassSelector(class_=GovernanceState, default=None, allow_None=True, constant=True,
+                                     precedence=-1, doc="Fairness, monitoring, performance (analysts)")
     whatif = param.ClassSelector(class_=WhatIfState, default=None, allow_None=True, constant=True, precedence=-1,
                                  doc="What-if on the selected client (with the client part only)")
     new_application = param.ClassSelector(class_=NewApplicationState, default=None, allow_None=True, constant=True,
@@ -805,6 +906,7 @@ class DashboardState(param.Parameterized):
             advice=AdviceState(service, client, schedule, language=params.get("language", "fr"))
             if client is not None else None,
             audit=AuditTrailState(service) if "audit" in parts else None,
+            governance=GovernanceState(service, schedule) if "governance" in parts else None,
             **params)
         if self.client is not None:
             self.client.param.watch(self._retry, "file")

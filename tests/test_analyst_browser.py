@@ -1,0 +1,76 @@
+"""The analysts' governance panels in headless Chromium: an analyst logs in, sees the fairness table and the PSI
+chart, clicks a monitored feature and sees its reference and current distributions.
+
+Needs Debian's /usr/bin/chromium (skipped without it, failed if REQUIRE_BROWSER=1)."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from playwright.sync_api import expect
+
+from dashboard_server import DashboardServer
+from scoring.credentials import ensure_secrets
+from views.i18n import feature_label, fmt_number, labels_for
+from test_browser import ARTIFACTS  # noqa: F401  (screenshots beside the other browser tests')
+
+pytestmark = pytest.mark.browser
+
+
+@pytest.fixture(scope="module")
+def secured(service, audit, tmp_path_factory):
+    secrets = tmp_path_factory.mktemp("secrets")
+    logins = {}
+    ensure_secrets(secrets, on_new_login=lambda name, role, password: logins.__setitem__(name, (role, password)))
+    with DashboardServer(service, audit, secrets=secrets) as running:
+        running.logins = logins
+        yield running
+
+
+@pytest.fixture
+def page(page, request):
+    problems: list[str] = []
+    page.on("console", lambda m: problems.append(f"console error: {m.text}") if m.type == "error" else None)
+    page.on("pageerror", lambda e: problems.append(f"page error: {e}"))
+    page.set_viewport_size({"width": 1600, "height": 2400})
+    page.set_default_timeout(30_000)
+    yield page
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / f"{request.node.name}.png"), full_page=True)
+    assert page.get_by_text("Traceback").count() == 0, "a Python traceback is shown in the page"
+    assert not problems, problems
+
+
+def test_an_analyst_sees_fairness_and_drift_and_a_features_two_distributions(page, secured, service):
+    user, password = next((n, p) for n, (role, p) in secured.logins.items() if role == "analyst")
+    page.goto(secured.url)
+    page.locator("input[name=username]").fill(user)
+    page.locator("input[name=password]").fill(password)
+    page.locator("input[name=password]").press("Enter")
+    page.wait_for_url(re.compile(r"/dashboard"))
+
+    fairness = page.locator(".fairness-table")
+    expect(fairness).to_contain_text("Genre", timeout=30_000)
+    expect(fairness).to_contain_text("Nouvelles demandes")
+    expect(page.locator(".fairness-card").first).to_contain_text("Ratio d'impact disparate")
+    expect(page.locator(".psi-chart canvas").first).to_be_visible()
+    expect(page.locator(".months-table")).to_contain_text(service.monitoring()[-1].month)
+
+    labels = labels_for(service)
+    months = service.monitoring()
+    last = months[-1].feature_psi
+    chosen = sorted(last, key=lambda f: -last[f])[1]            # the second row: not the one shown at first
+    name = feature_label(labels, chosen, "fr")
+    page.locator(".drift-features-table .tabulator-row").nth(1).get_by_text(name, exact=True).click()
+    expect(page.locator(".drift-title")).to_contain_text(name)
+    expect(page.locator(".drift-chart canvas").first).to_be_visible()
+    # the chart's legend names both distributions
+    drift = service.feature_drift(chosen)
+    assert drift.reference_applications > 0 and drift.current_applications > 0
+    expect(page.locator(".drift-chart")).to_be_visible()
+    page.locator(".perf-segment select").select_option(label="Tranche d'âge")
+    youngest = next(f for f in service.performance() if f.segment == "age")      # the first band shown
+    expect(page.locator(".perf-summary-pane")).to_contain_text(f"{fmt_number(youngest.applications, 'fr')} dossiers, "
+                                                               f"{fmt_number(youngest.defaults, 'fr')} défauts")
+    expect(page.locator(".confusion-pane")).to_contain_text("Coût d'un défaut accepté")
