@@ -148,6 +148,9 @@ def test_a_new_application_becomes_a_client_file_opened_like_any_other(backend, 
     assert capacity.effort_rate is not None and capacity.term_months == file.term_months is not None
     record = backend.record_decision(cid, file.score.decision)
     assert record.model == "production" and backend.decisions(cid)[-1] == record
+    assert backend.overview(cid).flags == own.trust_flags(cid)   # a new file has trust flags too
+    decision_file = backend.decision_file(cid, record.id, "html", "fr")
+    assert decision_file.client_id == cid and str(cid).encode() in decision_file.content
 
 
 def test_a_taken_client_id_and_invalid_input_are_refused_with_a_clear_message(backend, own, refused):

@@ -43,7 +43,7 @@ def dashboard(page, request):
     problems: list[str] = []
     page.on("console", lambda m: problems.append(f"console error: {m.text}") if m.type == "error" else None)
     page.on("pageerror", lambda e: problems.append(f"page error: {e}"))
-    page.set_viewport_size({"width": 1600, "height": 2400})
+    page.set_viewport_size({"width": 1600, "height": 4000})   # the what-if is below the advice
     page.set_default_timeout(30_000)
     yield page
     ARTIFACTS.mkdir(exist_ok=True)
