@@ -13,6 +13,16 @@ from scoring.config import Workdir
 TEST_ROWS = int(os.environ.get("SCORING_TEST_ROWS", "3000"))
 
 
+def pytest_configure(config):
+    """Browser assertions wait up to 20 s (Playwright's default is 5 s): the pages hold the advisor's and the
+    analysts' panels, and CI machines have two shared cores. A wait, not a speed target: those are in `make bench`."""
+    try:
+        from playwright.sync_api import expect
+    except ImportError:
+        return
+    expect.set_options(timeout=20_000)
+
+
 @pytest.fixture(scope="session")
 def workdir(tmp_path_factory) -> Workdir:
     """A built work directory (data + model + store) over a small generated portfolio."""

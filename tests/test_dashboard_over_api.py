@@ -57,6 +57,9 @@ def test_an_api_outage_shows_a_message_and_the_page_recovers(page, dashboard_ove
     page.goto(f"{dashboard_over_api.url}?client={first}")
     expect(page.locator(".client-id")).to_have_text(str(first))
     box = page.locator(".client-id-input input")
+    # every panel loaded before the outage (the analysts' figures arrive last): the outage hits the client switch
+    expect(page.locator(".fairness-card").first).to_be_visible()
+    expect(page.locator(".reasons-pane li").first).to_be_visible()
 
     api_server.stop()
     try:

@@ -95,6 +95,13 @@ class DashboardApp(pn.viewable.Viewer):
         parts = []
         if self.portfolio is not None:
             parts += [section_title("portfolio", lang), self.portfolio.view(defer_details=defer)]
+        return parts
+
+    def analysis(self) -> list:
+        """The analysts' panels: who read which client file, fairness, monitoring and performance. Below the
+        client's centre on a page with every part (no login), so that the client's figures come first."""
+        lang = self.state.param.language
+        parts = []
         if self.audit is not None:
             parts += [pn.pane.HTML(pn.bind(lambda l: f"<h3>{t('audit_trail', l)}</h3>", lang),
                                    margin=(0, 5), css_classes=["audit-title"]), self.audit]
@@ -126,7 +133,7 @@ class DashboardApp(pn.viewable.Viewer):
         if self.picker is not None:
             body = [pn.Row(pn.Column(*self.sidebar(), width=SIDEBAR_WIDTH),
                            pn.Column(*self.centre(), sizing_mode="stretch_width"), sizing_mode="stretch_width")]
-        return pn.Column(header, *self.top(), *body, sizing_mode="stretch_width")
+        return pn.Column(header, *self.top(), *body, *self.analysis(), sizing_mode="stretch_width")
 
     def template(self, logout: bool = False) -> "DashboardTemplate":
         """The served page: for an advisor the client in the side bar and the prediction in the centre; for an
@@ -142,7 +149,7 @@ class DashboardApp(pn.viewable.Viewer):
         sidebar = self.sidebar()
         return DashboardTemplate(
             title=t("title", self.state.language), sidebar=sidebar,
-            main=[*self.top(defer=True), *self.centre(defer=True)],
+            main=[*self.top(defer=True), *self.centre(defer=True), *self.analysis()],
             header=[pn.Row(*header, sizing_mode="stretch_width")],
             sidebar_width=SIDEBAR_WIDTH if sidebar else 0, header_background=HEADER_BACKGROUND)
 
