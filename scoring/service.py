@@ -21,7 +21,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from .config import Workdir
-from .contracts import (DEBT_KEYS, DECISIONS, MAX_BATCH, MAX_JUSTIFICATION, MAX_PEERS, REASON_LANGUAGES,
+from .contracts import (ACCEPTED, REFUSED, DEBT_KEYS, DECISIONS, MAX_BATCH, MAX_JUSTIFICATION, MAX_PEERS, REASON_LANGUAGES,
                         ApplicationField, Assessment, DuplicateClientError, ClientFile,
                         ClientOverview, ClientPage, ClientQuery, DebtCapacity, DecisionRecord, DriftRow, Explanation,
                         Curve, FairnessAlert, FairnessFigures, FeatureDistribution, FeatureDrift, GroupFigures,
@@ -633,8 +633,18 @@ class LocalScoringService:
         from .offers import counter_offers
 
         new = self._new(client_id)
-        cid = int(self.ids[self._row(client_id)]) if new is None else new.client_id
-        return counter_offers(self.scorer, self.application(cid), cid, effort_cap=self.effort_cap)
+        i = None if new is not None else self._row(client_id)
+        cid = int(self.ids[i]) if new is None else new.client_id
+        offers = counter_offers(self.scorer, self.application(cid), cid, effort_cap=self.effort_cap)
+        if i is not None and not offers.offers and offers.decision == ACCEPTED and self.scorer_of(i) is not self.scorer:
+            filed = float(self._probabilities[i])
+            if decide(filed, self.card.threshold) == REFUSED:
+                # a historical file is scored out of fold (its decision from a cross-fitting model), the offers by
+                # the production model: say why the one refuses what the other accepts as it stands
+                offers = dataclasses.replace(offers, message=OUT_OF_FOLD_ACCEPTED.format(
+                    production_fr=_percent_fr(offers.default_probability), production_en=f"{offers.default_probability:.1%}",
+                    filed_fr=_percent_fr(filed), filed_en=f"{filed:.1%}"))
+        return offers
 
     @functools.cached_property
     def _probabilities(self) -> np.ndarray:
@@ -995,6 +1005,18 @@ class LocalScoringService:
             return DecisionFile(client_id, record.id, name, "application/pdf", decision_file_pdf(record, labels, lang))
         return DecisionFile(client_id, record.id, name, "text/html; charset=utf-8",
                             decision_file_html(record, labels, lang).encode("utf-8"))
+
+
+OUT_OF_FOLD_ACCEPTED = (
+    "Le modèle de production accepte cette demande telle quelle ({production_fr}) : aucune contre-proposition "
+    "n'est nécessaire. Ce dossier historique a été noté hors échantillon par un modèle de validation croisée "
+    "({filed_fr}), d'où sa décision « Refusé ». / The production model accepts this application as it stands "
+    "({production_en}): no counter-offer is needed. This historical file was scored out of fold by a cross-fitting "
+    "model ({filed_en}), hence its decision 'refused'.")
+
+
+def _percent_fr(p: float) -> str:
+    return f"{100 * p:.1f}".replace(".", ",") + " %"
 
 
 def _same_changes(sent: Mapping[str, float], offered: Mapping[str, float]) -> bool:

@@ -104,3 +104,23 @@ def test_every_offer_keeps_the_effort_rate_under_the_cap(service, refused):
     assert sum(len(o.offers) for o in tight) < offered
     assert all(o.effort_rate <= 0.12 for offers in tight for o in offers.offers)
     assert any("effort-rate cap (12 %)" in (offers.message or "") for offers in tight)
+
+
+def test_a_historical_file_refused_out_of_fold_but_accepted_by_production_says_why(service):
+    """A labelled file's decision comes from the cross-fitting model that did not see it; the offers from the
+    production model. When the production model accepts the application as it stands, the page must not read as a
+    contradiction ("Refused" above, "accepted as it stands" below): the message names both models."""
+    from scoring.contracts import ClientQuery
+
+    found = None
+    for row in service.search(ClientQuery(decision="refused", split="train", limit=500)).items:
+        offers = service.offers(int(row["client_id"]))
+        if not offers.offers and offers.decision == "accepted":
+            found = (row, offers)
+            break
+    if found is None:
+        pytest.skip("no labelled file refused out of fold that the production model accepts in this portfolio")
+    row, offers = found
+    assert "hors échantillon" in offers.message and "out of fold" in offers.message
+    filed = f"{row['default_probability']:.1%}"
+    assert filed in offers.message and f"{offers.default_probability:.1%}" in offers.message
