@@ -7,7 +7,7 @@
    (the audit entry committed to SQLite), every view callback and the Bokeh model updates, including
    the document bookkeeping (what a session does before sending the patch). Baseline in the same
    run: the audited `overview` call alone.
-2. In Chromium (Debian's /usr/bin/chromium), against `python -m views.serve --no-auth` started as a
+2. In Chromium (Debian's /usr/bin/chromium), against `python -m views.serve --no-auth --role advisor` (the advisor's page) started as a
    separate process: first load (bytes over HTTP and the websocket, time to an interactive page
    with a client shown), client switches by typing an ID (time from Enter to the new probability
    on screen), server RSS with one session and the cost of each extra session.
@@ -88,7 +88,7 @@ def server_side(workdir: Workdir, switches: int) -> list[Row]:
     load_s = time.perf_counter() - started
     with tempfile.TemporaryDirectory() as tmp:
         session = session_service(service, "bench", AuditLog(Path(tmp) / "audit.sqlite"))
-        app = DashboardApp(session)
+        app = DashboardApp(session, role="advisor")   # the advisor's page: the one that switches clients
         started = time.perf_counter()
         document = Document()
         app.template().server_doc(document)
@@ -134,7 +134,7 @@ def start_server(workdir: Workdir, port: int, audit_db: Path) -> subprocess.Pope
     env.pop("SCORING_API_URL", None)
     log = audit_db.with_name("server.log")          # a file, not a pipe nobody reads (a full pipe blocks the server)
     with open(log, "w") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "views.serve", "--no-auth", "--port", str(port),
+        proc = subprocess.Popen([sys.executable, "-m", "views.serve", "--no-auth", "--role", "advisor", "--port", str(port),
                                  "--workdir", str(workdir.root)], env=env, stdout=out, stderr=subprocess.STDOUT)
     deadline = time.monotonic() + 300
     while time.monotonic() < deadline:

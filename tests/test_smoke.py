@@ -87,3 +87,10 @@ def test_a_dashboard_that_is_down_fails_the_smoke_test(api_url):
     url = f"http://127.0.0.1:{free_port()}"
     done = _smoke("--api-url", api_url, "--dashboard-url", url)
     assert done.returncode == 1 and f"GET {url}/health failed" in done.stderr
+
+
+def test_a_role_without_no_auth_is_refused_at_start(workdir):
+    """`--role` picks the page of a page without logins; with logins each user's role decides: refused, said why."""
+    done = subprocess.run([sys.executable, "-m", "views.serve", "--role", "advisor", "--workdir", str(workdir.root)],
+                          cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2 and "--role goes with --no-auth" in done.stderr and "Traceback" not in done.stderr

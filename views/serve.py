@@ -112,7 +112,7 @@ def settings_from_env(environ=os.environ) -> dict:
 def serve(*, port: int = 5006, address: str = "127.0.0.1", secrets: str | Path | None = "secrets",
           no_auth: bool = False, service=None, audit=None, websocket_origins: list[str] | None = None,
           threaded: bool = False, show: bool = False, warm: bool = True, login: LoginSettings | None = None,
-          oauth_provider: str | None = None, role_claim: str = "roles", **server_kwargs):
+          oauth_provider: str | None = None, role_claim: str = "roles", role: str | None = None, **server_kwargs):
     """Start the dashboard server (`threaded=True` returns the running thread, e.g. for tests).
 
     `audit`: where in-process sessions write their audit entries (default: the process-wide log).
@@ -174,7 +174,7 @@ def serve(*, port: int = 5006, address: str = "127.0.0.1", secrets: str | Path |
         if oauth_provider:
             return create_app(service=get_service(), audit=audit, user=pn.state.user,
                               role=role_from_claims(pn.state.user_info, role_claim), require_role=True)
-        return create_app(service=get_service(), audit=audit)
+        return create_app(service=get_service(), audit=audit, role=role)  # no login: every part, or `role`'s
 
     # Panel sends MathJax (bokeh-mathjax.min.js, ~0.6 MB of the ~1.5 MB gzipped first load) to any page holding
     # an HTML pane, in case it holds LaTeX; ours never do, but Panel 1.9 has no public setting to leave it out.
@@ -207,6 +207,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--address", default="127.0.0.1", help="interface to listen on (0.0.0.0 in a container)")
     parser.add_argument("--secrets", default="secrets", help="directory with dashboard_users.json and cookie_secret")
     parser.add_argument("--no-auth", action="store_true", help="no login (local development only)")
+    parser.add_argument("--role", choices=("advisor", "analyst"),
+                        help="with --no-auth: the page of this role only (default: every part)")
     parser.add_argument("--workdir", help="built work directory (default: $SCORING_WORKDIR or the repository)")
     parser.add_argument("--allow-websocket-origin", action="append", default=[], metavar="HOST[:PORT]",
                         help="public host name the browser uses, when behind a proxy or in a container")
@@ -240,6 +242,8 @@ def main(argv: list[str] | None = None) -> int:
     url = f"{scheme}://{host}:{args.port}/{APP_PATH}"
     login = LoginSettings(session_hours=args.session_hours, secure_cookies=secure,
                           trusted_proxies=tuple(args.trusted_proxy))
+    if args.role and not args.no_auth:
+        parser.error("--role goes with --no-auth (with logins, each user's role decides the page)")
     if args.no_auth and not args.oauth_provider:
         print("WARNING: --no-auth: anyone who can reach this port sees every client file. Local development only.",
               file=sys.stderr)
@@ -264,7 +268,7 @@ def main(argv: list[str] | None = None) -> int:
     tls = {"ssl_certfile": args.ssl_certfile, "ssl_keyfile": args.ssl_keyfile} if args.ssl_certfile else {}
     serve(port=args.port, address=args.address, secrets=args.secrets, no_auth=args.no_auth, service=service,
           websocket_origins=args.allow_websocket_origin, show=args.show, warm=False, verbose=False, login=login,
-          oauth_provider=args.oauth_provider, role_claim=args.role_claim, **tls)
+          oauth_provider=args.oauth_provider, role_claim=args.role_claim, role=args.role, **tls)
     return 0
 
 
