@@ -7,6 +7,7 @@ contracts' plain dataclasses and small lists: histograms are binned here, tables
 
 from __future__ import annotations
 
+import atexit
 import dataclasses
 import functools
 import json
@@ -276,19 +277,36 @@ class LocalScoringService:
 
     def start_governance(self) -> threading.Thread:
         """Compute the analysts' figures (fairness, monitoring by month, performance, the monitored features'
-        distributions by month) in a background thread, so that the first analyst does not wait for them."""
+        distributions by month) in a background thread, so that the first analyst does not wait for them.
+
+        At exit the remaining steps are skipped and the step running is waited for: a thread still inside DuckDB
+        when the interpreter ends aborts the process (e.g. a server refusing to start on a bad setting)."""
+        stop = threading.Event()
+
+        def steps():
+            yield self.fairness
+            yield self.monitoring
+            yield self.performance
+            for feature in self._monitored:   # every month of every monitored feature from one query each
+                yield functools.partial(self._feature_counts, feature)
+                yield functools.partial(self.feature_drift, feature)
+
         def run():
             try:
-                self.fairness()
-                self.monitoring()
-                self.performance()
-                for feature in self._monitored:   # every month of every monitored feature from one query each
-                    self._feature_counts(feature)
-                    self.feature_drift(feature)
+                for step in steps():
+                    if stop.is_set():
+                        return
+                    step()
             except Exception:   # a background warm-up must not die silently: the next call raises it again
                 log.exception("analysts' figures could not be computed in the background")
 
         thread = threading.Thread(target=run, name="governance-warm-up", daemon=True)
+
+        def finish():
+            stop.set()
+            thread.join()
+
+        atexit.register(finish)
         thread.start()
         return thread
 
