@@ -59,6 +59,9 @@ def test_editing_the_amount_changes_the_probability_and_a_bad_value_is_named(das
     expect(dashboard.locator(".client-id")).to_have_text(str(client_id))
     dashboard.locator(".whatif-start button").click()
     as_is = own.assess(application, "fr", client_id)
+    # the page draws what is scrolled to: the what-if is below the advice
+    dashboard.locator(".whatif-reset button").scroll_into_view_if_needed()
+    dashboard.locator(".whatif-result").scroll_into_view_if_needed()
     result = dashboard.locator(".whatif-result .whatif-probability")
     expect(result).to_contain_text(fmt_percent(as_is.default_probability, "fr"))
 
@@ -85,6 +88,7 @@ def test_a_new_application_is_created_opened_and_found_by_search(dashboard, serv
     dashboard.goto(f"{server.url}?client={first}")
     expect(dashboard.locator(".client-id")).to_have_text(str(first))
     dashboard.locator(".new-application-start button").click()
+    dashboard.locator(".new-application-create button").scroll_into_view_if_needed()
     for column, value in (("AMT_CREDIT", "180000"), ("AMT_ANNUITY", "9000"), ("AMT_INCOME_TOTAL", "-3")):
         box = dashboard.locator(f".new-{column} input")
         box.fill(value)
@@ -110,6 +114,6 @@ def test_a_new_application_is_created_opened_and_found_by_search(dashboard, serv
     expect(dashboard.locator(".client-id")).to_have_text(str(first))
     dashboard.locator(".client-id-input input").press_sequentially(str(created.client_id))
     row = dashboard.locator(".client-table .tabulator-row").first
-    expect(row.locator('[tabulator-field="N°"]')).to_have_text(str(created.client_id))
+    expect(row.locator('[tabulator-field="N°"]')).to_have_text(str(created.client_id), timeout=30_000)
     row.locator('[tabulator-field="N°"]').click()
     expect(dashboard.locator(".client-id")).to_have_text(str(created.client_id))
