@@ -63,10 +63,12 @@ def in_review_band(probability: float, threshold: float, band: float) -> bool:
     return abs(probability - threshold) <= band
 
 
-class DecisionLog:
-    """The decisions, one SQLite file; one connection per thread."""
+class PrivateSqliteFile:
+    """An SQLite file of personal data beside the audit log: readable by its owner only from its creation, in WAL
+    mode with `schema` applied, one connection per thread (and per process after a fork). The decision log and the
+    new applications (`scoring.intake`) are two."""
 
-    def __init__(self, path: str | Path):
+    def __init__(self, path: str | Path, schema: str):
         self.path = Path(path).expanduser()
         self.path.parent.mkdir(parents=True, exist_ok=True)
         try:  # personal data: the owner only, from creation
@@ -76,10 +78,7 @@ class DecisionLog:
         self._local = threading.local()
         con = self._connection()
         con.execute("PRAGMA journal_mode = WAL")
-        con.executescript(_SCHEMA)
-        columns = {row[1] for row in con.execute("PRAGMA table_info(decisions)")}
-        if "flags" not in columns:  # a log written before the trust flags: adding a column changes no record
-            con.execute("ALTER TABLE decisions ADD COLUMN flags TEXT")
+        con.executescript(schema)
 
     def _connection(self) -> sqlite3.Connection:
         con = getattr(self._local, "con", None)
@@ -87,6 +86,17 @@ class DecisionLog:
             con = sqlite3.connect(self.path, timeout=10, isolation_level=None)
             self._local.con, self._local.pid = con, os.getpid()
         return con
+
+
+class DecisionLog(PrivateSqliteFile):
+    """The decisions, one SQLite file; one connection per thread."""
+
+    def __init__(self, path: str | Path):
+        super().__init__(path, _SCHEMA)
+        con = self._connection()
+        columns = {row[1] for row in con.execute("PRAGMA table_info(decisions)")}
+        if "flags" not in columns:  # a log written before the trust flags: adding a column changes no record
+            con.execute("ALTER TABLE decisions ADD COLUMN flags TEXT")
 
     def append(self, **values: Any) -> DecisionRecord:
         """Store one decision (time-stamped now, UTC) and return it as stored."""

@@ -13,7 +13,6 @@ transaction (two processes cannot choose the same).
 from __future__ import annotations
 
 import json
-import os
 import sqlite3
 import threading
 from dataclasses import dataclass
@@ -22,6 +21,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from .contracts import DuplicateClientError
+from .decisions import PrivateSqliteFile
 
 NEW_APPLICATIONS_DB_ENV = "SCORING_NEW_APPLICATIONS_DB"
 _SCHEMA = """
@@ -61,31 +61,15 @@ class NewFile:
     roles: dict[str, Any]
 
 
-class NewApplications:
+class NewApplications(PrivateSqliteFile):
     """The new applications, one SQLite file shared by every process of a work directory; one connection per
     thread. `get` and `all` read the rows other processes appended since the last read."""
 
     def __init__(self, path: str | Path):
-        self.path = Path(path).expanduser()
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        try:  # personal data: the owner only, from creation
-            os.close(os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
-        except FileExistsError:
-            pass
-        self._local = threading.local()
+        super().__init__(path, _SCHEMA)
         self._lock = threading.Lock()
         self._rows: dict[int, NewFile] = {}
         self._last = 0
-        con = self._connection()
-        con.execute("PRAGMA journal_mode = WAL")
-        con.executescript(_SCHEMA)
-
-    def _connection(self) -> sqlite3.Connection:
-        con = getattr(self._local, "con", None)
-        if con is None or self._local.pid != os.getpid():
-            con = sqlite3.connect(self.path, timeout=10, isolation_level=None)
-            self._local.con, self._local.pid = con, os.getpid()
-        return con
 
     def refresh(self) -> list[NewFile]:
         """Read the rows appended since the last read (by this or another process); the new ones."""
