@@ -43,6 +43,11 @@ class Workdir:
         return self.model / "model_card.json"
 
     @property
+    def policy_path(self) -> Path:
+        """The threshold policy's history (`scoring.policy`): one line per adopted threshold, appended."""
+        return self.model / "policy.jsonl"
+
+    @property
     def importance_path(self) -> Path:
         return self.model / "global_importance.json"
 
