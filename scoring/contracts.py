@@ -557,6 +557,66 @@ class VersionComparison:
     auc_b: float | None
 
 
+@dataclass(frozen=True)
+class ThresholdPoint:
+    """What a threshold does on the labelled applications (out-of-fold probabilities), refused at or above it."""
+    threshold: float
+    acceptance_rate: float
+    expected_loss: float                 # mean cost per application, in units of a refused good client
+    missed_default_rate: float           # defaulters accepted, over the defaulters
+    refused_good_rate: float             # clients who repaid refused, over those who repaid
+    default_rate_accepted: float | None  # defaulters among the accepted (None: nobody accepted)
+    disparate_impact: dict[str, float | None] = field(default_factory=dict)  # attribute -> lowest/highest acceptance
+    equal_opportunity_difference: dict[str, float | None] = field(default_factory=dict)  # attribute -> largest gap
+
+
+@dataclass(frozen=True)
+class ThresholdSimulation:
+    """The threshold policy's simulator: every threshold of a grid, the one served and the one proposed (the
+    cheapest at the costs, or the one reaching the target acceptance rate)."""
+    model_version: str
+    applications: int                    # labelled applications simulated on
+    defaults: int
+    cost_missed_default: float           # the costs given, else the model card's
+    cost_refused_good: float
+    target_acceptance: float | None      # given: the proposed threshold reaches it
+    built_threshold: float               # the build's (model card)
+    current_threshold: float             # the one served
+    threshold_source: str                # "build" | "policy" (adopted by an analyst)
+    proposed_threshold: float
+    current: ThresholdPoint
+    proposed: ThresholdPoint
+    curve: list[ThresholdPoint]          # by increasing threshold, the current and proposed included
+
+    def rows(self) -> list[dict[str, Any]]:
+        """The curve as flat rows (one per threshold; fairness as `disparate_impact_<attribute>` and
+        `equal_opportunity_difference_<attribute>`): `pandas.DataFrame(sim.rows())` in a notebook."""
+        out = []
+        for point in self.curve:
+            row = {f.name: getattr(point, f.name) for f in fields(point)
+                   if f.name not in ("disparate_impact", "equal_opportunity_difference")}
+            row.update({f"disparate_impact_{k}": v for k, v in point.disparate_impact.items()})
+            row.update({f"equal_opportunity_difference_{k}": v for k, v in point.equal_opportunity_difference.items()})
+            row["current"] = point.threshold == self.current_threshold
+            row["proposed"] = point.threshold == self.proposed_threshold
+            out.append(row)
+        return out
+
+
+@dataclass(frozen=True)
+class ThresholdChange:
+    """One adopted threshold (the policy's history, `model/policy.jsonl`)."""
+    at: str
+    model_version: str
+    threshold: float
+    previous: float
+    user: str
+    reason: str
+    cost_missed_default: float | None = None   # the simulation it came from: costs, or a target acceptance
+    cost_refused_good: float | None = None
+    target_acceptance: float | None = None
+
+
 class JustificationRequiredError(ValueError):
     """A decision that differs from the model's needs a justification."""
 
@@ -606,6 +666,13 @@ class ScoringService(Protocol):
                       created_by: str | None = None) -> ClientFile: ...   # saved as a new client file
     def decision_file(self, client_id: int, decision_id: int, format: str = "html",
                       lang: str = "fr") -> DecisionFile: ...   # one recorded decision, as HTML or PDF
+    # the threshold policy (analysts): simulate thresholds, adopt one with a reason, its history (newest first)
+    def threshold_simulation(self, cost_missed_default: float | None = None, cost_refused_good: float | None = None,
+                             target_acceptance: float | None = None) -> ThresholdSimulation: ...
+    def threshold_history(self) -> list[ThresholdChange]: ...
+    def adopt_threshold(self, threshold: float, reason: str, cost_missed_default: float | None = None,
+                        cost_refused_good: float | None = None,
+                        target_acceptance: float | None = None, user: str | None = None) -> ThresholdChange: ...
 
 
 # ------------------------------------------------------------------------------------------ JSON codecs

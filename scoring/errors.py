@@ -76,3 +76,12 @@ class UnknownVersionError(RegistryError, KeyError):
 
     def __str__(self) -> str:
         return self.args[0]
+
+
+class PolicyError(ScoringError, ValueError):
+    """A threshold simulation or adoption refused (`scoring.policy`): `field` names the input at fault
+    (threshold, reason, cost_missed_default, cost_refused_good, target_acceptance)."""
+
+    def __init__(self, field: str, message: str):
+        self.field = field
+        super().__init__(message)

@@ -24,13 +24,14 @@ import threading
 from datetime import datetime, timezone
 from pathlib import Path
 
-import duckdb
 import numpy as np
 import pandas as pd
 
 from .config import Workdir
 from .contracts import REFUSED, ModelVersion, VersionComparison, decide
 from .errors import ModelError, RegistryError, UnknownVersionError
+from .policy import served_threshold
+from .store import rewrite_decisions
 
 VERSIONS_DIR = "versions"
 HISTORY = "history.jsonl"
@@ -176,26 +177,10 @@ class Registry:
         if version == served["version"]:
             raise RegistryError(f"version {version} is already the one served")
         scores = self.scores(version)
-        staging = Path(tempfile.mkdtemp(prefix=".activate-", dir=self.workdir.root))
-        try:
-            store = staging / self.workdir.store_path.name
-            shutil.copy2(self.workdir.store_path, store)
-            con = duckdb.connect(str(store))
-            try:
-                con.register("scores_df", scores[["client_id", "default_probability", "fold"]])
-                missing = con.execute("SELECT count(*) FROM applications a ANTI JOIN scores_df s USING (client_id)"
-                                      ).fetchone()[0]
-                if missing:
-                    raise RegistryError(f"version {version} has no score for {missing:,} of the client files: "
-                                        f"rebuild instead")
-                con.execute("""UPDATE applications SET default_probability = s.default_probability,
-                                   fold = CAST(s.fold AS TINYINT),
-                                   decision = CASE WHEN s.default_probability >= ? THEN 'refused' ELSE 'accepted' END
-                               FROM scores_df s WHERE applications.client_id = s.client_id""", [card["threshold"]])
-                con.execute("UPDATE meta SET value = ? WHERE key = 'model_version'", [json.dumps(version)])
-                con.execute("CHECKPOINT")
-            finally:
-                con.close()
+        # the threshold an analyst adopted for this version (scoring.policy), else its build's
+        threshold = served_threshold(self.workdir, version, float(card["threshold"]))[0]
+
+        def swap_model(staging: Path) -> None:
             model = staging / "model"
             shutil.copytree(source, model, ignore=shutil.ignore_patterns("scores.parquet"))
             # each rename is atomic; the folds directory is replaced whole
@@ -207,9 +192,11 @@ class Registry:
             for name in ("model.json", "global_importance.json", "model_card.json"):
                 if (model / name).exists():
                     (model / name).replace(self.workdir.model / name)
-            store.replace(self.workdir.store_path)
-        finally:
-            shutil.rmtree(staging, ignore_errors=True)
+
+        try:
+            rewrite_decisions(self.workdir.store_path, threshold, scores, version, before_swap=swap_model)
+        except ModelError as exc:
+            raise RegistryError(str(exc)) from exc
         event = {"event": "activated", "version": version, "previous": served["version"], "user": user,
                  "reason": reason}
         self._append(event)

@@ -28,6 +28,7 @@ from .contracts import (ACCEPTED, REFUSED, DEBT_KEYS, DECISIONS, MAX_BATCH, MAX_
                         Histogram, Importance, JustificationRequiredError, MonthFigures, Offers, Peer, Peers,
                         PerformanceFigures, PortfolioSummary, RatioComparison, Reasons, Score, ModelVersion,
                         VersionComparison, decide)
+from .contracts import ThresholdChange, ThresholdSimulation
 from .contracts import DECISION_FILE_FORMATS, DecisionFile, TrustFlag
 from .errors import InvalidApplicationError, ModelError, ScoringError, UnknownClientError, UnknownDecisionError
 from .labels import feature_labels
@@ -35,6 +36,7 @@ from .model import load_folds, load_model
 from .fairness import fairness_report, group_labels
 from .monitoring import PSI_DRIFT, drift_report, feature_counts, feature_shares, monthly_report
 from .outcomes import relation
+from .policy import GRID, ThresholdSimulator, adopt, changes, check_acceptance, check_costs, served_threshold
 from .scorer import Scorer
 from .store import ClientStore
 
@@ -80,6 +82,11 @@ class LocalScoringService:
         self.workdir = (workdir or Workdir.resolve()).require_built()
         nthread = int(os.environ.get("SCORING_NTHREAD", "1")) if nthread is None else int(nthread)
         booster, card = load_model(self.workdir.model)
+        # the threshold served: the one an analyst adopted for this model version (scoring.policy), else the
+        # build's; every decision of this service (scorers, portfolio, offers, reasons...) reads it from the card
+        self.built_threshold = card.threshold
+        served, self.threshold_source = served_threshold(self.workdir, card.version, card.threshold)
+        card = dataclasses.replace(card, threshold=served)
         self.scorer = Scorer(booster, card, nthread=nthread)
         # the cross-fitting models: a labelled client's probability and explanation come from the one that
         # did not see them (see scoring.model.train_model)
@@ -116,7 +123,10 @@ class LocalScoringService:
 
     # ------------------------------------------------------------ model and portfolio
     def model_card(self) -> dict:
-        return self.card.summary()
+        """The card's summary; `threshold` is the one served, `built_threshold` the build's, `threshold_source`
+        says which ("build" or "policy": adopted by an analyst)."""
+        return {**self.card.summary(), "built_threshold": self.built_threshold,
+                "threshold_source": self.threshold_source}
 
     def application_examples(self) -> dict[str, dict]:
         """Synthetic applications for the API's documentation (training medians, most frequent categories)."""
@@ -287,6 +297,7 @@ class LocalScoringService:
             yield self.fairness
             yield self.monitoring
             yield self.performance
+            yield self.threshold_simulation   # the threshold policy's simulator, at the card's costs
             for feature in self._monitored:   # every month of every monitored feature from one query each
                 yield functools.partial(self._feature_counts, feature)
                 yield functools.partial(self.feature_drift, feature)
@@ -1006,6 +1017,50 @@ class LocalScoringService:
         return DecisionFile(client_id, record.id, name, "text/html; charset=utf-8",
                             decision_file_html(record, labels, lang).encode("utf-8"))
 
+    # ------------------------------------------------------------ the threshold policy (analysts)
+    @functools.cached_property
+    def _simulator(self):
+        """The labelled applications' out-of-fold probabilities, outcomes and protected groups (a few columns)."""
+        schema = self.scorer.spec.schema
+        labelled = self._labelled_mask
+        frame = self.store.protected_columns([p.column for p in schema.protected.values()], split="train")
+        groups = group_labels(frame, schema) if len(frame) == int(labelled.sum()) else {}
+        return ThresholdSimulator(self._probabilities[labelled], self._target[labelled], groups)
+
+    @functools.lru_cache(maxsize=256)
+    def _simulation(self, costs, target_acceptance: float | None) -> ThresholdSimulation:
+        sim = self._simulator
+        proposed = sim.reaching(target_acceptance) if target_acceptance is not None else sim.cheapest(costs)
+        current = self.card.threshold
+        curve = sim.points(sorted({*GRID.tolist(), current, proposed}), costs)
+        at = {p.threshold: p for p in curve}
+        return ThresholdSimulation(
+            model_version=self.card.version, applications=sim.applications, defaults=sim.defaults,
+            cost_missed_default=costs.missed_default, cost_refused_good=costs.refused_good_client,
+            target_acceptance=target_acceptance, built_threshold=self.built_threshold, current_threshold=current,
+            threshold_source=self.threshold_source, proposed_threshold=proposed, current=at[current],
+            proposed=at[proposed], curve=curve)
+
+    def threshold_simulation(self, cost_missed_default: float | None = None, cost_refused_good: float | None = None,
+                             target_acceptance: float | None = None) -> ThresholdSimulation:
+        """Every threshold of a grid on the labelled applications (out of fold): acceptance, expected loss at the
+        costs (given, else the card's), error rates, fairness; the proposed one reaches `target_acceptance` when
+        given, else minimises the loss. `PolicyError` names a bad cost or target. Cached per input."""
+        costs = check_costs(cost_missed_default, cost_refused_good, self.card.cost_weights)
+        return self._simulation(costs, check_acceptance(target_acceptance))
+
+    def threshold_history(self) -> list[ThresholdChange]:
+        """The adopted thresholds, newest first (read from the policy file at each call: another process adopts)."""
+        return changes(self.workdir)
+
+    def adopt_threshold(self, threshold: float, reason: str, cost_missed_default: float | None = None,
+                        cost_refused_good: float | None = None, target_acceptance: float | None = None,
+                        user: str | None = None) -> ThresholdChange:
+        """Adopt `threshold` for this model version (`scoring.policy.adopt`): written to disk (the store's decisions,
+        the policy file); this service keeps serving what it loaded, a service opened after it serves the new one."""
+        return adopt(self.workdir, threshold, reason, user or "", cost_missed_default, cost_refused_good,
+                     target_acceptance)
+
 
 OUT_OF_FOLD_ACCEPTED = (
     "Le modèle de production accepte cette demande telle quelle ({production_fr}) : aucune contre-proposition "
@@ -1013,6 +1068,8 @@ OUT_OF_FOLD_ACCEPTED = (
     "({filed_fr}), d'où sa décision « Refusé ». / The production model accepts this application as it stands "
     "({production_en}): no counter-offer is needed. This historical file was scored out of fold by a cross-fitting "
     "model ({filed_en}), hence its decision 'refused'.")
+
+
 
 
 def _percent_fr(p: float) -> str:

@@ -381,3 +381,46 @@ def _plain(v: Any) -> Any:
     if isinstance(v, (np.floating,)):
         return None if not np.isfinite(v) else float(v)
     return v
+
+
+def rewrite_decisions(store_path: Path, threshold: float, scores: pd.DataFrame | None = None,
+                      model_version: str | None = None, before_swap: Any = None) -> None:
+    """Take every client file's decision again at `threshold` in a copy of the store, then swap the copy in with
+    one rename (atomic: a reader sees the old store or the new one, and a server already running keeps the file
+    it opened). `scores` (client_id, default_probability, fold), with `model_version`: the probabilities of another
+    model version replace the stored ones first (`scoring.registry.activate`). `before_swap(staging_dir)` runs
+    after the copy is written and before it is swapped in (the registry moves the version's model files there).
+    `ModelError` when `scores` lacks some client file: nothing is changed."""
+    import shutil
+    import tempfile
+
+    if not (0 < float(threshold) < 1):
+        raise ValueError(f"a threshold is a probability strictly between 0 and 1, got {threshold}")
+    staging = Path(tempfile.mkdtemp(prefix=".rewrite-", dir=store_path.parent))
+    try:
+        copy = staging / store_path.name
+        shutil.copy2(store_path, copy)
+        con = duckdb.connect(str(copy))
+        try:
+            if scores is not None:
+                con.register("scores_df", scores[["client_id", "default_probability", "fold"]])
+                missing = con.execute("SELECT count(*) FROM applications a ANTI JOIN scores_df s USING (client_id)"
+                                      ).fetchone()[0]
+                if missing:
+                    raise ModelError(f"model version {model_version} has no score for {missing:,} of the client "
+                                     f"files: rebuild instead")
+                con.execute("""UPDATE applications SET default_probability = s.default_probability,
+                                   fold = CAST(s.fold AS TINYINT)
+                               FROM scores_df s WHERE applications.client_id = s.client_id""")
+                con.execute("UPDATE meta SET value = ? WHERE key = 'model_version'", [json.dumps(model_version)])
+            # the rule of contracts.decide: refused at or above the threshold
+            con.execute("UPDATE applications SET decision = CASE WHEN default_probability >= ? THEN 'refused' "
+                        "ELSE 'accepted' END", [float(threshold)])
+            con.execute("CHECKPOINT")
+        finally:
+            con.close()
+        if before_swap is not None:
+            before_swap(staging)
+        copy.replace(store_path)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
