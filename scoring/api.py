@@ -33,12 +33,13 @@ from .audit import AUDIT_ERRORS, AuditLog, PostgresAuditLog
 from .audited import AuditedService
 from .backends import local_service
 from .contracts import DECISION_FILE_FORMATS
+from .contracts import ThresholdChange, ThresholdSimulation
 from .contracts import (ApplicationField, Assessment, DuplicateClientError, FairnessFigures, FeatureDrift, PerformanceFigures, MonthFigures, MAX_BATCH, MAX_JUSTIFICATION, MAX_PAGE, MAX_PEERS, MAX_TOP, SORTABLE, ClientFile,
                         ClientOverview, ClientQuery, AuditEntry, DebtCapacity, DecisionRecord, DriftRow, Explanation,
                         FeatureDistribution, Importance, JustificationRequiredError, Offers, Peers, PortfolioSummary,
                         Reasons, ScoringService, ModelVersion, VersionComparison)
 from .credentials import FORWARD_USER, ROLES, TokenSpec, parse_token_specs
-from .errors import (AuditUnavailableError, InvalidApplicationError, ModelError, RegistryError, ScoringError,
+from .errors import (AuditUnavailableError, PolicyError, InvalidApplicationError, ModelError, RegistryError, ScoringError,
                      UnknownClientError, UnknownDecisionError, UnknownVersionError)
 
 log = logging.getLogger(__name__)
@@ -349,6 +350,11 @@ def _install_error_handlers(app: FastAPI) -> None:
     async def _registry_error(request: Request, exc: RegistryError):
         return JSONResponse({"detail": str(exc), "message": str(exc)}, status_code=422)
 
+    @app.exception_handler(PolicyError)
+    async def _policy_error(request: Request, exc: PolicyError):
+        where = "body" if request.method == "POST" else "query"
+        return unprocessable([{"type": "value_error", "loc": [where, exc.field], "msg": str(exc)}])
+
     @app.exception_handler(UnknownFeatureError)
     async def _unknown_feature(request: Request, exc: UnknownFeatureError):
         return JSONResponse({"detail": str(exc), "feature": exc.feature}, status_code=404)
@@ -435,6 +441,46 @@ def get_versions(service: Service) -> list[ModelVersion]:
 def get_version_comparison(service: Service, a: Annotated[str, Query(max_length=64)],
                            b: Annotated[str, Query(max_length=64)]) -> VersionComparison:
     return service.compare_versions(a, b)
+
+
+class ThresholdIn(BaseModel):
+    """An analyst adopting a decision threshold: why, and the simulation it came from (costs or target acceptance)."""
+    model_config = ConfigDict(extra="forbid")
+    threshold: float = Field(gt=0, lt=1, allow_inf_nan=False,
+                             description="default probability at or above which an application is refused")
+    reason: str = Field(min_length=1, max_length=2_000, description="why (required, kept in the policy's history)")
+    cost_missed_default: Optional[float] = Field(None, gt=0, allow_inf_nan=False)
+    cost_refused_good: Optional[float] = Field(None, gt=0, allow_inf_nan=False)
+    target_acceptance: Optional[float] = Field(None, gt=0, lt=1, allow_inf_nan=False)
+
+
+_Cost = Annotated[Optional[float], Query(gt=0, allow_inf_nan=False,
+                                         description="in units of a refused good client; default: the model card's")]
+
+
+@model.get("/threshold/simulation", dependencies=[ANALYST], responses={**_E403, **_E422},
+           summary="The threshold policy's simulator on the labelled applications (out of fold): acceptance, expected "
+                   "loss, error rates and fairness at each threshold, the served one and the proposed one (cheapest "
+                   "at the costs, or reaching the target acceptance rate) (analysts)")
+def get_threshold_simulation(service: Service, cost_missed_default: _Cost = None, cost_refused_good: _Cost = None,
+                             target_acceptance: Annotated[Optional[float], Query(gt=0, lt=1, allow_inf_nan=False)] = None
+                             ) -> ThresholdSimulation:
+    return service.threshold_simulation(cost_missed_default, cost_refused_good, target_acceptance)
+
+
+@model.get("/threshold/history", dependencies=[ANALYST], responses=_E403,
+           summary="The decision thresholds adopted, newest first: who, when, why, from which simulation (analysts)")
+def get_threshold_history(service: Service) -> list[ThresholdChange]:
+    return service.threshold_history()
+
+
+@model.post("/threshold", status_code=201, dependencies=[ANALYST], responses={**_E403, **_E422, **_E503},
+            summary="Adopt a decision threshold for the model served (audited, kept in the history): every new "
+                    "decision is taken at it; 422 without a reason, for a threshold outside (0, 1) or the one served "
+                    "(analysts)")
+def post_threshold(service: Service, body: ThresholdIn) -> ThresholdChange:
+    return service.adopt_threshold(body.threshold, body.reason, body.cost_missed_default, body.cost_refused_good,
+                                   body.target_acceptance)
 
 
 @model.get("/drift", dependencies=[ANALYST], responses=_E403,

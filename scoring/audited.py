@@ -17,6 +17,7 @@ from typing import Any, Mapping, Sequence
 
 from .audit import AUDIT_ERRORS, Entry
 from .contracts import DecisionFile
+from .contracts import ThresholdChange, ThresholdSimulation
 from .contracts import (ApplicationField, Assessment, FairnessFigures, FeatureDrift, PerformanceFigures, MonthFigures, AuditEntry, ClientFile, ClientOverview, ClientPage, ClientQuery, DebtCapacity, DecisionRecord,
                         DriftRow, Explanation, FeatureDistribution, Importance, Offers, Peers, PortfolioSummary, Reasons,
                         REFUSED, Score, ScoringService, ModelVersion, VersionComparison, decide)
@@ -143,6 +144,26 @@ class AuditedService:
             "decision_id": record.id, "decision": record.decision, "model_decision": record.model_decision,
             "justification": record.justification, "review": record.review, "offer": record.offer})])
         return record
+
+    def adopt_threshold(self, threshold: float, reason: str, cost_missed_default: float | None = None,
+                        cost_refused_good: float | None = None, target_acceptance: float | None = None,
+                        user: str | None = None) -> ThresholdChange:
+        """The analyst is this service's user (`user` is ignored). The threshold is adopted, then its
+        `threshold_changed` entry written before returning; if the entry cannot be written the caller is told so
+        (`AuditUnavailableError`) although the change stays in the policy's history (with its user and time)."""
+        change = self.service.adopt_threshold(threshold, reason, cost_missed_default, cost_refused_good,
+                                              target_acceptance, user=self.user)
+        self._write([Entry("threshold_changed", self.user, None, change.model_version, None, None, self.source,
+                           json.dumps({"previous": change.previous, "new": change.threshold, "reason": change.reason},
+                                      sort_keys=True))])
+        return change
+
+    def threshold_simulation(self, cost_missed_default: float | None = None, cost_refused_good: float | None = None,
+                             target_acceptance: float | None = None) -> ThresholdSimulation:
+        return self.service.threshold_simulation(cost_missed_default, cost_refused_good, target_acceptance)
+
+    def threshold_history(self) -> list[ThresholdChange]:   # the model's policy: no personal data, not audited
+        return self.service.threshold_history()
 
     def decisions(self, client_id: int) -> list[DecisionRecord]:
         records = self.service.decisions(client_id)

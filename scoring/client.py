@@ -19,11 +19,12 @@ from urllib.parse import quote
 import httpx
 
 from .contracts import DecisionFile
+from .contracts import ThresholdChange, ThresholdSimulation
 from .contracts import (ApplicationField, Assessment, DuplicateClientError, FairnessFigures, FeatureDrift, PerformanceFigures, MonthFigures, AuditEntry, ClientFile, ClientOverview, ClientPage, ClientQuery, DebtCapacity, DecisionRecord,
                         DriftRow, Explanation, FeatureDistribution, Importance, JustificationRequiredError, Offers, Peers,
                         PortfolioSummary, Reasons, Score, from_json, ModelVersion, VersionComparison)
 from .credentials import first_token
-from .errors import (AccessDeniedError, ApiAuthenticationError, AuditUnavailableError, InvalidApplicationError, ScoringError,
+from .errors import (AccessDeniedError, PolicyError, ApiAuthenticationError, AuditUnavailableError, InvalidApplicationError, ScoringError,
                      ServiceUnavailableError, UnknownClientError, RegistryError, UnknownDecisionError,
                      UnknownVersionError)
 
@@ -147,6 +148,9 @@ class HttpScoringService:
                 raise JustificationRequiredError(detail)
             if path.startswith("/model/versions"):
                 raise RegistryError(detail)
+            if path.startswith("/model/threshold"):
+                loc = [str(x) for x in first.get("loc", [])]
+                raise PolicyError(loc[-1] if len(loc) > 1 else "threshold", first.get("msg") or detail)
             raise ValueError(detail)
         if r.status_code == 503 and self._json(r).get("audit") is True:
             raise AuditUnavailableError(detail)
@@ -318,6 +322,27 @@ class HttpScoringService:
 
     def decisions(self, client_id: int) -> list[DecisionRecord]:
         return from_json(list[DecisionRecord], self._call("GET", f"/clients/{self._id(client_id)}/decisions"))
+
+    # ------------------------------------------------------------------ the threshold policy (analysts)
+    def threshold_simulation(self, cost_missed_default: float | None = None, cost_refused_good: float | None = None,
+                             target_acceptance: float | None = None) -> ThresholdSimulation:
+        params = {k: v for k, v in (("cost_missed_default", cost_missed_default),
+                                    ("cost_refused_good", cost_refused_good),
+                                    ("target_acceptance", target_acceptance)) if v is not None}
+        return from_json(ThresholdSimulation, self._call("GET", "/model/threshold/simulation", params=params))
+
+    def threshold_history(self) -> list[ThresholdChange]:
+        return from_json(list[ThresholdChange], self._call("GET", "/model/threshold/history"))
+
+    def adopt_threshold(self, threshold: float, reason: str, cost_missed_default: float | None = None,
+                        cost_refused_good: float | None = None, target_acceptance: float | None = None,
+                        user: str | None = None) -> ThresholdChange:
+        """`user` is not sent: the API records the caller (its token, and the `X-User` it forwards)."""
+        body = {"threshold": threshold, "reason": reason or ""}
+        body.update({k: v for k, v in (("cost_missed_default", cost_missed_default),
+                                       ("cost_refused_good", cost_refused_good),
+                                       ("target_acceptance", target_acceptance)) if v is not None})
+        return from_json(ThresholdChange, self._call("POST", "/model/threshold", body=body))
 
     # ------------------------------------------------------------------ what-if and new applications
     def application_fields(self) -> list[ApplicationField]:

@@ -147,3 +147,27 @@ def test_versions_are_for_analysts_only(served):
     analyst = httpx.get(f"{url}/model/versions/compare", params={"a": "x" * 65, "b": "y"},
                         headers={"Authorization": f"Bearer {TOKEN}"})
     assert analyst.status_code == 422 and "a" in str(analyst.json())
+
+
+def test_activating_a_version_serves_the_threshold_adopted_for_it(two_versions, tmp_path):
+    """A threshold adopted for a version (scoring.policy) comes back with it: activating it away and back serves
+    the adopted one, the other version its build's; the store's decisions follow."""
+    from scoring.policy import adopt
+
+    wd, first, second = two_versions
+    copy = Workdir(tmp_path / "copy")
+    shutil.copytree(wd.root, copy.root)
+    adopt(copy, 0.2, "risk committee", "analyst.anne")
+    Registry(copy).activate(first, user="anne", reason="compare in production")
+    service = LocalScoringService(copy)
+    assert service.card.threshold == Registry(copy).card(first)["threshold"]
+    assert service.model_card()["threshold_source"] == "build"
+    service.store.close()
+    Registry(copy).activate(second, user="anne", reason="back")
+    service = LocalScoringService(copy)
+    try:
+        assert service.card.threshold == 0.2 and service.model_card()["threshold_source"] == "policy"
+        p = service.store.column("default_probability")
+        assert service.portfolio().n_accepted == int((p < 0.2).sum())
+    finally:
+        service.store.close()
