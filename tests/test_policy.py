@@ -170,6 +170,19 @@ def test_a_bad_adoption_is_refused_naming_the_field_and_changes_nothing(served, 
     assert wd.store_path.read_bytes() == before
 
 
+def test_the_api_names_the_field_of_a_bad_adoption(served):
+    import httpx
+
+    _, _, http, _, _ = served
+    post = lambda body: httpx.post(f"{http.base_url}/model/threshold", json=body, timeout=30,  # noqa: E731
+                                   headers={"Authorization": f"Bearer {ANALYST}"})
+    missing = post({"threshold": 0.3})
+    assert missing.status_code == 422 and missing.json()["message"].startswith("reason")
+    outside = post({"threshold": 1.2, "reason": "why not"})
+    assert outside.status_code == 422 and outside.json()["message"].startswith("threshold")
+    blank = post({"threshold": 0.3, "reason": "  "})
+    assert blank.status_code == 422 and blank.json()["message"].startswith("reason")
+
 def test_an_adopted_threshold_is_kept_audited_and_served_by_a_service_opened_after_it(served):
     from scoring.service import LocalScoringService
 
@@ -211,3 +224,4 @@ def test_an_adopted_threshold_is_kept_audited_and_served_by_a_service_opened_aft
             after.adopt_threshold(0.25, "again", user="analyst.bob")
     finally:
         after.store.close()
+
