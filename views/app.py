@@ -23,6 +23,7 @@ from scoring.errors import ScoringError
 from .advice import AdviceView
 from .analyst import AuditTrailView
 from .governance import GovernanceView
+from .policy import PolicyView
 from .client import ClientCard, ClientPicker
 from .common import NOTICE_CSS, deferred, next_tick, notice_html, section_title
 from .i18n import t
@@ -107,6 +108,7 @@ class DashboardApp(pn.viewable.Viewer):
                                    margin=(0, 5), css_classes=["audit-title"]), self.audit]
         if self.governance is not None:
             parts += [self.governance]
+            parts += [PolicyView(state=self.state)]   # the threshold policy, beside the governance panels
         return parts
 
     def centre(self, defer: bool = False) -> list:

@@ -27,6 +27,8 @@ from scoring.contracts import (ACCEPTED, DECISIONS, LIST_COLUMNS, MAX_JUSTIFICAT
                                FeatureDistribution, JustificationRequiredError, Offers, Peers, PortfolioSummary, Reasons,
                                ScoringService, is_client_id)
 from scoring.contracts import FairnessFigures, FeatureDrift, MonthFigures, PerformanceFigures
+from scoring.contracts import ThresholdChange, ThresholdSimulation
+from scoring.errors import PolicyError
 from scoring.contracts import ApplicationField, Assessment, DuplicateClientError
 from scoring.errors import AuditUnavailableError, InvalidApplicationError, ScoringError, UnknownClientError
 from scoring.labels import DAYS_PER_YEAR
@@ -931,3 +933,97 @@ class DashboardState(param.Parameterized):
             self.portfolio.refresh()
         if self.search is not None and self.search.notice is not None:
             self.search.run()
+
+
+# -------------------------------------------------------------------------------------------- threshold policy
+POLICY_MODES = ("costs", "target")
+
+
+class PolicyState(param.Parameterized):
+    """The threshold policy (analysts, issue 13): a simulation of every threshold on the labelled applications,
+    proposed from the costs of the two errors or from a target acceptance rate; adopting the proposed threshold
+    with a reason; the history of the thresholds adopted. Loaded after the page shows (`schedule`)."""
+
+    service = param.Parameter(constant=True, precedence=-1)
+    mode = param.Selector(default="costs", objects=list(POLICY_MODES), doc="Propose from the costs or a target")
+    cost_missed_default = param.Number(default=None, allow_None=True, doc="Cost of a missed default; None: the card's")
+    cost_refused_good = param.Number(default=None, allow_None=True, doc="Cost of a refused good client; None: the card's")
+    target_acceptance = param.Number(default=None, allow_None=True, doc="Target acceptance rate (0-1), mode 'target'")
+    reason = param.String(default="", doc="Why the proposed threshold is adopted (required)")
+
+    simulation = param.ClassSelector(class_=ThresholdSimulation, default=None, allow_None=True, precedence=-1)
+    history = param.List(default=[], item_type=ThresholdChange, precedence=-1, doc="Adopted thresholds, newest first")
+    notice = param.ClassSelector(class_=Notice, default=None, allow_None=True, precedence=-1)
+    loading = param.Boolean(default=True, precedence=-1)
+
+    def __init__(self, service: ScoringService, schedule=None, **params):
+        super().__init__(service=service, **params)
+        (schedule or _run_now)(self.load)
+
+    def load(self) -> None:
+        """The simulation at the card's costs (or the inputs given) and the history."""
+        self.simulate()
+        self._load_history()
+        self.loading = False
+
+    def _inputs(self) -> dict[str, float | None]:
+        if self.mode == "target" and self.target_acceptance is not None:
+            return {"target_acceptance": self.target_acceptance}
+        return {"cost_missed_default": self.cost_missed_default, "cost_refused_good": self.cost_refused_good}
+
+    @param.depends("mode", "cost_missed_default", "cost_refused_good", "target_acceptance", watch=True)
+    def simulate(self) -> None:
+        """Simulate with the inputs; a value the service refuses keeps the last simulation and names the field."""
+        try:
+            self.param.update(simulation=self.service.threshold_simulation(**self._inputs()), notice=None)
+        except PolicyError as exc:
+            self.notice = Notice("policy_bad_input", {"field": exc.field, "detail": str(exc)}, "danger")
+        except ScoringError as exc:
+            self.notice = _unavailable(exc)
+
+    def _load_history(self) -> None:
+        try:
+            self.history = list(self.service.threshold_history())
+        except ScoringError as exc:
+            self.notice = _unavailable(exc)
+
+    @property
+    def comparison(self) -> list[tuple[str, float | None, float | None]]:
+        """(figure, at the served threshold, at the proposed one): the rates, the loss, fairness per attribute;
+        the figure is a text key of `views.i18n` (with its attribute after a colon for fairness)."""
+        sim = self.simulation
+        if sim is None:
+            return []
+        cur, new = sim.current, sim.proposed
+        rows = [(key, getattr(cur, name), getattr(new, name)) for key, name in (
+            ("policy_acceptance", "acceptance_rate"), ("policy_loss", "expected_loss"),
+            ("policy_missed", "missed_default_rate"), ("policy_refused_good", "refused_good_rate"),
+            ("policy_default_accepted", "default_rate_accepted"))]
+        rows += [(f"policy_di:{a}", cur.disparate_impact.get(a), new.disparate_impact.get(a))
+                 for a in new.disparate_impact]
+        rows += [(f"policy_eod:{a}", cur.equal_opportunity_difference.get(a), new.equal_opportunity_difference.get(a))
+                 for a in new.equal_opportunity_difference]
+        return rows
+
+    def adopt(self) -> bool:
+        """Adopt the proposed threshold with the reason typed; refused (a notice) without a reason, for the
+        threshold already served, or when the service refuses it. The history is read again after it."""
+        sim, reason = self.simulation, self.reason.strip()
+        if sim is None:
+            return False
+        if not reason:
+            self.notice = Notice("policy_reason_required", {}, "danger")
+            return False
+        origin = ({"target_acceptance": sim.target_acceptance} if sim.target_acceptance is not None else
+                  {"cost_missed_default": sim.cost_missed_default, "cost_refused_good": sim.cost_refused_good})
+        try:
+            change = self.service.adopt_threshold(sim.proposed_threshold, reason, **origin)
+        except PolicyError as exc:
+            self.notice = Notice("policy_refused", {"detail": str(exc)}, "danger")
+            return False
+        except ScoringError as exc:
+            self.notice = _unavailable(exc)
+            return False
+        self._load_history()
+        self.param.update(reason="", notice=Notice("policy_adopted", {"threshold": change.threshold}, "info"))
+        return True

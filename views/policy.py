@@ -1,0 +1,242 @@
+"""The threshold policy panel (analysts, issue 13): what each refusal threshold would do on the labelled
+applications (acceptance, expected loss, error rates, fairness), the served threshold and the proposed one marked,
+the two compared in a table, the proposed one adopted with a reason, and the history of the adopted thresholds.
+
+Display only: every number comes from `PolicyState` (the service's `threshold_simulation` and
+`threshold_history`). Tables get plain text; HTML panes escape every value. The charts are hvplot plots of the
+simulation's small frame (about 50 thresholds), drawn again when the simulation or the language changes.
+"""
+
+from __future__ import annotations
+
+import html
+import math
+
+import holoviews as hv
+import hvplot.pandas  # noqa: F401  (registers DataFrame.hvplot)
+import pandas as pd
+import panel as pn
+import param
+
+from scoring.contracts import ThresholdChange, ThresholdSimulation
+
+from .charts import ACCEPTED, DEFAULTED, POPULATION, REFUSED, REPAID
+from .common import CARD_CSS, TABLE_CSS, next_tick, notice_alert, section_title
+from .i18n import TEXTS, fmt_number, fmt_percent, t
+from .state import DashboardState, PolicyState
+
+CHART_HEIGHT = 280
+FOUR_FIFTHS = 0.8            # the disparate-impact ratio the four-fifths rule asks for
+TOOLS = dict(default_tools=["hover"], toolbar=None)
+PALETTE = ["#2b6cb0", "#dd6b20", "#2f855a", "#805ad5", "#b7791f", "#319795"]
+PROPOSED = "#c53030"
+
+POLICY_CSS = """
+table.policy-comparison { border-collapse: collapse; font-size: 13px; margin: 4px 0; }
+table.policy-comparison th, table.policy-comparison td { border: 1px solid #e2e5ea; padding: 4px 10px; }
+table.policy-comparison td { text-align: right; }
+table.policy-comparison td.figure { text-align: left; }
+"""
+
+RATES = (("acceptance_rate", "policy_acceptance", ACCEPTED), ("missed_default_rate", "policy_missed", DEFAULTED),
+         ("refused_good_rate", "policy_refused_good", REFUSED), ("default_rate_accepted", "policy_default_accepted",
+                                                                 POPULATION))
+
+
+def _attribute(name: str, language: str) -> str:
+    key = f"attr_{name}"
+    return t(key, language) if key in TEXTS else name
+
+
+def _threshold(value: float, language: str) -> str:
+    return fmt_number(value, language, 4)
+
+
+def curves_frame(sim: ThresholdSimulation | None, language: str) -> pd.DataFrame:
+    """The simulation's curve, long: threshold, series (translated), value, kind ("rate", "loss", "fairness")."""
+    rows = []
+    for point in (sim.curve if sim is not None else []):
+        for name, key, _ in RATES:
+            rows.append((point.threshold, t(key, language), getattr(point, name), "rate"))
+        rows.append((point.threshold, t("policy_loss", language), point.expected_loss, "loss"))
+        for attribute, value in point.disparate_impact.items():
+            rows.append((point.threshold, t("policy_di", language, attribute=_attribute(attribute, language)), value,
+                         "fairness"))
+        for attribute, value in point.equal_opportunity_difference.items():
+            rows.append((point.threshold, t("policy_eod", language, attribute=_attribute(attribute, language)), value,
+                         "fairness"))
+    frame = pd.DataFrame(rows, columns=["threshold", "series", "value", "kind"])
+    frame["value"] = pd.to_numeric(frame["value"], errors="coerce")
+    return frame
+
+
+def _value(key: str, value: float | None, language: str) -> str:
+    if value is None or not math.isfinite(value):
+        return t("na", language)
+    if key == "policy_loss" or key.startswith(("policy_di", "policy_eod")):
+        return fmt_number(value, language, 3)
+    return fmt_percent(value, language)
+
+
+def comparison_html(state: PolicyState, language: str) -> str:
+    """The figures at the served threshold and at the proposed one, as an escaped HTML table."""
+    sim = state.simulation
+    if sim is None:
+        return ""
+    head = (f"<tr><th>{html.escape(t('policy_col_figure', language))}</th>"
+            f"<th>{html.escape(t('policy_col_current', language, t=_threshold(sim.current_threshold, language)))}</th>"
+            f"<th>{html.escape(t('policy_col_proposed', language, t=_threshold(sim.proposed_threshold, language)))}"
+            f"</th></tr>")
+    body = []
+    for key, current, proposed in state.comparison:
+        base, _, attribute = key.partition(":")
+        label = t(base, language, attribute=_attribute(attribute, language)) if attribute else t(base, language)
+        body.append(f'<tr><td class="figure">{html.escape(label)}</td><td>{html.escape(_value(key, current, language))}'
+                    f'</td><td>{html.escape(_value(key, proposed, language))}</td></tr>')
+    return f'<table class="policy-comparison">{head}{"".join(body)}</table>'
+
+
+def history_frame(history: list[ThresholdChange], language: str) -> pd.DataFrame:
+    """The adopted thresholds, newest first, as plain text."""
+    def origin(c: ThresholdChange) -> str:
+        if c.target_acceptance is not None:
+            return t("policy_origin_target", language, target=fmt_percent(c.target_acceptance, language))
+        if c.cost_missed_default is not None or c.cost_refused_good is not None:
+            return t("policy_origin_costs", language, missed=_number(c.cost_missed_default, language),
+                     refused=_number(c.cost_refused_good, language))
+        return ""
+
+    columns = {"policy_col_at": [c.at for c in history],
+               "policy_col_version": [c.model_version for c in history],
+               "policy_col_threshold": [_threshold(c.threshold, language) for c in history],
+               "policy_col_previous": [_threshold(c.previous, language) for c in history],
+               "policy_col_user": [c.user for c in history],
+               "policy_col_reason": [c.reason for c in history],
+               "policy_col_origin": [origin(c) for c in history]}
+    return pd.DataFrame({t(k, language): v for k, v in columns.items()})
+
+
+def _number(value: float | None, language: str) -> str:
+    return t("na", language) if value is None else fmt_number(value, language, 2)
+
+
+class PolicyView(pn.viewable.Viewer):
+    """The threshold policy panel of the analyst page, over its own `PolicyState` (loaded after the page shows)."""
+
+    state = param.ClassSelector(class_=DashboardState)
+
+    def __init__(self, **params):
+        super().__init__(**params)
+        self.policy = policy = PolicyState(self.state.service, schedule=next_tick)
+        lang = self.state.param.language
+        language = self.state.language
+        self.title = section_title("policy", lang, loading=policy.param.loading)
+        self.help = pn.pane.HTML(pn.bind(self._help, policy.param.simulation, lang), stylesheets=[CARD_CSS],
+                                 sizing_mode="stretch_width", css_classes=["policy-help"])
+        self.mode = pn.widgets.RadioButtonGroup(options=self._mode_options(language), value=policy.mode,
+                                                css_classes=["policy-mode"], color="light")
+        self.mode.param.watch(lambda e: setattr(policy, "mode", e.new), "value")
+        self.cost_missed = pn.widgets.FloatInput.from_param(policy.param.cost_missed_default, width=200, step=0.5,
+                                                            label=t("policy_cost_missed", language),
+                                                            css_classes=["policy-cost-missed"])
+        self.cost_refused = pn.widgets.FloatInput.from_param(policy.param.cost_refused_good, width=200, step=0.5,
+                                                             label=t("policy_cost_refused", language),
+                                                             css_classes=["policy-cost-refused"])
+        self.target = pn.widgets.FloatInput.from_param(policy.param.target_acceptance, width=200, step=0.01,
+                                                       label=t("policy_target", language),
+                                                       css_classes=["policy-target"])
+        self.rates_chart = pn.pane.HoloViews(pn.bind(self._rates_plot, policy.param.simulation, lang),
+                                             sizing_mode="stretch_width", css_classes=["policy-rates-chart"],
+                                             linked_axes=False)
+        self.loss_chart = pn.pane.HoloViews(pn.bind(self._loss_plot, policy.param.simulation, lang),
+                                            sizing_mode="stretch_width", css_classes=["policy-loss-chart"],
+                                            linked_axes=False)
+        self.fairness_chart = pn.pane.HoloViews(pn.bind(self._fairness_plot, policy.param.simulation, lang),
+                                                sizing_mode="stretch_width", css_classes=["policy-fairness-chart"],
+                                                linked_axes=False)
+        self.comparison = pn.pane.HTML(pn.bind(lambda _, l: comparison_html(policy, l), policy.param.simulation, lang),
+                                       stylesheets=[POLICY_CSS], css_classes=["policy-comparison-pane"])
+        self.reason = pn.widgets.TextAreaInput.from_param(policy.param.reason, label=t("policy_reason", language),
+                                                          max_length=2_000, rows=2, sizing_mode="stretch_width",
+                                                          css_classes=["policy-reason"])
+        self.adopt = pn.widgets.Button(label=t("policy_adopt", language), color="primary",
+                                       css_classes=["policy-adopt"])
+        self.adopt.on_click(lambda event: policy.adopt())
+        self.notice = notice_alert(policy.param.notice, lang)
+        self.history_title = section_title("policy_history", lang, level=4)
+        self.history = pn.widgets.Tabulator(
+            pn.bind(history_frame, policy.param.history, lang), show_index=False, disabled=True, sortable=False,
+            selectable=False, pagination="local", page_size=10, layout="fit_data_stretch",
+            sizing_mode="stretch_width", css_classes=["policy-history"], stylesheets=[TABLE_CSS])
+        self.history_empty = pn.pane.HTML(
+            pn.bind(lambda l: f'<p class="note">{html.escape(t("policy_history_empty", l))}</p>', lang),
+            visible=pn.bind(lambda h: not h, policy.param.history), stylesheets=[CARD_CSS])
+        self.state.param.watch(self._language_changed, ["language"])
+
+    # -------------------------------------------------------------- texts
+    @staticmethod
+    def _mode_options(language: str) -> dict:
+        return {t("policy_mode_costs", language): "costs", t("policy_mode_target", language): "target"}
+
+    def _language_changed(self, *events):
+        language = self.state.language
+        self.mode.options = self._mode_options(language)
+        self.cost_missed.label, self.cost_refused.label = t("policy_cost_missed", language), t("policy_cost_refused",
+                                                                                               language)
+        self.target.label, self.reason.label = t("policy_target", language), t("policy_reason", language)
+        self.adopt.label = t("policy_adopt", language)
+
+    @staticmethod
+    def _help(sim: ThresholdSimulation | None, language: str) -> str:
+        if sim is None:
+            return ""
+        text = t("policy_help", language, n=fmt_number(sim.applications, language),
+                 current=_threshold(sim.current_threshold, language),
+                 source=t(f"policy_source_{sim.threshold_source}", language)
+                 if f"policy_source_{sim.threshold_source}" in TEXTS else sim.threshold_source)
+        return f'<p class="note">{html.escape(text)}</p>'
+
+    # -------------------------------------------------------------- charts
+    @staticmethod
+    def _marks(sim: ThresholdSimulation | None, language: str):
+        if sim is None:
+            return hv.Overlay([])
+        current = hv.VLine(sim.current_threshold, label=t("policy_current", language)).opts(
+            color=POPULATION, line_dash="dashed", line_width=2)
+        proposed = hv.VLine(sim.proposed_threshold, label=t("policy_proposed", language)).opts(
+            color=PROPOSED, line_width=2)
+        return current * proposed
+
+    def _plot(self, sim, language, kind: str, title_key: str, ylabel: str, colors):
+        frame = curves_frame(sim, language)
+        frame = frame[frame["kind"] == kind]
+        if frame.empty:
+            return hv.Curve([]).opts(responsive=True, height=CHART_HEIGHT, **TOOLS)
+        lines = frame.hvplot.line(x="threshold", y="value", by="series", responsive=True, height=CHART_HEIGHT,
+                                  xlabel=t("policy_threshold_axis", language), ylabel=ylabel,
+                                  title=t(title_key, language), color=colors)
+        return (lines * self._marks(sim, language)).opts(legend_position="top_right", **TOOLS)
+
+    def _rates_plot(self, sim, language):
+        return self._plot(sim, language, "rate", "policy_curves", t("rate_axis", language),
+                          [c for _, _, c in RATES])
+
+    def _loss_plot(self, sim, language):
+        return self._plot(sim, language, "loss", "policy_loss_chart", t("policy_loss", language), [REPAID])
+
+    def _fairness_plot(self, sim, language):
+        plot = self._plot(sim, language, "fairness", "policy_fairness_chart", "", PALETTE)
+        if sim is None:
+            return plot
+        return plot * hv.HLine(FOUR_FIFTHS).opts(color=REFUSED, line_dash="dotted", line_width=1)
+
+    def __panel__(self):
+        return pn.Column(
+            self.title, self.help,
+            pn.Row(self.mode, self.cost_missed, self.cost_refused, self.target),
+            self.notice,
+            pn.Row(self.rates_chart, self.loss_chart, sizing_mode="stretch_width"),
+            self.fairness_chart, self.comparison,
+            pn.Row(self.reason, self.adopt, sizing_mode="stretch_width"),
+            self.history_title, self.history_empty, self.history,
+            sizing_mode="stretch_width", css_classes=["policy-panel"])
