@@ -116,3 +116,11 @@ def test_the_comparison_and_history_escape_what_they_show(service, log):
     assert frame.iloc[0]["Reason"] == "<b>why</b>"          # Tabulator shows a cell's text, never its HTML
     state = PolicyState(session_service(service, "analyst", log))
     assert "<script" not in comparison_html(state, "en")
+
+
+def test_the_charts_say_which_line_is_the_served_threshold_and_which_the_proposed(service, log):
+    state = DashboardState(session_service(service, "analyst", log), role="analyst")
+    view = PolicyView(state=state)
+    sim = view.policy.simulation
+    legend = view._marks_legend(sim, "en")
+    assert f"Threshold served {sim.current_threshold:.4f}" in legend and "Proposed threshold" in legend

@@ -113,7 +113,8 @@ def history_frame(history: list[ThresholdChange], language: str) -> pd.DataFrame
                "policy_col_user": [c.user for c in history],
                "policy_col_reason": [c.reason for c in history],
                "policy_col_origin": [origin(c) for c in history]}
-    return pd.DataFrame({t(k, language): v for k, v in columns.items()})
+    # object columns, also when empty: Tabulator types its columns from the first frame it gets
+    return pd.DataFrame({t(k, language): v for k, v in columns.items()}, dtype=object)
 
 
 def _number(value: float | None, language: str) -> str:
@@ -145,6 +146,8 @@ class PolicyView(pn.viewable.Viewer):
         self.target = pn.widgets.FloatInput.from_param(policy.param.target_acceptance, width=200, step=0.01,
                                                        label=t("policy_target", language),
                                                        css_classes=["policy-target"])
+        self.marks_legend = pn.pane.HTML(pn.bind(self._marks_legend, policy.param.simulation, lang),
+                                         stylesheets=[CARD_CSS], css_classes=["policy-marks"])
         self.rates_chart = pn.pane.HoloViews(pn.bind(self._rates_plot, policy.param.simulation, lang),
                                              sizing_mode="stretch_width", css_classes=["policy-rates-chart"],
                                              linked_axes=False)
@@ -170,7 +173,8 @@ class PolicyView(pn.viewable.Viewer):
             sizing_mode="stretch_width", css_classes=["policy-history"], stylesheets=[TABLE_CSS])
         self.history_empty = pn.pane.HTML(
             pn.bind(lambda l: f'<p class="note">{html.escape(t("policy_history_empty", l))}</p>', lang),
-            visible=pn.bind(lambda h: not h, policy.param.history), stylesheets=[CARD_CSS])
+            visible=pn.bind(lambda h: not h, policy.param.history), stylesheets=[CARD_CSS],
+            css_classes=["policy-history-empty"])
         self.state.param.watch(self._language_changed, ["language"])
 
     # -------------------------------------------------------------- texts
@@ -228,13 +232,24 @@ class PolicyView(pn.viewable.Viewer):
         plot = self._plot(sim, language, "fairness", "policy_fairness_chart", "", PALETTE)
         if sim is None:
             return plot
-        return plot * hv.HLine(FOUR_FIFTHS).opts(color=REFUSED, line_dash="dotted", line_width=1)
+        four_fifths = hv.HLine(FOUR_FIFTHS).opts(color=REFUSED, line_dash="dotted", line_width=1)
+        return (plot * four_fifths).opts(legend_position="right", **TOOLS)
+
+    @staticmethod
+    def _marks_legend(sim: ThresholdSimulation | None, language: str) -> str:
+        """What the two vertical lines of the charts are, with their values."""
+        if sim is None:
+            return ""
+        current = f"{t('policy_current', language)} {_threshold(sim.current_threshold, language)}"
+        proposed = f"{t('policy_proposed', language)} {_threshold(sim.proposed_threshold, language)}"
+        return (f'<p class="note"><span style="color:{POPULATION}">- - -</span> {html.escape(current)} &nbsp; '
+                f'<span style="color:{PROPOSED}">———</span> {html.escape(proposed)}</p>')
 
     def __panel__(self):
         return pn.Column(
             self.title, self.help,
             pn.Row(self.mode, self.cost_missed, self.cost_refused, self.target),
-            self.notice,
+            self.notice, self.marks_legend,
             pn.Row(self.rates_chart, self.loss_chart, sizing_mode="stretch_width"),
             self.fairness_chart, self.comparison,
             pn.Row(self.reason, self.adopt, sizing_mode="stretch_width"),
