@@ -52,6 +52,7 @@ class ThresholdSimulator:
             raise ValueError("the simulator needs one outcome per probability, and at least one application")
         order = np.argsort(self.probability, kind="stable")
         self._sorted = self.probability[order]
+        self._target_sorted = self.target[order]
         # defaulters among the k lowest probabilities (those accepted at a threshold just above the k-th)
         self._defaults_below = np.concatenate([[0], np.cumsum(self.target[order], dtype=np.int64)])
         self.applications = len(self.target)
@@ -134,7 +135,8 @@ class ThresholdSimulator:
 
     def cheapest(self, costs: CostWeights) -> float:
         """The threshold minimising the expected loss at `costs` (`scoring.model.choose_threshold`, the build's)."""
-        return choose_threshold(self.target, self.probability, costs)[0]
+        # the same applications, already sorted: choose_threshold's own sort then costs ~5 ms instead of ~30
+        return choose_threshold(self._target_sorted, self._sorted, costs)[0]
 
     def reaching(self, target_acceptance: float) -> float:
         """The lowest threshold (rounded up to `DECIMALS`) accepting at least `target_acceptance` of the files."""

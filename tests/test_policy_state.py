@@ -95,7 +95,7 @@ def test_the_view_draws_the_curves_the_marks_the_table_and_the_history(service, 
     frame = curves_frame(sim, "en")
     assert set(frame["kind"]) == {"rate", "loss", "fairness"}
     assert frame["threshold"].nunique() == len(sim.curve)
-    rates = view._rates_plot(sim, "en")
+    rates = view._rates_plot((sim, "en"))
     marks = [e for e in rates.traverse(lambda x: x, [hv.VLine])]
     assert sorted(m.data for m in marks) == sorted([sim.current_threshold, sim.proposed_threshold])
     table = comparison_html(view.policy, "fr")
@@ -124,3 +124,15 @@ def test_the_charts_say_which_line_is_the_served_threshold_and_which_the_propose
     sim = view.policy.simulation
     legend = view._marks_legend(sim, "en")
     assert f"Threshold served {sim.current_threshold:.4f}" in legend and "Proposed threshold" in legend
+
+
+def test_every_chart_keeps_its_title_and_size_with_the_four_fifths_line(service, log):
+    state = DashboardState(session_service(service, "analyst", log), role="analyst")
+    view = PolicyView(state=state)
+    data = (view.policy.simulation, "en")
+    for plot, title in ((view._rates_plot(data), "Rates by threshold"),
+                        (view._loss_plot(data), "Expected loss per application by threshold"),
+                        (view._fairness_plot(data), "Fairness by threshold")):
+        options = hv.Store.lookup_options("bokeh", plot, "plot").kwargs
+        assert options["title"] == title and options["responsive"] is True
+    assert [e.data for e in view._fairness_plot(data).traverse(lambda x: x, [hv.HLine])] == [0.8]
