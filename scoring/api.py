@@ -449,12 +449,12 @@ class ThresholdIn(BaseModel):
     threshold: float = Field(gt=0, lt=1, allow_inf_nan=False,
                              description="default probability at or above which an application is refused")
     reason: str = Field(min_length=1, max_length=2_000, description="why (required, kept in the policy's history)")
-    cost_missed_default: Optional[float] = Field(None, gt=0, allow_inf_nan=False)
-    cost_refused_good: Optional[float] = Field(None, gt=0, allow_inf_nan=False)
+    cost_missed_default: Optional[float] = Field(None, gt=0, le=1e6, allow_inf_nan=False)
+    cost_refused_good: Optional[float] = Field(None, gt=0, le=1e6, allow_inf_nan=False)
     target_acceptance: Optional[float] = Field(None, gt=0, lt=1, allow_inf_nan=False)
 
 
-_Cost = Annotated[Optional[float], Query(gt=0, allow_inf_nan=False,
+_Cost = Annotated[Optional[float], Query(gt=0, le=1e6, allow_inf_nan=False,
                                          description="in units of a refused good client; default: the model card's")]
 
 

@@ -33,6 +33,8 @@ from .store import rewrite_decisions
 #: the simulator's grid: 0.02 to 0.98 by 0.02 (49 thresholds), the served and proposed ones added
 GRID = np.round(np.linspace(0.02, 0.98, 49), 4)
 MAX_REASON = 2_000
+#: the largest cost of an error, in units of a refused good client (a loss per application stays a finite number)
+MAX_COST = 1e6
 #: a threshold reaching a target acceptance rate is rounded up to this many decimals (readable, and the
 #: acceptance it gives is the target's within a few files)
 DECIMALS = 4
@@ -162,8 +164,9 @@ def check_costs(cost_missed_default: float | None, cost_refused_good: float | No
             value = float(value)
         except (TypeError, ValueError):
             raise PolicyError(name, f"{name} must be a number, got {str(value)[:30]!r}") from None
-        if not (math.isfinite(value) and value > 0):
-            raise PolicyError(name, f"{name} must be a positive number (units of a refused good client), got {value}")
+        if not (math.isfinite(value) and 0 < value <= MAX_COST):
+            raise PolicyError(name, f"{name} must be a positive number up to {MAX_COST:g} (units of a refused good "
+                                    f"client), got {value}")
         chosen[name] = value
     return CostWeights(missed_default=chosen["cost_missed_default"], refused_good_client=chosen["cost_refused_good"])
 

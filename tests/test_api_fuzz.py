@@ -9,6 +9,7 @@ Python API (`APIOperation.as_strategy` with Hypothesis) because its lazy pytest 
 from __future__ import annotations
 
 import os
+import shutil
 
 import pytest
 import schemathesis
@@ -19,6 +20,7 @@ from schemathesis.checks import positive_data_acceptance
 from api_server import LiveServer
 from scoring.api import create_app
 from scoring.audit import AuditLog
+from scoring.config import Workdir
 
 TOKEN = "fuzz-token-6d1f0c2a"
 EXAMPLES = int(os.environ.get("SCORING_FUZZ_EXAMPLES", "25"))
@@ -36,6 +38,7 @@ OPERATIONS = [
     ("GET", "/clients/{client_id}/application"),
     ("GET", "/features/{feature}/distribution"), ("POST", "/predict"), ("POST", "/predict/batch"),
     ("GET", "/model/application-fields"), ("POST", "/assess"), ("POST", "/clients"),
+    ("GET", "/model/threshold/simulation"), ("GET", "/model/threshold/history"), ("POST", "/model/threshold"),
 ]
 
 
@@ -44,9 +47,12 @@ def live_api(workdir, tmp_path_factory):
     from scoring.service import LocalScoringService
 
     audit = AuditLog(tmp_path_factory.mktemp("fuzz") / "audit.sqlite")
+    # a copy of the portfolio: an adopted threshold (POST /model/threshold) rewrites its decisions
+    copy = Workdir(tmp_path_factory.mktemp("fuzz-workdir") / "wd")
+    shutil.copytree(workdir.root, copy.root)
     # its own file of new applications: the client files `POST /clients` creates stay out of the other modules'
     # searches
-    fuzzed = LocalScoringService(workdir, new_applications=tmp_path_factory.mktemp("fuzz-new") / "new.sqlite")
+    fuzzed = LocalScoringService(copy, new_applications=tmp_path_factory.mktemp("fuzz-new") / "new.sqlite")
     # a dashboard's service token: fuzzed X-User and X-Role headers are within what it may send
     with LiveServer(create_app(fuzzed, tokens=frozenset({f"{TOKEN} advisor+analyst forward-user"}),
                                audit=audit)) as server:
@@ -76,9 +82,11 @@ KNOWN = [("GET", "/clients/{client_id}"), ("GET", "/clients/{client_id}/explanat
 
 
 # A decision departing from the model's needs a justification, and an offer may change only the loan's columns; a
-# what-if may not change a protected attribute; a new application needs its amount and a free client ID: rules no
-# JSON schema can state, so a schema-valid request may rightly get its 422 or 409 (never a 5xx).
-BUSINESS_RULES = {("POST", "/clients/{client_id}/decisions"), ("POST", "/assess"), ("POST", "/clients")}
+# what-if may not change a protected attribute; a new application needs its amount and a free client ID; a threshold
+# adopted needs a reason that is not blank and another threshold than the one served: rules no JSON schema can state,
+# so a schema-valid request may rightly get its 422 or 409 (never a 5xx).
+BUSINESS_RULES = {("POST", "/clients/{client_id}/decisions"), ("POST", "/assess"), ("POST", "/clients"),
+                  ("POST", "/model/threshold")}
 
 
 def _fuzz(operation, live_api, mode, **fixed):

@@ -127,6 +127,7 @@ def test_costs_and_a_target_acceptance_move_the_proposed_threshold(served):
 @pytest.mark.parametrize("kwargs, field", [
     ({"cost_missed_default": 0}, "cost_missed_default"),
     ({"cost_refused_good": -1.0}, "cost_refused_good"),
+    ({"cost_refused_good": 1e300}, "cost_refused_good"),
     ({"cost_missed_default": math.nan}, "cost_missed_default"),
     ({"target_acceptance": 1.5}, "target_acceptance"),
     ({"target_acceptance": 0.0}, "target_acceptance"),
