@@ -1025,5 +1025,6 @@ class PolicyState(param.Parameterized):
             self.notice = _unavailable(exc)
             return False
         self._load_history()
+        self.simulate()   # a service that follows the files (scoring.backends) now serves the new threshold
         self.param.update(reason="", notice=Notice("policy_adopted", {"threshold": change.threshold}, "info"))
         return True
