@@ -96,6 +96,9 @@ def test_at_the_cards_costs_the_simulator_proposes_the_served_threshold_and_matc
     assert http.threshold_simulation() == sim
     assert sim.current_threshold == sim.built_threshold == local.card.threshold and sim.threshold_source == "build"
     assert sim.proposed_threshold == sim.current_threshold            # the build chose it the same way
+    card = http.model_card()   # the card says which threshold is served, and where it comes from
+    assert (card["threshold"], card["built_threshold"], card["threshold_source"]) == (sim.current_threshold,) * 2 + (
+        "build",)
     assert sim.cost_missed_default == local.card.cost_weights["missed_default"]
     thresholds = [p.threshold for p in sim.curve]
     assert thresholds == sorted(thresholds) and len(thresholds) >= 49 and sim.current_threshold in thresholds
@@ -183,6 +186,27 @@ def test_the_api_names_the_field_of_a_bad_adoption(served):
     assert outside.status_code == 422 and outside.json()["message"].startswith("threshold")
     blank = post({"threshold": 0.3, "reason": "  "})
     assert blank.status_code == 422 and blank.json()["message"].startswith("reason")
+
+def test_without_its_audit_entry_an_adoption_is_reported_refused(served, tmp_path):
+    """The audit policy writes `threshold_changed` before returning: a log that refuses it makes the call fail
+    (the change, already on disk with its user and reason, stays in the policy's history)."""
+    import sqlite3
+
+    from scoring.audit import AuditLog
+    from scoring.audited import AuditedService
+    from scoring.errors import AuditUnavailableError
+
+    wd, local, _, _, _ = served
+    log = AuditLog(tmp_path / "audit.sqlite")
+    con = sqlite3.connect(tmp_path / "audit.sqlite")
+    con.execute("CREATE TRIGGER refuse BEFORE INSERT ON audit BEGIN SELECT RAISE(ABORT, 'disk quota'); END")
+    con.commit()
+    audited = AuditedService(local, log, "analyst.carl", "dashboard")
+    with pytest.raises(AuditUnavailableError):
+        audited.adopt_threshold(0.3, "tested while the log is down")
+    [change] = local.threshold_history()
+    assert (change.user, change.threshold) == ("analyst.carl", 0.3)
+    wd.policy_path.unlink()   # the next test starts from the build's threshold again (and adopts one of its own)
 
 def test_an_adopted_threshold_is_kept_audited_and_served_by_a_service_opened_after_it(served):
     from scoring.service import LocalScoringService
