@@ -25,7 +25,7 @@ import numpy as np
 
 from .config import Workdir
 from .contracts import ThresholdChange, ThresholdPoint
-from .errors import PolicyError
+from .errors import ModelError, PolicyError
 from .fairness import FairnessLimits
 from .model import CostWeights, choose_threshold
 from .store import rewrite_decisions
@@ -201,7 +201,20 @@ def history(workdir: Workdir) -> list[dict]:
         text = workdir.policy_path.read_text(encoding="utf-8")
     except FileNotFoundError:
         return []
-    return [json.loads(line) for line in text.splitlines() if line.strip()]
+    out = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            entry = json.loads(line)
+            check_threshold(entry["threshold"])
+            str(entry["model_version"])
+        except (ValueError, KeyError, TypeError) as exc:
+            # the threshold served comes from this file: serving another one silently would be worse than stopping
+            raise ModelError(f"line {number} of the threshold policy {workdir.policy_path} is unreadable ({exc}): "
+                             f"restore the file from its backup") from None
+        out.append(entry)
+    return out
 
 
 def changes(workdir: Workdir) -> list[ThresholdChange]:

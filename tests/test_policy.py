@@ -250,3 +250,19 @@ def test_an_adopted_threshold_is_kept_audited_and_served_by_a_service_opened_aft
     finally:
         after.store.close()
 
+
+
+def test_an_unreadable_policy_file_stops_the_service_with_a_clear_error(workdir, tmp_path):
+    from scoring.errors import ModelError
+    from scoring.policy import served_threshold
+
+    copy = Workdir(tmp_path / "wd")
+    copy.model.mkdir(parents=True)
+    copy.policy_path.write_text('{"model_version": "v1", "threshold": 0.2}\n{"model_version": "v1", "thresh')
+    with pytest.raises(ModelError, match="line 2 of the threshold policy"):
+        served_threshold(copy, "v1", 0.1)
+    copy.policy_path.write_text('{"model_version": "v1", "threshold": 7}\n')
+    with pytest.raises(ModelError, match="line 1"):
+        served_threshold(copy, "v1", 0.1)
+    copy.policy_path.write_text('{"model_version": "v1", "threshold": 0.2}\n\n')
+    assert served_threshold(copy, "v1", 0.1) == (0.2, "policy") and served_threshold(copy, "v2", 0.1) == (0.1, "build")
