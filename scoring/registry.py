@@ -156,7 +156,7 @@ class Registry:
     # ----------------------------------------------------------------- serving another version
     def activate(self, version: str, user: str, reason: str) -> dict:
         """Serve `version` again: its models replace the served ones, the client files take its probabilities and
-        decisions. Refused without a reason or a user, for an unknown version, or for one built on other data or
+        decisions (at the threshold an analyst adopted for it, `scoring.policy`, else its build's). Refused without a reason or a user, for an unknown version, or for one built on other data or
         reading other features. Returns the history event."""
         reason, user = (reason or "").strip(), (user or "").strip()
         if not reason:

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import functools
 import json
+import shutil
+import tempfile
 import threading
 from pathlib import Path
 from typing import Any
@@ -391,9 +393,6 @@ def rewrite_decisions(store_path: Path, threshold: float, scores: pd.DataFrame |
     model version replace the stored ones first (`scoring.registry.activate`). `before_swap(staging_dir)` runs
     after the copy is written and before it is swapped in (the registry moves the version's model files there).
     `ModelError` when `scores` lacks some client file: nothing is changed."""
-    import shutil
-    import tempfile
-
     if not (0 < float(threshold) < 1):
         raise ValueError(f"a threshold is a probability strictly between 0 and 1, got {threshold}")
     staging = Path(tempfile.mkdtemp(prefix=".rewrite-", dir=store_path.parent))
