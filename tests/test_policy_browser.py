@@ -84,7 +84,7 @@ def test_an_analyst_sets_a_target_acceptance_and_adopts_its_threshold_with_a_rea
 
     panel.locator(".policy-reason textarea").fill("Plan 2027 : 70 % d'acceptation")
     adopt.click()
-    expect(panel.locator(".notice")).to_contain_text(f"Seuil {proposed} adopté")
+    expect(panel.locator(".notice")).to_contain_text(f"Seuil {fmt_number(proposed, 'fr', 4)} adopté")
     history = panel.locator(".policy-history")
     expect(history).to_contain_text("Plan 2027 : 70 % d'acceptation")
     expect(history).to_contain_text(user)

@@ -75,6 +75,7 @@ def test_adopting_needs_a_reason_then_is_kept_and_audited(workdir, tmp_path, log
         state.reason = "2027 plan: 65 % acceptance"
         assert state.adopt()
         assert state.notice.key == "policy_adopted" and state.reason == ""
+        assert f"Threshold {state.history[0].threshold:.4f} adopted" in state.notice.text("en")
         [change] = state.history
         assert (change.threshold, change.user, change.reason, change.target_acceptance) == \
             (state.simulation.proposed_threshold, "analyst.anne", "2027 plan: 65 % acceptance", 0.65)

@@ -34,7 +34,7 @@ from scoring.errors import AuditUnavailableError, InvalidApplicationError, Scori
 from scoring.labels import DAYS_PER_YEAR
 from scoring.contracts import DECISION_FILE_FORMATS, DecisionFile, Offer, TrustFlag
 
-from .i18n import LANGUAGES, t
+from .i18n import LANGUAGES, fmt_number, t
 
 log = logging.getLogger(__name__)
 
@@ -1026,5 +1026,6 @@ class PolicyState(param.Parameterized):
             return False
         self._load_history()
         self.simulate()   # a service that follows the files (scoring.backends) now serves the new threshold
-        self.param.update(reason="", notice=Notice("policy_adopted", {"threshold": change.threshold}, "info"))
+        adopted = {lang: fmt_number(change.threshold, lang, 4) for lang in LANGUAGES}
+        self.param.update(reason="", notice=Notice("policy_adopted", adopted, "info"))
         return True
