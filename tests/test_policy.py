@@ -243,6 +243,9 @@ def test_an_adopted_threshold_is_kept_audited_and_served_by_a_service_opened_aft
         assert file.score.threshold == 0.25 and file.score.decision == ("refused" if file.score.default_probability >= 0.25
                                                                          else "accepted")
         assert after.reasons(cid).threshold == 0.25
+        score, _ = after.predict(after.application(cid))        # a new application is decided at it too
+        assert score.threshold == 0.25 and score.decision == ("refused" if score.default_probability >= 0.25
+                                                              else "accepted")
         sim = after.threshold_simulation()
         assert (sim.current_threshold, sim.threshold_source, sim.built_threshold) == (0.25, "policy", built)
         with pytest.raises(PolicyError, match="already the threshold served"):
