@@ -456,6 +456,9 @@ class ThresholdIn(BaseModel):
 
 _Cost = Annotated[Optional[float], Query(gt=0, le=1e6, allow_inf_nan=False,
                                          description="in units of a refused good client; default: the model card's")]
+_Share = Annotated[Optional[float], Query(gt=0, lt=1, allow_inf_nan=False,
+                                          description="target acceptance rate (0.75 = 75 %): the proposed threshold "
+                                                      "reaches it")]
 
 
 @model.get("/threshold/simulation", dependencies=[ANALYST], responses={**_E403, **_E422},
@@ -463,8 +466,7 @@ _Cost = Annotated[Optional[float], Query(gt=0, le=1e6, allow_inf_nan=False,
                    "loss, error rates and fairness at each threshold, the served one and the proposed one (cheapest "
                    "at the costs, or reaching the target acceptance rate) (analysts)")
 def get_threshold_simulation(service: Service, cost_missed_default: _Cost = None, cost_refused_good: _Cost = None,
-                             target_acceptance: Annotated[Optional[float], Query(gt=0, lt=1, allow_inf_nan=False)] = None
-                             ) -> ThresholdSimulation:
+                             target_acceptance: _Share = None) -> ThresholdSimulation:
     return service.threshold_simulation(cost_missed_default, cost_refused_good, target_acceptance)
 
 

@@ -4,8 +4,8 @@ probabilities), and the thresholds analysts adopted, one line each in `model/pol
 The simulator gives, per threshold, the acceptance rate, the expected loss at the costs of a missed default and of
 a refused good client, both error rates, the default rate among the accepted, and fairness per protected attribute
 (disparate-impact ratio of acceptance, equal-opportunity difference) as Fairlearn defines them and
-`scoring.fairness` computes them, vectorised over thresholds. Adopting a threshold (`adopt`) takes a reason and a user, rewrites the store's
-decisions at it (`scoring.store.rewrite_decisions`, atomically) and appends the line: a service opened after it
+`scoring.fairness` computes them, vectorised over thresholds. Adopting a threshold (`adopt`) takes a reason and a
+user, rewrites the store's decisions at it (`scoring.store.rewrite_decisions`, atomically) and appends the line: a service opened after it
 serves that threshold for its model version (`served_threshold`); `scoring.registry.activate` does the same for the
 version it activates.
 """
@@ -156,7 +156,8 @@ def _finite(x) -> float | None:
 def check_costs(cost_missed_default: float | None, cost_refused_good: float | None,
                 card_costs: dict) -> CostWeights:
     """The costs given, else the card's; `PolicyError` naming a cost that is not a positive finite number."""
-    chosen = {"cost_missed_default": card_costs["missed_default"], "cost_refused_good": card_costs["refused_good_client"]}
+    chosen = {"cost_missed_default": card_costs["missed_default"],
+              "cost_refused_good": card_costs["refused_good_client"]}
     for name, value in (("cost_missed_default", cost_missed_default), ("cost_refused_good", cost_refused_good)):
         if value is None:
             continue
@@ -257,10 +258,12 @@ def adopt(workdir: Workdir, threshold: float, reason: str, user: str, cost_misse
         raise PolicyError("reason", f"the reason is too long ({len(reason)} characters, at most {MAX_REASON})")
     if not user:
         raise PolicyError("user", "say who changes the decision threshold")
-    origin = {"cost_missed_default": None, "cost_refused_good": None, "target_acceptance": check_acceptance(target_acceptance)}
+    origin = {"cost_missed_default": None, "cost_refused_good": None,
+              "target_acceptance": check_acceptance(target_acceptance)}
     if cost_missed_default is not None or cost_refused_good is not None:
         costs = check_costs(cost_missed_default, cost_refused_good,
-                            {"missed_default": cost_missed_default or 1.0, "refused_good_client": cost_refused_good or 1.0})
+                            {"missed_default": cost_missed_default or 1.0,
+                             "refused_good_client": cost_refused_good or 1.0})
         origin.update(cost_missed_default=None if cost_missed_default is None else costs.missed_default,
                       cost_refused_good=None if cost_refused_good is None else costs.refused_good_client)
     with _exclusive(workdir.require_built()):

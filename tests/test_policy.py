@@ -240,8 +240,8 @@ def test_an_adopted_threshold_is_kept_audited_and_served_by_a_service_opened_aft
         assert portfolio.threshold == 0.25 and portfolio.n_accepted == int((p < 0.25).sum())
         cid = int(after.search(ClientQuery(limit=1, sort="default_probability", descending=True)).items[0]["client_id"])
         file = after.client(cid)
-        assert file.score.threshold == 0.25 and file.score.decision == ("refused" if file.score.default_probability >= 0.25
-                                                                         else "accepted")
+        refused = file.score.default_probability >= 0.25
+        assert file.score.threshold == 0.25 and file.score.decision == ("refused" if refused else "accepted")
         assert after.reasons(cid).threshold == 0.25
         score, _ = after.predict(after.application(cid))        # a new application is decided at it too
         assert score.threshold == 0.25 and score.decision == ("refused" if score.default_probability >= 0.25

@@ -48,7 +48,8 @@ def test_a_target_acceptance_or_other_costs_propose_another_threshold(policy, se
     assert 0.7 <= policy.simulation.proposed.acceptance_rate <= 0.71
     policy.param.update(mode="costs", cost_missed_default=3.0)
     assert policy.simulation.target_acceptance is None and policy.simulation.cost_missed_default == 3.0
-    assert policy.simulation.proposed_threshold == service.threshold_simulation(cost_missed_default=3.0).proposed_threshold
+    expected = service.threshold_simulation(cost_missed_default=3.0)
+    assert policy.simulation.proposed_threshold == expected.proposed_threshold
 
 
 def test_a_refused_input_is_named_and_the_last_simulation_kept(policy):

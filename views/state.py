@@ -947,7 +947,8 @@ class PolicyState(param.Parameterized):
     service = param.Parameter(constant=True, precedence=-1)
     mode = param.Selector(default="costs", objects=list(POLICY_MODES), doc="Propose from the costs or a target")
     cost_missed_default = param.Number(default=None, allow_None=True, doc="Cost of a missed default; None: the card's")
-    cost_refused_good = param.Number(default=None, allow_None=True, doc="Cost of a refused good client; None: the card's")
+    cost_refused_good = param.Number(default=None, allow_None=True,
+                                     doc="Cost of a refused good client; None: the card's")
     target_acceptance = param.Number(default=None, allow_None=True, doc="Target acceptance rate (0-1), mode 'target'")
     reason = param.String(default="", doc="Why the proposed threshold is adopted (required)")
 
