@@ -457,6 +457,11 @@ class GovernanceView(pn.viewable.Viewer):
                          pn.Row(self.roc_chart, self.pr_chart, self.reliability_chart, sizing_mode="stretch_width"),
                          self.confusion, sizing_mode="stretch_width", css_classes=["performance-panel"])
 
+    def panel(self, name: str) -> pn.Column:
+        """One of the three panels by name: "fairness", "monitoring" or "performance"."""
+        return {"fairness": self.fairness_panel, "monitoring": self.monitoring_panel,
+                "performance": self.performance_panel}[name]()
+
     def __panel__(self):
         return pn.Column(self.notice, self.fairness_panel(), self.monitoring_panel(), self.performance_panel(),
                          sizing_mode="stretch_width", css_classes=["governance"])
