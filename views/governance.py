@@ -283,6 +283,18 @@ class GovernanceView(pn.viewable.Viewer):
             pn.bind(months_frame, gov.param.months, lang, self.labels), show_index=False, disabled=True,
             sortable=False, selectable=False, pagination="local", page_size=12, layout="fit_data_stretch",
             sizing_mode="stretch_width", css_classes=["months-table"], stylesheets=[TABLE_CSS])
+        # a feature's distributions: nothing to show before the figures arrive, drawn then (on the tick they arrive
+        # on, after the page shows): the first draw of the panel does not pay for them
+        self._drift_pipe = None
+        self.drift_area = pn.Row(sizing_mode="stretch_width", min_height=CHART_HEIGHT + 40, css_classes=["drift-area"])
+        if gov.months:
+            self._build_drift()
+        gov.param.watch(self._months_loaded, ["months"])
+        gov.param.watch(self._send_drift, ["drift"])
+        self.state.param.watch(self._monitoring_language, ["language"])
+
+    def _build_drift(self) -> None:
+        gov, lang = self.state.governance, self.state.param.language
         self.features_table = pn.widgets.Tabulator(
             pn.bind(features_frame, gov.param.months, lang, self.labels), show_index=False, disabled=True,
             sortable=False, selectable=False, pagination=None, height=300, layout="fit_columns",
@@ -298,9 +310,10 @@ class GovernanceView(pn.viewable.Viewer):
         self.drift_chart = pn.pane.HoloViews(hv.DynamicMap(self._drift_plot, streams=[self._drift_pipe]),
                                              sizing_mode="stretch_width", css_classes=["drift-chart"],
                                              linked_axes=False)
-        gov.param.watch(self._months_loaded, ["months"])
-        gov.param.watch(self._send_drift, ["drift"])
-        self.state.param.watch(self._monitoring_language, ["language"])
+        self.drift_area.objects = [
+            pn.Column(section_title("drift_features", lang, level=4), self.features_table, self.month_select,
+                      width=520),
+            pn.Column(self.drift_title, self.drift_chart, sizing_mode="stretch_width")]
 
     def _build_performance(self) -> None:
         gov = self.state.governance
@@ -342,7 +355,8 @@ class GovernanceView(pn.viewable.Viewer):
             pipe.send(self.state.governance.months)
 
     def _send_drift(self, *events):
-        self._drift_pipe.send((self.state.governance.drift, self.state.language))
+        if self._drift_pipe is not None:
+            self._drift_pipe.send((self.state.governance.drift, self.state.language))
 
     def _send_performance(self, *events):
         """Once per change of what is shown (a segment's change also sets its group: one stream, not two), into
@@ -359,12 +373,19 @@ class GovernanceView(pn.viewable.Viewer):
         (Panel's `hold(freeze=True)`: each chart's update would otherwise walk every model of the page again)."""
         with pn.io.hold(freeze=True):
             self._send_months()
-            self.month_select.param.update(options=self._month_options(), value=self.state.governance.month or "")
+            if self._drift_pipe is None:
+                if self.state.governance.months:
+                    self._build_drift()
+            else:
+                self.month_select.param.update(options=self._month_options(),
+                                               value=self.state.governance.month or "")
 
     def _segments_loaded(self, *events):
         self.segment_select.param.update(options=self._segment_options(), value=self.state.governance.segment)
 
     def _monitoring_language(self, *events):
+        if self._drift_pipe is None:
+            return
         with pn.io.hold(freeze=True):
             self.month_select.label = t("drift_month", self.state.language)
             self.month_select.param.update(options=self._month_options(), value=self.state.governance.month or "")
@@ -499,10 +520,7 @@ class GovernanceView(pn.viewable.Viewer):
                          pn.Row(self.psi_chart, self.rates_chart, sizing_mode="stretch_width"),
                          self.psi_heatmap,
                          self.estimate_note,
-                         pn.Row(pn.Column(section_title("drift_features", lang, level=4), self.features_table,
-                                          self.month_select, width=520),
-                                pn.Column(self.drift_title, self.drift_chart, sizing_mode="stretch_width"),
-                                sizing_mode="stretch_width"),
+                         self.drift_area,
                          self.months_table, sizing_mode="stretch_width", css_classes=["monitoring-panel"])
 
     def performance_panel(self) -> pn.Column:
