@@ -18,9 +18,9 @@ Monitoring by month itself (`monthly_report`, DuckDB on the store) is timed once
 from __future__ import annotations
 
 import argparse
-import os
 import cProfile
 import gc
+import os
 import pstats
 import sys
 import tempfile

@@ -3,11 +3,17 @@ distributions of a drifting feature, and the model's performance by segment.
 
 Display only: every number comes from `GovernanceState` (the service's `fairness`, `monitoring`, `feature_drift`
 and `performance`). Tables get plain text (Tabulator shows a cell's text, never its HTML); HTML panes escape
-every value. Charts are hvplot plots of small frames. Those a click changes (a feature's distributions, the
-performance curves of a segment) are `hv.DynamicMap`s fed by a `streams.Pipe`: the new data is streamed into the
-figure, which is not drawn again (a new figure costs ~0.3 s of the server's time, a stream a few ms). The monthly
-charts are bound with `pn.bind` and drawn when the figures arrive and on a language switch: their series appear
-after the page shows (none, then one per feature), and an overlay streamed into cannot gain series in the browser.
+every value. Charts are HoloViews elements of small frames (built directly: lighter to draw than hvplot's).
+
+Server time (issue 13: each panel p95 <= 300 ms; `python -m bench.bench_analyst`): a chart's first draw costs
+~50 ms of CPU, its update a few ms. So each panel's objects are built when the panel is first drawn; every chart
+is drawn once per session and language and then fed by a `streams.Pipe` (`hv.DynamicMap`): the figures arriving
+after the page shows (`GovernanceState` loads on the next tick), a feature clicked, a segment chosen update the
+charts drawn (empty) at first instead of drawing them again; a feature's distributions (empty until then) are
+drawn when the figures arrive; several charts updated together recompute the document's models once
+(`pn.io.hold(freeze=True)`). A language switch is streamed too: HoloViews relabels a chart's title, axes and
+legend in place (an overlay keeps its series, matched in order, and their styles). No chart is replaced while the
+browser may still be drawing it (replacing one then raised "Cannot read properties of null" in Bokeh).
 """
 
 from __future__ import annotations
@@ -56,6 +62,11 @@ def _text(key: str, language: str, fallback: str) -> str:
 
 def _rate(value: float | None, language: str) -> str:
     return t("na", language) if value is None or not math.isfinite(value) else fmt_percent(value, language)
+
+
+def _legend(keys, language: str) -> dict[str, str]:
+    """The legend's text of series named by their text keys."""
+    return {key: t(key, language) for key in keys}
 
 
 def _number(value: float | None, language: str, decimals: int = 3) -> str:
@@ -160,8 +171,8 @@ def psi_frame(months: list[MonthFigures], language: str, labels: LabelDictionary
 
 
 # the rates by month: (text key, colour, the model's estimate rather than a measure)
-RATE_SERIES = (("observed_default", DEFAULTED, False), ("realised_error", REFUSED, False), ("auc_series", REPAID, False),
-               ("expected_default", DEFAULTED, True), ("expected_error", REFUSED, True))
+RATE_SERIES = (("observed_default", DEFAULTED, False), ("realised_error", REFUSED, False),
+               ("auc_series", REPAID, False), ("expected_default", DEFAULTED, True), ("expected_error", REFUSED, True))
 
 
 def rates_frame(months: list[MonthFigures], language: str) -> pd.DataFrame:
@@ -268,33 +279,35 @@ class GovernanceView(pn.viewable.Viewer):
         gov, lang = self.state.governance, self.state.param.language
         loading = gov.param.loading
         self._month_pipes: dict[str, streams.Pipe] = {}
-        self.psi_chart = pn.pane.HoloViews(pn.bind(self._streamed, self._psi_plot, lang),
+        self.psi_chart = pn.pane.HoloViews(self._streamed(self._psi_plot),
                                            sizing_mode="stretch_width", css_classes=["psi-chart"], linked_axes=False,
                                            loading=loading)
-        self.psi_heatmap = pn.pane.HoloViews(pn.bind(self._streamed, self._psi_heatmap, lang),
+        self.psi_heatmap = pn.pane.HoloViews(self._streamed(self._psi_heatmap),
                                              sizing_mode="stretch_width", css_classes=["psi-heatmap"],
                                              linked_axes=False, loading=loading)
-        self.rates_chart = pn.pane.HoloViews(pn.bind(self._streamed, self._rates_plot, lang),
+        self.rates_chart = pn.pane.HoloViews(self._streamed(self._rates_plot),
                                              sizing_mode="stretch_width", css_classes=["rates-chart"],
                                              linked_axes=False, loading=loading)
         self.estimate_note = pn.pane.HTML(pn.bind(lambda l: f'<p class="note">{html.escape(t("estimate_note", l))}</p>',
                                                   lang), stylesheets=[CARD_CSS], sizing_mode="stretch_width")
-        self.months_table = pn.widgets.Tabulator(
-            pn.bind(months_frame, gov.param.months, lang, self.labels), show_index=False, disabled=True,
-            sortable=False, selectable=False, pagination="local", page_size=12, layout="fit_data_stretch",
-            sizing_mode="stretch_width", css_classes=["months-table"], stylesheets=[TABLE_CSS])
-        # a feature's distributions: nothing to show before the figures arrive, drawn then (on the tick they arrive
-        # on, after the page shows): the first draw of the panel does not pay for them
+        # a feature's distributions and the table of months: nothing to show before the figures arrive, drawn then
+        # (on the tick they arrive on, after the page shows): the first draw of the panel does not pay for them
         self._drift_pipe = None
         self.drift_area = pn.Row(sizing_mode="stretch_width", min_height=CHART_HEIGHT + 40, css_classes=["drift-area"])
+        self.months_area = pn.Column(sizing_mode="stretch_width", css_classes=["months-area"])
         if gov.months:
-            self._build_drift()
+            self._build_when_loaded()
         gov.param.watch(self._months_loaded, ["months"])
         gov.param.watch(self._send_drift, ["drift"])
         self.state.param.watch(self._monitoring_language, ["language"])
 
-    def _build_drift(self) -> None:
+    def _build_when_loaded(self) -> None:
+        """The table of months and a feature's distributions (with the table of features and the month chosen)."""
         gov, lang = self.state.governance, self.state.param.language
+        self.months_table = pn.widgets.Tabulator(
+            pn.bind(months_frame, gov.param.months, lang, self.labels), show_index=False, disabled=True,
+            sortable=False, selectable=False, pagination="local", page_size=12, layout="fit_data_stretch",
+            sizing_mode="stretch_width", css_classes=["months-table"], stylesheets=[TABLE_CSS])
         self.features_table = pn.widgets.Tabulator(
             pn.bind(features_frame, gov.param.months, lang, self.labels), show_index=False, disabled=True,
             sortable=False, selectable=False, pagination=None, height=300, layout="fit_columns",
@@ -314,6 +327,7 @@ class GovernanceView(pn.viewable.Viewer):
             pn.Column(section_title("drift_features", lang, level=4), self.features_table, self.month_select,
                       width=520),
             pn.Column(self.drift_title, self.drift_chart, sizing_mode="stretch_width")]
+        self.months_area.objects = [self.months_table]
 
     def _build_performance(self) -> None:
         gov = self.state.governance
@@ -344,15 +358,17 @@ class GovernanceView(pn.viewable.Viewer):
         self.state.param.watch(self._performance_language, ["language"])
 
     # -------------------------------------------------------------- data streamed into the plots
-    def _streamed(self, plot, language: str) -> hv.DynamicMap:
-        """A monthly chart in `language`, its months streamed in (`_send_months`): the figures arriving after the
-        page shows update the chart drawn empty, never draw it again. A language switch draws a new one."""
-        pipe = self._month_pipes[plot.__name__] = streams.Pipe(data=self.state.governance.months)
-        return hv.DynamicMap(lambda data: plot(data, language), streams=[pipe])
+    def _streamed(self, plot) -> hv.DynamicMap:
+        """A monthly chart drawn once, the months and the language streamed in (`_send_months`): the figures
+        arriving after the page shows and a language switch update the chart (its series, axes and legend
+        relabelled in place), never draw it again."""
+        pipe = self._month_pipes[plot.__name__] = streams.Pipe(data=(self.state.governance.months,
+                                                                     self.state.language))
+        return hv.DynamicMap(lambda data: plot(*data), streams=[pipe])
 
     def _send_months(self):
         for pipe in self._month_pipes.values():
-            pipe.send(self.state.governance.months)
+            pipe.send((self.state.governance.months, self.state.language))
 
     def _send_drift(self, *events):
         if self._drift_pipe is not None:
@@ -375,7 +391,7 @@ class GovernanceView(pn.viewable.Viewer):
             self._send_months()
             if self._drift_pipe is None:
                 if self.state.governance.months:
-                    self._build_drift()
+                    self._build_when_loaded()
             else:
                 self.month_select.param.update(options=self._month_options(),
                                                value=self.state.governance.month or "")
@@ -384,9 +400,11 @@ class GovernanceView(pn.viewable.Viewer):
         self.segment_select.param.update(options=self._segment_options(), value=self.state.governance.segment)
 
     def _monitoring_language(self, *events):
-        if self._drift_pipe is None:
-            return
+        """The monthly charts and the distributions relabelled in place: streamed, not drawn again."""
         with pn.io.hold(freeze=True):
+            self._send_months()
+            if self._drift_pipe is None:
+                return
             self.month_select.label = t("drift_month", self.state.language)
             self.month_select.param.update(options=self._month_options(), value=self.state.governance.month or "")
             self._send_drift()
@@ -420,17 +438,19 @@ class GovernanceView(pn.viewable.Viewer):
         return f"<h4>{html.escape(text)}</h4>"
 
     # -------------------------------------------------------------- plots (HoloViews elements of the frames above)
+    # A series is named by its text key, shown in the legend in the language (`legend_labels`): a streamed chart
+    # matches the series of a new frame to those drawn by name, so the names must not change with the language.
     def _psi_plot(self, months, language):
         """The score's PSI by month against the alert line (HoloViews elements built directly: lighter to draw than
         hvplot's, which add their own options and hover columns)."""
         # before the figures arrive, one blank month: the axis is one of months from the first frame on
         line = hv.Curve(([m.month for m in months] or [""], [m.score_psi for m in months] or [math.nan]),
                         hv.Dimension("month", label=t("month", language)), hv.Dimension("psi", label="PSI"),
-                        label=t("score_series", language)).opts(color=REPAID, responsive=True, height=CHART_HEIGHT,
+                        label="score_series").opts(color=REPAID, responsive=True, height=CHART_HEIGHT,
                                                                  xrotation=45, framewise=True, **TOOLS)
-        alert = hv.HLine(PSI_ALERT, label=t("psi_alert", language)).opts(color=REFUSED, line_dash="dashed",
-                                                                            line_width=2)
-        return (line * alert).opts(legend_position="top_left", responsive=True,
+        alert = hv.HLine(PSI_ALERT, label="psi_alert").opts(color=REFUSED, line_dash="dashed", line_width=2)
+        return (line * alert).opts(legend_position="top_left", responsive=True, legend_labels=_legend(
+                                       ("score_series", "psi_alert"), language),
                                    title=t("psi_chart", language, limit=fmt_number(PSI_ALERT, language, 1)))
 
     def _psi_heatmap(self, months, language):
@@ -453,13 +473,15 @@ class GovernanceView(pn.viewable.Viewer):
         if frame.empty:   # one blank month: the axis is one of months from the first frame on
             frame = pd.DataFrame({"month": "", "series": [t(key, language) for key, _, _ in RATE_SERIES],
                                   "rate": math.nan, "estimate": [e for _, _, e in RATE_SERIES]})
-        curves = [hv.Curve(frame[frame["series"] == t(key, language)], hv.Dimension("month", label=t("month", language)),
-                           hv.Dimension("rate", label=t("rate_axis", language)), label=t(key, language)).opts(
+        month = hv.Dimension("month", label=t("month", language))
+        rate = hv.Dimension("rate", label=t("rate_axis", language))
+        curves = [hv.Curve(frame[frame["series"] == t(key, language)], month, rate, label=key).opts(
                       color=color, line_dash="dashed" if estimate else "solid")
                   for key, color, estimate in RATE_SERIES]
         return hv.Overlay(curves).opts(
             hv.opts.Curve(responsive=True, height=CHART_HEIGHT, xrotation=45, framewise=True, **TOOLS),
-            hv.opts.Overlay(title=t("outcomes_chart", language), legend_position="top_left", responsive=True))
+            hv.opts.Overlay(title=t("outcomes_chart", language), legend_position="top_left", responsive=True,
+                            legend_labels=_legend([key for key, _, _ in RATE_SERIES], language)))
 
     def _drift_plot(self, data):
         drift, language = data
@@ -521,7 +543,7 @@ class GovernanceView(pn.viewable.Viewer):
                          self.psi_heatmap,
                          self.estimate_note,
                          self.drift_area,
-                         self.months_table, sizing_mode="stretch_width", css_classes=["monitoring-panel"])
+                         self.months_area, sizing_mode="stretch_width", css_classes=["monitoring-panel"])
 
     def performance_panel(self) -> pn.Column:
         self._once("performance")
