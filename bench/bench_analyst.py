@@ -1,17 +1,19 @@
 """Analyst view benchmark (issue 13): each analyst panel's first draw and each click, server side, at full size.
 
-    python -m bench.bench_analyst [--workdir DIR] [--sessions N] [--clicks N] [--profile PANEL]
+    python -m bench.bench_analyst [--workdir DIR] [--sessions N] [--clicks N] [--profile PANEL|CLICK]
 
-In process, the figures already warm (`start_governance` run to its end, as a server does at start): for each of
-`--sessions` new sessions, an analyst's state (its audited service calls included) and `GovernanceView` are built,
-then each panel (fairness, monitoring, performance) is added to its own Bokeh document as a served page's is (the
-Panel objects and their Bokeh models, HoloViews plots included). The panel's time is its `server_doc` plus its
-share of the view's construction (the objects of that panel only; `GovernanceView` builds them per panel).
-Then, in one session with the whole view in a document: a feature chosen in the drift table (its distributions
-redrawn), a month chosen, a performance segment chosen, the language switched; each time covers every view
-callback and Bokeh model update.
-Baselines in the same run: one hvplot line chart's first draw alone (the unit cost of a figure) and, for the
-clicks, the audited service call alone. Target: every panel's first draw and every click p95 <= 300 ms.
+In process, the figures already warm (`start_governance` run to its end, as a server does at start). For each of
+`--sessions` new sessions and each panel (fairness, monitoring, performance, then the whole view): an analyst's
+state and `GovernanceView` (its audited service calls, the model card), the panel added to its own Bokeh
+document as a served page's is (Panel objects and Bokeh models, HoloViews plots included); as served, the state
+fetches its figures on the next tick (after the page shows), so that tick is timed too ("its figures arrive").
+Then, in one session with the whole view in a document: a feature chosen in the drift table, a month chosen, a
+performance segment chosen, the language switched; each run as a session's callback (the document current, its
+events held) and covering every view callback and Bokeh model update.
+Each time is given as wall time and as the CPU time of the thread: the machine these ran on is shared (2 cores,
+load 5-9 from other processes), which stretches wall times two- to fourfold; CPU time is the server's own work.
+Baselines in the same run: one HoloViews line chart's first draw alone (the unit cost of a figure) and, for the
+clicks, the audited service call alone. Target: each panel's first draw, each tick after, each click p95 <= 300 ms.
 Monitoring by month itself (`monthly_report`, DuckDB on the store) is timed once, cold, for the record.
 """
 
@@ -91,9 +93,9 @@ class Clock:
 
 
 def first_draws(service, log, sessions: int) -> list[Row]:
-    """Each panel alone in a new session's document, as a served page makes it: the state's figures are fetched on
-    the next tick (`views.common.next_tick`: after the page shows), so the panel is drawn empty, then the figures
-    arrive and update it. Both steps timed."""
+    """Each panel alone in a new session's document, as a served page makes it: the session's state and view, the
+    panel's objects and Bokeh models; the state's figures are fetched on the next tick (`views.common.next_tick`:
+    after the page shows), so the panel is drawn empty, then the figures arrive and update it. Both steps timed."""
     import pandas as pd
     import panel as pn
     from bokeh.document import Document
@@ -105,12 +107,19 @@ def first_draws(service, log, sessions: int) -> list[Row]:
             # the sessions before are never closed here (a server closes them): collected between the draws
             gc.collect()
             loads = []
-            state, view = _session(service, log, schedule=loads.append)
+
+            def new_session(panel=panel):
+                """A session's state and view (the figures to fetch on the next tick), the panel drawn."""
+                state, view = _session(service, log, schedule=loads.append)
+                if panel == "all":
+                    return pn.panel(view).server_doc(Document())
+                return _draw(view, panel)
+
             if panel == "all":
-                document = whole(lambda: pn.panel(view).server_doc(Document()))
+                document = whole(new_session)
                 whole_load(lambda: _in_session(document, loads.pop()))
                 continue
-            document = clocks[panel, "draw"](lambda: _draw(view, panel))
+            document = clocks[panel, "draw"](new_session)
             clocks[panel, "load"](lambda: _in_session(document, loads.pop()))
             models[panel] = len(document.models)
 
@@ -192,7 +201,7 @@ def monthly(service) -> list[Row]:
 
 
 def profile(service, log, panel: str) -> None:
-    """cProfile of 5 first draws of `panel` (or of a click: feature, month, segment, language)."""
+    """cProfile of 5 first draws of `panel`, figures loaded (or of a click: feature, month, segment, language)."""
     import panel as pn
     from bokeh.document import Document
 
