@@ -12,8 +12,9 @@ after the page shows (`GovernanceState` loads on the next tick), a feature click
 charts drawn (empty) at first instead of drawing them again; a feature's distributions (empty until then) are
 drawn when the figures arrive; several charts updated together recompute the document's models once
 (`pn.io.hold(freeze=True)`). A language switch is streamed too: HoloViews relabels a chart's title, axes and
-legend in place (an overlay keeps its series, matched in order, and their styles). No chart is replaced while the
-browser may still be drawing it (replacing one then raised "Cannot read properties of null" in Bokeh).
+legend in place (an overlay keeps its series, matched in order, and their styles): no chart is replaced. (Switching
+while the page still draws still raised Bokeh's "Cannot read properties of null (reading 'firstChild')" in a
+browser check on 2026-11-29: something else on the analysts' page is replaced; tests still switch once it drew.)
 """
 
 from __future__ import annotations
