@@ -187,6 +187,39 @@ def clicks(service, log, n: int) -> list[Row]:
     ]
 
 
+def policy(service, log, sessions: int, n: int) -> list[Row]:
+    """The threshold policy panel (`views.policy`): its first draw in a new session's document (its simulation
+    fetched then: cached by the service), then, in one session, new costs or a target acceptance typed (a new
+    simulation streamed into the three charts, the table and the legend redrawn)."""
+    import panel as pn
+    from bokeh.document import Document
+
+    from scoring.backends import session_service
+    from views.policy import PolicyView
+    from views.state import DashboardState
+
+    def new_view():
+        state = DashboardState(session_service(service, "bench", log), role="analyst", language="fr",
+                               schedule=lambda action: None)
+        view = PolicyView(state=state)
+        return view, pn.panel(view).server_doc(Document())
+
+    draw = Clock()
+    for _ in range(sessions + 3):
+        gc.collect()
+        draw(new_view)
+    view, document = new_view()
+    inputs = [{"mode": "costs", "cost_missed_default": 2.0 + 0.37 * i} for i in range(n + 3)]
+    inputs += [{"mode": "target", "target_acceptance": 0.45 + 0.011 * i} for i in range(n + 3)]
+    typed, call = Clock(), Clock()
+    for i, values in enumerate(inputs):
+        typed(lambda: _in_session(document, lambda: view.policy.param.update(**values)))
+        call(lambda: view.state.service.threshold_simulation(cost_missed_default=1.5 + 0.29 * i))
+    return [*draw.drop(3).rows("threshold policy: first draw"),
+            *typed.drop(3).rows("threshold policy: costs or target typed",
+                                note=f"audited simulation alone p95 {p95(call.drop(3).wall):.1f} ms")]
+
+
 def monthly(service) -> list[Row]:
     """Monitoring by month computed again, cold (DuckDB on the store), and the size of its result."""
     from scoring.monitoring import monthly_report
@@ -258,6 +291,7 @@ def main(argv=None) -> int:
         rows += monthly(service)
         rows += first_draws(service, log, args.sessions)
         rows += clicks(service, log, args.clicks)
+        rows += policy(service, log, args.sessions, args.clicks)
     print_table(f"Analyst view ({workdir.root})", rows)
     return 0 if all(r.ok is not False for r in rows) else 1
 
