@@ -139,6 +139,22 @@ def role_frame(raw: pd.DataFrame, schema: DatasetSchema) -> pd.DataFrame:
     return out
 
 
+def _open_read_only(path: Path) -> duckdb.DuckDBPyConnection:
+    """The file now at `path`, read-only, in a DuckDB instance of its own. `duckdb.connect(path)` would share the
+    process's instance already open on that path, and so keep reading the file it opened even after a build or an
+    activation replaced it (a new inode): a server reloading its artefacts (`scoring.serving`) would not see them."""
+    con = duckdb.connect()   # in memory: never shared
+    con.execute("ATTACH ? AS store (READ_ONLY)", [str(path)])
+    con.execute("USE store")
+    return con
+
+
+def _store_cursor(con: duckdb.DuckDBPyConnection) -> duckdb.DuckDBPyConnection:
+    cur = con.cursor()       # a new connection to the instance: its default database is the memory one
+    cur.execute("USE store")
+    return cur
+
+
 class ClientStore:
     """Read-only access to the client files built by `scoring build`."""
 
@@ -147,7 +163,7 @@ class ClientStore:
         if not path.exists():
             raise ModelError(f"client-file store {path} is missing: build it first (python -m scoring build)")
         try:
-            self._con = duckdb.connect(str(path), read_only=True)
+            self._con = _open_read_only(path)
             meta = dict(self._con.execute("SELECT key, value FROM meta").fetchall())
         except duckdb.Error as exc:
             raise ModelError(f"client-file store {path} is corrupt: {exc}") from exc
@@ -160,7 +176,7 @@ class ClientStore:
     def _cur(self) -> duckdb.DuckDBPyConnection:
         cur = getattr(self._local, "cur", None)
         if cur is None:
-            cur = self._local.cur = self._con.cursor()
+            cur = self._local.cur = _store_cursor(self._con)
         return cur
 
     def close(self) -> None:
@@ -273,7 +289,7 @@ class ClientStore:
         registered and scanned by each query, ~2.6 ms."""
         cur = getattr(self._local, "appended_cur", None)
         if cur is None:
-            cur = self._local.appended_cur = self._con.cursor()
+            cur = self._local.appended_cur = _store_cursor(self._con)
             self._local.appended_key = None
         if self._local.appended_key != key:
             cur.register("appended_frame", appended[list(SEARCH_COLUMNS)])
