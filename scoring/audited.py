@@ -20,6 +20,7 @@ from .contracts import DecisionFile
 from .contracts import (ApplicationField, Assessment, FairnessFigures, FeatureDrift, PerformanceFigures, MonthFigures, AuditEntry, ClientFile, ClientOverview, ClientPage, ClientQuery, DebtCapacity, DecisionRecord,
                         DriftRow, Explanation, FeatureDistribution, Importance, Offers, Peers, PortfolioSummary, Reasons,
                         REFUSED, Score, ScoringService, ModelVersion, VersionComparison, decide)
+from .contracts import VersionEvent
 from .errors import AuditUnavailableError
 
 log = logging.getLogger(__name__)
@@ -211,6 +212,20 @@ class AuditedService:
 
     def compare_versions(self, a: str, b: str) -> VersionComparison:
         return self.service.compare_versions(a, b)
+
+    def model_version_history(self) -> list[VersionEvent]:
+        return self.service.model_version_history()
+
+    def activate_version(self, version: str, reason: str, user: str | None = None) -> VersionEvent:
+        """The analyst is this service's user (`user` is ignored). The version is activated, then its
+        "model_activated" entry (the new and the previous version, the reason) written before the event is returned;
+        if the entry cannot be written the caller is told so (`AuditUnavailableError`), the activation done."""
+        event = self.service.activate_version(version, reason, user=self.user)
+        self._model.clear()   # the version and threshold of the next entries: the new model's
+        self._write([Entry("model_activated", self.user, None, event.version, None, None, self.source,
+                           json.dumps({"version": event.version, "previous": event.previous,
+                                       "reason": event.reason}, sort_keys=True))])
+        return event
 
     def monitoring(self) -> list[MonthFigures]:
         return self.service.monitoring()

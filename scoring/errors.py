@@ -76,3 +76,8 @@ class UnknownVersionError(RegistryError, KeyError):
 
     def __str__(self) -> str:
         return self.args[0]
+
+
+class VersionConflictError(RegistryError):
+    """A registered version that cannot be served over the client files: built on other data, reading other
+    features, or already the one served (HTTP 409)."""

@@ -27,9 +27,10 @@ from .contracts import (ACCEPTED, REFUSED, DEBT_KEYS, DECISIONS, MAX_BATCH, MAX_
                         Curve, FairnessAlert, FairnessFigures, FeatureDistribution, FeatureDrift, GroupFigures,
                         Histogram, Importance, JustificationRequiredError, MonthFigures, Offers, Peer, Peers,
                         PerformanceFigures, PortfolioSummary, RatioComparison, Reasons, Score, ModelVersion,
-                        VersionComparison, decide)
+                        VersionComparison, VersionEvent, decide)
 from .contracts import DECISION_FILE_FORMATS, DecisionFile, TrustFlag
 from .errors import InvalidApplicationError, ModelError, ScoringError, UnknownClientError, UnknownDecisionError
+from .errors import RegistryError
 from .labels import feature_labels
 from .model import load_folds, load_model
 from .fairness import fairness_report, group_labels
@@ -189,6 +190,25 @@ class LocalScoringService:
         from .registry import Registry
 
         return Registry(self.workdir).compare(a, b)
+
+    def model_version_history(self) -> list[VersionEvent]:
+        from .registry import Registry
+
+        fields = {f.name for f in dataclasses.fields(VersionEvent)}
+        return [VersionEvent(**{k: v for k, v in e.items() if k in fields}) for e in reversed(Registry(self.workdir).history())]
+
+    def activate_version(self, version: str, reason: str, user: str | None = None) -> VersionEvent:
+        """Serve `version` from now on (`Registry.activate`: its models and its scores replace the served ones, on
+        disk). This instance keeps what it loaded: the process-wide service (`scoring.serving`) opens the new
+        artefacts at its next call. Refused without a reason or a user, for an unknown version, for one that cannot
+        be served over these client files (`VersionConflictError`)."""
+        from .registry import Registry
+
+        registry = Registry(self.workdir)
+        if not (reason or "").strip():
+            raise RegistryError("reason: a reason is required to change the model version served")
+        registry.check_activable(version)
+        return VersionEvent(**registry.activate(version, user=user or "", reason=reason), at=registry.history()[-1]["at"])
 
     @functools.cached_property
     def _monitored(self) -> dict[str, dict]:
