@@ -16,6 +16,7 @@ from scoring.build import build
 from scoring.config import Workdir
 from scoring.errors import RegistryError, UnknownVersionError, VersionConflictError
 from scoring.model import CostWeights
+from scoring.registry import Registry
 from scoring.service import LocalScoringService
 from scoring.serving import ReloadingService
 
@@ -142,3 +143,58 @@ def test_bad_activations_get_a_specific_answer_and_change_nothing(served):
         with pytest.raises(RegistryError, match="reason"):
             backend.activate_version(first, " ", user="anne")
     assert wd.card_path.read_bytes() == served_card
+
+
+# ------------------------------------------------------------------ the dashboard's state (headless)
+def test_the_versions_state_compares_activates_with_a_reason_and_shows_the_history(copy, tmp_path):
+    from scoring.backends import session_service
+    from views.state import VersionsState
+
+    wd, first, second = copy
+    audit = AuditLog(tmp_path / "audit.sqlite")
+    state = VersionsState(session_service(ReloadingService(wd, warm_up=False), "analyst.anne", audit))
+    assert [(v.version, v.active) for v in state.versions] == [(second, True), (first, False)]
+    assert (state.a, state.b, state.target, state.previous) == (second, first, first, None)
+    assert state.compare()
+    assert (state.comparison.a, state.comparison.b) == (second, first) and state.comparison.refused_now > 0
+
+    state.b = second
+    assert not state.compare() and state.notice.key == "versions_pick_two"
+    assert not state.activate() and state.notice.key == "versions_reason_required"   # no reason: nothing served
+    assert state.active == second and not [e for e in audit.recent(20) if e["event"] == "model_activated"]
+
+    state.reason = "the new costs are not approved yet"
+    assert state.activate()
+    assert state.active == first and state.notice.key == "versions_activated" and state.reason == ""
+    assert (state.history[0].event, state.history[0].version, state.history[0].user,
+            state.history[0].reason) == ("activated", first, "analyst.anne", "the new costs are not approved yet")
+    assert state.previous == second and state.target == second   # the rollback is offered
+    state.target = first
+    state.reason = "again"
+    assert not state.activate() and state.notice.key == "versions_conflict"
+
+
+def test_the_dashboard_follows_an_activation_done_by_another_process(copy):
+    import subprocess
+    import sys
+
+    from scoring.backends import session_service
+    from views.state import DashboardState, VersionsState
+
+    wd, first, second = copy
+    shared = ReloadingService(wd, warm_up=False)      # the dashboard process's service
+    advisor = DashboardState(session_service(shared, "advisor.alice", AuditLog(wd.data / "audit.sqlite")),
+                             role="advisor")
+    engine = LocalScoringService(wd)
+    client_id, other_id = int(engine.ids[0]), int(engine.ids[1])
+    engine.store.close()
+    assert advisor.client.open(client_id) and advisor.client.file.score.model_version == second
+    done = subprocess.run([sys.executable, "-m", "scoring", "activate", first, "--workdir", str(wd.root), "--user",
+                           "analyst.anne", "--reason", "rollback"], capture_output=True, text=True,
+                          cwd=__import__("pathlib").Path(__file__).resolve().parent.parent)
+    assert done.returncode == 0, done.stderr
+    assert advisor.client.open(other_id) and advisor.client.file.score.model_version == first
+    expected = Registry(wd).scores(first).set_index("client_id")["default_probability"]
+    assert advisor.client.file.score.default_probability == pytest.approx(expected[other_id])
+    analyst = VersionsState(session_service(shared, "analyst.anne", AuditLog(wd.data / "audit.sqlite")))
+    assert analyst.active == first and analyst.history[0].reason == "rollback"

@@ -29,6 +29,7 @@ from .i18n import t
 from .portfolio import PortfolioOverview
 from .prediction import ComparisonView, DebtCapacityView, ExplanationView
 from .whatif import NewApplicationView, WhatIfView
+from .versions import VersionsView
 from .login import LOGOUT_URL
 from .state import ROLES, DashboardState, Notice
 
@@ -107,6 +108,7 @@ class DashboardApp(pn.viewable.Viewer):
                                    margin=(0, 5), css_classes=["audit-title"]), self.audit]
         if self.governance is not None:
             parts += [self.governance]
+        parts += [VersionsView(state=self.state)] if "governance" in self.state.parts else []
         return parts
 
     def centre(self, defer: bool = False) -> list:
