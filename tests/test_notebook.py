@@ -100,10 +100,18 @@ def test_the_notebook_plots_fairness_and_monthly_monitoring_with_hvplot(executed
     fairness = next(c for c in code if "service.fairness()" in c.source)
     assert "disparate_impact_ratio" in outputs(fairness) and "new applications" in outputs(fairness)
     plots = [c for c in code if ".hvplot." in c.source]
-    assert len(plots) == 4
+    assert len(plots) == 5   # fairness, months, a feature's distributions, model versions
     for cell in plots:
         assert any(out.get("data", {}) for out in cell.outputs), cell.source
         assert not any(out.get("output_type") == "error" for out in cell.outputs)
+
+
+def test_the_notebook_lists_the_model_versions(executed, service):
+    nb, _ = executed
+    listing = next(c for c in nb.cells if c.cell_type == "code" and "service.model_versions()" in c.source)
+    assert service.model_card()["version"] in outputs(listing)
+    compared = next(c for c in nb.cells if c.cell_type == "code" and "service.compare_versions" in c.source)
+    assert "one version registered" in outputs(compared)   # the test portfolio is built once
 
 
 # ---------------------------------------------------------------------------------------------- the advisor's notebook
