@@ -30,7 +30,7 @@ import pandas as pd
 
 from .config import Workdir
 from .contracts import REFUSED, ModelVersion, VersionComparison, decide
-from .errors import ModelError, RegistryError, UnknownVersionError, VersionConflictError
+from .errors import ModelError, RegistryError, UnknownVersionError
 
 VERSIONS_DIR = "versions"
 HISTORY = "history.jsonl"
@@ -156,6 +156,8 @@ class Registry:
         """`UnknownVersionError` for a version not registered, `VersionConflictError` for one that cannot be served
         over the client files (other data, other features, or served already): what `activate` refuses, said before
         anything is written, so that the API can tell a conflict (409) from a bad request."""
+        from .errors import VersionConflictError
+
         card = self.card(self._version_dir(version).name)
         served = json.loads(self.workdir.card_path.read_text())
         if card["data_fingerprint"] != served["data_fingerprint"]:
