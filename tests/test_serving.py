@@ -104,3 +104,20 @@ def test_a_change_that_cannot_be_opened_keeps_the_old_model_until_the_next_chang
     activate_in_another_process(wd, first)
     assert service.model_card()["version"] == first
     assert service.model_versions()[0].version == second and not service.model_versions()[0].active
+
+
+def test_the_api_command_follows_an_activation_without_a_restart(copy, tmp_path):
+    """`python -m scoring api` itself (its service is `scoring.backends.local_service`, the reloading one)."""
+    from api_server import ApiProcess
+
+    wd, first, second = copy
+    env = {"SCORING_API_TOKENS": TOKEN, "SCORING_AUDIT_DB": str(tmp_path / "audit.sqlite")}
+    with ApiProcess(wd, env) as api, httpx.Client(base_url=api.url, timeout=60,
+                                                  headers={"Authorization": f"Bearer {TOKEN}"}) as http:
+        client_id = http.get("/clients", params={"limit": 1}).json()["items"][0]["client_id"]
+        application = http.get(f"/clients/{client_id}/application").json()
+        assert http.get("/model").json()["version"] == second
+        activate_in_another_process(wd, first)
+        assert http.get("/model").json()["version"] == first
+        assert http.post("/predict", json=application).json()["model_version"] == first
+        assert http.get(f"/clients/{client_id}").json()["score"]["model_version"] == first

@@ -129,6 +129,10 @@ def test_bad_activations_get_a_specific_answer_and_change_nothing(served):
     assert r.status_code == 409 and "other data" in r.json()["detail"]
     r = post(first, {"reason": "why"}, headers={"Authorization": f"Bearer {ADVISOR}"})
     assert r.status_code == 403
+    r = httpx.get(f"{url}/model/versions/history", headers={"Authorization": f"Bearer {ADVISOR}"})
+    assert r.status_code == 403
+    r = post(first, {"reason": "x" * 2_001})
+    assert r.status_code == 422 and "reason" in str(r.json())
     assert wd.card_path.read_bytes() == served_card
     assert not [e for e in audit.recent(50) if e["event"] == "model_activated"]
     # the same refusals, raised alike by both backends

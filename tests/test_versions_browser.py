@@ -86,13 +86,15 @@ def test_an_analyst_compares_two_versions_and_serves_the_other_with_a_reason(pag
     expect(page.locator(".versions-panel .notice")).to_contain_text("Un motif est obligatoire")
     assert Registry(wd).active_version() == second
 
-    page.locator(".versions-reason input").fill("Les nouveaux coûts ne sont pas encore validés")
+    reason = "Les nouveaux coûts <b>ne sont pas</b> encore validés"      # shown as typed, never read as HTML
+    page.locator(".versions-reason input").fill(reason)
     page.locator(".versions-activate button").click()
     expect(page.locator(".versions-panel .notice")).to_contain_text(f"Version {first} servie (à la place de {second})")
     expect(table.locator(".tabulator-row", has_text="● servie")).to_contain_text(first)
     history = page.locator(".versions-history .tabulator-row").first
     expect(history).to_contain_text(first)
-    expect(history).to_contain_text("Les nouveaux coûts ne sont pas encore validés")
+    expect(history).to_contain_text(reason)
+    assert page.locator(".versions-history b").count() == 0
     expect(history).to_contain_text(user)
     expect(page.locator(".versions-rollback")).to_contain_text(f"Version servie avant le dernier changement : {second}")
     assert Registry(wd).active_version() == first
