@@ -62,9 +62,12 @@ class AuditedService:
                      None if details is None else json.dumps(details, sort_keys=True, default=str))
 
     def _card(self) -> dict[str, Any]:
-        if not self._model:
+        # a service that follows the artefacts (`scoring.serving`) counts the models it served: read the card again
+        # after a switch, so that the entries name the model serving now
+        generation = getattr(self.service, "generation", None)
+        if not self._model or self._model.get("generation") != generation:
             card = self.service.model_card()
-            self._model.update(version=card["version"], threshold=card["threshold"])
+            self._model.update(version=card["version"], threshold=card["threshold"], generation=generation)
         return self._model
 
     def _explained_score(self, explanation: Explanation) -> Score:

@@ -54,6 +54,7 @@ class ReloadingService:
         self._stamp = artefacts_stamp(workdir)
         self._failed: Stamp | None = None   # the stamp whose open failed: not tried again until it changes
         self._current = self._open()
+        self.generation = 0                 # how many times another model was swapped in (the audit policy reads it)
 
     def _open(self) -> LocalScoringService:
         service = LocalScoringService(self.workdir)
@@ -85,6 +86,7 @@ class ReloadingService:
             return
         log.info("now serving model %s (was %s)", service.card.version, self._current.card.version)
         self._current, self._stamp, self._failed = service, stamp, None
+        self.generation += 1
 
     def __getattr__(self, name: str) -> Any:
         if name in DELEGATED:

@@ -187,8 +187,10 @@ def test_the_dashboard_follows_an_activation_done_by_another_process(copy):
 
     wd, first, second = copy
     shared = ReloadingService(wd, warm_up=False)      # the dashboard process's service
-    advisor = DashboardState(session_service(shared, "advisor.alice", AuditLog(wd.data / "audit.sqlite")),
-                             role="advisor")
+    audit = AuditLog(wd.data / "audit.sqlite")
+    advisor = DashboardState(session_service(shared, "advisor.alice", audit), role="advisor")
+    advisor.search.run()
+    assert audit.recent(1)[0]["event"] == "searched" and audit.recent(1)[0]["model_version"] == second
     engine = LocalScoringService(wd)
     client_id, other_id = int(engine.ids[0]), int(engine.ids[1])
     engine.store.close()
@@ -199,6 +201,8 @@ def test_the_dashboard_follows_an_activation_done_by_another_process(copy):
     assert done.returncode == 0, done.stderr
     assert advisor.client.open(other_id) and advisor.client.file.score.model_version == first
     expected = Registry(wd).scores(first).set_index("client_id")["default_probability"]
+    advisor.search.run()            # an entry without a score names the model serving now
+    assert audit.recent(1)[0]["event"] == "searched" and audit.recent(1)[0]["model_version"] == first
     assert advisor.client.file.score.default_probability == pytest.approx(expected[other_id])
     analyst = VersionsState(session_service(shared, "analyst.anne", AuditLog(wd.data / "audit.sqlite")))
     assert analyst.active == first and analyst.history[0].reason == "rollback"
