@@ -11,7 +11,7 @@ Layout, in the work directory's `model/versions/` (generated, ignored by git):
 `python -m scoring versions` lists them; `python -m scoring activate VERSION --user NAME --reason TEXT` serves a
 registered version again: its models replace the served ones and the client files take its probabilities and
 decisions, swapped in atomically like a build. Only a version built on the same data with the same features can
-be activated (else: rebuild). Servers already running keep the model they loaded until they restart.
+be activated (else: rebuild). Servers already running open the new artefacts at their next call (`scoring.serving`).
 """
 
 from __future__ import annotations
