@@ -3,10 +3,10 @@ an adopted threshold takes effect in every running server (API workers, dashboar
 
 A `LocalScoringService` never changes once opened. `ReloadingService` holds the current one and delegates every
 `ScoringService` method to it; on each call it compares a cheap stamp of the files that say what is served
-(`model/model_card.json`, `data/clients.duckdb`, `Workdir.policy_path`: inode, mtime and size) with the stamp it
-opened. When they differ, one thread opens a new `LocalScoringService` and swaps it in under a lock, then starts
-its background warm-up (`start_governance`); calls meanwhile keep the one they have (a call in flight finishes on
-the instance it started on). An open that fails (e.g. a build half-way through replacing its files) is logged and
+(`model/model_card.json`, `data/clients.duckdb`, `Workdir.policy_path`, and the global importance a build writes
+last: inode, mtime and size; ~40 µs) with the stamp it opened. When they differ, one thread opens a new
+`LocalScoringService` and swaps it in under a lock, then starts its background warm-up (`start_governance`); calls
+meanwhile keep the one they have (a call in flight finishes on the instance it started on). An open that fails (e.g. a build half-way through replacing its files) is logged and
 the old instance keeps serving; the open is tried again when the stamp changes again.
 """
 
@@ -34,7 +34,8 @@ DELEGATED = frozenset(name for name in dir(ScoringService) if not name.startswit
 def artefacts_stamp(workdir: Workdir) -> Stamp:
     """What the served artefacts are now: (inode, mtime in ns, size) of each file, None for a file absent."""
     out = []
-    for path in (workdir.card_path, workdir.store_path, workdir.policy_path):
+    # the global importance too: a build replaces it last, after the card (`scoring.build._swap_in`)
+    for path in (workdir.card_path, workdir.store_path, workdir.policy_path, workdir.importance_path):
         try:
             st = os.stat(path)
         except FileNotFoundError:

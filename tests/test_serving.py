@@ -17,6 +17,7 @@ from scoring.build import build
 from scoring.config import Workdir
 from scoring.model import CostWeights
 from scoring.serving import ReloadingService
+from scoring.service import LocalScoringService
 
 TOKEN = "serving-analyst-token"
 REPO = __import__("pathlib").Path(__file__).resolve().parent.parent
@@ -121,3 +122,13 @@ def test_the_api_command_follows_an_activation_without_a_restart(copy, tmp_path)
         assert http.get("/model").json()["version"] == first
         assert http.post("/predict", json=application).json()["model_version"] == first
         assert http.get(f"/clients/{client_id}").json()["score"]["model_version"] == first
+
+
+def test_a_build_done_while_serving_is_served_at_the_next_call(copy):
+    wd, first, second = copy
+    service = ReloadingService(wd, warm_up=False)
+    assert service.model_card()["version"] == second
+    third = build(wd, rows=2_000, quiet=True, nthread=2, costs=CostWeights(missed_default=3.0)).model_version
+    assert service.model_card()["version"] == third
+    assert service.global_importance(3) == LocalScoringService(wd).global_importance(3)
+    assert [v.version for v in service.model_versions() if v.active] == [third]
