@@ -31,11 +31,16 @@ DELEGATED = frozenset(name for name in dir(ScoringService) if not name.startswit
     "applications", "application_examples"}
 
 
-def artefacts_stamp(workdir: Workdir) -> Stamp:
+def stamped_files(workdir: Workdir) -> tuple[str, ...]:
+    """The files whose change means another model or policy is served."""
+    # the global importance too: a build replaces it last, after the card (`scoring.build._swap_in`)
+    return tuple(str(p) for p in (workdir.card_path, workdir.store_path, workdir.policy_path, workdir.importance_path))
+
+
+def artefacts_stamp(files: tuple[str, ...]) -> Stamp:
     """What the served artefacts are now: (inode, mtime in ns, size) of each file, None for a file absent."""
     out = []
-    # the global importance too: a build replaces it last, after the card (`scoring.build._swap_in`)
-    for path in (workdir.card_path, workdir.store_path, workdir.policy_path, workdir.importance_path):
+    for path in files:
         try:
             st = os.stat(path)
         except FileNotFoundError:
@@ -52,7 +57,8 @@ class ReloadingService:
         self.workdir = workdir
         self._warm_up = warm_up
         self._lock = threading.Lock()
-        self._stamp = artefacts_stamp(workdir)
+        self._files = stamped_files(workdir)
+        self._stamp = artefacts_stamp(self._files)
         self._failed: Stamp | None = None   # the stamp whose open failed: not tried again until it changes
         self._current = self._open()
         self.generation = 0                 # how many times another model was swapped in (the audit policy reads it)
@@ -66,7 +72,7 @@ class ReloadingService:
     @property
     def current(self) -> LocalScoringService:
         """The instance serving now, opened again first when the artefacts changed since it was opened."""
-        stamp = artefacts_stamp(self.workdir)
+        stamp = artefacts_stamp(self._files)
         if stamp != self._stamp and stamp != self._failed and self._lock.acquire(blocking=False):
             try:   # one thread opens; the others keep the current instance meanwhile
                 self._reload()
@@ -75,7 +81,7 @@ class ReloadingService:
         return self._current
 
     def _reload(self) -> None:
-        stamp = artefacts_stamp(self.workdir)   # taken before opening: a change during the open is seen next call
+        stamp = artefacts_stamp(self._files)   # taken before opening: a change during the open is seen next call
         if stamp == self._stamp or stamp == self._failed:
             return
         try:
