@@ -206,3 +206,21 @@ def test_the_dashboard_follows_an_activation_done_by_another_process(copy):
     assert advisor.client.file.score.default_probability == pytest.approx(expected[other_id])
     analyst = VersionsState(session_service(shared, "analyst.anne", AuditLog(wd.data / "audit.sqlite")))
     assert analyst.active == first and analyst.history[0].reason == "rollback"
+
+
+def test_the_panel_words_the_versions_in_both_languages_and_escapes_what_it_shows():
+    from scoring.contracts import ModelVersion, VersionComparison, VersionEvent
+    from views.versions import comparison_html, history_frame, versions_frame
+
+    version = ModelVersion("v2", "2026-11-29T19:00:00+00:00", "home-credit", "f" * 64, 40, 0.75, 0.74, 0.16, 0.88,
+                           1, "this process", True)
+    assert list(versions_frame([version], "en").iloc[0]) == ["● served", "v2", "2026-11-29 19:00:00", "0.750",
+                                                               "0.740", "0.160", "88.0%", "1", "this process"]
+    assert versions_frame([version], "fr").columns[0] == "Servie"
+    event = VersionEvent("2026-11-29T19:05:00+00:00", "activated", "v1", "anne", "v2", "<script>x</script>")
+    frame = history_frame([event], "en")
+    assert list(frame.columns) == ["Date (UTC)", "Event", "Version", "Previous version", "By", "Reason"]
+    assert list(frame.iloc[0]) == ["2026-11-29 19:05:00", "served", "v1", "v2", "anne", "<script>x</script>"]
+    page = comparison_html(VersionComparison("<b>a</b>", "v2", 10, 5, 0.01, 0.02, 0.05, 1, 2, 0.8, 0.9, 0.7, None), "en")
+    assert "<b>a</b>" not in page and "&lt;b&gt;a&lt;/b&gt;" in page
+    assert "B against A on 10 client files (5 with a known outcome)" in page and "n/a" in page.lower()
