@@ -71,6 +71,7 @@ def test_an_analyst_compares_two_versions_and_serves_the_other_with_a_reason(pag
     served_row = table.locator(".tabulator-row", has_text="● servie")
     expect(served_row).to_contain_text(second, timeout=30_000)
     expect(table.locator(".tabulator-row")).to_have_count(2)
+    expect(page.locator('[data-kpi="applications"]')).to_contain_text(f"Modèle {second}")
 
     # compare: the served version (A) against the other (B), as chosen by default
     page.locator(".versions-compare button").click()
@@ -91,6 +92,7 @@ def test_an_analyst_compares_two_versions_and_serves_the_other_with_a_reason(pag
     page.locator(".versions-activate button").click()
     expect(page.locator(".versions-panel .notice")).to_contain_text(f"Version {first} servie (à la place de {second})")
     expect(table.locator(".tabulator-row", has_text="● servie")).to_contain_text(first)
+    expect(page.locator('[data-kpi="applications"]')).to_contain_text(f"Modèle {first}")   # the top bar follows
     history = page.locator(".versions-history .tabulator-row").first
     expect(history).to_contain_text(first)
     expect(history).to_contain_text(reason)

@@ -148,6 +148,12 @@ class VersionsView(pn.viewable.Viewer):
             selectable=False, pagination="local", page_size=10, layout="fit_data_stretch",
             sizing_mode="stretch_width", css_classes=["versions-history"], stylesheets=[TABLE_CSS])
         self.state.param.watch(self._language_changed, "language")
+        vs.param.watch(self._activated, "activated")
+
+    def _activated(self, event) -> None:
+        """Another version is served: the top bar's portfolio figures are the new model's."""
+        if event.new is not None and self.state.portfolio is not None:
+            self.state.portfolio.refresh()
 
     def _rollback_html(self, history: list[VersionEvent], language: str) -> str:
         previous = self.versions.previous
