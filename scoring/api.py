@@ -385,7 +385,9 @@ health = APIRouter(tags=["health"])
 
 @health.get("/health", summary="Liveness and model version (no token needed)")
 async def get_health(request: Request) -> Health:  # async: a liveness probe does not queue for the threadpool
-    return Health(status="ok", model_version=request.app.state.model_version)
+    # a service following the artefacts (scoring.serving) names the model it serves now, which an activation changes
+    served = getattr(request.app.state.service, "served_version", None)
+    return Health(status="ok", model_version=served or request.app.state.model_version)
 
 
 model = APIRouter(prefix="/model", tags=["model"], dependencies=_SECURED, responses={**_E401, **_E403})

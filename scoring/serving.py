@@ -95,6 +95,11 @@ class ReloadingService:
         self._current, self._stamp, self._failed = service, stamp, None
         self.generation += 1
 
+    @property
+    def served_version(self) -> str:
+        """The version of the model serving now, without looking at the files (a liveness probe's answer)."""
+        return self._current.card.version
+
     def __getattr__(self, name: str) -> Any:
         if name in DELEGATED:
             return getattr(self.current, name)

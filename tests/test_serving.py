@@ -82,6 +82,7 @@ def test_the_api_keeps_answering_across_an_activation_then_serves_the_new_versio
         assert {version for _, version in answers} <= {first, second}
 
         assert http.get("/model").json()["version"] == first
+        assert http.get("/health").json()["model_version"] == first
         score = http.post("/predict", json=application).json()
         assert score["model_version"] == first
         card = http.get("/model").json()
