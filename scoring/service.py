@@ -195,7 +195,8 @@ class LocalScoringService:
         from .registry import Registry
 
         fields = {f.name for f in dataclasses.fields(VersionEvent)}
-        return [VersionEvent(**{k: v for k, v in e.items() if k in fields}) for e in reversed(Registry(self.workdir).history())]
+        return [VersionEvent(**{k: v for k, v in e.items() if k in fields})
+                for e in reversed(Registry(self.workdir).history())]
 
     def activate_version(self, version: str, reason: str, user: str | None = None) -> VersionEvent:
         """Serve `version` from now on (`Registry.activate`: its models and its scores replace the served ones, on
@@ -208,7 +209,10 @@ class LocalScoringService:
         if not (reason or "").strip():
             raise RegistryError("reason: a reason is required to change the model version served")
         registry.check_activable(version)
-        return VersionEvent(**registry.activate(version, user=user or "", reason=reason), at=registry.history()[-1]["at"])
+        event = registry.activate(version, user=user or "", reason=reason)
+        # the history's line of this activation (its time), newest first
+        return next(e for e in self.model_version_history() if e.event == "activated" and e.version == version
+                    and e.user == event["user"] and e.reason == event["reason"])
 
     @functools.cached_property
     def _monitored(self) -> dict[str, dict]:
