@@ -6,8 +6,12 @@ A `LocalScoringService` never changes once opened. `ReloadingService` holds the 
 (`model/model_card.json`, `data/clients.duckdb`, `Workdir.policy_path`, and the global importance a build writes
 last: inode, mtime and size; ~40 µs) with the stamp it opened. When they differ, one thread opens a new
 `LocalScoringService` and swaps it in under a lock, then starts its background warm-up (`start_governance`); calls
-meanwhile keep the one they have (a call in flight finishes on the instance it started on). An open that fails (e.g. a build half-way through replacing its files) is logged and
-the old instance keeps serving; the open is tried again when the stamp changes again.
+meanwhile keep the one they have (a call in flight finishes on the instance it started on). An open that fails
+(e.g. a build half-way through replacing its files) is logged and the old instance keeps serving; the open is tried
+again when the stamp changes again.
+
+The old instance is freed when nothing holds it any more: its calls in flight, its warm-up thread, and the entries
+of the engine's bounded per-method caches (`functools.lru_cache`), which newer entries push out.
 """
 
 from __future__ import annotations

@@ -221,6 +221,7 @@ def test_the_panel_words_the_versions_in_both_languages_and_escapes_what_it_show
     frame = history_frame([event], "en")
     assert list(frame.columns) == ["Date (UTC)", "Event", "Version", "Previous version", "By", "Reason"]
     assert list(frame.iloc[0]) == ["2026-11-29 19:05:00", "served", "v1", "v2", "anne", "<script>x</script>"]
-    page = comparison_html(VersionComparison("<b>a</b>", "v2", 10, 5, 0.01, 0.02, 0.05, 1, 2, 0.8, 0.9, 0.7, None), "en")
+    page = comparison_html(VersionComparison("<b>a</b>", "v2", 10, 5, 0.01, 0.02, 0.05, 1, 2, 0.8, 0.9, 0.7, None),
+                           "en")
     assert "<b>a</b>" not in page and "&lt;b&gt;a&lt;/b&gt;" in page
     assert "B against A on 10 client files (5 with a known outcome)" in page and "n/a" in page.lower()

@@ -159,7 +159,8 @@ class VersionsView(pn.viewable.Viewer):
         previous = self.versions.previous
         if previous is None:
             return ""
-        return f'<p class="versions-rollback-text">{html.escape(t("versions_rollback_hint", language, version=previous))}</p>'
+        text = t("versions_rollback_hint", language, version=previous)
+        return f'<p class="versions-rollback-text">{html.escape(text)}</p>'
 
     def _language_changed(self, event) -> None:
         language = event.new
