@@ -206,3 +206,22 @@ def test_the_effort_cap_is_read_from_the_environment(workdir, monkeypatch):
     if dc.monthly_income and dc.requested_payment is not None:
         assert dc.remaining_capacity == pytest.approx(0.30 * dc.monthly_income - dc.existing_debt_service
                                                       - dc.requested_payment)
+
+
+def test_a_client_file_is_read_from_the_table_as_stored(service):
+    """A client switch reads one row of DuckDB's table: every column, the same values as a query gives, the fold
+    of the model that scored it, and a file the caller may change without changing the next read."""
+    cur = service.store.cursor()
+    for cid in (int(service.ids[0]), int(service.ids[len(service.ids) // 2]), int(service.ids[-1])):
+        file = service.store.get(cid)
+        stored = cur.execute("SELECT default_probability, decision, fold, split FROM applications "
+                             "WHERE client_id = ?", [cid]).fetchone()
+        assert (file["default_probability"], file["decision"], file["fold"], file["split"]) == stored
+        assert service.folds[service._row(cid)] == stored[2]
+        file["decision"] = "changed"
+        assert service.store.get(cid)["decision"] == stored[1]
+    assert len(service.folds) == len(service.ids)
+    with pytest.raises(UnknownClientError):
+        service.store.get(2**70)
+    with pytest.raises(UnknownClientError):
+        service.store.get(int(service.ids[-1]) + 1)
