@@ -188,42 +188,15 @@ class ClientStore:
               outcomes: pd.DataFrame | None = None) -> None:
         """Create the store (rows sorted by client ID so point lookups skip most of the file). `fold`: the
         cross-fitting model that scored each labelled application, -1 for the production model."""
-        fold = np.full(len(client_ids), -1, dtype=np.int8) if fold is None else np.asarray(fold, dtype=np.int8)
         order = np.argsort(client_ids, kind="stable")
-        apps = roles.iloc[order].reset_index(drop=True)
-        apps.insert(0, "client_id", client_ids[order])
-        apps.insert(1, "row_index", np.arange(len(order), dtype=np.int32))
-        apps.insert(2, "split", split[order])
-        apps.insert(3, "target", pd.array(target[order], dtype="Int8"))
-        apps.insert(4, "default_probability", probability[order].astype(np.float64))
-        apps.insert(5, "decision", [decide(p, threshold) for p in probability[order].tolist()])
-        apps.insert(6, "fold", fold[order])
-        # when the application was made (NaT when the dataset does not say): monitoring by month
-        apps.insert(7, "application_date", pd.Series(application_date[order] if application_date is not None
-                                                     else np.full(len(order), np.datetime64("NaT"), "datetime64[s]"),
-                                                     dtype="datetime64[s]").dt.date)
-        raw_sorted = pd.concat([pd.DataFrame({"client_id": client_ids[order]}),
-                                raw.iloc[order].reset_index(drop=True)], axis=1)
-        roles_present = [c for c in ROLE_COLUMNS if apps[c].notna().any()]
-        con = duckdb.connect(str(path))
-        try:
-            con.register("apps_df", apps)
-            con.execute("CREATE TABLE applications AS SELECT * FROM apps_df")
-            con.register("raw_df", raw_sorted)
-            con.execute("CREATE TABLE raw AS SELECT * FROM raw_df")
-            # repayment outcomes of decided applications, arrived after the decision (client_id, defaulted 0/1,
-            # reported_on); more are added by `python -m scoring outcomes FILE`
-            con.execute("CREATE TABLE outcomes (client_id BIGINT PRIMARY KEY, defaulted TINYINT NOT NULL, "
-                        "reported_on DATE NOT NULL)")
-            if outcomes is not None and len(outcomes):
-                con.register("outcomes_df", outcomes)
-                con.execute("INSERT INTO outcomes SELECT client_id, defaulted, CAST(reported_on AS DATE) FROM outcomes_df")
-            con.execute("CREATE TABLE meta (key VARCHAR PRIMARY KEY, value VARCHAR)")
-            rows = [(k, json.dumps(v)) for k, v in {**meta, "roles_present": roles_present}.items()]
-            con.executemany("INSERT INTO meta VALUES (?, ?)", rows)
-            con.execute("CHECKPOINT")
-        finally:
-            con.close()
+        with StoreWriter(path, threshold) as writer:
+            writer.append(client_ids[order], split[order], np.asarray(target)[order], probability[order],
+                          roles.iloc[order].reset_index(drop=True), raw.iloc[order].reset_index(drop=True),
+                          fold=None if fold is None else np.asarray(fold)[order],
+                          application_date=None if application_date is None else application_date[order])
+            if outcomes is not None:
+                writer.add_outcomes(outcomes)
+            writer.finish(meta)
 
     # ----------------------------------------------------------------- reading
     @functools.cached_property
@@ -375,6 +348,82 @@ class ClientStore:
         return {"n_applications": int(row[0]), "n_accepted": int(row[1]), "n_refused": int(row[2]),
                 "mean_default_probability": float(row[3]), "n_new": int(row[4]),
                 "refusal_rate_new": None if row[5] is None else float(row[5])}
+
+
+class StoreWriter:
+    """Writes a store slice by slice, in client-ID order (`scoring.build` out of core: one slice in memory at a
+    time): the same tables, columns and meta as `ClientStore.write`, which is one slice of it."""
+
+    def __init__(self, path: Path, threshold: float, memory_limit: str | None = None):
+        self.path, self.threshold = Path(path), float(threshold)
+        self.con = duckdb.connect(str(self.path))
+        if memory_limit:   # DuckDB spills to disk beyond it (the tables are written, not held)
+            self.con.execute(f"SET memory_limit = '{memory_limit}'")
+        self.rows, self.last_id = 0, None
+        self.roles_present: set[str] = set()
+        # repayment outcomes of decided applications, arrived after the decision (client_id, defaulted 0/1,
+        # reported_on); more are added by `python -m scoring outcomes FILE`
+        self.con.execute("CREATE TABLE outcomes (client_id BIGINT PRIMARY KEY, defaulted TINYINT NOT NULL, "
+                         "reported_on DATE NOT NULL)")
+
+    def __enter__(self) -> "StoreWriter":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.con.close()
+
+    def append(self, client_ids: np.ndarray, split: np.ndarray, target: np.ndarray, probability: np.ndarray,
+               roles: pd.DataFrame, raw: pd.DataFrame, fold: np.ndarray | None = None,
+               application_date: np.ndarray | None = None) -> None:
+        """Append rows whose client IDs increase, all above the previous slice's: `ValueError` otherwise."""
+        n = len(client_ids)
+        ids = np.asarray(client_ids, dtype=np.int64)
+        if n and ((self.last_id is not None and ids[0] <= self.last_id) or (np.diff(ids) <= 0).any()):
+            raise ValueError("client IDs must increase from one application to the next, without repeats "
+                             f"(after {self.last_id}: {ids[:3].tolist()}...)")
+        fold = np.full(n, -1, dtype=np.int8) if fold is None else np.asarray(fold, dtype=np.int8)
+        probability = np.asarray(probability, dtype=np.float64)
+        apps = roles.reset_index(drop=True)
+        apps.insert(0, "client_id", ids)
+        apps.insert(1, "row_index", np.arange(self.rows, self.rows + n, dtype=np.int32))
+        apps.insert(2, "split", np.asarray(split, dtype=object))
+        apps.insert(3, "target", pd.array(np.asarray(target, dtype=np.float64), dtype="Int8"))
+        apps.insert(4, "default_probability", probability)
+        apps.insert(5, "decision", [decide(p, self.threshold) for p in probability.tolist()])
+        apps.insert(6, "fold", fold)
+        # when the application was made (NaT when the dataset does not say): monitoring by month
+        apps.insert(7, "application_date", pd.Series(application_date if application_date is not None
+                                                     else np.full(n, np.datetime64("NaT"), "datetime64[s]"),
+                                                     dtype="datetime64[s]").dt.date)
+        raw_rows = pd.concat([pd.DataFrame({"client_id": ids}), raw.reset_index(drop=True)], axis=1)
+        self.roles_present |= {c for c in ROLE_COLUMNS if apps[c].notna().any()}
+        first = self.rows == 0
+        self.con.register("apps_df", apps)
+        self.con.execute("CREATE TABLE applications AS SELECT * FROM apps_df" if first
+                         else "INSERT INTO applications SELECT * FROM apps_df")
+        self.con.unregister("apps_df")
+        self.con.register("raw_df", raw_rows)
+        self.con.execute("CREATE TABLE raw AS SELECT * FROM raw_df" if first
+                         else "INSERT INTO raw BY NAME SELECT * FROM raw_df")
+        self.con.unregister("raw_df")
+        self.rows += n
+        if n:
+            self.last_id = int(ids[-1])
+
+    def add_outcomes(self, outcomes: pd.DataFrame) -> None:
+        """Known outcomes (client_id, defaulted, reported_on) of decided applications."""
+        if len(outcomes):
+            self.con.register("outcomes_df", outcomes)
+            self.con.execute("INSERT INTO outcomes SELECT client_id, defaulted, CAST(reported_on AS DATE) "
+                             "FROM outcomes_df")
+            self.con.unregister("outcomes_df")
+
+    def finish(self, meta: dict) -> None:
+        self.con.execute("CREATE TABLE meta (key VARCHAR PRIMARY KEY, value VARCHAR)")
+        roles_present = [c for c in ROLE_COLUMNS if c in self.roles_present]
+        rows = [(k, json.dumps(v)) for k, v in {**meta, "roles_present": roles_present}.items()]
+        self.con.executemany("INSERT INTO meta VALUES (?, ?)", rows)
+        self.con.execute("CHECKPOINT")
 
 
 def _plain(v: Any) -> Any:
