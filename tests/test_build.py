@@ -189,3 +189,27 @@ def test_chunks_out_of_order_are_refused_before_training(chunk_build, tmp_path):
     with pytest.raises(SchemaError, match="application-00001.parquet .* do not follow"):
         build_from_chunks(bad, Workdir(tmp_path / "wd"), rows=2000, quiet=True)
     assert not (tmp_path / "wd" / "data" / "clients.duckdb").exists()
+
+
+def test_a_store_built_out_of_core_reads_labelled_rows_and_samples_new_ones(chunk_build, monkeypatch):
+    """Over a store whose labelled files are a sample: similar applicants and the model's performance come from
+    the labelled files only, and the drift from a sample of the new files when there are more than
+    `DRIFT_SAMPLE` (monkeypatched small here: 10M files would not fit in memory)."""
+    import numpy as np
+
+    import scoring.service
+    from scoring.service import LocalScoringService
+
+    _, wd = chunk_build
+    monkeypatch.setattr(scoring.service, "DRIFT_SAMPLE", 500)
+    built = LocalScoringService(wd)
+    new = int(built.ids[np.flatnonzero(built.folds < 0)[3]])
+    peers = built.peers(new, k=10)
+    labelled = set(built.ids[built.folds >= 0].tolist())
+    assert len(peers.peers) == 10 and all(p.client_id in labelled for p in peers.peers)
+    overall = built.performance()[0]
+    assert overall.applications == 6000
+    drift = built.drift()
+    assert len(drift) == len(built.scorer.spec.features) and all(np.isfinite(r.psi) for r in drift)
+    hist = built.distribution("EXT_SOURCE_2", new).histogram
+    assert sum(hist.counts["repaid"]) + sum(hist.counts["defaulted"]) <= 6000

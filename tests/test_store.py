@@ -225,3 +225,21 @@ def test_a_client_file_is_read_from_the_table_as_stored(service):
         service.store.get(2**70)
     with pytest.raises(UnknownClientError):
         service.store.get(int(service.ids[-1]) + 1)
+
+
+def test_ratio_histograms_and_means_from_duckdb_are_numpys(service):
+    """The population and accepted ratios of the debt capacity are computed in DuckDB: the same edges, counts and
+    means as NumPy over the whole columns."""
+    accepted = service.store.column("default_probability") < service.card.threshold
+    dc = service.debt_capacity(int(service.ids[7]))
+    for ratio in dc.ratios:
+        values = service.store.column(ratio.name)
+        finite = values[np.isfinite(values)]
+        lo, hi = np.quantile(finite, [0.005, 0.995])
+        edges = np.linspace(lo, hi, 41)
+        np.testing.assert_allclose(ratio.histogram.edges, edges)
+        assert ratio.histogram.counts["all"] == np.histogram(finite, edges)[0].tolist()
+        chosen = values[accepted & np.isfinite(values)]
+        assert ratio.histogram.counts["accepted"] == np.histogram(chosen, edges)[0].tolist()
+        assert ratio.population_mean == pytest.approx(finite.mean())
+        assert ratio.accepted_mean == pytest.approx(chosen.mean())
