@@ -213,3 +213,14 @@ def test_a_store_built_out_of_core_reads_labelled_rows_and_samples_new_ones(chun
     assert len(drift) == len(built.scorer.spec.features) and all(np.isfinite(r.psi) for r in drift)
     hist = built.distribution("EXT_SOURCE_2", new).histogram
     assert sum(hist.counts["repaid"]) + sum(hist.counts["defaulted"]) <= 6000
+
+
+def test_build_input_refuses_what_it_cannot_do(tmp_path, capsys):
+    from scoring.__main__ import main
+
+    assert main(["build", "--input", str(tmp_path), "--scheduler", "tcp://x:8786"]) == 2
+    assert "drop --schema, --scheduler and --dask-workers" in capsys.readouterr().err
+    assert main(["build", "--input", str(tmp_path), "--workdir", str(tmp_path / "wd")]) == 2
+    assert "holds no Parquet file" in capsys.readouterr().err
+    assert main(["build", "--input", str(tmp_path), "--rows", "10", "--workdir", str(tmp_path / "wd")]) == 2
+    assert "--rows must be a whole number >= 1000" in capsys.readouterr().err
