@@ -32,7 +32,7 @@ from .contracts import DECISION_FILE_FORMATS, DecisionFile, TrustFlag
 from .errors import InvalidApplicationError, ModelError, ScoringError, UnknownClientError, UnknownDecisionError
 from .labels import feature_labels
 from .model import load_folds, load_model
-from .fairness import fairness_report, group_labels
+from .fairness import acceptance_report
 from .monitoring import PSI_DRIFT, drift_report, feature_counts, feature_shares, monthly_report
 from .outcomes import relation
 from .scorer import Scorer
@@ -158,7 +158,9 @@ class LocalScoringService:
         if not len(new):  # no new applications: nothing to compare with the training reference
             return [], 0.0
         if len(new) > DRIFT_SAMPLE:   # a store of millions: their rows would not fit in memory, a sample measures it
-            new = np.sort(np.random.default_rng(0).choice(new, DRIFT_SAMPLE, replace=False))
+            # random runs of 256 consecutive new files: a few pages of the memory-mapped matrix each, not one per row
+            runs = np.sort(np.random.default_rng(0).choice(-(-len(new) // 256), DRIFT_SAMPLE // 256, replace=False))
+            new = np.concatenate([new[r * 256:(r + 1) * 256] for r in runs.tolist()])
         X_new = np.asarray(self.X[new])
         p_new = self._probabilities[new]
         spec = self.scorer.spec
@@ -179,10 +181,9 @@ class LocalScoringService:
         schema = self.scorer.spec.schema
         columns = [p.column for p in schema.protected.values()]
         if columns:
-            frame = self.store.protected_columns(columns, split="new")
-            if len(frame):
-                groups = group_labels(frame, schema)
-                live = fairness_report(frame["default_probability"].to_numpy(), self.card.threshold, groups)
+            counts = self.store.protected_counts(columns, "new", self.card.threshold)   # aggregated in DuckDB
+            if len(counts):
+                live = acceptance_report(counts, schema)
                 out += [_fairness_figures(name, "new applications", f) for name, f in live.items()]
         return out
 

@@ -182,6 +182,19 @@ class ClientStore:
                              f"(client_id) WHERE a.split = ? ORDER BY a.client_id", params=[split]
                              ).to_arrow_table().to_pandas(strings_to_categorical=True)
 
+    def protected_counts(self, columns: list[str], split: str, threshold: float) -> pd.DataFrame:
+        """Per combination of values of the raw protected `columns` in one split, computed in DuckDB: `n` files,
+        `accepted` (default probability below `threshold`) and `p_sum` (their probabilities summed). A few thousand
+        rows whatever the store's size (`scoring.fairness.acceptance_report`)."""
+        present = {r[0] for r in self._cur.execute("DESCRIBE raw").fetchall()}
+        chosen = ", ".join(f'r."{c}"' for c in columns if c in present)
+        if not chosen:
+            return pd.DataFrame()
+        return self._cur.sql(f"SELECT {chosen}, count(*) AS n, count(*) FILTER (WHERE a.default_probability < ?) "
+                             f"AS accepted, sum(a.default_probability) AS p_sum FROM applications a JOIN raw r "
+                             f"USING (client_id) WHERE a.split = ? GROUP BY ALL", params=[float(threshold), split]
+                             ).to_arrow_table().to_pandas()
+
     # ----------------------------------------------------------------- building
     @staticmethod
     def write(path: Path, client_ids: np.ndarray, split: np.ndarray, target: np.ndarray, probability: np.ndarray,

@@ -243,3 +243,25 @@ def test_ratio_histograms_and_means_from_duckdb_are_numpys(service):
         assert ratio.histogram.counts["accepted"] == np.histogram(chosen, edges)[0].tolist()
         assert ratio.population_mean == pytest.approx(finite.mean())
         assert ratio.accepted_mean == pytest.approx(chosen.mean())
+
+
+def test_new_applications_fairness_from_duckdb_counts_is_fairlearns(service):
+    """The new applications' fairness figures come from counts aggregated in DuckDB: the same as Fairlearn's
+    MetricFrame over one row per application."""
+    from scoring.fairness import fairness_report, group_labels
+
+    schema = service.scorer.spec.schema
+    frame = service.store.protected_columns([p.column for p in schema.protected.values()], split="new")
+    expected = fairness_report(frame["default_probability"].to_numpy(), service.card.threshold,
+                               group_labels(frame, schema))
+    live = {f.attribute: f for f in service.fairness() if f.population == "new applications"}
+    assert set(live) == set(expected) == {"gender", "age"}
+    for name, figures in expected.items():
+        got = live[name]
+        assert got.disparate_impact_ratio == pytest.approx(figures["disparate_impact_ratio"])
+        assert [g.group for g in got.groups] == [g["group"] for g in figures["groups"]]
+        for g, want in zip(got.groups, figures["groups"]):
+            assert g.applications == want["applications"]
+            assert g.acceptance_rate == pytest.approx(want["acceptance_rate"])
+            assert g.mean_default_probability == pytest.approx(want["mean_default_probability"])
+        assert [a.metric for a in got.alerts] == [a["metric"] for a in figures["alerts"]]
