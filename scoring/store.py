@@ -246,7 +246,10 @@ class ClientStore:
         return np.ma.filled(np.ma.asarray(folds), -1).astype(np.int8)
 
     def count(self) -> int:
-        return int(self._cur.execute("SELECT count(*) FROM applications").fetchone()[0])
+        """The number of client files (the store is read-only: counted once)."""
+        if getattr(self, "_count", None) is None:
+            self._count = int(self._cur.execute("SELECT count(*) FROM applications").fetchone()[0])
+        return self._count
 
     def client_ids(self) -> np.ndarray:
         """Every client ID, in increasing order (the rows of the feature matrix)."""
@@ -314,11 +317,60 @@ class ClientStore:
             order = f"(client_id = {int(q)}) DESC, {order}"
         sql_where = " AND ".join(where)
         cols = ", ".join(LIST_COLUMNS)
-        total = cur.execute(f"SELECT count(*) FROM {source} WHERE {sql_where}", params).fetchall()[0][0]
-        rel = cur.execute(f"SELECT {cols} FROM {source} WHERE {sql_where} ORDER BY {order} LIMIT ? OFFSET ?",
-                          [*params, int(query.limit), int(query.offset)])
-        items = tuple({k: _plain(v) for k, v in zip(LIST_COLUMNS, row)} for row in rel.fetchall())
+        wanted = int(query.offset) + int(query.limit)
+        if source == "applications" and len(where) == 1 and query.sort == "client_id":
+            # every file in ID order (the first page): the rows at these positions, read from their row groups only
+            total, n = self.count(), self.count()
+            first = int(query.offset) if not query.descending else n - wanted
+            rel = cur.execute(f"SELECT {cols} FROM applications WHERE row_index >= ? AND row_index < ? "
+                              f"ORDER BY row_index {'DESC' if query.descending else 'ASC'}",
+                              [max(first, 0), n - int(query.offset) if query.descending else wanted])
+            rows = rel.fetchall()
+        else:
+            total = cur.execute(f"SELECT count(*) FROM {source} WHERE {sql_where}", params).fetchall()[0][0]
+            rows = None
+            cutoff = self._cutoff(query.sort, query.descending, wanted, total) if source == "applications" and not q \
+                else None
+            if cutoff is not None:
+                # a store of millions: sort only the rows beyond the value that the first `wanted` files should
+                # reach (a quantile of the column); the same page, since every row before them is beyond it
+                rel = cur.execute(f"SELECT {cols} FROM {source} WHERE {sql_where} AND {query.sort} "
+                                  f"{'>=' if query.descending else '<='} ? ORDER BY {order} LIMIT ? OFFSET ?",
+                                  [*params, cutoff, int(query.limit), int(query.offset)])
+                rows = rel.fetchall()
+                if len(rows) < min(int(query.limit), total - int(query.offset)):
+                    rows = None    # fewer files beyond the cutoff than the page needs: sort them all
+            if rows is None:
+                rows = cur.execute(f"SELECT {cols} FROM {source} WHERE {sql_where} ORDER BY {order} LIMIT ? OFFSET ?",
+                                   [*params, int(query.limit), int(query.offset)]).fetchall()
+        items = tuple({k: _plain(v) for k, v in zip(LIST_COLUMNS, row)} for row in rows)
         return ClientPage(items, int(total), query)
+
+    #: below this many files a search sorts them all (fast enough); above, it sorts those beyond a quantile first
+    CUTOFF_ROWS = 200_000
+
+    @functools.lru_cache(maxsize=32)
+    def _quantiles(self, column: str) -> np.ndarray:
+        """1,001 quantiles of a sortable column (0 %, 0.1 %, ..., 100 %), computed once in DuckDB."""
+        levels = [i / 1000 for i in range(1001)]
+        values = self._cur.execute(f"SELECT quantile_disc(CAST({column} AS DOUBLE), ?) FROM applications "
+                                   f"WHERE isfinite(CAST({column} AS DOUBLE))", [levels]).fetchone()[0]
+        return np.asarray(values if values is not None else [], dtype=np.float64)
+
+    def _cutoff(self, column: str, descending: bool, wanted: int, total: int) -> float | None:
+        """The value beyond which (above it if `descending`) 4 times the `wanted` files of `total` matching ones are
+        expected, if the filter is independent of the column; None when sorting them all is as cheap."""
+        n = self.count()
+        if total <= self.CUTOFF_ROWS or n <= self.CUTOFF_ROWS:
+            return None
+        share = 4.0 * wanted / total
+        if share >= 0.5:
+            return None
+        quantiles = self._quantiles(column)
+        if not len(quantiles):
+            return None
+        k = int(np.floor(share * 1000)) + 1                # at least that share of the column beyond the value
+        return float(quantiles[1000 - k] if descending else quantiles[k])
 
     @functools.cached_property
     def _id_span(self) -> tuple[int, int]:
