@@ -351,10 +351,13 @@ class ClientStore:
 
     @functools.lru_cache(maxsize=32)
     def _quantiles(self, column: str) -> np.ndarray:
-        """1,001 quantiles of a sortable column (0 %, 0.1 %, ..., 100 %), computed once in DuckDB."""
+        """1,001 quantiles of a sortable column (0 %, 0.1 %, ..., 100 %), computed once in DuckDB on a fixed sample
+        of 100,000 files (their precision only decides how often a search sorts every file again)."""
         levels = [i / 1000 for i in range(1001)]
-        values = self._cur.execute(f"SELECT quantile_disc(CAST({column} AS DOUBLE), ?) FROM applications "
-                                   f"WHERE isfinite(CAST({column} AS DOUBLE))", [levels]).fetchone()[0]
+        percent = min(100.0, 100.0 * 100_000 / max(self.count(), 1))   # system sampling: whole vectors skipped
+        values = self._cur.execute(f"SELECT quantile_disc(v, ?) FROM (SELECT CAST({column} AS DOUBLE) AS v FROM "
+                                   f"applications USING SAMPLE {percent:.6f}% (system, 7)) WHERE isfinite(v)",
+                                   [levels]).fetchone()[0]
         return np.asarray(values if values is not None else [], dtype=np.float64)
 
     def _cutoff(self, column: str, descending: bool, wanted: int, total: int) -> float | None:
