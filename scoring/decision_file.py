@@ -15,8 +15,8 @@ from pathlib import Path
 
 from fpdf import FPDF, XPos, YPos
 
-from .contracts import DecisionRecord, TrustFlag
-from .labels import LabelDictionary, fmt_number, fmt_percent
+from .contracts import DecisionRecord
+from .labels import LabelDictionary, flag_text, fmt_percent
 
 FONT_ENV = "SCORING_PDF_FONT"   # a TTF font with the characters advisors type (default: Debian's DejaVu Sans)
 FONT_PATH = Path("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf")   # fonts-dejavu-core
@@ -55,34 +55,12 @@ TEXTS: dict[str, tuple[str, str]] = {
     "none": ("—", "—"),
     "footer": ("Document généré à partir du registre des décisions (non modifiable).",
                "Generated from the decision log (append-only)."),
-    "flag_out_of_range": ("Hors de la plage d'entraînement : {features}.", "Outside the training range: {features}."),
-    "flag_many_missing": ("Beaucoup de données manquantes : {share} des variables du modèle (seuil {limit}).",
-                          "Many missing fields: {share} of the model's features (limit {limit})."),
-    "flag_segment_drift": ("Segment en dérive : demandes de {segment} (PSI du score {value}{features}).",
-                           "Drifting segment: applications of {segment} (score PSI {value}{features})."),
-    "flag_range_unknown": ("Plage d'entraînement inconnue : la carte du modèle ne la contient pas (reconstruire le "
-                           "modèle pour la vérifier).",
-                           "Training range unknown: the model card lacks it (rebuild the model to check it)."),
 }
 
 
 def text(key: str, lang: str, **values) -> str:
     fr, en = TEXTS[key]
     return (en if lang == "en" else fr).format(**values)
-
-
-def flag_text(flag: TrustFlag, labels: LabelDictionary, lang: str) -> str:
-    """A trust flag in words, the features by their labels."""
-    names = ", ".join(labels.entry(f, client_file=False).text(lang) for f in flag.features)
-    if flag.kind == "out_of_range":
-        return text("flag_out_of_range", lang, features=names)
-    if flag.kind == "many_missing":
-        return text("flag_many_missing", lang, share=fmt_percent(flag.value, lang, 0),
-                    limit=fmt_percent(flag.limit, lang, 0))
-    if flag.kind == "segment_drift":
-        return text("flag_segment_drift", lang, segment=flag.segment or "—", value=fmt_number(flag.value, lang, 2),
-                    features=f" ; {names}" if names and lang == "fr" else f"; {names}" if names else "")
-    return text("flag_range_unknown", lang)
 
 
 def _lines(record: DecisionRecord, labels: LabelDictionary, lang: str) -> dict:

@@ -508,3 +508,32 @@ def category_label(column: str, value: str | None, lang: str = "fr") -> str:
 def format_value(key: str, value: Any, lang: str = "fr", currency: str | None = None) -> str:
     """The value of `key` as an advisor reads it (see `LabelDictionary.format_value`)."""
     return _active.format_value(key, value, lang, currency)
+
+
+#: a trust flag (`scoring.contracts.TrustFlag`) in words: the overview, the decision record and the decision file
+#: say the same sentence
+FLAG_TEXTS: dict[str, tuple[str, str]] = {
+    "out_of_range": ("Hors de la plage d'entraînement : {features}", "Outside the training range: {features}"),
+    "many_missing": ("Beaucoup de données manquantes : {share} des variables du modèle (seuil {limit})",
+                     "Many missing fields: {share} of the model's features (limit {limit})"),
+    "segment_drift": ("Segment en dérive : demandes de {segment} (PSI du score {psi}{features})",
+                      "Drifting segment: applications of {segment} (score PSI {psi}{features})"),
+    "range_unknown": ("Plage d'entraînement inconnue : la carte du modèle ne la contient pas (reconstruire le "
+                      "modèle pour la vérifier)",
+                      "Training range unknown: the model card lacks it (rebuild the model to check it)"),
+}
+
+
+def flag_text(flag: Any, labels: LabelDictionary, lang: str = "fr") -> str:
+    """A trust flag (`kind`, `features`, `value`, `limit`, `segment`) in plain words, its features by their labels."""
+    names = ", ".join(labels.entry(f, client_file=False).text(lang) for f in flag.features)
+    fr, en = FLAG_TEXTS.get(flag.kind, FLAG_TEXTS["range_unknown"])
+    template = en if _lang(lang) == "en" else fr
+    if flag.kind == "out_of_range":
+        return template.format(features=names)
+    if flag.kind == "many_missing":
+        return template.format(share=fmt_percent(flag.value, lang, 0), limit=fmt_percent(flag.limit, lang, 0))
+    if flag.kind == "segment_drift":
+        return template.format(segment=flag.segment or "—", psi=fmt_number(flag.value, lang, 2),
+                               features=(" ; " if lang == "fr" else "; ") + names if names else "")
+    return template

@@ -12,7 +12,7 @@ from pypdf import PdfReader
 
 from scoring.contracts import ClientQuery
 from test_browser import advisor_login, dashboard, expect_client, log_in, secured  # noqa: F401 (fixtures)
-from views.advice import flag_line
+from scoring.labels import flag_text
 from views.i18n import fmt_percent, labels_for
 
 pytestmark = pytest.mark.browser
@@ -31,7 +31,7 @@ def test_an_advisor_decides_on_an_offer_and_downloads_the_decision_file(dashboar
     dashboard.goto(f"{secured.url}?client={client_id}")
     expect_client(dashboard, client_id)
     if flags:   # the trust flags next to the score
-        text = flag_line(flags[0], "fr", labels_for(service))
+        text = flag_text(flags[0], labels_for(service), "fr")
         expect(dashboard.locator(".trust-flags-pane li.trust-flag").first).to_have_text(text)
 
     choice = dashboard.locator(".offer-choice")

@@ -15,7 +15,7 @@ from pypdf import PdfReader
 
 from scoring.client import HttpScoringService
 from scoring.contracts import ClientQuery, DecisionRecord
-from scoring.decision_file import flag_text
+from scoring.labels import flag_text
 from scoring.decisions import DecisionLog
 from scoring.errors import InvalidApplicationError, UnknownDecisionError
 from scoring.labels import fmt_percent

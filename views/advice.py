@@ -10,6 +10,7 @@ import panel as pn
 import param
 
 from scoring.contracts import MAX_JUSTIFICATION, DecisionRecord, Offer, Offers, Peers, Reasons, TrustFlag
+from scoring.labels import flag_text
 
 from .common import CARD_CSS, notice_alert
 from .i18n import LabelDictionary, fmt_money, fmt_number, fmt_percent, labels_for, t
@@ -83,25 +84,12 @@ def offer_options(offers: Offers | None, language: str, labels: LabelDictionary)
     return options
 
 
-def flag_line(flag: TrustFlag, language: str, labels: LabelDictionary) -> str:
-    """A trust flag in words (plain text), the features by their labels."""
-    names = ", ".join(labels.entry(f, client_file=False).text(language) for f in flag.features)
-    if flag.kind == "out_of_range":
-        return t("flag_out_of_range", language, features=names)
-    if flag.kind == "many_missing":
-        return t("flag_many_missing", language, share=fmt_percent(flag.value, language, 0),
-                 limit=fmt_percent(flag.limit, language, 0))
-    if flag.kind == "segment_drift":
-        return t("flag_segment_drift", language, segment=flag.segment or "—", psi=fmt_number(flag.value, language, 2))
-    return t("flag_range_unknown", language)
-
-
 def flags_html(flags: list[TrustFlag], language: str, labels: LabelDictionary) -> str:
     """The trust flags next to the score; nothing when there is none."""
     if not flags:
         return ""
     items = "".join(f'<li class="trust-flag" data-kind="{html.escape(f.kind)}" '
-                    f'title="{html.escape(", ".join(f.features))}">{html.escape(flag_line(f, language, labels))}</li>'
+                    f'title="{html.escape(", ".join(f.features))}">{html.escape(flag_text(f, labels, language))}</li>'
                     for f in flags)
     return f'<div class="trust"><h4>{t("flags", language)}</h4><ul class="trust-flags">{items}</ul></div>'
 

@@ -194,13 +194,6 @@ TEXTS: dict[str, tuple[str, str]] = {  # key -> (French, English)
     "file_refused": ("Le dossier de décision n'a pas pu être produit : {detail}",
                      "The decision file could not be produced: {detail}"),
     "flags": ("Points de vigilance", "Trust flags"),
-    "flag_out_of_range": ("Hors de la plage d'entraînement : {features}", "Outside the training range: {features}"),
-    "flag_many_missing": ("Beaucoup de données manquantes : {share} des variables (seuil {limit})",
-                          "Many missing fields: {share} of the features (limit {limit})"),
-    "flag_segment_drift": ("Segment en dérive : demandes de {segment} (PSI du score {psi})",
-                           "Drifting segment: applications of {segment} (score PSI {psi})"),
-    "flag_range_unknown": ("Plage d'entraînement inconnue : modèle construit avant qu'elle soit enregistrée",
-                           "Training range unknown: the model was built before it was recorded"),
     # messages
     "unknown_client": ("Aucun dossier n° {client_id}. Le dossier affiché reste le n° {previous}.",
                        "No application with ID {client_id}. Still showing file {previous}."),
