@@ -363,7 +363,9 @@ def build_from_chunks(input: str | Path, workdir: Workdir | None = None, rows: i
         stage = Workdir(staging)
         stage.data.mkdir()
         save_model(booster, card, stage.model, trained.folds)
-        X_out = open_memmap(stage.features_path, mode="w+", dtype=np.float32, shape=(n_total, len(spec.features)))
+        # the matrix file created at full size, then mapped one slice at a time: pages of a mapping count in the
+        # process's resident memory until it is closed (5 GB at 10M files)
+        open_memmap(stage.features_path, mode="w+", dtype=np.float32, shape=(n_total, len(spec.features))).flush()
         meta = {"model_version": card.version, "features": spec.names, "schema": schema.name,
                 "data_fingerprint": fingerprint}
         n_sampled = 0
@@ -388,7 +390,10 @@ def build_from_chunks(input: str | Path, workdir: Workdir | None = None, rows: i
                                       fold=fold)
                     except ValueError as exc:
                         raise SchemaError(f"{f}: {exc}; `python -m scoring generate` writes them so") from None
+                    X_out = open_memmap(stage.features_path, mode="r+")
                     X_out[s:e] = X
+                    X_out.flush()
+                    del X_out
                     decided = ~labelled & (probability < card.threshold) & np.isfinite(outcome)   # accepted: its outcome is learnt later
                     writer.add_outcomes(pd.DataFrame({"client_id": ids[decided],
                                                       "defaulted": outcome[decided].astype(np.int8),
@@ -398,8 +403,6 @@ def build_from_chunks(input: str | Path, workdir: Workdir | None = None, rows: i
                     n_sampled += int(labelled.sum())
                     progress.note(f"stored {e:,}/{n_total:,} applications")
             writer.finish(meta)
-        X_out.flush()
-        del X_out
         if n_sampled != len(sample_ids):
             raise SchemaError(f"the files of {input} changed while being read: rebuild")
         progress.step("scores", f"scored {n_total:,} applications ({n_sampled:,} out of fold)")
