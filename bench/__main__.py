@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-SUITES = ("bench.bench_dashboard", "bench.bench_api")
+SUITES = ("bench.bench_dashboard", "bench.bench_api", "bench.bench_analyst")
 
 
 def main(argv=None) -> int:

@@ -1,6 +1,6 @@
 """The analysts' governance panels without a browser: the state loads fairness, monitoring and performance from the
 service after the page shows, a click on a monitored feature shows its two distributions, a segment its figures;
-the views show them (plain-text tables, escaped HTML, hvplot charts with the PSI alert line)."""
+the views show them (plain-text tables, escaped HTML, HoloViews charts with the PSI alert line)."""
 
 from __future__ import annotations
 
@@ -168,3 +168,29 @@ def test_the_month_choice_names_every_new_application_and_picks_a_month(app, ser
     assert gov.month == month and gov.drift.month == month
     view.month_select.value = ""
     assert gov.month is None and gov.drift.month is None
+
+
+def test_the_figures_arriving_after_the_page_shows_and_a_language_switch_update_the_charts_drawn(service, log):
+    """As served: the page is drawn before the figures arrive (next tick). The charts drawn empty then get the
+    months, and a language switch relabels them, in the same Bokeh figures (none replaced while the browser may
+    still draw it); a feature's distributions and the table of months appear with the figures."""
+    later = []
+    state = DashboardState(session_service(service, "analyst", log), role="analyst", schedule=later.append)
+    view = DashboardApp(state=state).governance
+    document = Document()
+    view.panel("monitoring").server_doc(document)
+    plots = {p.title.text: p for p in document.select({"type": Plot})}
+    assert len(plots) == 3 and not view.months_area.objects and not view.drift_area.objects
+    later.pop()()                                     # the figures arrive
+    months = [m.month for m in state.governance.months]
+    psi = plots["Dérive du score par mois de demande (PSI ; alerte à 0,2)"]
+    assert list(psi.x_range.factors) == months
+    rates = plots["Défauts, erreurs et AUC par mois"]
+    assert [i.label.value for i in rates.legend[0].items][0] == "Défaut observé"
+    assert view.months_table in view.months_area.objects and view.drift_chart.object is not None
+    state.language = "en"
+    after = {p.title.text: p for p in document.select({"type": Plot}) if p.title.text}
+    assert after["Score drift by month of application (PSI; alert at 0.2)"] is psi
+    assert after["Defaults, errors and AUC by month"] is rates
+    assert [i.label.value for i in rates.legend[0].items][0] == "Observed default rate"
+    assert list(psi.x_range.factors) == months

@@ -3,11 +3,18 @@ distributions of a drifting feature, and the model's performance by segment.
 
 Display only: every number comes from `GovernanceState` (the service's `fairness`, `monitoring`, `feature_drift`
 and `performance`). Tables get plain text (Tabulator shows a cell's text, never its HTML); HTML panes escape
-every value. Charts are hvplot plots of small frames. Those a click changes (a feature's distributions, the
-performance curves of a segment) are `hv.DynamicMap`s fed by a `streams.Pipe`: the new data is streamed into the
-figure, which is not drawn again (a new figure costs ~0.3 s of the server's time, a stream a few ms). The monthly
-charts are bound with `pn.bind` and drawn when the figures arrive and on a language switch: their series appear
-after the page shows (none, then one per feature), and an overlay streamed into cannot gain series in the browser.
+every value. Charts are HoloViews elements of small frames (built directly: lighter to draw than hvplot's).
+
+Server time (issue 13: each panel p95 <= 300 ms; `python -m bench.bench_analyst`): a chart's first draw costs
+~50 ms of CPU, its update a few ms. So each panel's objects are built when the panel is first drawn; every chart
+is drawn once per session and language and then fed by a `streams.Pipe` (`hv.DynamicMap`): the figures arriving
+after the page shows (`GovernanceState` loads on the next tick), a feature clicked, a segment chosen update the
+charts drawn (empty) at first instead of drawing them again; a feature's distributions (empty until then) are
+drawn when the figures arrive; several charts updated together recompute the document's models once
+(`pn.io.hold(freeze=True)`). A language switch is streamed too: HoloViews relabels a chart's title, axes and
+legend in place (an overlay keeps its series, matched in order, and their styles): no chart is replaced. (Switching
+while the page still draws still raised Bokeh's "Cannot read properties of null (reading 'firstChild')" in a
+browser check on 2026-11-29: something else on the analysts' page is replaced; tests still switch once it drew.)
 """
 
 from __future__ import annotations
@@ -16,7 +23,6 @@ import html
 import math
 
 import holoviews as hv
-import hvplot.pandas  # noqa: F401  (registers DataFrame.hvplot)
 import pandas as pd
 import panel as pn
 import param
@@ -26,7 +32,7 @@ from scoring.contracts import FairnessFigures, FeatureDrift, MonthFigures, Perfo
 
 from .charts import ACCEPTED, DEFAULTED, POPULATION, REFUSED, REPAID
 from .common import CARD_CSS, TABLE_CSS, notice_alert, section_title
-from .i18n import TEXTS, LabelDictionary, feature_label, fmt_number, fmt_percent, labels_for, t
+from .i18n import TEXTS, LabelDictionary, card_labels, feature_label, fmt_number, fmt_percent, t
 from .state import DashboardState, features_by_last_psi
 
 PSI_ALERT = 0.2              # the PSI past which a feature drifts (scoring.monitoring.PSI_DRIFT; alerts drawn at it)
@@ -57,6 +63,11 @@ def _text(key: str, language: str, fallback: str) -> str:
 
 def _rate(value: float | None, language: str) -> str:
     return t("na", language) if value is None or not math.isfinite(value) else fmt_percent(value, language)
+
+
+def _legend(keys, language: str) -> dict[str, str]:
+    """The legend's text of series named by their text keys."""
+    return {key: t(key, language) for key in keys}
 
 
 def _number(value: float | None, language: str, decimals: int = 3) -> str:
@@ -160,17 +171,19 @@ def psi_frame(months: list[MonthFigures], language: str, labels: LabelDictionary
     return pd.DataFrame(rows, columns=["month", "feature", "psi"])
 
 
+# the rates by month: (text key, colour, the model's estimate rather than a measure)
+RATE_SERIES = (("observed_default", DEFAULTED, False), ("realised_error", REFUSED, False),
+               ("auc_series", REPAID, False), ("expected_default", DEFAULTED, True), ("expected_error", REFUSED, True))
+
+
 def rates_frame(months: list[MonthFigures], language: str) -> pd.DataFrame:
     """Long frame (month, series, rate, estimate): measured rates where outcomes are known, and the model's own
     estimates (before outcomes arrive), flagged as such."""
     nan = float("nan")
     rows = []
     for m in months:
-        for key, value, estimate in (("observed_default", m.observed_default_rate, False),
-                                     ("realised_error", m.realised_error_rate, False),
-                                     ("auc_series", m.auc, False),
-                                     ("expected_default", m.expected_default_rate, True),
-                                     ("expected_error", m.expected_error_rate, True)):
+        values = (m.observed_default_rate, m.realised_error_rate, m.auc, m.expected_default_rate, m.expected_error_rate)
+        for (key, _, estimate), value in zip(RATE_SERIES, values):
             rows.append((m.month, t(key, language), nan if value is None else float(value), estimate))
     return pd.DataFrame(rows, columns=["month", "series", "rate", "estimate"])
 
@@ -233,40 +246,65 @@ def curve_frame(f: PerformanceFigures | None, curve: str) -> pd.DataFrame:
 
 # ------------------------------------------------------------------------------------------ the panels
 class GovernanceView(pn.viewable.Viewer):
-    """Fairness, monitoring (with a feature's two distributions) and performance, for analysts."""
+    """Fairness, monitoring (with a feature's two distributions) and performance, for analysts.
+
+    Each panel's objects are built the first time the panel is asked for (`panel`, `fairness_panel`, ...), with
+    the callbacks that update them: a page showing one panel pays for that one only."""
 
     state = param.ClassSelector(class_=DashboardState)
 
     def __init__(self, **params):
         super().__init__(**params)
-        gov = self.state.governance
-        lang = self.state.param.language
-        self.labels = labels_for(self.state.service)
-        di, eod = fairness_limits(self.state.service.model_card())
-        loading = gov.param.loading
-        # fairness
+        card = self.state.service.model_card()       # once: ~40 ms at full size (the card's summary is rebuilt)
+        self.labels = card_labels(card)
+        self._limits = fairness_limits(card)
+        self._built: set[str] = set()
+        self.notice = notice_alert(self.state.governance.param.notice, self.state.param.language)
+
+    # -------------------------------------------------------------- the objects of each panel
+    def _build_fairness(self) -> None:
+        gov, lang = self.state.governance, self.state.param.language
+        di, eod = self._limits
         help_text = lambda l: t("fairness_help", l, di=fmt_number(di, l, 2), eod=fmt_number(eod, l, 2))  # noqa: E731
         self.fairness_help = pn.pane.HTML(pn.bind(lambda l: f'<p class="note">{html.escape(help_text(l))}</p>', lang),
                                           stylesheets=[CARD_CSS], sizing_mode="stretch_width")
         self.fairness_summary = pn.pane.HTML(pn.bind(fairness_summary_html, gov.param.fairness, lang),
                                              stylesheets=[CARD_CSS, GOVERNANCE_CSS], sizing_mode="stretch_width",
-                                             css_classes=["fairness-summary-pane"], loading=loading)
+                                             css_classes=["fairness-summary-pane"], loading=gov.param.loading)
         self.fairness_table = pn.widgets.Tabulator(
             pn.bind(fairness_frame, gov.param.fairness, lang), show_index=False, disabled=True, sortable=False,
             selectable=False, pagination="local", page_size=12, layout="fit_data_stretch",
             sizing_mode="stretch_width", css_classes=["fairness-table"], stylesheets=[TABLE_CSS])
-        # monitoring
-        self.psi_chart = pn.pane.HoloViews(pn.bind(self._psi_plot, gov.param.months, lang),
+
+    def _build_monitoring(self) -> None:
+        gov, lang = self.state.governance, self.state.param.language
+        loading = gov.param.loading
+        self._month_pipes: dict[str, streams.Pipe] = {}
+        self.psi_chart = pn.pane.HoloViews(self._streamed(self._psi_plot),
                                            sizing_mode="stretch_width", css_classes=["psi-chart"], linked_axes=False,
                                            loading=loading)
-        self.psi_heatmap = pn.pane.HoloViews(pn.bind(self._psi_heatmap, gov.param.months, lang),
+        self.psi_heatmap = pn.pane.HoloViews(self._streamed(self._psi_heatmap),
                                              sizing_mode="stretch_width", css_classes=["psi-heatmap"],
                                              linked_axes=False, loading=loading)
-        self.rates_chart = pn.pane.HoloViews(pn.bind(self._rates_plot, gov.param.months, lang),
+        self.rates_chart = pn.pane.HoloViews(self._streamed(self._rates_plot),
                                              sizing_mode="stretch_width", css_classes=["rates-chart"],
                                              linked_axes=False, loading=loading)
         self.estimate_note = pn.pane.HTML(pn.bind(lambda l: f'<p class="note">{html.escape(t("estimate_note", l))}</p>',
                                                   lang), stylesheets=[CARD_CSS], sizing_mode="stretch_width")
+        # a feature's distributions and the table of months: nothing to show before the figures arrive, drawn then
+        # (on the tick they arrive on, after the page shows): the first draw of the panel does not pay for them
+        self._drift_pipe = None
+        self.drift_area = pn.Row(sizing_mode="stretch_width", min_height=CHART_HEIGHT + 40, css_classes=["drift-area"])
+        self.months_area = pn.Column(sizing_mode="stretch_width", css_classes=["months-area"])
+        if gov.months:
+            self._build_when_loaded()
+        gov.param.watch(self._months_loaded, ["months"])
+        gov.param.watch(self._send_drift, ["drift"])
+        self.state.param.watch(self._monitoring_language, ["language"])
+
+    def _build_when_loaded(self) -> None:
+        """The table of months and a feature's distributions (with the table of features and the month chosen)."""
+        gov, lang = self.state.governance, self.state.param.language
         self.months_table = pn.widgets.Tabulator(
             pn.bind(months_frame, gov.param.months, lang, self.labels), show_index=False, disabled=True,
             sortable=False, selectable=False, pagination="local", page_size=12, layout="fit_data_stretch",
@@ -286,7 +324,15 @@ class GovernanceView(pn.viewable.Viewer):
         self.drift_chart = pn.pane.HoloViews(hv.DynamicMap(self._drift_plot, streams=[self._drift_pipe]),
                                              sizing_mode="stretch_width", css_classes=["drift-chart"],
                                              linked_axes=False)
-        # performance
+        self.drift_area.objects = [
+            pn.Column(section_title("drift_features", lang, level=4), self.features_table, self.month_select,
+                      width=520),
+            pn.Column(self.drift_title, self.drift_chart, sizing_mode="stretch_width")]
+        self.months_area.objects = [self.months_table]
+
+    def _build_performance(self) -> None:
+        gov = self.state.governance
+        lang = self.state.param.language
         self.segment_select = pn.widgets.Select(label=t("segment", self.state.language), width=220,
                                                 options=self._segment_options(), value=gov.segment,
                                                 css_classes=["perf-segment"])
@@ -298,7 +344,7 @@ class GovernanceView(pn.viewable.Viewer):
         self._perf_pipe = streams.Pipe(data=self._perf_sent)
         self.roc_chart = pn.pane.HoloViews(hv.DynamicMap(self._roc_plot, streams=[self._perf_pipe]),
                                            sizing_mode="stretch_width", css_classes=["roc-chart"], linked_axes=False,
-                                           loading=loading)
+                                           loading=gov.param.loading)
         self.pr_chart = pn.pane.HoloViews(hv.DynamicMap(self._pr_plot, streams=[self._perf_pipe]),
                                           sizing_mode="stretch_width", css_classes=["pr-chart"], linked_axes=False)
         self.reliability_chart = pn.pane.HoloViews(hv.DynamicMap(self._reliability_plot, streams=[self._perf_pipe]),
@@ -308,35 +354,68 @@ class GovernanceView(pn.viewable.Viewer):
                                          sizing_mode="stretch_width", css_classes=["perf-summary-pane"])
         self.confusion = pn.pane.HTML(pn.bind(confusion_html, figures, lang),
                                       stylesheets=[CARD_CSS, GOVERNANCE_CSS], css_classes=["confusion-pane"])
-        self.notice = notice_alert(gov.param.notice, lang)
-        gov.param.watch(self._months_loaded, ["months"])
-        gov.param.watch(self._send_drift, ["drift"])
+        gov.param.watch(self._segments_loaded, ["months"])   # the figures arrive together (GovernanceState.load)
         gov.param.watch(self._send_performance, ["performance", "segment", "group"])
-        self.state.param.watch(self._language_changed, ["language"])
+        self.state.param.watch(self._performance_language, ["language"])
 
     # -------------------------------------------------------------- data streamed into the plots
+    def _streamed(self, plot) -> hv.DynamicMap:
+        """A monthly chart drawn once, the months and the language streamed in (`_send_months`): the figures
+        arriving after the page shows and a language switch update the chart (its series, axes and legend
+        relabelled in place), never draw it again."""
+        pipe = self._month_pipes[plot.__name__] = streams.Pipe(data=(self.state.governance.months,
+                                                                     self.state.language))
+        return hv.DynamicMap(lambda data: plot(*data), streams=[pipe])
+
+    def _send_months(self):
+        for pipe in self._month_pipes.values():
+            pipe.send((self.state.governance.months, self.state.language))
+
     def _send_drift(self, *events):
-        self._drift_pipe.send((self.state.governance.drift, self.state.language))
+        if self._drift_pipe is not None:
+            self._drift_pipe.send((self.state.governance.drift, self.state.language))
 
     def _send_performance(self, *events):
-        """Once per change of what is shown (a segment's change also sets its group: one stream, not two)."""
+        """Once per change of what is shown (a segment's change also sets its group: one stream, not two), into
+        the three charts with one recompute of the document's models."""
         data = (self.state.governance.figures, self.state.language)
         if data != self._perf_sent:
             self._perf_sent = data
-            self._perf_pipe.send(data)
+            with pn.io.hold(freeze=True):
+                self._perf_pipe.send(data)
 
     # -------------------------------------------------------------- choices
     def _months_loaded(self, *events):
-        self.month_select.param.update(options=self._month_options(), value=self.state.governance.month or "")
+        """The months arrived: streamed into the three charts, the document's models recomputed once for all
+        (Panel's `hold(freeze=True)`: each chart's update would otherwise walk every model of the page again)."""
+        with pn.io.hold(freeze=True):
+            self._send_months()
+            if self._drift_pipe is None:
+                if self.state.governance.months:
+                    self._build_when_loaded()
+            else:
+                self.month_select.param.update(options=self._month_options(),
+                                               value=self.state.governance.month or "")
+
+    def _segments_loaded(self, *events):
         self.segment_select.param.update(options=self._segment_options(), value=self.state.governance.segment)
 
-    def _language_changed(self, *events):
+    def _monitoring_language(self, *events):
+        """The monthly charts and the distributions relabelled in place: streamed, not drawn again."""
+        with pn.io.hold(freeze=True):
+            self._send_months()
+            if self._drift_pipe is None:
+                return
+            self.month_select.label = t("drift_month", self.state.language)
+            self.month_select.param.update(options=self._month_options(), value=self.state.governance.month or "")
+            self._send_drift()
+
+    def _performance_language(self, *events):
         language = self.state.language
-        self.month_select.label, self.segment_select.label = t("drift_month", language), t("segment", language)
-        self.group_select.label = t("group", language)
-        self._months_loaded()
-        self._send_drift()
-        self._send_performance()
+        with pn.io.hold(freeze=True):
+            self.segment_select.label, self.group_select.label = t("segment", language), t("group", language)
+            self._segments_loaded()
+            self._send_performance()
 
     def _month_options(self) -> dict:
         gov, language = self.state.governance, self.state.language
@@ -359,40 +438,51 @@ class GovernanceView(pn.viewable.Viewer):
                  psi=_number(drift.psi, language))
         return f"<h4>{html.escape(text)}</h4>"
 
-    # -------------------------------------------------------------- plots (hvplot on the frames above)
+    # -------------------------------------------------------------- plots (HoloViews elements of the frames above)
+    # A series is named by its text key, shown in the legend in the language (`legend_labels`): a streamed chart
+    # matches the series of a new frame to those drawn by name, so the names must not change with the language.
     def _psi_plot(self, months, language):
-        """The score's PSI by month against the alert line."""
-        frame = pd.DataFrame({"month": [m.month for m in months], "psi": [m.score_psi for m in months]})
-        line = frame.hvplot.line(x="month", y="psi", xlabel=t("month", language), ylabel="PSI", color=REPAID,
-                                 responsive=True, height=CHART_HEIGHT, rot=45, label=t("score_series", language),
-                                 title=t("psi_chart", language, limit=fmt_number(PSI_ALERT, language, 1)))
-        alert = hv.HLine(PSI_ALERT, label=t("psi_alert", language)).opts(color=REFUSED, line_dash="dashed",
-                                                                            line_width=2)
-        return (line * alert).opts(legend_position="top_left", **TOOLS)
+        """The score's PSI by month against the alert line (HoloViews elements built directly: lighter to draw than
+        hvplot's, which add their own options and hover columns)."""
+        # before the figures arrive, one blank month: the axis is one of months from the first frame on
+        line = hv.Curve(([m.month for m in months] or [""], [m.score_psi for m in months] or [math.nan]),
+                        hv.Dimension("month", label=t("month", language)), hv.Dimension("psi", label="PSI"),
+                        label="score_series").opts(color=REPAID, responsive=True, height=CHART_HEIGHT,
+                                                                 xrotation=45, framewise=True, **TOOLS)
+        alert = hv.HLine(PSI_ALERT, label="psi_alert").opts(color=REFUSED, line_dash="dashed", line_width=2)
+        return (line * alert).opts(legend_position="top_left", responsive=True, legend_labels=_legend(
+                                       ("score_series", "psi_alert"), language),
+                                   title=t("psi_chart", language, limit=fmt_number(PSI_ALERT, language, 1)))
 
     def _psi_heatmap(self, months, language):
         """Each monitored feature's PSI by month, coloured by band: stable, moderate (>= 0.1), drift (>= 0.2)."""
         frame = psi_frame(months, language, self.labels)
         top = max([PSI_ALERT * 2, *frame["psi"]])
-        return frame.hvplot.heatmap(x="month", y="feature", C="psi", xlabel=t("month", language), ylabel="",
-                                    responsive=True, height=CHART_HEIGHT + 60, rot=45, colorbar=True,
-                                    title=t("psi_heatmap", language)).opts(
-            cmap=PSI_COLORS, color_levels=[0, PSI_MODERATE, PSI_ALERT, top], clim=(0, top), **TOOLS)
+        if frame.empty:   # one blank cell: axes of months and features from the first frame on
+            frame = pd.DataFrame({"month": [""], "feature": [""], "psi": [math.nan]})
+        return hv.HeatMap(frame, [hv.Dimension("month", label=t("month", language)), "feature"],
+                          hv.Dimension("psi", label="PSI")).opts(
+            responsive=True, height=CHART_HEIGHT + 60, xrotation=45, ylabel="", colorbar=True,
+            title=t("psi_heatmap", language),
+            cmap=PSI_COLORS, color_levels=[0, PSI_MODERATE, PSI_ALERT, top], clim=(0, top), framewise=True, **TOOLS)
 
     def _rates_plot(self, months, language):
-        """Measured rates (solid) and the model's estimates before outcomes arrive (dashed). HoloViews curves built
+        """Measured rates (solid) and the model's estimates before outcomes arrive (dashed): the same five series
+        with or without months (a streamed overlay keeps the series of its first frame). HoloViews curves built
         directly: ~40 % cheaper to draw than hvplot's grouped lines for these five series."""
-        if not months:        # before the figures arrive: an empty frame of the same size
-            return hv.Curve([]).opts(responsive=True, height=CHART_HEIGHT, **TOOLS)
         frame = rates_frame(months, language)
-        colors = iter([DEFAULTED, REFUSED, REPAID, DEFAULTED, REFUSED])
-        curves = [hv.Curve(rows, hv.Dimension("month", label=t("month", language)),
-                           hv.Dimension("rate", label=t("rate_axis", language)), label=series).opts(
-                      color=next(colors), line_dash="dashed" if rows["estimate"].iloc[0] else "solid")
-                  for series, rows in frame.groupby("series", sort=False)]
+        if frame.empty:   # one blank month: the axis is one of months from the first frame on
+            frame = pd.DataFrame({"month": "", "series": [t(key, language) for key, _, _ in RATE_SERIES],
+                                  "rate": math.nan, "estimate": [e for _, _, e in RATE_SERIES]})
+        month = hv.Dimension("month", label=t("month", language))
+        rate = hv.Dimension("rate", label=t("rate_axis", language))
+        curves = [hv.Curve(frame[frame["series"] == t(key, language)], month, rate, label=key).opts(
+                      color=color, line_dash="dashed" if estimate else "solid")
+                  for key, color, estimate in RATE_SERIES]
         return hv.Overlay(curves).opts(
-            hv.opts.Curve(responsive=True, height=CHART_HEIGHT, xrotation=45, **TOOLS),
-            hv.opts.Overlay(title=t("outcomes_chart", language), legend_position="top_left", responsive=True))
+            hv.opts.Curve(responsive=True, height=CHART_HEIGHT, xrotation=45, framewise=True, **TOOLS),
+            hv.opts.Overlay(title=t("outcomes_chart", language), legend_position="top_left", responsive=True,
+                            legend_labels=_legend([key for key, _, _ in RATE_SERIES], language)))
 
     def _drift_plot(self, data):
         drift, language = data
@@ -401,61 +491,73 @@ class GovernanceView(pn.viewable.Viewer):
         if frame.empty:   # one empty bin: a categorical axis from the first frame on (a streamed plot keeps its axis)
             frame = pd.DataFrame({"bin": ["", ""], "series": list(colors), "share": [0.0, 0.0]})
         # one group of two bars per bin, the series named in the legend rather than under each bar
-        return frame.hvplot.bar(x="bin", y="share", by="series", rot=45, xlabel=t("bin", language),
-                                ylabel=t("share_axis", language), responsive=True, height=CHART_HEIGHT,
-                                legend="top_right").opts(multi_level=False, show_legend=True, framewise=True,
-                                                         color=hv.dim("series").categorize(colors), **TOOLS)
+        return hv.Bars(frame, [hv.Dimension("bin", label=t("bin", language)), "series"],
+                       hv.Dimension("share", label=t("share_axis", language))).opts(
+            multi_level=False, show_legend=True, legend_position="top_right", framewise=True, xrotation=45,
+            responsive=True, height=CHART_HEIGHT, cmap=colors, **TOOLS)   # a colour per series, in the legend
+
+    @staticmethod
+    def _diagonal():
+        """y = x, dotted: an annotation (no data source, no hover) rather than a curve."""
+        return hv.Slope(1, 0).opts(color=POPULATION, line_dash="dotted")
 
     def _roc_plot(self, data):
         figures, language = data
-        diagonal = hv.Curve([(0, 0), (1, 1)]).opts(color=POPULATION, line_dash="dotted")
-        curve = curve_frame(figures, "roc").hvplot.line(x="x", y="y", color=REPAID, xlabel=t("fpr", language),
-                                                         ylabel=t("tpr", language), title=t("roc", language),
-                                                         responsive=True, height=CHART_HEIGHT)
-        return (diagonal * curve).opts(**TOOLS)
+        curve = hv.Curve(curve_frame(figures, "roc"), hv.Dimension("x", label=t("fpr", language)),
+                         hv.Dimension("y", label=t("tpr", language))).opts(color=REPAID, responsive=True,
+                                                                             height=CHART_HEIGHT, **TOOLS)
+        return (curve * self._diagonal()).opts(title=t("roc", language), responsive=True)
 
     def _pr_plot(self, data):
         figures, language = data
-        return curve_frame(figures, "pr").hvplot.line(x="x", y="y", color=DEFAULTED, xlabel=t("recall", language),
-                                                      ylabel=t("precision", language), title=t("pr", language),
-                                                      responsive=True, height=CHART_HEIGHT).opts(framewise=True,
-                                                                                                 **TOOLS)
+        return hv.Curve(curve_frame(figures, "pr"), hv.Dimension("x", label=t("recall", language)),
+                        hv.Dimension("y", label=t("precision", language))).opts(
+            color=DEFAULTED, title=t("pr", language), responsive=True, height=CHART_HEIGHT, framewise=True, **TOOLS)
 
     def _reliability_plot(self, data):
         figures, language = data
-        diagonal = hv.Curve([(0, 0), (1, 1)]).opts(color=POPULATION, line_dash="dotted")
         frame = curve_frame(figures, "calibration")
         hi = max([0.05, *frame["x"], *frame["y"]])
-        axes = dict(x="x", y="y", color=ACCEPTED, xlabel=t("predicted", language), ylabel=t("observed", language),
-                    responsive=True, height=CHART_HEIGHT)
-        line = frame.hvplot.line(title=t("reliability", language), **axes)
-        return (diagonal * line * frame.hvplot.scatter(**axes)).opts(xlim=(0, hi), ylim=(0, hi), framewise=True,
-                                                                     **TOOLS)
+        dims = (hv.Dimension("x", label=t("predicted", language)), hv.Dimension("y", label=t("observed", language)))
+        line = hv.Curve(frame, *dims).opts(color=ACCEPTED, responsive=True, height=CHART_HEIGHT, **TOOLS)
+        points = hv.Scatter(frame, *dims).opts(color=ACCEPTED, size=5, responsive=True, height=CHART_HEIGHT, **TOOLS)
+        return (line * points * self._diagonal()).opts(title=t("reliability", language), xlim=(0, hi), ylim=(0, hi),
+                                                       framewise=True, responsive=True)
 
     # -------------------------------------------------------------- layout
+    def _once(self, name: str) -> None:
+        if name not in self._built:
+            self._built.add(name)
+            getattr(self, f"_build_{name}")()
+
     def fairness_panel(self) -> pn.Column:
+        self._once("fairness")
         lang = self.state.param.language
         return pn.Column(section_title("fairness", lang), self.fairness_help, self.fairness_summary,
                          self.fairness_table, sizing_mode="stretch_width", css_classes=["fairness-panel"])
 
     def monitoring_panel(self) -> pn.Column:
+        self._once("monitoring")
         lang = self.state.param.language
         return pn.Column(section_title("monitoring", lang),
                          pn.Row(self.psi_chart, self.rates_chart, sizing_mode="stretch_width"),
                          self.psi_heatmap,
                          self.estimate_note,
-                         pn.Row(pn.Column(section_title("drift_features", lang, level=4), self.features_table,
-                                          self.month_select, width=520),
-                                pn.Column(self.drift_title, self.drift_chart, sizing_mode="stretch_width"),
-                                sizing_mode="stretch_width"),
-                         self.months_table, sizing_mode="stretch_width", css_classes=["monitoring-panel"])
+                         self.drift_area,
+                         self.months_area, sizing_mode="stretch_width", css_classes=["monitoring-panel"])
 
     def performance_panel(self) -> pn.Column:
+        self._once("performance")
         lang = self.state.param.language
         return pn.Column(section_title("performance", lang),
                          pn.Row(self.segment_select, self.group_select), self.perf_summary,
                          pn.Row(self.roc_chart, self.pr_chart, self.reliability_chart, sizing_mode="stretch_width"),
                          self.confusion, sizing_mode="stretch_width", css_classes=["performance-panel"])
+
+    def panel(self, name: str) -> pn.Column:
+        """One of the three panels by name: "fairness", "monitoring" or "performance"."""
+        return {"fairness": self.fairness_panel, "monitoring": self.monitoring_panel,
+                "performance": self.performance_panel}[name]()
 
     def __panel__(self):
         return pn.Column(self.notice, self.fairness_panel(), self.monitoring_panel(), self.performance_panel(),
