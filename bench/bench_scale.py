@@ -210,7 +210,7 @@ def store_at_scale(root: Path, rows: int, train_rows: int | None, browser: bool)
         Row("analysts' figures computed (fairness, monitoring...)", governance_s, "s",
             baseline=f"RSS then +{rss_all / 2**20:,.0f} MB"),
     ]
-    del service
+    service = None   # frees the engine before the dashboard bench opens its own
     from bench import bench_dashboard
 
     dashboard = bench_dashboard.server_side(built, 40)
