@@ -57,9 +57,12 @@ bench: install-test
 
 # opt-in: batch scoring + explanations on a local Dask cluster against one process (builds its own portfolio);
 # PORTFOLIO_ROWS=10000000 also generates and scores that many applications out of core (peak memory measured)
+# STORE_ROWS=10000000 instead measures a store of that many files built out of core (build --input): peak memory,
+# service start, client switch, search, first page (see docs/deployment.md)
 PORTFOLIO_ROWS ?= 0
+STORE_ROWS ?= 0
 bench-scale: install-test
-	$(PY) -m bench.bench_scale --portfolio-rows $(PORTFOLIO_ROWS)
+	$(PY) -m bench.bench_scale --portfolio-rows $(PORTFOLIO_ROWS) $(if $(filter-out 0,$(STORE_ROWS)),--store-rows $(STORE_ROWS))
 
 clean:
 	rm -rf data/generated data/clients.duckdb data/features.npy model/*.json test-artifacts

@@ -13,9 +13,17 @@ from .errors import ScoringError
 
 
 def _build(args) -> int:
-    from .build import build
+    from .build import TRAIN_SAMPLE_ROWS, build, build_from_chunks
     from .model import CostWeights
 
+    if args.input:   # out of core: the Parquet chunks of `generate`, any size
+        if args.schema or args.scheduler or args.dask_workers:
+            raise ScoringError("build --input reads `python -m scoring generate`'s chunks and trains in this process: "
+                               "drop --schema, --scheduler and --dask-workers")
+        build_from_chunks(args.input, Workdir.resolve(args.workdir), rows=args.rows or TRAIN_SAMPLE_ROWS,
+                          seed=args.seed, costs=CostWeights(args.cost_missed_default, args.cost_refused_good),
+                          quiet=args.quiet, age_as_feature=not args.no_age_feature)
+        return 0
     build(Workdir.resolve(args.workdir), schema=args.schema, rows=args.rows, seed=args.seed,
           costs=CostWeights(args.cost_missed_default, args.cost_refused_good), quiet=args.quiet,
           age_as_feature=not args.no_age_feature, scheduler=args.scheduler, dask_workers=args.dask_workers)
@@ -131,7 +139,10 @@ def main(argv: list[str] | None = None) -> int:
     b = sub.add_parser("build", help="generate or load data, train the model, write the client files")
     b.add_argument("--schema", help="TOML schema of another credit dataset (default: Home Credit, real or generated)")
     b.add_argument("--workdir", help="where data/ and model/ go (default: $SCORING_WORKDIR or the repository)")
-    b.add_argument("--rows", type=int, help="labelled applications to generate or sample (default: full size)")
+    b.add_argument("--rows", type=int, help="labelled applications to generate or sample (default: full size; "
+                                            "with --input, the labelled applications trained on, default 300,000)")
+    b.add_argument("--input", help="a directory of `python -m scoring generate`'s Parquet chunks (any size): the "
+                                   "store is built from them slice by slice, with bounded memory")
     b.add_argument("--seed", type=int, default=42)
     b.add_argument("--cost-missed-default", type=float, default=10.0, help="cost of accepting a client who defaults")
     b.add_argument("--cost-refused-good", type=float, default=1.0, help="cost of refusing a client who would repay")

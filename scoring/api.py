@@ -25,7 +25,7 @@ from fastapi.responses import JSONResponse, Response
 from fastapi.routing import APIRoute
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from fastapi_offline import FastAPIOffline
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from .application import Applications
@@ -38,9 +38,11 @@ from .contracts import (ApplicationField, Assessment, DuplicateClientError, Fair
                         ClientOverview, ClientQuery, AuditEntry, DebtCapacity, DecisionRecord, DriftRow, Explanation,
                         FeatureDistribution, Importance, JustificationRequiredError, Offers, Peers, PortfolioSummary,
                         Reasons, ScoringService, ModelVersion, VersionComparison)
+from .contracts import MAX_VERSION_REASON, VersionEvent
 from .credentials import FORWARD_USER, ROLES, TokenSpec, parse_token_specs
 from .errors import (AuditUnavailableError, PolicyError, InvalidApplicationError, ModelError, RegistryError, ScoringError,
                      UnknownClientError, UnknownDecisionError, UnknownVersionError)
+from .errors import VersionConflictError
 
 log = logging.getLogger(__name__)
 TOKENS_ENV, TOKENS_FILE_ENV = "SCORING_API_TOKENS", "SCORING_API_TOKENS_FILE"
@@ -346,6 +348,10 @@ def _install_error_handlers(app: FastAPI) -> None:
     async def _unknown_version(request: Request, exc: UnknownVersionError):
         return JSONResponse({"detail": str(exc), "version": exc.version}, status_code=404)
 
+    @app.exception_handler(VersionConflictError)
+    async def _version_conflict(request: Request, exc: VersionConflictError):
+        return JSONResponse({"detail": str(exc), "message": str(exc)}, status_code=409)
+
     @app.exception_handler(RegistryError)
     async def _registry_error(request: Request, exc: RegistryError):
         return JSONResponse({"detail": str(exc), "message": str(exc)}, status_code=422)
@@ -385,7 +391,9 @@ health = APIRouter(tags=["health"])
 
 @health.get("/health", summary="Liveness and model version (no token needed)")
 async def get_health(request: Request) -> Health:  # async: a liveness probe does not queue for the threadpool
-    return Health(status="ok", model_version=request.app.state.model_version)
+    # a service following the artefacts (scoring.serving) names the model it serves now, which an activation changes
+    served = getattr(request.app.state.service, "served_version", None)
+    return Health(status="ok", model_version=served or request.app.state.model_version)
 
 
 model = APIRouter(prefix="/model", tags=["model"], dependencies=_SECURED, responses={**_E401, **_E403})
@@ -483,6 +491,29 @@ def get_threshold_history(service: Service) -> list[ThresholdChange]:
 def post_threshold(service: Service, body: ThresholdIn) -> ThresholdChange:
     return service.adopt_threshold(body.threshold, body.reason, body.cost_missed_default, body.cost_refused_good,
                                    body.target_acceptance)
+
+
+@model.get("/versions/history", dependencies=[ANALYST], responses=_E403,
+           summary="The versions' history, newest first: each build registered, each activation with who, why and the "
+                   "version served before it (what a rollback serves again) (analysts)")
+def get_version_history(service: Service) -> list[VersionEvent]:
+    return service.model_version_history()
+
+
+class ActivationIn(BaseModel):
+    """Why an analyst serves another model version (required: it is kept in the history and the audit log)."""
+    model_config = ConfigDict(extra="forbid")
+    reason: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_VERSION_REASON)]
+
+
+@model.post("/versions/{version}/activate", dependencies=[ANALYST],
+            responses={**_E403, **_E404, **_E422, 409: {"description": "A version built on other data or features, "
+                                                                       "or the one served already"}},
+            summary="Serve a registered version from the next request on, in every process (a rollback: the "
+                    "`previous` version of the last activation); audited with the reason (analysts)")
+def post_activation(service: Service, who: Annotated[Caller, Depends(caller)],
+                    version: Annotated[str, Path(max_length=64)], body: ActivationIn) -> VersionEvent:
+    return service.activate_version(version, body.reason, user=who.audit_user)
 
 
 @model.get("/drift", dependencies=[ANALYST], responses=_E403,

@@ -21,6 +21,7 @@ from .contracts import ThresholdChange, ThresholdSimulation
 from .contracts import (ApplicationField, Assessment, FairnessFigures, FeatureDrift, PerformanceFigures, MonthFigures, AuditEntry, ClientFile, ClientOverview, ClientPage, ClientQuery, DebtCapacity, DecisionRecord,
                         DriftRow, Explanation, FeatureDistribution, Importance, Offers, Peers, PortfolioSummary, Reasons,
                         REFUSED, Score, ScoringService, ModelVersion, VersionComparison, decide)
+from .contracts import VersionEvent
 from .errors import AuditUnavailableError
 
 log = logging.getLogger(__name__)
@@ -62,9 +63,12 @@ class AuditedService:
                      None if details is None else json.dumps(details, sort_keys=True, default=str))
 
     def _card(self) -> dict[str, Any]:
-        if not self._model:
+        # a service that follows the artefacts (`scoring.serving`) counts the models it served: read the card again
+        # after a switch, so that the entries name the model serving now
+        generation = getattr(self.service, "generation", None)
+        if not self._model or self._model.get("generation") != generation:
             card = self.service.model_card()
-            self._model.update(version=card["version"], threshold=card["threshold"])
+            self._model.update(version=card["version"], threshold=card["threshold"], generation=generation)
         return self._model
 
     def _explained_score(self, explanation: Explanation) -> Score:
@@ -232,6 +236,20 @@ class AuditedService:
 
     def compare_versions(self, a: str, b: str) -> VersionComparison:
         return self.service.compare_versions(a, b)
+
+    def model_version_history(self) -> list[VersionEvent]:
+        return self.service.model_version_history()
+
+    def activate_version(self, version: str, reason: str, user: str | None = None) -> VersionEvent:
+        """The analyst is this service's user (`user` is ignored). The version is activated, then its
+        "model_activated" entry (the new and the previous version, the reason) written before the event is returned;
+        if the entry cannot be written the caller is told so (`AuditUnavailableError`), the activation done."""
+        event = self.service.activate_version(version, reason, user=self.user)
+        self._model.clear()   # the version and threshold of the next entries: the new model's
+        self._write([Entry("model_activated", self.user, None, event.version, None, None, self.source,
+                           json.dumps({"version": event.version, "previous": event.previous,
+                                       "reason": event.reason}, sort_keys=True))])
+        return event
 
     def monitoring(self) -> list[MonthFigures]:
         return self.service.monitoring()

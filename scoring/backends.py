@@ -19,12 +19,12 @@ URL_ENV = "SCORING_API_URL"
 
 @functools.lru_cache(maxsize=None)
 def local_service(root: str) -> ScoringService:
-    """One in-process backend per work directory and process, shared by every session."""
-    from .service import LocalScoringService
+    """One in-process backend per work directory and process, shared by every session. It follows the artefacts
+    (`scoring.serving`): a build, an activated version or an adopted threshold is served from the next call on,
+    and the analysts' figures are computed in the background before they are asked for."""
+    from .serving import ReloadingService
 
-    service = LocalScoringService(Workdir.resolve(root))
-    service.start_governance()   # the analysts' figures, computed in the background before they are asked for
-    return service
+    return ReloadingService(Workdir.resolve(root))
 
 
 def open_service(workdir: str | None = None) -> ScoringService:

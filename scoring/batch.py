@@ -138,7 +138,7 @@ def _finished(path: Path, rows: int) -> bool:
         return False
 
 
-def _input_files(input_dir: Path) -> list[Path]:
+def input_files(input_dir: Path) -> list[Path]:
     """The Parquet files of applications in `input_dir`: `application-*.parquet` (as `python -m scoring generate`
     writes them) if there are any, else every `*.parquet`."""
     if not input_dir.is_dir():
@@ -183,7 +183,7 @@ def run_batch(output: str | Path, workdir: Workdir | None = None, scheduler: str
                   out / f"part-{i:05d}.parquet", e - s, f"partition {i} (rows {s}-{e - 1})")
                  for i, (s, e) in enumerate(bounds)]
     else:
-        sources = _input_files(Path(input))
+        sources = input_files(Path(input))
         counts = [pq.ParquetFile(f).metadata.num_rows for f in sources]
         n = int(sum(counts))
         expected = {"model_version": card.version, "input": str(Path(input).resolve()), "files": len(sources),

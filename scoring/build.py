@@ -27,6 +27,7 @@ from .fairness import fairness_report, group_labels
 from .features import FeatureSpec
 from .model import CostWeights, DaskTrainer, save_model, train_model
 from .registry import Registry
+from .errors import SchemaError
 from .schema import DatasetSchema, load_schema
 from .scorer import Scorer
 from .store import ClientStore, role_frame
@@ -234,3 +235,194 @@ def _sample(dataset: Dataset, rows: int, seed: int) -> Dataset:
                    None if new_keep is None else dataset.new.iloc[new_keep].reset_index(drop=True),
                    None if new_keep is None else dataset.new_ids[new_keep], dataset.true_probability,
                    dataset.fingerprint + f"-rows{rows}")
+
+
+# ----------------------------------------------------------------- out of core: a store of any size
+TRAIN_SAMPLE_ROWS = 300_000   # labelled applications the model is trained (and cross-fitted) on
+SLICE_ROWS = 100_000          # applications featurised, scored and stored at a time (~0.5 GB)
+
+
+def chunks_schema(directory: Path, age_as_feature: bool = True) -> DatasetSchema:
+    """The schema of `python -m scoring generate`'s chunks: Home Credit's columns, the debts' aggregates joined."""
+    from .schema import home_credit_schema
+
+    schema = home_credit_schema(name="home_credit_generated", bureau=Path(directory) / "bureau",
+                                age_as_feature=age_as_feature)
+    return replace(schema, protected={**schema.protected, "age": replace(schema.protected["age"],
+                                                                         use_as_feature=age_as_feature)})
+
+
+def build_from_chunks(input: str | Path, workdir: Workdir | None = None, rows: int = TRAIN_SAMPLE_ROWS,
+                      costs: CostWeights = CostWeights(), seed: int = 42, quiet: bool = False, nthread: int = 0,
+                      age_as_feature: bool = True, slice_rows: int = SLICE_ROWS) -> BuildSummary:
+    """`python -m scoring build --input DIR`: a work directory over the Parquet files of `DIR` (`python -m scoring
+    generate`'s chunks, client IDs increasing from one file to the next), with bounded memory whatever their size.
+
+    1. The model is trained as `build` does (holdout, cross-fitting, production model) on `rows` labelled
+       applications drawn at random (by a hash of the client ID and `seed`): those are the store's labelled files
+       (split "train"), scored out of fold.
+    2. Every other application is a decision of the portfolio (split "new"), scored by the production model;
+       its outcome is not known at decision time (no target), and for the accepted ones it becomes a later
+       outcome (the `outcomes` table, reported on the build's date: the chunks carry no dates), as the bank
+       would learn it.
+    3. The files are read `slice_rows` at a time in client-ID order: features written into a memory-mapped
+       `features.npy`, probabilities, decisions and business columns appended to the store's tables
+       (`scoring.store.StoreWriter`, same tables and meta as `build`), so the service opens it unchanged."""
+    import datetime
+
+    import duckdb
+    import pyarrow.parquet as pq
+    from numpy.lib.format import open_memmap
+
+    from .batch import BatchError, input_files
+    from .store import StoreWriter
+
+    workdir = workdir or Workdir.resolve()
+    if isinstance(rows, bool) or not isinstance(rows, (int, np.integer)) or rows < 1000:
+        raise ValueError(f"--rows must be a whole number >= 1000 (labelled applications to train on), got {rows!r}")
+    if slice_rows < 1:
+        raise ValueError(f"slice rows must be at least 1, got {slice_rows}")
+    try:
+        files = input_files(Path(input))
+    except BatchError as exc:
+        raise SchemaError(str(exc)) from None
+    progress = Progress(quiet)
+    started = time.perf_counter()
+    workdir.root.mkdir(parents=True, exist_ok=True)
+    schema = chunks_schema(Path(input), age_as_feature)
+    id_col, target_col = schema.id_column, schema.target_column
+    for f in files:
+        names = set(pq.ParquetFile(f).schema_arrow.names)
+        missing = [c for c in (id_col, target_col, *(r.column for r in schema.roles.values())) if c not in names]
+        if missing:
+            raise SchemaError(f"column {missing[0]} missing from {f}")
+    n_total = int(sum(pq.ParquetFile(f).metadata.num_rows for f in files))
+
+    con = duckdb.connect()
+    try:
+        con.execute("SET memory_limit = '2GB'")
+        con.read_parquet([str(f) for f in files]).create_view("chunks")
+        spans = con.execute(f'SELECT min("{id_col}"), max("{id_col}"), count(*) - count("{id_col}") FROM '
+                            f'read_parquet(?, filename = true) GROUP BY filename ORDER BY filename',
+                            [[str(f) for f in files]]).fetchall()
+        for f, (lo, hi, blank), previous in zip(files, spans, [None, *spans[:-1]]):
+            if blank or lo is None:
+                raise SchemaError(f"id column {id_col} in {f} has blank values")
+            if previous is not None and lo <= previous[1]:
+                raise SchemaError(f"client IDs of {f.name} ({lo}-{hi}) do not follow those of the file before "
+                                  f"({previous[0]}-{previous[1]}): the files must hold increasing client IDs, as "
+                                  f"`python -m scoring generate` writes them")
+        sample = con.execute(f'SELECT * FROM (SELECT * FROM chunks ORDER BY hash("{id_col}", ?) LIMIT ?) '
+                             f'ORDER BY "{id_col}"', [int(seed), int(rows)]).df()
+        truth_files = [f.with_name(f.name.replace("application-", "true_probability-")) for f in files]
+        true_p = None
+        if all(t.exists() and t != f for t, f in zip(truth_files, files)):
+            con.register("sample_ids", pd.DataFrame({"id": sample[id_col].to_numpy(np.int64)}))
+            con.read_parquet([str(t) for t in truth_files]).create_view("truth")
+            true_p = con.execute(f'SELECT t.TRUE_DEFAULT_PROBABILITY FROM sample_ids s LEFT JOIN truth t '
+                                 f'ON t."{id_col}" = s.id ORDER BY s.id').fetchnumpy()["TRUE_DEFAULT_PROBABILITY"]
+            true_p = np.ma.filled(np.ma.asarray(true_p, dtype=np.float64), np.nan)
+    finally:
+        con.close()
+    if sample[target_col].isna().any() or not sample[target_col].isin([0, 1]).all():
+        raise SchemaError(f"target column {target_col} in {input} must hold 0 or 1, with no blanks")
+    sample_ids = sample[id_col].to_numpy(np.int64)
+    target = (sample[target_col].to_numpy() == schema.positive).astype(np.int8)
+    drop = [c for c in (id_col, target_col, *schema.exclude) if c in sample.columns]
+    train = sample.drop(columns=drop).reset_index(drop=True)
+    raw_columns = list(train.columns)
+    del sample
+    fingerprint = f"chunks-{n_total}-" + pd.util.hash_pandas_object(train, index=False).sum().astype(
+        np.uint64).item().to_bytes(8, "little").hex()
+    progress.step("data", f"{len(train):,} labelled applications drawn from {n_total:,} in {len(files)} files")
+
+    spec = FeatureSpec.fit(schema, train)
+    X_train = spec.transform_frame(train)
+    progress.step("features", f"{len(spec.features)} model features")
+    trained = train_model(X_train, target, spec, fingerprint=fingerprint, costs=costs, true_probability=true_p,
+                          seed=seed, nthread=nthread, progress=progress.note)
+    booster, card = trained.booster, trained.card
+    groups = group_labels(train, schema)
+    if groups:
+        card = replace(card, fairness=fairness_report(trained.oof_probability, card.threshold, groups, target=target))
+    progress.step("model", f"ROC AUC {card.metrics['roc_auc']:.4f} on the holdout, "
+                           f"{card.metrics['oof_roc_auc']:.4f} out of fold, threshold {card.threshold:.3f}")
+    scorer = Scorer(booster, card, nthread=nthread or (os.cpu_count() or 1))
+    importance_sample = _stratified_sample(target, IMPORTANCE_SAMPLE, seed)
+    importance = scorer.global_importance(X_train[importance_sample])
+    del train, X_train
+
+    staging = Path(tempfile.mkdtemp(prefix=".build-", dir=workdir.root))
+    today = datetime.date.today()
+    # what the registry keeps of every file (8 + 8 + 4 + 1 + 1 bytes a file)
+    all_ids = np.empty(n_total, np.int64)
+    all_p = np.empty(n_total, np.float64)
+    all_target = np.empty(n_total, np.float32)
+    all_fold = np.empty(n_total, np.int8)
+    try:
+        stage = Workdir(staging)
+        stage.data.mkdir()
+        save_model(booster, card, stage.model, trained.folds)
+        # the matrix file created at full size, then mapped one slice at a time: pages of a mapping count in the
+        # process's resident memory until it is closed (5 GB at 10M files)
+        open_memmap(stage.features_path, mode="w+", dtype=np.float32, shape=(n_total, len(spec.features))).flush()
+        meta = {"model_version": card.version, "features": spec.names, "schema": schema.name,
+                "data_fingerprint": fingerprint}
+        n_sampled = 0
+        with StoreWriter(stage.store_path, card.threshold, memory_limit="1GB") as writer:
+            for f in files:
+                for batch in pq.ParquetFile(f).iter_batches(batch_size=slice_rows, columns=[id_col, target_col,
+                                                                                            *raw_columns]):
+                    frame = batch.to_pandas()
+                    ids = frame[id_col].to_numpy(np.int64)
+                    outcome = frame[target_col].to_numpy(np.float64)
+                    raw = frame[raw_columns]
+                    X = spec.transform_frame(raw)
+                    probability = scorer.predict_proba(X).astype(np.float64)
+                    pos = np.minimum(np.searchsorted(sample_ids, ids), len(sample_ids) - 1)
+                    labelled = sample_ids[pos] == ids
+                    probability[labelled] = trained.oof_probability[pos[labelled]]
+                    fold = np.where(labelled, trained.fold_of[pos], -1).astype(np.int8)
+                    s, e = writer.rows, writer.rows + len(ids)
+                    try:
+                        writer.append(ids, np.where(labelled, "train", "new").astype(object),
+                                      np.where(labelled, outcome, np.nan), probability, role_frame(raw, schema), raw,
+                                      fold=fold)
+                    except ValueError as exc:
+                        raise SchemaError(f"{f}: {exc}; `python -m scoring generate` writes them so") from None
+                    X_out = open_memmap(stage.features_path, mode="r+")
+                    X_out[s:e] = X
+                    X_out.flush()
+                    del X_out
+                    decided = ~labelled & (probability < card.threshold) & np.isfinite(outcome)   # accepted: its outcome is learnt later
+                    writer.add_outcomes(pd.DataFrame({"client_id": ids[decided],
+                                                      "defaulted": outcome[decided].astype(np.int8),
+                                                      "reported_on": today}))
+                    all_ids[s:e], all_p[s:e], all_fold[s:e] = ids, probability, fold
+                    all_target[s:e] = np.where(labelled, outcome, np.nan)
+                    n_sampled += int(labelled.sum())
+                    progress.note(f"stored {e:,}/{n_total:,} applications")
+            writer.finish(meta)
+        if n_sampled != len(sample_ids):
+            raise SchemaError(f"the files of {input} changed while being read: rebuild")
+        progress.step("scores", f"scored {n_total:,} applications ({n_sampled:,} out of fold)")
+        progress.step("store", f"client files in {workdir.store_path.name}")
+        stage.importance_path.write_text(json.dumps({"model_version": card.version,
+                                                     "sample_size": int(len(importance_sample)),
+                                                     "features": importance}, indent=1))
+        progress.step("importance", f"global importance over {len(importance_sample):,} applications")
+        _swap_in(stage, workdir)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    labelled = all_fold >= 0
+    Registry(workdir).register(workdir.model, pd.DataFrame({
+        "client_id": all_ids, "split": pd.Categorical.from_codes(labelled.astype(np.int8), ["new", "train"]),
+        "target": all_target.astype(np.float64), "fold": all_fold, "default_probability": all_p}))
+    progress.note(f"model version {card.version} registered in {workdir.model / 'versions'}")
+    summary = BuildSummary(workdir.root, len(sample_ids), n_total - len(sample_ids), card.default_rate,
+                           card.metrics["roc_auc"], card.metrics["oof_roc_auc"], card.metrics.get("oracle_roc_auc"),
+                           card.threshold, card.metrics["acceptance_rate"], time.perf_counter() - started,
+                           card.version)
+    if not quiet:
+        print(summary.text(), file=sys.stderr, flush=True)
+    return summary

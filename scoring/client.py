@@ -23,7 +23,9 @@ from .contracts import ThresholdChange, ThresholdSimulation
 from .contracts import (ApplicationField, Assessment, DuplicateClientError, FairnessFigures, FeatureDrift, PerformanceFigures, MonthFigures, AuditEntry, ClientFile, ClientOverview, ClientPage, ClientQuery, DebtCapacity, DecisionRecord,
                         DriftRow, Explanation, FeatureDistribution, Importance, JustificationRequiredError, Offers, Peers,
                         PortfolioSummary, Reasons, Score, from_json, ModelVersion, VersionComparison)
+from .contracts import VersionEvent
 from .credentials import first_token
+from .errors import VersionConflictError
 from .errors import (AccessDeniedError, PolicyError, ApiAuthenticationError, AuditUnavailableError, InvalidApplicationError, ScoringError,
                      ServiceUnavailableError, UnknownClientError, RegistryError, UnknownDecisionError,
                      UnknownVersionError)
@@ -127,6 +129,8 @@ class HttpScoringService:
             raise AccessDeniedError(f"the scoring API refused this ({detail})")
         if r.status_code == 409 and self._json(r).get("duplicate"):
             raise DuplicateClientError(self._json(r).get("client_id"))
+        if r.status_code == 409 and path.startswith("/model/versions"):
+            raise VersionConflictError(detail)
         if r.status_code == 404:
             data = self._json(r)
             if "decision_id" in data:
@@ -224,6 +228,14 @@ class HttpScoringService:
 
     def compare_versions(self, a: str, b: str) -> VersionComparison:
         return from_json(VersionComparison, self._call("GET", "/model/versions/compare", params={"a": a, "b": b}))
+
+    def model_version_history(self) -> list[VersionEvent]:
+        return from_json(list[VersionEvent], self._call("GET", "/model/versions/history"))
+
+    def activate_version(self, version: str, reason: str, user: str | None = None) -> VersionEvent:
+        """`user` is not sent: the API records the caller (its token, and the `X-User` it forwards)."""
+        return from_json(VersionEvent, self._call("POST", f"/model/versions/{quote(str(version), safe='')}/activate",
+                                                  body={"reason": reason}))
 
     def monitoring(self) -> list[MonthFigures]:
         return from_json(list[MonthFigures], self._call("GET", "/monitoring/months"))

@@ -617,6 +617,21 @@ class ThresholdChange:
     target_acceptance: float | None = None
 
 
+MAX_VERSION_REASON = 2_000        # characters of the reason of an activation (`scoring.registry.MAX_REASON`)
+
+
+@dataclass(frozen=True)
+class VersionEvent:
+    """One line of the model versions' history: a build registered, or a version activated (who, why, and the
+    version served before it: `previous`, what a rollback serves again)."""
+    at: str                      # UTC, ISO 8601
+    event: str                   # "registered" | "activated"
+    version: str
+    user: str | None = None
+    previous: str | None = None  # activated: the version served until then
+    reason: str | None = None    # activated: why
+
+
 class JustificationRequiredError(ValueError):
     """A decision that differs from the model's needs a justification."""
 
@@ -638,6 +653,10 @@ class ScoringService(Protocol):
     def performance(self) -> list[PerformanceFigures]: ...           # by segment, out of fold, at the threshold
     def model_versions(self) -> list[ModelVersion]: ...               # every build registered, newest first
     def compare_versions(self, a: str, b: str) -> VersionComparison: ...  # b against a on the same clients
+    def model_version_history(self) -> list[VersionEvent]: ...       # registered and activated, newest first
+    def activate_version(self, version: str, reason: str,
+                         user: str | None = None) -> VersionEvent: ...  # served from the next call on (a rollback:
+    # the `previous` of the last activation); `user` is the in-process engine's: the audit policy passes its own
     def global_importance(self, top: int = 15) -> list[Importance]: ...
     def top_features(self, n: int = 5) -> list[Importance]: ...
     def contract_types(self) -> list[str]: ...

@@ -69,6 +69,11 @@ class RegistryError(ScoringError):
     """A model version that cannot be compared or activated, or an activation without a reason."""
 
 
+class VersionConflictError(RegistryError):
+    """A registered version that cannot be served over the client files: built on other data, reading other
+    features, or already the one served (HTTP 409)."""
+
+
 class UnknownVersionError(RegistryError, KeyError):
     def __init__(self, version, known: str = ""):
         self.version = version

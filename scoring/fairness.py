@@ -123,3 +123,41 @@ def fairness_report(probability: np.ndarray, threshold: float, groups: dict[str,
             "small_groups": sorted(str(g) for g in sizes.index[sizes < limits.min_group]),
         }
     return report
+
+
+def acceptance_report(counts: pd.DataFrame, schema: DatasetSchema,
+                      limits: FairnessLimits = FairnessLimits()) -> dict[str, dict]:
+    """`fairness_report`'s figures without outcomes (new applications: acceptance and predictions), from counts
+    per combination of values of the raw protected columns (`n` files, `accepted` of them, `p_sum` their default
+    probabilities summed; `scoring.store.ClientStore.protected_counts`): a few thousand rows computed in DuckDB
+    instead of one per application (Fairlearn's MetricFrame takes ~40 s and 1 GB on 700,000). The same
+    figures: acceptance rate per group, disparate impact as the lowest acceptance rate over the highest among
+    groups of at least `limits.min_group` applications (Fairlearn's `demographic_parity_ratio`)."""
+    report = {}
+    for name, attribute in schema.protected.items():
+        if attribute.column not in counts.columns:
+            continue
+        labels = labels_of(counts[attribute.column], attribute)
+        sums = counts[["n", "accepted", "p_sum"]].astype("float64").groupby(labels).sum()
+        sizes = sums["n"]
+        rates = sums["accepted"] / sizes
+        figures = [{"group": str(g), "applications": int(sizes.loc[g]), "acceptance_rate": float(rates.loc[g]),
+                    "mean_default_probability": float(sums.loc[g, "p_sum"] / sizes.loc[g]),
+                    "observed_default_rate": None, "missed_default_rate": None, "refused_good_rate": None}
+                   for g in sums.index]
+        compared = rates[sizes >= limits.min_group]
+        di = _finite(compared.min() / compared.max()) if len(compared) > 1 and compared.max() > 0 else None
+        alerts = []
+        if di is not None and di < limits.min_disparate_impact:
+            alerts.append({"metric": "disparate_impact_ratio", "value": di, "limit": limits.min_disparate_impact})
+        report[name] = {
+            "groups": sorted(figures, key=lambda f: f["group"]),
+            "disparate_impact_ratio": di,
+            "equal_opportunity_difference": None,
+            "alerts": alerts,
+            "limits": {"min_disparate_impact": limits.min_disparate_impact,
+                       "max_equal_opportunity_difference": limits.max_equal_opportunity_difference,
+                       "min_group": limits.min_group},
+            "small_groups": sorted(str(g) for g in sizes.index[sizes < limits.min_group]),
+        }
+    return report

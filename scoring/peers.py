@@ -35,11 +35,12 @@ def peer_space(spec: FeatureSpec, ranked: list[str], size: int = SPACE_SIZE) -> 
 class PeerIndex:
     """Nearest labelled neighbours in a standardised space of a few model features."""
 
-    def __init__(self, X: np.ndarray, labelled: np.ndarray, columns: list[int]):
+    def __init__(self, X: np.ndarray, rows: np.ndarray, columns: list[int]):
+        """`rows`: the rows of the feature matrix `X` (memory-mapped) of the labelled clients, in increasing order;
+        only their `columns` are read (a store of millions holds a few hundred thousand labelled files)."""
         self.columns = columns
-        data = np.asarray(X[:, columns], dtype=np.float64)
-        self.rows = np.flatnonzero(labelled)          # rows of the feature matrix that are in the index
-        train = data[self.rows]
+        self.rows = np.asarray(rows, dtype=np.int64)   # rows of the feature matrix that are in the index
+        train = np.asarray(X[np.ix_(self.rows, columns)], dtype=np.float64)
         self.median = np.nanmedian(train, axis=0)
         self.median[~np.isfinite(self.median)] = 0.0
         train = np.where(np.isfinite(train), train, self.median)

@@ -11,7 +11,7 @@ Layout, in the work directory's `model/versions/` (generated, ignored by git):
 `python -m scoring versions` lists them; `python -m scoring activate VERSION --user NAME --reason TEXT` serves a
 registered version again: its models replace the served ones and the client files take its probabilities and
 decisions, swapped in atomically like a build. Only a version built on the same data with the same features can
-be activated (else: rebuild). Servers already running keep the model they loaded until they restart.
+be activated (else: rebuild). Servers already running open the new artefacts at their next call (`scoring.serving`).
 """
 
 from __future__ import annotations
@@ -152,6 +152,22 @@ class Registry:
             acceptance_a=float(1 - refused_a.mean()), acceptance_b=float(1 - refused_b.mean()),
             auc_a=float(roc_auc_score(y, pa_[labelled])) if has_both_classes else None,
             auc_b=float(roc_auc_score(y, pb[labelled])) if has_both_classes else None)
+
+    def check_activable(self, version: str) -> None:
+        """`UnknownVersionError` for a version not registered, `VersionConflictError` for one that cannot be served
+        over the client files (other data, other features, or served already): what `activate` refuses, said before
+        anything is written, so that the API can tell a conflict (409) from a bad request."""
+        from .errors import VersionConflictError
+
+        card = self.card(self._version_dir(version).name)
+        served = json.loads(self.workdir.card_path.read_text())
+        if card["data_fingerprint"] != served["data_fingerprint"]:
+            raise VersionConflictError(f"version {version} was built on other data: rebuild with that data instead")
+        if [f["name"] for f in card["spec"]["features"]] != [f["name"] for f in served["spec"]["features"]]:
+            raise VersionConflictError(f"version {version} reads other features than the client files were built "
+                                       f"with: rebuild with its settings instead")
+        if version == served["version"]:
+            raise VersionConflictError(f"version {version} is already the one served")
 
     # ----------------------------------------------------------------- serving another version
     def activate(self, version: str, user: str, reason: str) -> dict:

@@ -27,13 +27,14 @@ from .contracts import (ACCEPTED, REFUSED, DEBT_KEYS, DECISIONS, MAX_BATCH, MAX_
                         Curve, FairnessAlert, FairnessFigures, FeatureDistribution, FeatureDrift, GroupFigures,
                         Histogram, Importance, JustificationRequiredError, MonthFigures, Offers, Peer, Peers,
                         PerformanceFigures, PortfolioSummary, RatioComparison, Reasons, Score, ModelVersion,
-                        VersionComparison, decide)
+                        VersionComparison, VersionEvent, decide)
 from .contracts import ThresholdChange, ThresholdSimulation
 from .contracts import DECISION_FILE_FORMATS, DecisionFile, TrustFlag
 from .errors import InvalidApplicationError, ModelError, ScoringError, UnknownClientError, UnknownDecisionError
+from .errors import RegistryError
 from .labels import feature_labels
 from .model import load_folds, load_model
-from .fairness import fairness_report, group_labels
+from .fairness import acceptance_report, group_labels
 from .monitoring import PSI_DRIFT, drift_report, feature_counts, feature_shares, monthly_report
 from .outcomes import relation
 from .policy import GRID, ThresholdSimulator, adopt, changes, check_acceptance, check_costs, served_threshold
@@ -54,6 +55,7 @@ DEBT_STORE_COLUMNS = {"active_credits": "active_credits", "outstanding_debt": "o
 FORM_FEATURES = 15       # the model's main features a new application's form asks for, besides the roles
 MISSING_SHARE_ENV = "SCORING_MISSING_SHARE"
 MISSING_SHARE = 0.45  # a file missing more than this share of the model's features is flagged (generated data: 1 % of files)
+DRIFT_SAMPLE = 200_000   # new applications compared with the training reference (a fixed random sample beyond it)
 
 
 def _hist(values: np.ndarray, edges: np.ndarray) -> list[int]:
@@ -152,16 +154,26 @@ class LocalScoringService:
         return np.isfinite(self._target)
 
     @functools.cached_property
+    def _labelled_rows(self) -> np.ndarray:
+        """The rows of the labelled files (a store built out of core labels its training sample only): reading
+        these rows of the feature matrix, not whole columns of it."""
+        return np.flatnonzero(self._labelled_mask)
+
+    @functools.cached_property
     def _target(self) -> np.ndarray:
         return self.store.column("target")
 
     @functools.cached_property
     def _drift(self) -> tuple[list[DriftRow], float]:
-        new = ~self._labelled_mask
-        if not new.any():  # no new applications: nothing to compare with the training reference
+        new = np.flatnonzero(~self._labelled_mask)
+        if not len(new):  # no new applications: nothing to compare with the training reference
             return [], 0.0
+        if len(new) > DRIFT_SAMPLE:   # a store of millions: their rows would not fit in memory, a sample measures it
+            # random runs of 256 consecutive new files: a few pages of the memory-mapped matrix each, not one per row
+            runs = np.sort(np.random.default_rng(0).choice(-(-len(new) // 256), DRIFT_SAMPLE // 256, replace=False))
+            new = np.concatenate([new[r * 256:(r + 1) * 256] for r in runs.tolist()])
         X_new = np.asarray(self.X[new])
-        p_new = self.store.column("default_probability")[new]
+        p_new = self._probabilities[new]
         spec = self.scorer.spec
         table, score_psi = drift_report(self.card.reference, X_new, p_new, spec.names, [f.label for f in spec.features])
         fr = {f.name: f.label_fr for f in spec.features}
@@ -180,10 +192,9 @@ class LocalScoringService:
         schema = self.scorer.spec.schema
         columns = [p.column for p in schema.protected.values()]
         if columns:
-            frame = self.store.protected_columns(columns, split="new")
-            if len(frame):
-                groups = group_labels(frame, schema)
-                live = fairness_report(frame["default_probability"].to_numpy(), self.card.threshold, groups)
+            counts = self.store.protected_counts(columns, "new", self.card.threshold)   # aggregated in DuckDB
+            if len(counts):
+                live = acceptance_report(counts, schema)
                 out += [_fairness_figures(name, "new applications", f) for name, f in live.items()]
         return out
 
@@ -199,6 +210,29 @@ class LocalScoringService:
         from .registry import Registry
 
         return Registry(self.workdir).compare(a, b)
+
+    def model_version_history(self) -> list[VersionEvent]:
+        from .registry import Registry
+
+        fields = {f.name for f in dataclasses.fields(VersionEvent)}
+        return [VersionEvent(**{k: v for k, v in e.items() if k in fields})
+                for e in reversed(Registry(self.workdir).history())]
+
+    def activate_version(self, version: str, reason: str, user: str | None = None) -> VersionEvent:
+        """Serve `version` from now on (`Registry.activate`: its models and its scores replace the served ones, on
+        disk). This instance keeps what it loaded: the process-wide service (`scoring.serving`) opens the new
+        artefacts at its next call. Refused without a reason or a user, for an unknown version, for one that cannot
+        be served over these client files (`VersionConflictError`)."""
+        from .registry import Registry
+
+        registry = Registry(self.workdir)
+        if not (reason or "").strip():
+            raise RegistryError("reason: a reason is required to change the model version served")
+        registry.check_activable(version)
+        event = registry.activate(version, user=user or "", reason=reason)
+        # the history's line of this activation (its time), newest first
+        return next(e for e in self.model_version_history() if e.event == "activated" and e.version == version
+                    and e.user == event["user"] and e.reason == event["reason"])
 
     @functools.cached_property
     def _monitored(self) -> dict[str, dict]:
@@ -265,13 +299,14 @@ class LocalScoringService:
         labelled = self._labelled_mask
         segments, order = {}, {}
         if "contract_type" in self.roles:   # a few columns of the store, in client ID order like the others
-            types = self.store.cursor().execute(
-                f"SELECT coalesce(contract_type, '{MISSING}') AS t FROM applications ORDER BY client_id").fetchnumpy()
-            segments["contract_type"] = np.asarray(types["t"], dtype=object)[labelled]
+            types = self.store.cursor().execute(   # the labelled files' only, in the same order as the mask
+                f"SELECT coalesce(contract_type, '{MISSING}') AS t FROM applications WHERE target IS NOT NULL "
+                f"ORDER BY client_id").fetchnumpy()
+            segments["contract_type"] = np.asarray(types["t"], dtype=object)
         if "age_years" in self.roles:
             age = self.scorer.spec.schema.protected.get("age")
             bands = age.bands if age is not None and age.bands else AGE_BANDS
-            segments["age"] = labels_of(pd.Series(self.store.column("age_years")[labelled]),
+            segments["age"] = labels_of(pd.Series(self.store.column("age_years", "target IS NOT NULL")),
                                         Protected("age_years", "years", tuple(bands)))
             order["age"] = band_names(bands) + [MISSING]
         costs = self.card.cost_weights
@@ -431,8 +466,8 @@ class LocalScoringService:
             raise KeyError(f"unknown feature {feature!r}; model features include "
                            f"{', '.join(f.feature for f in self.top_features(5))}") from None
         f = spec.features[j]
-        labelled = self._labelled_mask
-        col = np.asarray(self.X[:, j], dtype=np.float64)[labelled]
+        labelled = self._labelled_rows
+        col = np.asarray(self.X[labelled, j], dtype=np.float64)
         y = self._target[labelled]
         if f.kind == "categorical":
             k = len(f.categories)
@@ -463,16 +498,15 @@ class LocalScoringService:
                                    value, percentile)
 
     @functools.cached_property
-    def _ratio_reference(self) -> dict[str, tuple[np.ndarray, float, float, Histogram]]:
-        accepted = self.store.column("default_probability") < self.card.threshold
+    def _ratio_reference(self) -> dict[str, tuple[float, float, Histogram]]:
+        """Per ratio: its mean over every file and over the accepted ones, and their histograms, computed in
+        DuckDB (`scoring.store.ClientStore.histogram`): no column of the store in memory."""
         out = {}
         for name in RATIOS:
             if name not in self.roles:
                 continue
-            values = self.store.column(name)
-            edges = _robust_edges(values)
-            hist = Histogram(edges.tolist(), [], {"all": _hist(values, edges), "accepted": _hist(values[accepted], edges)})
-            out[name] = (values, float(np.nanmean(values)), float(np.nanmean(values[accepted])), hist)
+            edges, counts, means = self.store.histogram(name, HIST_BINS, {"all": None, "accepted": self.card.threshold})
+            out[name] = (means["all"], means["accepted"], Histogram(edges, [], counts))
         return out
 
     @functools.cached_property
@@ -489,12 +523,11 @@ class LocalScoringService:
         new = self._new(client_id)
         i = None if new is not None else self._row(client_id)
         ratios = []
-        for name, (values, pop_mean, acc_mean, hist) in self._ratio_reference.items():
-            v = values[i] if new is None else np.float64(np.nan if new.roles.get(name) is None
-                                                         else new.roles[name])
+        row = self.store.get(int(self.ids[i])) if new is None else new.roles
+        for name, (pop_mean, acc_mean, hist) in self._ratio_reference.items():
+            v = np.float64(np.nan if row.get(name) is None else row[name])
             en, fr = feature_labels(name)
             ratios.append(RatioComparison(name, en, fr, None if not np.isfinite(v) else float(v), pop_mean, acc_mean, hist))
-        row = self.store.get(int(self.ids[i])) if new is None else new.roles
 
         def known(key: str) -> float | None:
             v = row.get(key)
@@ -520,15 +553,12 @@ class LocalScoringService:
                             requested_payment=payment, effort_rate=effort, effort_cap=cap,
                             remaining_capacity=remaining, term_months=term, max_affordable_amount=affordable,
                             accepted_percentile=percentile,
-                            accepted_effort_rates=None if reference is None else reference[3])
+                            accepted_effort_rates=None if reference is None else reference[2])
 
     @functools.cached_property
     def _accepted_effort_rates(self) -> np.ndarray:
         """The effort rates of the accepted clients, sorted (the client's percentile among them)."""
-        values = self._ratio_reference["debt_ratio"][0]
-        accepted = self.store.column("default_probability") < self.card.threshold
-        chosen = values[accepted]
-        return np.sort(chosen[np.isfinite(chosen)])
+        return self.store.sorted_values("debt_ratio", self.card.threshold)
 
     # ------------------------------------------------------------ trust flags
     @functools.cached_property
@@ -666,7 +696,7 @@ class LocalScoringService:
         from .peers import PeerIndex, peer_space
 
         columns = peer_space(self.scorer.spec, [f.feature for f in self._importance])
-        return PeerIndex(self.X, self._labelled_mask, columns)
+        return PeerIndex(self.X, self._labelled_rows, columns)
 
     def peers(self, client_id: int, k: int = 10) -> Peers:
         """The k labelled applicants most like the client (`scoring.peers`), never the client, and their

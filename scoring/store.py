@@ -141,6 +141,22 @@ def role_frame(raw: pd.DataFrame, schema: DatasetSchema) -> pd.DataFrame:
     return out
 
 
+def _open_read_only(path: Path) -> duckdb.DuckDBPyConnection:
+    """The file now at `path`, read-only, in a DuckDB instance of its own. `duckdb.connect(path)` would share the
+    process's instance already open on that path, and so keep reading the file it opened even after a build or an
+    activation replaced it (a new inode): a server reloading its artefacts (`scoring.serving`) would not see them."""
+    con = duckdb.connect()   # in memory: never shared
+    con.execute("ATTACH ? AS store (READ_ONLY)", [str(path)])
+    con.execute("USE store")
+    return con
+
+
+def _store_cursor(con: duckdb.DuckDBPyConnection) -> duckdb.DuckDBPyConnection:
+    cur = con.cursor()       # a new connection to the instance: its default database is the memory one
+    cur.execute("USE store")
+    return cur
+
+
 class ClientStore:
     """Read-only access to the client files built by `scoring build`."""
 
@@ -149,7 +165,7 @@ class ClientStore:
         if not path.exists():
             raise ModelError(f"client-file store {path} is missing: build it first (python -m scoring build)")
         try:
-            self._con = duckdb.connect(str(path), read_only=True)
+            self._con = _open_read_only(path)
             meta = dict(self._con.execute("SELECT key, value FROM meta").fetchall())
         except duckdb.Error as exc:
             raise ModelError(f"client-file store {path} is corrupt: {exc}") from exc
@@ -162,7 +178,7 @@ class ClientStore:
     def _cur(self) -> duckdb.DuckDBPyConnection:
         cur = getattr(self._local, "cur", None)
         if cur is None:
-            cur = self._local.cur = self._con.cursor()
+            cur = self._local.cur = _store_cursor(self._con)
         return cur
 
     def close(self) -> None:
@@ -179,8 +195,23 @@ class ClientStore:
         chosen = ", ".join(f'r."{c}"' for c in columns if c in present)
         if not chosen:
             return pd.DataFrame()
-        return self._cur.execute(f"SELECT {chosen}, a.default_probability FROM applications a JOIN raw r USING "
-                                 f"(client_id) WHERE a.split = ? ORDER BY a.client_id", [split]).df()
+        # through Arrow, text as categories: millions of files make a few codes each, not one Python string each
+        return self._cur.sql(f"SELECT {chosen}, a.default_probability FROM applications a JOIN raw r USING "
+                             f"(client_id) WHERE a.split = ? ORDER BY a.client_id", params=[split]
+                             ).to_arrow_table().to_pandas(strings_to_categorical=True)
+
+    def protected_counts(self, columns: list[str], split: str, threshold: float) -> pd.DataFrame:
+        """Per combination of values of the raw protected `columns` in one split, computed in DuckDB: `n` files,
+        `accepted` (default probability below `threshold`) and `p_sum` (their probabilities summed). A few thousand
+        rows whatever the store's size (`scoring.fairness.acceptance_report`)."""
+        present = {r[0] for r in self._cur.execute("DESCRIBE raw").fetchall()}
+        chosen = ", ".join(f'r."{c}"' for c in columns if c in present)
+        if not chosen:
+            return pd.DataFrame()
+        return self._cur.sql(f"SELECT {chosen}, count(*) AS n, count(*) FILTER (WHERE a.default_probability < ?) "
+                             f"AS accepted, sum(a.default_probability) AS p_sum FROM applications a JOIN raw r "
+                             f"USING (client_id) WHERE a.split = ? GROUP BY ALL", params=[float(threshold), split]
+                             ).to_arrow_table().to_pandas()
 
     # ----------------------------------------------------------------- building
     @staticmethod
@@ -190,70 +221,53 @@ class ClientStore:
               outcomes: pd.DataFrame | None = None) -> None:
         """Create the store (rows sorted by client ID so point lookups skip most of the file). `fold`: the
         cross-fitting model that scored each labelled application, -1 for the production model."""
-        fold = np.full(len(client_ids), -1, dtype=np.int8) if fold is None else np.asarray(fold, dtype=np.int8)
         order = np.argsort(client_ids, kind="stable")
-        apps = roles.iloc[order].reset_index(drop=True)
-        apps.insert(0, "client_id", client_ids[order])
-        apps.insert(1, "row_index", np.arange(len(order), dtype=np.int32))
-        apps.insert(2, "split", split[order])
-        apps.insert(3, "target", pd.array(target[order], dtype="Int8"))
-        apps.insert(4, "default_probability", probability[order].astype(np.float64))
-        apps.insert(5, "decision", [decide(p, threshold) for p in probability[order].tolist()])
-        apps.insert(6, "fold", fold[order])
-        # when the application was made (NaT when the dataset does not say): monitoring by month
-        apps.insert(7, "application_date", pd.Series(application_date[order] if application_date is not None
-                                                     else np.full(len(order), np.datetime64("NaT"), "datetime64[s]"),
-                                                     dtype="datetime64[s]").dt.date)
-        raw_sorted = pd.concat([pd.DataFrame({"client_id": client_ids[order]}),
-                                raw.iloc[order].reset_index(drop=True)], axis=1)
-        roles_present = [c for c in ROLE_COLUMNS if apps[c].notna().any()]
-        con = duckdb.connect(str(path))
-        try:
-            con.register("apps_df", apps)
-            con.execute("CREATE TABLE applications AS SELECT * FROM apps_df")
-            con.register("raw_df", raw_sorted)
-            con.execute("CREATE TABLE raw AS SELECT * FROM raw_df")
-            # repayment outcomes of decided applications, arrived after the decision (client_id, defaulted 0/1,
-            # reported_on); more are added by `python -m scoring outcomes FILE`
-            con.execute("CREATE TABLE outcomes (client_id BIGINT PRIMARY KEY, defaulted TINYINT NOT NULL, "
-                        "reported_on DATE NOT NULL)")
-            if outcomes is not None and len(outcomes):
-                con.register("outcomes_df", outcomes)
-                con.execute("INSERT INTO outcomes SELECT client_id, defaulted, CAST(reported_on AS DATE) FROM outcomes_df")
-            con.execute("CREATE TABLE meta (key VARCHAR PRIMARY KEY, value VARCHAR)")
-            rows = [(k, json.dumps(v)) for k, v in {**meta, "roles_present": roles_present}.items()]
-            con.executemany("INSERT INTO meta VALUES (?, ?)", rows)
-            con.execute("CHECKPOINT")
-        finally:
-            con.close()
+        with StoreWriter(path, threshold) as writer:
+            writer.append(client_ids[order], split[order], np.asarray(target)[order], probability[order],
+                          roles.iloc[order].reset_index(drop=True), raw.iloc[order].reset_index(drop=True),
+                          fold=None if fold is None else np.asarray(fold)[order],
+                          application_date=None if application_date is None else application_date[order])
+            if outcomes is not None:
+                writer.add_outcomes(outcomes)
+            writer.finish(meta)
 
     # ----------------------------------------------------------------- reading
     @functools.cached_property
-    def _files(self) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-        """The applications table as NumPy columns in ID order (~40 MB at 356k): a client switch reads
-        one row of it instead of a DuckDB query (1 ms -> a few microseconds)."""
-        frame = self._cur.execute("SELECT * FROM applications ORDER BY client_id").df()
-        columns = {c: (frame[c].to_numpy(dtype=object, na_value=None) if not pd.api.types.is_float_dtype(frame[c])
-                       else frame[c].to_numpy()) for c in frame.columns}
-        return frame["client_id"].to_numpy(dtype=np.int64), columns
+    def _columns(self) -> list[str]:
+        return [r[0] for r in self._cur.execute("DESCRIBE applications").fetchall()]
 
     def get(self, client_id: int) -> dict[str, Any]:
-        """One client file (business columns, score, decision) or UnknownClientError."""
+        """One client file (business columns, score, decision) or UnknownClientError: a parameterised point query
+        on the ID-sorted table (DuckDB's zone maps skip every row group but one), no copy of the table in memory."""
         try:
             cid = int(client_id)
         except (TypeError, ValueError):
             raise UnknownClientError(client_id) from None
-        ids, columns = self._files
-        i = int(np.searchsorted(ids, cid)) if -(2**63) <= cid < 2**63 else len(ids)
-        if i >= len(ids) or ids[i] != cid:
+        if not -(2**63) <= cid < 2**63:
             raise UnknownClientError(cid)
-        return {k: _plain(v[i]) for k, v in columns.items()}
+        last = getattr(self._local, "last", None)   # a client switch reads the same file 3 times (file, debts, flags)
+        if last is not None and last[0] == cid:
+            return dict(last[1])
+        row = self._cur.execute("SELECT * FROM applications WHERE client_id = ?", [cid]).fetchone()
+        if row is None:
+            raise UnknownClientError(cid)
+        file = {k: _plain(v) for k, v in zip(self._columns, row)}
+        self._local.last = (cid, file)
+        return dict(file)
 
     def folds(self) -> np.ndarray:
-        """The scoring model of each client file, in ID order: its cross-fitting fold, -1 for the production model."""
-        if "fold" not in self._files[1]:  # a store built before cross-fitting
-            return np.full(len(self._files[0]), -1, dtype=np.int8)
-        return np.asarray(self._files[1]["fold"], dtype=np.int8)
+        """The scoring model of each client file, in ID order: its cross-fitting fold, -1 for the production model
+        (one byte per file)."""
+        if "fold" not in self._columns:  # a store built before cross-fitting
+            return np.full(self.count(), -1, dtype=np.int8)
+        folds = self._cur.execute("SELECT fold FROM applications ORDER BY client_id").fetchnumpy()["fold"]
+        return np.ma.filled(np.ma.asarray(folds), -1).astype(np.int8)
+
+    def count(self) -> int:
+        """The number of client files (the store is read-only: counted once)."""
+        if getattr(self, "_count", None) is None:
+            self._count = int(self._cur.execute("SELECT count(*) FROM applications").fetchone()[0])
+        return self._count
 
     def client_ids(self) -> np.ndarray:
         """Every client ID, in increasing order (the rows of the feature matrix)."""
@@ -275,7 +289,7 @@ class ClientStore:
         registered and scanned by each query, ~2.6 ms."""
         cur = getattr(self._local, "appended_cur", None)
         if cur is None:
-            cur = self._local.appended_cur = self._con.cursor()
+            cur = self._local.appended_cur = _store_cursor(self._con)
             self._local.appended_key = None
         if self._local.appended_key != key:
             cur.register("appended_frame", appended[list(SEARCH_COLUMNS)])
@@ -321,11 +335,63 @@ class ClientStore:
             order = f"(client_id = {int(q)}) DESC, {order}"
         sql_where = " AND ".join(where)
         cols = ", ".join(LIST_COLUMNS)
-        total = cur.execute(f"SELECT count(*) FROM {source} WHERE {sql_where}", params).fetchall()[0][0]
-        rel = cur.execute(f"SELECT {cols} FROM {source} WHERE {sql_where} ORDER BY {order} LIMIT ? OFFSET ?",
-                          [*params, int(query.limit), int(query.offset)])
-        items = tuple({k: _plain(v) for k, v in zip(LIST_COLUMNS, row)} for row in rel.fetchall())
+        wanted = int(query.offset) + int(query.limit)
+        if source == "applications" and len(where) == 1 and query.sort == "client_id":
+            # every file in ID order (the first page): the rows at these positions, read from their row groups only
+            total, n = self.count(), self.count()
+            first = int(query.offset) if not query.descending else n - wanted
+            rel = cur.execute(f"SELECT {cols} FROM applications WHERE row_index >= ? AND row_index < ? "
+                              f"ORDER BY row_index {'DESC' if query.descending else 'ASC'}",
+                              [max(first, 0), n - int(query.offset) if query.descending else wanted])
+            rows = rel.fetchall()
+        else:
+            total = cur.execute(f"SELECT count(*) FROM {source} WHERE {sql_where}", params).fetchall()[0][0]
+            rows = None
+            cutoff = self._cutoff(query.sort, query.descending, wanted, total) if source == "applications" and not q \
+                else None
+            if cutoff is not None:
+                # a store of millions: sort only the rows beyond the value that the first `wanted` files should
+                # reach (a quantile of the column); the same page, since every row before them is beyond it
+                rel = cur.execute(f"SELECT {cols} FROM {source} WHERE {sql_where} AND {query.sort} "
+                                  f"{'>=' if query.descending else '<='} ? ORDER BY {order} LIMIT ? OFFSET ?",
+                                  [*params, cutoff, int(query.limit), int(query.offset)])
+                rows = rel.fetchall()
+                if len(rows) < min(int(query.limit), total - int(query.offset)):
+                    rows = None    # fewer files beyond the cutoff than the page needs: sort them all
+            if rows is None:
+                rows = cur.execute(f"SELECT {cols} FROM {source} WHERE {sql_where} ORDER BY {order} LIMIT ? OFFSET ?",
+                                   [*params, int(query.limit), int(query.offset)]).fetchall()
+        items = tuple({k: _plain(v) for k, v in zip(LIST_COLUMNS, row)} for row in rows)
         return ClientPage(items, int(total), query)
+
+    #: below this many files a search sorts them all (fast enough); above, it sorts those beyond a quantile first
+    CUTOFF_ROWS = 200_000
+
+    @functools.lru_cache(maxsize=32)
+    def _quantiles(self, column: str) -> np.ndarray:
+        """1,001 quantiles of a sortable column (0 %, 0.1 %, ..., 100 %), computed once in DuckDB on a fixed sample
+        of 100,000 files (their precision only decides how often a search sorts every file again)."""
+        levels = [i / 1000 for i in range(1001)]
+        percent = min(100.0, 100.0 * 100_000 / max(self.count(), 1))   # system sampling: whole vectors skipped
+        values = self._cur.execute(f"SELECT quantile_disc(v, ?) FROM (SELECT CAST({column} AS DOUBLE) AS v FROM "
+                                   f"applications USING SAMPLE {percent:.6f}% (system, 7)) WHERE isfinite(v)",
+                                   [levels]).fetchone()[0]
+        return np.asarray(values if values is not None else [], dtype=np.float64)
+
+    def _cutoff(self, column: str, descending: bool, wanted: int, total: int) -> float | None:
+        """The value beyond which (above it if `descending`) 4 times the `wanted` files of `total` matching ones are
+        expected, if the filter is independent of the column; None when sorting them all is as cheap."""
+        n = self.count()
+        if total <= self.CUTOFF_ROWS or n <= self.CUTOFF_ROWS:
+            return None
+        share = 4.0 * wanted / total
+        if share >= 0.5:
+            return None
+        quantiles = self._quantiles(column)
+        if not len(quantiles):
+            return None
+        k = int(np.floor(share * 1000)) + 1                # at least that share of the column beyond the value
+        return float(quantiles[1000 - k] if descending else quantiles[k])
 
     @functools.cached_property
     def _id_span(self) -> tuple[int, int]:
@@ -361,6 +427,48 @@ class ClientStore:
         values = self._cur.execute(sql).fetchnumpy()["v"]
         return np.ma.filled(np.ma.asarray(values, dtype=np.float64), np.nan)
 
+    def histogram(self, name: str, bins: int, groups: dict[str, float | None]
+                  ) -> tuple[list[float], dict[str, list[int]], dict[str, float | None]]:
+        """A business column's histogram in DuckDB, no copy of it: `bins` equal bins between its 0.5 % and
+        99.5 % quantiles (outside values left out, the last bin closed, as NumPy's), with the counts and the
+        mean of each group of `groups` (name -> None: every file; a threshold: the files whose default
+        probability is below it, the accepted ones). Missing and infinite values are left out."""
+        if name not in ROLE_COLUMNS:
+            raise ValueError(f"unknown store column {name!r}")
+        values = f"SELECT CAST({name} AS DOUBLE) AS v, default_probability AS p FROM applications"
+        lo, hi, least, most = self._cur.execute(
+            f"SELECT quantile_cont(v, 0.005), quantile_cont(v, 0.995), min(v), max(v) FROM ({values}) "
+            f"WHERE isfinite(v)").fetchone()
+        if lo is None:
+            lo, hi = 0.0, 1.0
+        elif hi <= lo:
+            lo, hi = float(least), float(most) + 1e-9
+        edges = np.linspace(lo, hi, bins + 1)
+        where = {g: "TRUE" if t is None else f"p < {float(t)!r}" for g, t in groups.items()}
+        counted = ", ".join(f"count(*) FILTER (WHERE {w})" for w in where.values())
+        averaged = ", ".join(f"avg(v) FILTER (WHERE {w})" for w in where.values())
+        binned = self._cur.execute(
+            f"SELECT least(CAST(floor((v - ?) / ? * ?) AS BIGINT), ? - 1) AS b, {counted} FROM ({values}) "
+            f"WHERE isfinite(v) AND v >= ? AND v <= ? GROUP BY b ORDER BY b",
+            [float(edges[0]), float(edges[-1] - edges[0]), int(bins), int(bins), float(edges[0]),
+             float(edges[-1])]).fetchall()
+        counts = {g: [0] * bins for g in groups}
+        for b, *n in binned:
+            for g, c in zip(groups, n):
+                counts[g][int(b)] = int(c)
+        means = self._cur.execute(f"SELECT {averaged} FROM ({values}) WHERE isfinite(v)").fetchone()
+        return edges.tolist(), counts, {g: None if m is None else float(m) for g, m in zip(groups, means)}
+
+    def sorted_values(self, name: str, below: float) -> np.ndarray:
+        """A business column's finite values, sorted, over the files whose default probability is below `below`
+        (the accepted ones): the one array a client's rank among them needs (8 bytes a file)."""
+        if name not in ROLE_COLUMNS:
+            raise ValueError(f"unknown store column {name!r}")
+        values = self._cur.execute(
+            f"SELECT v FROM (SELECT CAST({name} AS DOUBLE) AS v FROM applications WHERE default_probability < ?) "
+            f"WHERE isfinite(v) ORDER BY v", [float(below)]).fetchnumpy()["v"]
+        return np.asarray(values, dtype=np.float64)
+
     def portfolio(self) -> dict[str, Any]:
         row = self._cur.execute("""
             SELECT count(*), count(*) FILTER (decision = 'accepted'), count(*) FILTER (decision = 'refused'),
@@ -370,6 +478,82 @@ class ClientStore:
         return {"n_applications": int(row[0]), "n_accepted": int(row[1]), "n_refused": int(row[2]),
                 "mean_default_probability": float(row[3]), "n_new": int(row[4]),
                 "refusal_rate_new": None if row[5] is None else float(row[5])}
+
+
+class StoreWriter:
+    """Writes a store slice by slice, in client-ID order (`scoring.build` out of core: one slice in memory at a
+    time): the same tables, columns and meta as `ClientStore.write`, which is one slice of it."""
+
+    def __init__(self, path: Path, threshold: float, memory_limit: str | None = None):
+        self.path, self.threshold = Path(path), float(threshold)
+        self.con = duckdb.connect(str(self.path))
+        if memory_limit:   # DuckDB spills to disk beyond it (the tables are written, not held)
+            self.con.execute(f"SET memory_limit = '{memory_limit}'")
+        self.rows, self.last_id = 0, None
+        self.roles_present: set[str] = set()
+        # repayment outcomes of decided applications, arrived after the decision (client_id, defaulted 0/1,
+        # reported_on); more are added by `python -m scoring outcomes FILE`
+        self.con.execute("CREATE TABLE outcomes (client_id BIGINT PRIMARY KEY, defaulted TINYINT NOT NULL, "
+                         "reported_on DATE NOT NULL)")
+
+    def __enter__(self) -> "StoreWriter":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.con.close()
+
+    def append(self, client_ids: np.ndarray, split: np.ndarray, target: np.ndarray, probability: np.ndarray,
+               roles: pd.DataFrame, raw: pd.DataFrame, fold: np.ndarray | None = None,
+               application_date: np.ndarray | None = None) -> None:
+        """Append rows whose client IDs increase, all above the previous slice's: `ValueError` otherwise."""
+        n = len(client_ids)
+        ids = np.asarray(client_ids, dtype=np.int64)
+        if n and ((self.last_id is not None and ids[0] <= self.last_id) or (np.diff(ids) <= 0).any()):
+            raise ValueError("client IDs must increase from one application to the next, without repeats "
+                             f"(after {self.last_id}: {ids[:3].tolist()}...)")
+        fold = np.full(n, -1, dtype=np.int8) if fold is None else np.asarray(fold, dtype=np.int8)
+        probability = np.asarray(probability, dtype=np.float64)
+        apps = roles.reset_index(drop=True)
+        apps.insert(0, "client_id", ids)
+        apps.insert(1, "row_index", np.arange(self.rows, self.rows + n, dtype=np.int32))
+        apps.insert(2, "split", np.asarray(split, dtype=object))
+        apps.insert(3, "target", pd.array(np.asarray(target, dtype=np.float64), dtype="Int8"))
+        apps.insert(4, "default_probability", probability)
+        apps.insert(5, "decision", [decide(p, self.threshold) for p in probability.tolist()])
+        apps.insert(6, "fold", fold)
+        # when the application was made (NaT when the dataset does not say): monitoring by month
+        apps.insert(7, "application_date", pd.Series(application_date if application_date is not None
+                                                     else np.full(n, np.datetime64("NaT"), "datetime64[s]"),
+                                                     dtype="datetime64[s]").dt.date)
+        raw_rows = pd.concat([pd.DataFrame({"client_id": ids}), raw.reset_index(drop=True)], axis=1)
+        self.roles_present |= {c for c in ROLE_COLUMNS if apps[c].notna().any()}
+        first = self.rows == 0
+        self.con.register("apps_df", apps)
+        self.con.execute("CREATE TABLE applications AS SELECT * FROM apps_df" if first
+                         else "INSERT INTO applications SELECT * FROM apps_df")
+        self.con.unregister("apps_df")
+        self.con.register("raw_df", raw_rows)
+        self.con.execute("CREATE TABLE raw AS SELECT * FROM raw_df" if first
+                         else "INSERT INTO raw BY NAME SELECT * FROM raw_df")
+        self.con.unregister("raw_df")
+        self.rows += n
+        if n:
+            self.last_id = int(ids[-1])
+
+    def add_outcomes(self, outcomes: pd.DataFrame) -> None:
+        """Known outcomes (client_id, defaulted, reported_on) of decided applications."""
+        if len(outcomes):
+            self.con.register("outcomes_df", outcomes)
+            self.con.execute("INSERT INTO outcomes SELECT client_id, defaulted, CAST(reported_on AS DATE) "
+                             "FROM outcomes_df")
+            self.con.unregister("outcomes_df")
+
+    def finish(self, meta: dict) -> None:
+        self.con.execute("CREATE TABLE meta (key VARCHAR PRIMARY KEY, value VARCHAR)")
+        roles_present = [c for c in ROLE_COLUMNS if c in self.roles_present]
+        rows = [(k, json.dumps(v)) for k, v in {**meta, "roles_present": roles_present}.items()]
+        self.con.executemany("INSERT INTO meta VALUES (?, ?)", rows)
+        self.con.execute("CHECKPOINT")
 
 
 def _plain(v: Any) -> Any:

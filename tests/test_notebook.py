@@ -100,7 +100,7 @@ def test_the_notebook_plots_fairness_and_monthly_monitoring_with_hvplot(executed
     fairness = next(c for c in code if "service.fairness()" in c.source)
     assert "disparate_impact_ratio" in outputs(fairness) and "new applications" in outputs(fairness)
     plots = [c for c in code if ".hvplot." in c.source]
-    assert len(plots) == 5    # fairness, monitoring (2), a feature's distributions, the threshold policy
+    assert len(plots) == 6   # fairness, months, a feature's distributions, model versions, the threshold policy
     for cell in plots:
         assert any(out.get("data", {}) for out in cell.outputs), cell.source
         assert not any(out.get("output_type") == "error" for out in cell.outputs)
@@ -113,6 +113,14 @@ def test_the_notebook_simulates_the_threshold_policy_on_the_services_frame(execu
     sim = service.threshold_simulation(target_acceptance=0.7)
     assert f"served threshold {sim.current_threshold:.4f} (build); proposed for 70 % acceptance: " \
            f"{sim.proposed_threshold:.4f}" in outputs(simulation)
+
+
+def test_the_notebook_lists_the_model_versions(executed, service):
+    nb, _ = executed
+    listing = next(c for c in nb.cells if c.cell_type == "code" and "service.model_versions()" in c.source)
+    assert service.model_card()["version"] in outputs(listing)
+    compared = next(c for c in nb.cells if c.cell_type == "code" and "service.compare_versions" in c.source)
+    assert "one version registered" in outputs(compared)   # the test portfolio is built once
 
 
 # ---------------------------------------------------------------------------------------------- the advisor's notebook

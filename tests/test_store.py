@@ -206,3 +206,103 @@ def test_the_effort_cap_is_read_from_the_environment(workdir, monkeypatch):
     if dc.monthly_income and dc.requested_payment is not None:
         assert dc.remaining_capacity == pytest.approx(0.30 * dc.monthly_income - dc.existing_debt_service
                                                       - dc.requested_payment)
+
+
+def test_a_client_file_is_read_from_the_table_as_stored(service):
+    """A client switch reads one row of DuckDB's table: every column, the same values as a query gives, the fold
+    of the model that scored it, and a file the caller may change without changing the next read."""
+    cur = service.store.cursor()
+    for cid in (int(service.ids[0]), int(service.ids[len(service.ids) // 2]), int(service.ids[-1])):
+        file = service.store.get(cid)
+        stored = cur.execute("SELECT default_probability, decision, fold, split FROM applications "
+                             "WHERE client_id = ?", [cid]).fetchone()
+        assert (file["default_probability"], file["decision"], file["fold"], file["split"]) == stored
+        assert service.folds[service._row(cid)] == stored[2]
+        file["decision"] = "changed"
+        assert service.store.get(cid)["decision"] == stored[1]
+    assert len(service.folds) == len(service.ids)
+    with pytest.raises(UnknownClientError):
+        service.store.get(2**70)
+    with pytest.raises(UnknownClientError):
+        service.store.get(int(service.ids[-1]) + 1)
+
+
+def test_ratio_histograms_and_means_from_duckdb_are_numpys(service):
+    """The population and accepted ratios of the debt capacity are computed in DuckDB: the same edges, counts and
+    means as NumPy over the whole columns."""
+    accepted = service.store.column("default_probability") < service.card.threshold
+    dc = service.debt_capacity(int(service.ids[7]))
+    for ratio in dc.ratios:
+        values = service.store.column(ratio.name)
+        finite = values[np.isfinite(values)]
+        lo, hi = np.quantile(finite, [0.005, 0.995])
+        edges = np.linspace(lo, hi, 41)
+        np.testing.assert_allclose(ratio.histogram.edges, edges)
+        assert ratio.histogram.counts["all"] == np.histogram(finite, edges)[0].tolist()
+        chosen = values[accepted & np.isfinite(values)]
+        assert ratio.histogram.counts["accepted"] == np.histogram(chosen, edges)[0].tolist()
+        assert ratio.population_mean == pytest.approx(finite.mean())
+        assert ratio.accepted_mean == pytest.approx(chosen.mean())
+
+
+def test_new_applications_fairness_from_duckdb_counts_is_fairlearns(service):
+    """The new applications' fairness figures come from counts aggregated in DuckDB: the same as Fairlearn's
+    MetricFrame over one row per application."""
+    from scoring.fairness import fairness_report, group_labels
+
+    schema = service.scorer.spec.schema
+    frame = service.store.protected_columns([p.column for p in schema.protected.values()], split="new")
+    expected = fairness_report(frame["default_probability"].to_numpy(), service.card.threshold,
+                               group_labels(frame, schema))
+    live = {f.attribute: f for f in service.fairness() if f.population == "new applications"}
+    assert set(live) == set(expected) == {"gender", "age"}
+    for name, figures in expected.items():
+        got = live[name]
+        assert got.disparate_impact_ratio == pytest.approx(figures["disparate_impact_ratio"])
+        assert [g.group for g in got.groups] == [g["group"] for g in figures["groups"]]
+        for g, want in zip(got.groups, figures["groups"]):
+            assert g.applications == want["applications"]
+            assert g.acceptance_rate == pytest.approx(want["acceptance_rate"])
+            assert g.mean_default_probability == pytest.approx(want["mean_default_probability"])
+        assert [a.metric for a in got.alerts] == [a["metric"] for a in figures["alerts"]]
+
+
+def _sorted_page(service, query):
+    """The page as a plain ORDER BY over every matching file would give it (the reference)."""
+    page = service.store.search(query)
+    cols = ", ".join(LIST_COLUMNS)
+    where, params = ["TRUE"], []
+    if query.decision:
+        where.append("decision = ?")
+        params.append(query.decision)
+    if query.min_probability is not None:
+        where.append("default_probability >= ?")
+        params.append(query.min_probability)
+    rows = service.store.cursor().execute(
+        f"SELECT {cols} FROM applications WHERE {' AND '.join(where)} ORDER BY {query.sort} "
+        f"{'DESC' if query.descending else 'ASC'} NULLS LAST, client_id LIMIT ? OFFSET ?",
+        [*params, query.limit, query.offset]).fetchall()
+    return page, [r[0] for r in rows]
+
+
+@pytest.mark.parametrize("cutoff_rows", [10**9, 100])
+def test_pages_are_those_of_a_full_sort_whatever_the_shortcut(service, monkeypatch, cutoff_rows):
+    """Every file in ID order is read by position, and a sorted search of a large store first sorts the files
+    beyond a quantile of the column (CUTOFF_ROWS set low here: 3,000 files stand for millions): the pages are
+    exactly those of a full sort, forwards, backwards, deep, filtered, and when few files pass the cutoff."""
+    monkeypatch.setattr(type(service.store), "CUTOFF_ROWS", cutoff_rows)
+    n = len(service.ids)
+    for query in (ClientQuery(limit=20), ClientQuery(limit=20, offset=1000), ClientQuery(descending=True, limit=30),
+                  ClientQuery(descending=True, limit=50, offset=n - 10), ClientQuery(offset=n + 5),
+                  ClientQuery(sort="default_probability", descending=True, limit=40),
+                  ClientQuery(sort="default_probability", limit=40, offset=300),
+                  ClientQuery(decision="refused", sort="income", limit=25, offset=10),
+                  ClientQuery(decision="accepted", sort="age_years", descending=True, limit=100),
+                  ClientQuery(min_probability=0.3, sort="credit_amount", descending=True, limit=100),
+                  ClientQuery(decision="refused", sort="client_id", descending=True, limit=60, offset=20)):
+        page, expected = _sorted_page(service, query)
+        assert [r["client_id"] for r in page.items] == expected, query
+        assert page.total == service.store.cursor().execute(
+            "SELECT count(*) FROM applications WHERE (? IS NULL OR decision = ?) AND "
+            "(? IS NULL OR default_probability >= ?)",
+            [query.decision, query.decision, query.min_probability, query.min_probability]).fetchone()[0]

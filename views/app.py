@@ -30,6 +30,7 @@ from .i18n import t
 from .portfolio import PortfolioOverview
 from .prediction import ComparisonView, DebtCapacityView, ExplanationView
 from .whatif import NewApplicationView, WhatIfView
+from .versions import VersionsView
 from .login import LOGOUT_URL
 from .state import ROLES, DashboardState, Notice
 
@@ -109,6 +110,7 @@ class DashboardApp(pn.viewable.Viewer):
         if self.governance is not None:
             parts += [self.governance]
             parts += [PolicyView(state=self.state)]   # the threshold policy, beside the governance panels
+        parts += [VersionsView(state=self.state)] if "governance" in self.state.parts else []
         return parts
 
     def centre(self, defer: bool = False) -> list:

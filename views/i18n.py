@@ -368,6 +368,67 @@ TEXTS: dict[str, tuple[str, str]] = {  # key -> (French, English)
     "policy_col_origin": ("Issu de", "From"),
     "policy_origin_costs": ("coûts {missed} / {refused}", "costs {missed} / {refused}"),
     "policy_origin_target": ("acceptation visée {target}", "target acceptance {target}"),
+    # ------------------------------------------------------------------ model versions (views/versions.py)
+    "versions_title": ("Versions du modèle", "Model versions"),
+    "versions_help": ("Chaque construction du modèle est une version. Comparez-en deux sur les mêmes dossiers avant "
+                      "d'en servir une autre ; le changement vaut pour toute nouvelle décision, il est tracé avec "
+                      "son motif et peut être annulé en resservant la version précédente.",
+                      "Each build of the model is a version. Compare two on the same client files before serving "
+                      "another; the change applies to every new decision, is logged with its reason and can be "
+                      "undone by serving the previous version again."),
+    "ver_col_active": ("Servie", "Served"),
+    "ver_col_version": ("Version", "Version"),
+    "ver_col_created": ("Créée le", "Created"),
+    "ver_col_auc": ("AUC (test)", "AUC (holdout)"),
+    "ver_col_oof_auc": ("AUC (hors échantillon)", "AUC (out of fold)"),
+    "ver_col_threshold": ("Seuil", "Threshold"),
+    "ver_col_acceptance": ("Taux d'acceptation", "Acceptance rate"),
+    "ver_col_alerts": ("Alertes d'équité", "Fairness alerts"),
+    "ver_col_trained_in": ("Entraînée sur", "Trained in"),
+    "ver_active_mark": ("● servie", "● served"),
+    "versions_compare_title": ("Comparer deux versions", "Compare two versions"),
+    "versions_a": ("Version de référence (A)", "Reference version (A)"),
+    "versions_b": ("Version comparée (B)", "Compared version (B)"),
+    "versions_compare": ("Comparer", "Compare"),
+    "versions_comparison": ("B contre A sur {clients} dossiers ({labelled} avec issue connue) : écart moyen du score "
+                            "{mean} (moyen absolu {abs}, 95e centile {p95}) ; {refused} accordés par A refusés par B, "
+                            "{accepted} refusés par A accordés par B.",
+                            "B against A on {clients} client files ({labelled} with a known outcome): mean score "
+                            "shift {mean} (mean absolute {abs}, 95th percentile {p95}); {refused} accepted by A are "
+                            "refused by B, {accepted} refused by A are accepted by B."),
+    "versions_cmp_version": ("Version", "Version"),
+    "versions_cmp_acceptance": ("Taux d'acceptation", "Acceptance rate"),
+    "versions_cmp_auc": ("AUC hors échantillon", "Out-of-fold AUC"),
+    "versions_activate_title": ("Servir une autre version", "Serve another version"),
+    "versions_target": ("Version à servir", "Version to serve"),
+    "versions_reason": ("Motif (obligatoire)", "Reason (required)"),
+    "versions_reason_placeholder": ("Pourquoi changer de version ?", "Why change the version?"),
+    "versions_activate": ("Servir cette version", "Serve this version"),
+    "versions_rollback_hint": ("Version servie avant le dernier changement : {version}",
+                               "Version served before the last change: {version}"),
+    "versions_history_title": ("Historique des versions", "Versions history"),
+    "hist_col_at": ("Date (UTC)", "Date (UTC)"),
+    "hist_col_event": ("Événement", "Event"),
+    "hist_col_version": ("Version", "Version"),
+    "hist_col_previous": ("Version précédente", "Previous version"),
+    "hist_col_user": ("Par", "By"),
+    "hist_col_reason": ("Motif", "Reason"),
+    "hist_registered": ("construite", "built"),
+    "hist_activated": ("servie", "served"),
+    "versions_pick_two": ("Choisissez deux versions différentes à comparer.", "Choose two different versions to compare."),
+    "versions_not_comparable": ("Les versions {a} et {b} ne peuvent pas être comparées (aucun dossier commun).",
+                                "Versions {a} and {b} cannot be compared (no client file in common)."),
+    "versions_pick_target": ("Choisissez la version à servir.", "Choose the version to serve."),
+    "versions_reason_required": ("Un motif est obligatoire pour changer la version servie.",
+                                 "A reason is required to change the version served."),
+    "versions_conflict": ("La version {version} ne peut pas être servie : elle est déjà servie, ou a été construite "
+                          "sur d'autres données ou d'autres variables (reconstruisez plutôt).",
+                          "Version {version} cannot be served: it is served already, or was built on other data or "
+                          "features (rebuild instead)."),
+    "versions_refused": ("La version {version} n'a pas pu être servie (version inconnue ou motif trop long).",
+                         "Version {version} could not be served (unknown version or reason too long)."),
+    "versions_activated": ("Version {version} servie (à la place de {previous}) pour toute nouvelle décision.",
+                           "Version {version} served (instead of {previous}) for every new decision."),
 }
 
 

@@ -27,12 +27,14 @@ from scoring.contracts import (ACCEPTED, DECISIONS, LIST_COLUMNS, MAX_JUSTIFICAT
                                FeatureDistribution, JustificationRequiredError, Offers, Peers, PortfolioSummary, Reasons,
                                ScoringService, is_client_id)
 from scoring.contracts import FairnessFigures, FeatureDrift, MonthFigures, PerformanceFigures
-from scoring.contracts import ThresholdChange, ThresholdSimulation
-from scoring.errors import PolicyError
 from scoring.contracts import ApplicationField, Assessment, DuplicateClientError
 from scoring.errors import AuditUnavailableError, InvalidApplicationError, ScoringError, UnknownClientError
 from scoring.labels import DAYS_PER_YEAR
 from scoring.contracts import DECISION_FILE_FORMATS, DecisionFile, Offer, TrustFlag
+from scoring.contracts import ModelVersion, VersionComparison, VersionEvent
+from scoring.contracts import ThresholdChange, ThresholdSimulation
+from scoring.errors import RegistryError, VersionConflictError
+from scoring.errors import PolicyError
 
 from .i18n import LANGUAGES, fmt_number, t
 
@@ -933,6 +935,106 @@ class DashboardState(param.Parameterized):
             self.portfolio.refresh()
         if self.search is not None and self.search.notice is not None:
             self.search.run()
+
+
+# -------------------------------------------------------------------------------------------- model versions
+class VersionsState(param.Parameterized):
+    """The model versions (analysts, issue 13): every registered build, two of them compared on the same clients,
+    another one served (a rollback: the version served before the last activation), and the history.
+
+    An activation needs a reason; it is audited by the session's service and served from the next call on, in every
+    process (the process-wide service follows the artefacts: `scoring.serving`)."""
+
+    service = param.Parameter(constant=True, precedence=-1)
+    a = param.Selector(default=None, objects=[None], doc="Comparison: the reference version")
+    b = param.Selector(default=None, objects=[None], doc="Comparison: the version compared with it")
+    target = param.Selector(default=None, objects=[None], doc="The version to serve")
+    reason = param.String(default="", doc="Why it is served (required, kept in the history and the audit log)")
+
+    versions = param.List(default=[], item_type=ModelVersion, precedence=-1, doc="Newest first, the active marked")
+    history = param.List(default=[], item_type=VersionEvent, precedence=-1, doc="Newest first")
+    comparison = param.ClassSelector(class_=VersionComparison, default=None, allow_None=True, precedence=-1)
+    activated = param.ClassSelector(class_=VersionEvent, default=None, allow_None=True, precedence=-1,
+                                    doc="The activation this session just did")
+    notice = param.ClassSelector(class_=Notice, default=None, allow_None=True, precedence=-1)
+    loading = param.Boolean(default=True, precedence=-1)
+
+    def __init__(self, service: ScoringService, schedule=None, **params):
+        super().__init__(service=service, **params)
+        (schedule or _run_now)(self.load)
+
+    @property
+    def active(self) -> str | None:
+        return next((v.version for v in self.versions if v.active), None)
+
+    @property
+    def previous(self) -> str | None:
+        """The version served before the last activation: what a rollback serves again (None: no activation)."""
+        last = next((e for e in self.history if e.event == "activated"), None)
+        return None if last is None else last.previous
+
+    def load(self) -> bool:
+        """The versions and the history; the comparison's defaults: the active version against the newest other."""
+        try:
+            versions, history = list(self.service.model_versions()), list(self.service.model_version_history())
+        except ScoringError as exc:
+            self.param.update(notice=_unavailable(exc), loading=False)
+            return False
+        names = [v.version for v in versions]
+        active = next((v.version for v in versions if v.active), None)
+        others = [n for n in names if n != active]
+        with param.parameterized.discard_events(self):
+            for p in (self.param.a, self.param.b, self.param.target):
+                p.objects = [None, *names]
+            self.a = self.a if self.a in names else active
+            self.b = self.b if self.b in names and self.b != self.a else (others[0] if others else None)
+            last = next((e for e in history if e.event == "activated"), None)
+            rollback = last.previous if last is not None and last.previous in others else None
+            self.target = self.target if self.target in others else (rollback or (others[0] if others else None))
+        self.param.update(versions=versions, history=history, loading=False, notice=None)
+        return True
+
+    def compare(self) -> bool:
+        """Version b against a on the same clients: score shift, decisions changed each way, acceptance and AUC."""
+        if self.a is None or self.b is None or self.a == self.b:
+            self.param.update(comparison=None, notice=Notice("versions_pick_two"))
+            return False
+        try:
+            comparison = self.service.compare_versions(self.a, self.b)
+        except RegistryError:
+            self.param.update(comparison=None, notice=Notice("versions_not_comparable", {"a": self.a, "b": self.b}))
+            return False
+        except ScoringError as exc:
+            self.param.update(comparison=None, notice=_unavailable(exc))
+            return False
+        self.param.update(comparison=comparison, notice=None)
+        return True
+
+    def activate(self) -> bool:
+        """Serve `target` from now on, with `reason`; the versions and the history are read again."""
+        reason = self.reason.strip()
+        if self.target is None:
+            self.notice = Notice("versions_pick_target")
+            return False
+        if not reason:
+            self.notice = Notice("versions_reason_required", {}, "danger")
+            return False
+        try:
+            event = self.service.activate_version(self.target, reason)
+        except VersionConflictError:
+            self.notice = Notice("versions_conflict", {"version": self.target}, "danger")
+            return False
+        except RegistryError:   # unknown since the list was read, or a reason the registry refuses (too long)
+            self.notice = Notice("versions_refused", {"version": self.target}, "danger")
+            return False
+        except ScoringError as exc:
+            self.notice = _unavailable(exc)
+            return False
+        self.param.update(activated=event, reason="")
+        self.load()
+        self.notice = Notice("versions_activated", {"version": event.version, "previous": event.previous or "—"},
+                             "info")
+        return True
 
 
 # -------------------------------------------------------------------------------------------- threshold policy
