@@ -269,3 +269,30 @@ def test_an_unreadable_policy_file_stops_the_service_with_a_clear_error(workdir,
         served_threshold(copy, "v1", 0.1)
     copy.policy_path.write_text('{"model_version": "v1", "threshold": 0.2}\n\n')
     assert served_threshold(copy, "v1", 0.1) == (0.2, "policy") and served_threshold(copy, "v2", 0.1) == (0.1, "build")
+
+
+def test_through_the_api_an_adopted_threshold_decides_the_next_prediction(workdir, tmp_path):
+    """End to end, with the process-wide service that follows the files (scoring.serving): an analyst adopts a
+    threshold over HTTP, and the next POST /predict, in the same running server, is decided at it."""
+    from api_server import LiveServer
+    from scoring.api import create_app
+    from scoring.audit import AuditLog
+    from scoring.client import HttpScoringService
+    from scoring.serving import ReloadingService
+
+    wd = Workdir(tmp_path / "wd")
+    shutil.copytree(workdir.root, wd.root)
+    reloading = ReloadingService(wd, warm_up=False)
+    token = "policy-e2e-token"
+    app = create_app(reloading, tokens=frozenset((f"{token} advisor+analyst",)), audit=AuditLog(tmp_path / "a.sqlite"))
+    with LiveServer(app) as live, HttpScoringService(live.url, token) as http:
+        cid = int(http.search(ClientQuery(limit=1)).items[0]["client_id"])
+        application = http.application(cid)
+        before, _ = http.predict(application)
+        adopted = 0.02 if before.threshold != 0.02 else 0.03
+        http.adopt_threshold(adopted, "end-to-end check")
+        after, _ = http.predict(application)
+        assert before.threshold != adopted and after.threshold == adopted
+        assert after.decision == ("refused" if after.default_probability >= adopted else "accepted")
+        assert http.threshold_simulation().current_threshold == adopted
+        assert http.model_card()["threshold_source"] == "policy"
