@@ -39,6 +39,7 @@ OPERATIONS = [
     ("GET", "/features/{feature}/distribution"), ("POST", "/predict"), ("POST", "/predict/batch"),
     ("GET", "/model/application-fields"), ("POST", "/assess"), ("POST", "/clients"),
     ("GET", "/model/threshold/simulation"), ("GET", "/model/threshold/history"), ("POST", "/model/threshold"),
+    ("GET", "/model/versions/history"), ("POST", "/model/versions/{version}/activate"),
 ]
 
 
@@ -86,7 +87,7 @@ KNOWN = [("GET", "/clients/{client_id}"), ("GET", "/clients/{client_id}/explanat
 # adopted needs a reason that is not blank and another threshold than the one served: rules no JSON schema can state,
 # so a schema-valid request may rightly get its 422 or 409 (never a 5xx).
 BUSINESS_RULES = {("POST", "/clients/{client_id}/decisions"), ("POST", "/assess"), ("POST", "/clients"),
-                  ("POST", "/model/threshold")}
+                  ("POST", "/model/threshold"), ("POST", "/model/versions/{version}/activate")}
 
 
 def _fuzz(operation, live_api, mode, **fixed):
