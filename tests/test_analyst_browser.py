@@ -13,7 +13,7 @@ from playwright.sync_api import expect
 from dashboard_server import DashboardServer
 from scoring.credentials import ensure_secrets
 from views.i18n import feature_label, fmt_number, labels_for
-from test_browser import ARTIFACTS  # noqa: F401  (screenshots beside the other browser tests')
+from page_checks import watched
 
 pytestmark = pytest.mark.browser
 
@@ -30,16 +30,8 @@ def secured(service, audit, tmp_path_factory):
 
 @pytest.fixture
 def page(page, request):
-    problems: list[str] = []
-    page.on("console", lambda m: problems.append(f"console error: {m.text}") if m.type == "error" else None)
-    page.on("pageerror", lambda e: problems.append(f"page error: {e}"))
-    page.set_viewport_size({"width": 1600, "height": 2400})
-    page.set_default_timeout(30_000)
-    yield page
-    ARTIFACTS.mkdir(exist_ok=True)
-    page.screenshot(path=str(ARTIFACTS / f"{request.node.name}.png"), full_page=True)
-    assert page.get_by_text("Traceback").count() == 0, "a Python traceback is shown in the page"
-    assert not problems, problems
+    with watched(page, request):
+        yield page
 
 
 def test_an_analyst_sees_fairness_and_drift_and_a_features_two_distributions(page, secured, service):

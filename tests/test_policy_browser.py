@@ -15,7 +15,7 @@ from dashboard_server import DashboardServer
 from scoring.config import Workdir
 from scoring.credentials import ensure_secrets
 from views.i18n import fmt_number
-from test_browser import ARTIFACTS  # noqa: F401  (screenshots beside the other browser tests')
+from page_checks import watched
 
 pytestmark = pytest.mark.browser
 
@@ -41,16 +41,8 @@ def secured(workdir, audit, tmp_path_factory):
 
 @pytest.fixture
 def page(page, request):
-    problems: list[str] = []
-    page.on("console", lambda m: problems.append(f"console error: {m.text}") if m.type == "error" else None)
-    page.on("pageerror", lambda e: problems.append(f"page error: {e}"))
-    page.set_viewport_size({"width": 1600, "height": 2400})
-    page.set_default_timeout(30_000)
-    yield page
-    ARTIFACTS.mkdir(exist_ok=True)
-    page.screenshot(path=str(ARTIFACTS / f"{request.node.name}.png"), full_page=True)
-    assert page.get_by_text("Traceback").count() == 0, "a Python traceback is shown in the page"
-    assert not problems, problems
+    with watched(page, request):
+        yield page
 
 
 def test_an_analyst_sets_a_target_acceptance_and_adopts_its_threshold_with_a_reason(page, secured):

@@ -19,7 +19,7 @@ from scoring.credentials import ensure_secrets
 from scoring.model import CostWeights
 from scoring.registry import Registry
 from scoring.serving import ReloadingService
-from test_browser import ARTIFACTS  # noqa: F401  (screenshots beside the other browser tests')
+from page_checks import watched
 
 pytestmark = pytest.mark.browser
 
@@ -46,16 +46,8 @@ def secured(two_versions, tmp_path_factory):
 
 @pytest.fixture
 def page(page, request):
-    problems: list[str] = []
-    page.on("console", lambda m: problems.append(f"console error: {m.text}") if m.type == "error" else None)
-    page.on("pageerror", lambda e: problems.append(f"page error: {e}"))
-    page.set_viewport_size({"width": 1600, "height": 2400})
-    page.set_default_timeout(30_000)
-    yield page
-    ARTIFACTS.mkdir(exist_ok=True)
-    page.screenshot(path=str(ARTIFACTS / f"{request.node.name}.png"), full_page=True)
-    assert page.get_by_text("Traceback").count() == 0, "a Python traceback is shown in the page"
-    assert not problems, problems
+    with watched(page, request):
+        yield page
 
 
 def test_an_analyst_compares_two_versions_and_serves_the_other_with_a_reason(page, secured, two_versions):

@@ -6,12 +6,12 @@ Needs Debian's /usr/bin/chromium (skipped without it, failed if REQUIRE_BROWSER=
 
 from __future__ import annotations
 
-from pathlib import Path
 
 import pytest
 from playwright.sync_api import expect
 
 from dashboard_server import DashboardServer
+from page_checks import watched
 from scoring.audit import AuditLog
 from scoring.contracts import ClientQuery
 from scoring.service import LocalScoringService
@@ -19,7 +19,6 @@ from views.i18n import fmt_percent
 
 pytestmark = pytest.mark.browser
 
-ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
 
 
 @pytest.fixture(scope="module")
@@ -40,16 +39,8 @@ def server(own, log):
 
 @pytest.fixture
 def dashboard(page, request):
-    problems: list[str] = []
-    page.on("console", lambda m: problems.append(f"console error: {m.text}") if m.type == "error" else None)
-    page.on("pageerror", lambda e: problems.append(f"page error: {e}"))
-    page.set_viewport_size({"width": 1600, "height": 4000})   # the what-if is below the advice
-    page.set_default_timeout(30_000)
-    yield page
-    ARTIFACTS.mkdir(exist_ok=True)
-    page.screenshot(path=str(ARTIFACTS / f"{request.node.name}.png"), full_page=True)
-    assert page.get_by_text("Traceback").count() == 0, "a Python traceback is shown in the page"
-    assert not problems, problems
+    with watched(page, request, height=4000):  # the what-if is below the advice
+        yield page
 
 
 def test_editing_the_amount_changes_the_probability_and_a_bad_value_is_named(dashboard, server, own, log):
