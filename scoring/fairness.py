@@ -106,23 +106,29 @@ def fairness_report(probability: np.ndarray, threshold: float, groups: dict[str,
             if compared.sum() and len(np.unique(labels[compared])) > 1:
                 eod = _finite(equal_opportunity_difference(repaid[compared], accepted[compared],
                                                            sensitive_features=labels[compared]))
-        alerts = []
-        if di is not None and di < limits.min_disparate_impact:
-            alerts.append({"metric": "disparate_impact_ratio", "value": di, "limit": limits.min_disparate_impact})
-        if eod is not None and eod > limits.max_equal_opportunity_difference:
-            alerts.append({"metric": "equal_opportunity_difference", "value": eod,
-                           "limit": limits.max_equal_opportunity_difference})
-        report[name] = {
-            "groups": sorted(figures.values(), key=lambda f: f["group"]),
-            "disparate_impact_ratio": di,
-            "equal_opportunity_difference": eod,
-            "alerts": alerts,
-            "limits": {"min_disparate_impact": limits.min_disparate_impact,
-                       "max_equal_opportunity_difference": limits.max_equal_opportunity_difference,
-                       "min_group": limits.min_group},
-            "small_groups": sorted(str(g) for g in sizes.index[sizes < limits.min_group]),
-        }
+        report[name] = _attribute_report(list(figures.values()), di, eod, sizes, limits)
     return report
+
+
+def _attribute_report(figures: list[dict], di: float | None, eod: float | None, sizes: pd.Series,
+                      limits: FairnessLimits) -> dict:
+    """One attribute's entry of the report: its groups, the two ratios, the alerts past `limits`."""
+    alerts = []
+    if di is not None and di < limits.min_disparate_impact:
+        alerts.append({"metric": "disparate_impact_ratio", "value": di, "limit": limits.min_disparate_impact})
+    if eod is not None and eod > limits.max_equal_opportunity_difference:
+        alerts.append({"metric": "equal_opportunity_difference", "value": eod,
+                       "limit": limits.max_equal_opportunity_difference})
+    return {
+        "groups": sorted(figures, key=lambda f: f["group"]),
+        "disparate_impact_ratio": di,
+        "equal_opportunity_difference": eod,
+        "alerts": alerts,
+        "limits": {"min_disparate_impact": limits.min_disparate_impact,
+                   "max_equal_opportunity_difference": limits.max_equal_opportunity_difference,
+                   "min_group": limits.min_group},
+        "small_groups": sorted(str(g) for g in sizes.index[sizes < limits.min_group]),
+    }
 
 
 def acceptance_report(counts: pd.DataFrame, schema: DatasetSchema,
@@ -147,17 +153,5 @@ def acceptance_report(counts: pd.DataFrame, schema: DatasetSchema,
                    for g in sums.index]
         compared = rates[sizes >= limits.min_group]
         di = _finite(compared.min() / compared.max()) if len(compared) > 1 and compared.max() > 0 else None
-        alerts = []
-        if di is not None and di < limits.min_disparate_impact:
-            alerts.append({"metric": "disparate_impact_ratio", "value": di, "limit": limits.min_disparate_impact})
-        report[name] = {
-            "groups": sorted(figures, key=lambda f: f["group"]),
-            "disparate_impact_ratio": di,
-            "equal_opportunity_difference": None,
-            "alerts": alerts,
-            "limits": {"min_disparate_impact": limits.min_disparate_impact,
-                       "max_equal_opportunity_difference": limits.max_equal_opportunity_difference,
-                       "min_group": limits.min_group},
-            "small_groups": sorted(str(g) for g in sizes.index[sizes < limits.min_group]),
-        }
+        report[name] = _attribute_report(figures, di, None, sizes, limits)
     return report
