@@ -58,6 +58,11 @@ MISSING_SHARE = 0.45  # a file missing more than this share of the model's featu
 DRIFT_SAMPLE = 200_000   # new applications compared with the training reference (a fixed random sample beyond it)
 
 
+#: the engine's methods cached per instance, and how many answers each keeps
+CACHED_METHODS = {"_feature_counts": 64, "_feature_drift": 1024, "_feature_reference": 64, "_application": 4096,
+                  "_decision_file": 256, "_simulation": 256}
+
+
 def _hist(values: np.ndarray, edges: np.ndarray) -> list[int]:
     return np.histogram(values[np.isfinite(values)], bins=edges)[0].astype(int).tolist()
 
@@ -81,6 +86,10 @@ class LocalScoringService:
         at once, and one application gains nothing from more). `new_applications`: the SQLite file of the
         applications entered after the build (`scoring.intake`; default: see `new_files`)."""
         self._new_applications_path = new_applications
+        # this engine's own caches: a class-level functools.lru_cache would hold every engine that a reload
+        # (scoring.serving) replaced, with its store and models, until newer entries pushed it out
+        for name, size in CACHED_METHODS.items():
+            setattr(self, name, functools.lru_cache(maxsize=size)(getattr(self, name)))
         self.workdir = (workdir or Workdir.resolve()).require_built()
         nthread = int(os.environ.get("SCORING_NTHREAD", "1")) if nthread is None else int(nthread)
         booster, card = load_model(self.workdir.model)
@@ -276,12 +285,10 @@ class LocalScoringService:
                            f"{', '.join(self._monitored)}")
         return self._feature_drift(feature, month)
 
-    @functools.lru_cache(maxsize=64)
     def _feature_counts(self, feature: str) -> dict:
         """Counts per bin by month and split: one query per feature (~0.3 s at full size), every month from it."""
         return feature_counts(self.store.cursor(), self._monitored[feature], self.card.reference)
 
-    @functools.lru_cache(maxsize=1024)
     def _feature_drift(self, feature: str, month: str | None) -> FeatureDrift:
         f = self.scorer.spec.features[self.scorer.spec.index(feature)]
         shares = feature_shares(self._feature_counts(feature), month)
@@ -457,7 +464,6 @@ class LocalScoringService:
         return self.scorer.score_records(records, validated=validated)
 
     # ------------------------------------------------------------ comparisons with the population
-    @functools.lru_cache(maxsize=64)
     def _feature_reference(self, feature: str) -> tuple[Histogram, np.ndarray, str]:
         spec = self.scorer.spec
         try:
@@ -622,7 +628,6 @@ class LocalScoringService:
             return dict(new.application)
         return dict(self._application(int(self.ids[self._row(client_id)])))
 
-    @functools.lru_cache(maxsize=4096)
     def _application(self, client_id: int) -> dict[str, Any]:
         """Cached: a raw row costs ~7 ms in DuckDB, and reasons, offers and a decision on one client read it in
         turn (the client files are read-only, so a cached row never goes stale)."""
@@ -1028,7 +1033,6 @@ class LocalScoringService:
             raise UnknownDecisionError(cid, decision_id) from None
         return self._decision_file(cid, did, format, lang)
 
-    @functools.lru_cache(maxsize=256)
     def _decision_file(self, client_id: int, decision_id: int, format: str, lang: str) -> DecisionFile:
         """Cached: a record never changes (append-only), and a PDF costs ~0.5 s (the font's subset is made each
         time); a decision not found is not cached (the exception passes through)."""
@@ -1057,7 +1061,6 @@ class LocalScoringService:
         groups = group_labels(frame, schema) if len(frame) == int(labelled.sum()) else {}
         return ThresholdSimulator(self._probabilities[labelled], self._target[labelled], groups)
 
-    @functools.lru_cache(maxsize=256)
     def _simulation(self, costs, target_acceptance: float | None) -> ThresholdSimulation:
         sim = self._simulator
         proposed = sim.reaching(target_acceptance) if target_acceptance is not None else sim.cheapest(costs)

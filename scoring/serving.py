@@ -10,8 +10,8 @@ meanwhile keep the one they have (a call in flight finishes on the instance it s
 (e.g. a build half-way through replacing its files) is logged and the old instance keeps serving; the open is tried
 again when the stamp changes again.
 
-The old instance is freed when nothing holds it any more: its calls in flight, its warm-up thread, and the entries
-of the engine's bounded per-method caches (`functools.lru_cache`), which newer entries push out.
+The old instance is freed when nothing holds it any more: its calls in flight and its warm-up thread (the
+engine's caches are its own, `scoring.service.CACHED_METHODS`, and go with it).
 """
 
 from __future__ import annotations

@@ -170,6 +170,7 @@ class ClientStore:
         except duckdb.Error as exc:
             raise ModelError(f"client-file store {path} is corrupt: {exc}") from exc
         self.path = path
+        self._quantiles = functools.lru_cache(maxsize=32)(self._quantiles)   # this store's own (see the service)
         self.meta = {k: json.loads(v) for k, v in meta.items()}
         self._local = threading.local()
         self.roles: frozenset[str] = frozenset(self.meta["roles_present"])
@@ -367,7 +368,6 @@ class ClientStore:
     #: below this many files a search sorts them all (fast enough); above, it sorts those beyond a quantile first
     CUTOFF_ROWS = 200_000
 
-    @functools.lru_cache(maxsize=32)
     def _quantiles(self, column: str) -> np.ndarray:
         """1,001 quantiles of a sortable column (0 %, 0.1 %, ..., 100 %), computed once in DuckDB on a fixed sample
         of 100,000 files (their precision only decides how often a search sorts every file again)."""

@@ -133,3 +133,24 @@ def test_a_build_done_while_serving_is_served_at_the_next_call(copy):
     assert service.model_card()["version"] == third
     assert service.global_importance(3) == LocalScoringService(wd).global_importance(3)
     assert [v.version for v in service.model_versions() if v.active] == [third]
+
+
+def test_an_engine_replaced_by_a_reload_is_freed_with_its_caches(copy):
+    """A server that follows activations does not keep every model it served: the caches are the engine's own."""
+    import gc
+    import weakref
+
+    wd, first, second = copy
+    service = ReloadingService(wd, warm_up=False)
+    old = service.current
+    client_id = int(old.ids[0])
+    feature = old.top_features(1)[0].feature
+    old.distribution(feature, client_id)           # fills the cached comparisons,
+    old.application(client_id)                     # the cached application
+    old.threshold_simulation(target_acceptance=0.7)   # and the cached simulation
+    gone = weakref.ref(old)
+    del old
+    activate_in_another_process(wd, first)
+    assert service.model_card()["version"] == first
+    gc.collect()
+    assert gone() is None, "the engine replaced by the reload is still held"
