@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import os
+import shutil
 
 import pytest
 
 from scoring.audit import AuditLog
 from scoring.build import build
 from scoring.config import Workdir
+from scoring.model import CostWeights
 
 TEST_ROWS = int(os.environ.get("SCORING_TEST_ROWS", "3000"))
 
@@ -61,3 +63,21 @@ def api_server(service, audit, request):
     with LiveServer(create_app(service, tokens=frozenset(request.module.API_TOKENS), audit=audit)) as live:
         yield live
 
+
+@pytest.fixture(scope="module")
+def built_twice(tmp_path_factory):
+    """One work directory built twice on the same data, the second with another cost of a missed default: two
+    model versions of which the second is served (model versions, servers following an activation)."""
+    wd = Workdir(tmp_path_factory.mktemp("versions"))
+    first = build(wd, rows=2_000, quiet=True, nthread=2)
+    second = build(wd, rows=2_000, quiet=True, nthread=2, costs=CostWeights(missed_default=6.0))
+    return wd, first.model_version, second.model_version
+
+
+@pytest.fixture
+def copy(built_twice, tmp_path):
+    """A copy of `built_twice` for one test (an activation rewrites it): the work directory and both versions."""
+    wd, first, second = built_twice
+    target = Workdir(tmp_path / "wd")
+    shutil.copytree(wd.root, target.root)
+    return target, first, second

@@ -5,13 +5,11 @@ that cannot be opened (a half-written build) keeps the old model serving."""
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 import sys
 import threading
 
 import httpx
-import pytest
 
 from scoring.build import build
 from scoring.config import Workdir
@@ -21,23 +19,6 @@ from scoring.service import LocalScoringService
 
 TOKEN = "serving-analyst-token"
 REPO = __import__("pathlib").Path(__file__).resolve().parent.parent
-
-
-@pytest.fixture(scope="module")
-def built_twice(tmp_path_factory):
-    """One work directory built twice on the same data, the second with another cost of a missed default."""
-    wd = Workdir(tmp_path_factory.mktemp("serving"))
-    first = build(wd, rows=2_000, quiet=True, nthread=2)
-    second = build(wd, rows=2_000, quiet=True, nthread=2, costs=CostWeights(missed_default=6.0))
-    return wd, first.model_version, second.model_version
-
-
-@pytest.fixture
-def copy(built_twice, tmp_path):
-    wd, first, second = built_twice
-    target = Workdir(tmp_path / "wd")
-    shutil.copytree(wd.root, target.root)
-    return target, first, second
 
 
 def activate_in_another_process(wd: Workdir, version: str, reason: str = "rollback: costs not approved") -> None:

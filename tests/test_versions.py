@@ -12,32 +12,12 @@ import pytest
 
 from scoring.audit import AuditLog
 from scoring.audited import AuditedService
-from scoring.build import build
-from scoring.config import Workdir
 from scoring.errors import RegistryError, UnknownVersionError, VersionConflictError
-from scoring.model import CostWeights
 from scoring.registry import Registry
 from scoring.service import LocalScoringService
 from scoring.serving import ReloadingService
 
 ANALYST, ADVISOR = "versions-analyst-token", "versions-advisor-token"
-
-
-@pytest.fixture(scope="module")
-def built_twice(tmp_path_factory):
-    """One work directory built twice on the same data, the second with another cost of a missed default."""
-    wd = Workdir(tmp_path_factory.mktemp("versions"))
-    first = build(wd, rows=2_000, quiet=True, nthread=2)
-    second = build(wd, rows=2_000, quiet=True, nthread=2, costs=CostWeights(missed_default=6.0))
-    return wd, first.model_version, second.model_version
-
-
-@pytest.fixture
-def copy(built_twice, tmp_path):
-    wd, first, second = built_twice
-    target = Workdir(tmp_path / "wd")
-    shutil.copytree(wd.root, target.root)
-    return target, first, second
 
 
 @pytest.fixture
