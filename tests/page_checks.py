@@ -22,3 +22,17 @@ def watched(page, request, height: int = 2400):
     page.screenshot(path=str(ARTIFACTS / f"{request.node.name}.png"), full_page=True)
     assert page.get_by_text("Traceback").count() == 0, "a Python traceback is shown in the page"
     assert not problems, problems
+
+
+def log_in(page, server, role: str = "analyst") -> str:
+    """Open `server`'s page and log in as its first user of `role` (`server.logins`: name -> (role, password));
+    the user's name."""
+    import re
+
+    user, password = next((n, p) for n, (r, p) in server.logins.items() if r == role)
+    page.goto(server.url)
+    page.locator("input[name=username]").fill(user)
+    page.locator("input[name=password]").fill(password)
+    page.locator("input[name=password]").press("Enter")
+    page.wait_for_url(re.compile(r"/dashboard"))
+    return user

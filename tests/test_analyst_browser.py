@@ -5,7 +5,6 @@ Needs Debian's /usr/bin/chromium (skipped without it, failed if REQUIRE_BROWSER=
 
 from __future__ import annotations
 
-import re
 
 import pytest
 from playwright.sync_api import expect
@@ -13,7 +12,7 @@ from playwright.sync_api import expect
 from dashboard_server import DashboardServer
 from scoring.credentials import ensure_secrets
 from views.i18n import feature_label, fmt_number, labels_for
-from page_checks import watched
+from page_checks import log_in, watched
 
 pytestmark = pytest.mark.browser
 
@@ -35,12 +34,7 @@ def page(page, request):
 
 
 def test_an_analyst_sees_fairness_and_drift_and_a_features_two_distributions(page, secured, service):
-    user, password = next((n, p) for n, (role, p) in secured.logins.items() if role == "analyst")
-    page.goto(secured.url)
-    page.locator("input[name=username]").fill(user)
-    page.locator("input[name=password]").fill(password)
-    page.locator("input[name=password]").press("Enter")
-    page.wait_for_url(re.compile(r"/dashboard"))
+    log_in(page, secured, "analyst")
 
     fairness = page.locator(".fairness-table")
     expect(fairness).to_contain_text("Genre", timeout=30_000)

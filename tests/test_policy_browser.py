@@ -5,7 +5,6 @@ Needs Debian's /usr/bin/chromium (skipped without it, failed if REQUIRE_BROWSER=
 
 from __future__ import annotations
 
-import re
 import shutil
 
 import pytest
@@ -15,7 +14,7 @@ from dashboard_server import DashboardServer
 from scoring.config import Workdir
 from scoring.credentials import ensure_secrets
 from views.i18n import fmt_number
-from page_checks import watched
+from page_checks import log_in, watched
 
 pytestmark = pytest.mark.browser
 
@@ -46,12 +45,7 @@ def page(page, request):
 
 
 def test_an_analyst_sets_a_target_acceptance_and_adopts_its_threshold_with_a_reason(page, secured):
-    user, password = next((n, p) for n, (role, p) in secured.logins.items() if role == "analyst")
-    page.goto(secured.url)
-    page.locator("input[name=username]").fill(user)
-    page.locator("input[name=password]").fill(password)
-    page.locator("input[name=password]").press("Enter")
-    page.wait_for_url(re.compile(r"/dashboard"))
+    user = log_in(page, secured, "analyst")
 
     panel = page.locator(".policy-panel")
     served = secured.service.threshold_simulation()

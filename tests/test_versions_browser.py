@@ -6,7 +6,6 @@ Needs Debian's /usr/bin/chromium (skipped without it, failed if REQUIRE_BROWSER=
 
 from __future__ import annotations
 
-import re
 
 import pytest
 from playwright.sync_api import expect
@@ -19,7 +18,7 @@ from scoring.credentials import ensure_secrets
 from scoring.model import CostWeights
 from scoring.registry import Registry
 from scoring.serving import ReloadingService
-from page_checks import watched
+from page_checks import log_in, watched
 
 pytestmark = pytest.mark.browser
 
@@ -52,12 +51,7 @@ def page(page, request):
 
 def test_an_analyst_compares_two_versions_and_serves_the_other_with_a_reason(page, secured, two_versions):
     wd, first, second = two_versions
-    user, password = next((n, p) for n, (role, p) in secured.logins.items() if role == "analyst")
-    page.goto(secured.url)
-    page.locator("input[name=username]").fill(user)
-    page.locator("input[name=password]").fill(password)
-    page.locator("input[name=password]").press("Enter")
-    page.wait_for_url(re.compile(r"/dashboard"))
+    user = log_in(page, secured, "analyst")
 
     table = page.locator(".versions-table")
     served_row = table.locator(".tabulator-row", has_text="● servie")
