@@ -10,16 +10,16 @@ from types import SimpleNamespace
 import panel as pn
 import pytest
 from bokeh.document import Document
-from bokeh.models import Plot, Span
+from bokeh.models import Plot
 
 from scoring.audit import AuditLog
 from scoring.backends import session_service
 from scoring.client import HttpScoringService
 from scoring.contracts import FairnessAlert, FairnessFigures, GroupFigures
 from views.app import DashboardApp
-from views.governance import (PSI_ALERT, bin_names, confusion_html, drift_frame, fairness_frame,
-                              fairness_summary_html, features_frame)
-from views.i18n import fmt_number, labels_for
+from views.governance import (PSI_ALERT, PSI_COLORS, PSI_MODERATE, bin_names, confusion_html, drift_frame, fairness_frame,
+                              fairness_summary_html, features_frame, psi_frame)
+from views.i18n import fmt_number, labels_for, t
 from views.state import DashboardState, GovernanceState
 
 TOKEN = "governance-state-token"
@@ -102,8 +102,11 @@ def figure_of(pane) -> Plot:
 
 @pytest.fixture
 def app(service, log):
+    """An analyst's page with every section opened once (each is built when first chosen)."""
     app = DashboardApp(session_service(service, "analyst", log), role="analyst")
     pn.panel(app).get_root(Document())
+    for key in app.sections.keys:
+        app.sections.active = key
     return app
 
 
@@ -122,10 +125,18 @@ def test_the_fairness_table_has_one_row_per_group_and_alerts_are_highlighted(app
     assert list(frame["Group"]) == ["<b>F</b>", "25-35"] and list(frame["Population"])[0] == "New applications"
 
 
-def test_the_psi_chart_draws_the_alert_line_and_the_distribution_two_series(app, service):
-    view = app.governance
-    psi = figure_of(view.psi_chart)
-    assert any(isinstance(r, Span) and r.location == PSI_ALERT for r in [*psi.renderers, *psi.center])
+def test_the_drift_heat_map_has_the_scores_row_on_top_and_the_distribution_two_series(app, service):
+    view, months = app.governance, app.state.governance.months
+    heatmap = figure_of(view.psi_heatmap)
+    rows = list(heatmap.y_range.factors)
+    assert rows[-1] == "Score" and len(rows) == 1 + len(months[-1].feature_psi)     # the top row is the score's
+    assert list(heatmap.x_range.factors) == [m.month for m in months]
+    frame = psi_frame(months, "fr", view.labels)
+    score = frame[frame["feature"] == "Score"]
+    assert list(score["psi"]) == pytest.approx([m.score_psi for m in months])
+    mapper = next(r.glyph.fill_color["transform"] for r in heatmap.renderers if hasattr(r, "glyph"))
+    colour = lambda psi: mapper.palette[int((psi - mapper.low) / (mapper.high - mapper.low) * len(mapper.palette))]  # noqa: E731
+    assert [colour(v).lower() for v in (0.05, PSI_MODERATE + 0.01, PSI_ALERT + 0.01)] == PSI_COLORS   # the bands
     drift = app.state.governance.drift
     frame = drift_frame(drift, "fr", labels_for(service))
     assert len(frame) == 2 * len(drift.reference) and set(frame["series"]) == {"Référence (historique)",
@@ -178,19 +189,19 @@ def test_the_figures_arriving_after_the_page_shows_and_a_language_switch_update_
     state = DashboardState(session_service(service, "analyst", log), role="analyst", schedule=later.append)
     view = DashboardApp(state=state).governance
     document = Document()
-    view.panel("monitoring").server_doc(document)
+    pn.Column(view.panel("drift"), view.panel("outcomes")).server_doc(document)
     plots = {p.title.text: p for p in document.select({"type": Plot})}
-    assert len(plots) == 3 and not view.months_area.objects and not view.drift_area.objects
+    assert len(plots) == 2 and not view.months_area.objects and not view.drift_area.objects
     later.pop()()                                     # the figures arrive
     months = [m.month for m in state.governance.months]
-    psi = plots["Dérive du score par mois de demande (PSI ; alerte à 0,2)"]
-    assert list(psi.x_range.factors) == months
+    heatmap = plots[t("psi_heatmap", "fr")]
+    assert list(heatmap.x_range.factors) == months and list(heatmap.y_range.factors)[-1] == "Score"
     rates = plots["Défauts, erreurs et AUC par mois"]
     assert [i.label.value for i in rates.legend[0].items][0] == "Défaut observé"
     assert view.months_table in view.months_area.objects and view.drift_chart.object is not None
     state.language = "en"
     after = {p.title.text: p for p in document.select({"type": Plot}) if p.title.text}
-    assert after["Score drift by month of application (PSI; alert at 0.2)"] is psi
+    assert after[t("psi_heatmap", "en")] is heatmap
     assert after["Defaults, errors and AUC by month"] is rates
     assert [i.label.value for i in rates.legend[0].items][0] == "Observed default rate"
-    assert list(psi.x_range.factors) == months
+    assert list(heatmap.x_range.factors) == months

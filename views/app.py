@@ -12,6 +12,7 @@ and the audit panel. Components of another role are never built (`DashboardState
 from __future__ import annotations
 
 import logging
+from functools import partial
 
 import panel as pn
 import param
@@ -30,6 +31,7 @@ from .i18n import t
 from .portfolio import PortfolioOverview
 from .prediction import ComparisonView, DebtCapacityView, ExplanationView
 from .whatif import NewApplicationView, WhatIfView
+from .sections import Sections
 from .versions import VersionsView
 from .login import LOGOUT_URL
 from .state import ROLES, DashboardState, Notice
@@ -60,6 +62,7 @@ class DashboardApp(pn.viewable.Viewer):
         self.portfolio = PortfolioOverview(state=state) if state.portfolio is not None else None
         self.audit = AuditTrailView(state=state) if state.audit is not None else None
         self.governance = GovernanceView(state=state) if state.governance is not None else None
+        self.sections = self._sections()
         has_client = state.client is not None
         self.picker = ClientPicker(state=state) if has_client else None
         self.card = ClientCard(state=state) if has_client else None
@@ -100,18 +103,27 @@ class DashboardApp(pn.viewable.Viewer):
         return parts
 
     def analysis(self) -> list:
-        """The analysts' panels: who read which client file, fairness, monitoring and performance. Below the
-        client's centre on a page with every part (no login), so that the client's figures come first."""
+        """The analysts' sections (who read which client file, fairness, drift, outcomes, performance, threshold
+        policy, model versions), one at a time (`views.sections`). Below the client's centre on a page with every
+        part (no login), so that the client's figures come first."""
+        if self.sections is None:
+            return []
+        notice = [self.governance.notice] if self.governance is not None else []
+        return [*notice, self.sections]
+
+    def _sections(self) -> Sections | None:
         lang = self.state.param.language
-        parts = []
+        sections = {}
         if self.audit is not None:
-            parts += [pn.pane.HTML(pn.bind(lambda l: f"<h3>{t('audit_trail', l)}</h3>", lang),
-                                   margin=(0, 5), css_classes=["audit-title"]), self.audit]
+            sections["audit"] = lambda: pn.Column(section_title("audit_trail", lang), self.audit,
+                                                  sizing_mode="stretch_width")
         if self.governance is not None:
-            parts += [self.governance]
-            parts += [PolicyView(state=self.state)]   # the threshold policy, beside the governance panels
-        parts += [VersionsView(state=self.state)] if "governance" in self.state.parts else []
-        return parts
+            for name in GovernanceView.PANELS:
+                sections[name] = partial(self.governance.panel, name)
+            sections["policy"] = lambda: PolicyView(state=self.state)
+        if "governance" in self.state.parts:
+            sections["versions"] = lambda: VersionsView(state=self.state)
+        return Sections(sections, state=self.state) if sections else None
 
     def centre(self, defer: bool = False) -> list:
         """The prediction; with `defer`, debt capacity (below the fold) is drawn after the page shows."""
@@ -219,6 +231,8 @@ def create_app(service=None, audit=None, *, user: str | None = None, role: str |
         app = DashboardApp(service=session_service(shared, user, audit, role), role=role)
         if location is not None:
             location.sync(app.state, {"language": "lang"})
+            if app.sections is not None:
+                location.sync(app.sections, {"active": "section"})
             if app.state.client is not None:
                 requested = (location.query_params or {}).get("client")
                 location.sync(app.state.client, {"client_id": "client"})

@@ -1,16 +1,18 @@
-"""The analysts' view of the model (issue 13): fairness by protected attribute, monitoring by month with the
-distributions of a drifting feature, and the model's performance by segment.
+"""The analysts' view of the model (issue 13): fairness by protected attribute, drift by month (the score's and
+the monitored features' PSI, with the two distributions of a feature), outcomes and errors by month, and the
+model's performance by segment: four panels, each a section of the analysts' page (`views.sections`).
 
 Display only: every number comes from `GovernanceState` (the service's `fairness`, `monitoring`, `feature_drift`
 and `performance`). Tables get plain text (Tabulator shows a cell's text, never its HTML); HTML panes escape
 every value. Charts are HoloViews elements of small frames (built directly: lighter to draw than hvplot's).
 
 Server time (issue 13: each panel p95 <= 300 ms; `python -m bench.bench_analyst`): a chart's first draw costs
-~50 ms of CPU, its update a few ms. So each panel's objects are built when the panel is first drawn; every chart
-is drawn once per session and language and then fed by a `streams.Pipe` (`hv.DynamicMap`): the figures arriving
-after the page shows (`GovernanceState` loads on the next tick), a feature clicked, a segment chosen update the
-charts drawn (empty) at first instead of drawing them again; a feature's distributions (empty until then) are
-drawn when the figures arrive; several charts updated together recompute the document's models once
+~40-120 ms of CPU (more with each series), its update a few ms. So each panel's objects are built when the panel is
+first drawn, and a panel holds at most three charts (the score's PSI is the heat map's top row, not a chart of its
+own); every chart is drawn once per session and language and then fed by a `streams.Pipe` (`hv.DynamicMap`): the
+figures arriving after the page shows (`GovernanceState` loads on the next tick), a feature clicked, a segment
+chosen update the charts drawn (empty) at first instead of drawing them again; a feature's distributions (empty
+until then) are drawn when the figures arrive; several charts updated together recompute the document's models once
 (`pn.io.hold(freeze=True)`). A language switch is streamed too: HoloViews relabels a chart's title, axes and
 legend in place (an overlay keeps its series, matched in order, and their styles): no chart is replaced. (Switching
 while the page still draws still raised Bokeh's "Cannot read properties of null (reading 'firstChild')" in a
@@ -164,10 +166,13 @@ def features_frame(months: list[MonthFigures], language: str, labels: LabelDicti
 
 
 def psi_frame(months: list[MonthFigures], language: str, labels: LabelDictionary) -> pd.DataFrame:
-    """Long frame (month, feature, psi): each monitored feature's PSI by month, the one drifting most last month
-    first (a heat map: one glyph for every feature and month, where a line per feature costs ~60 ms to draw)."""
+    """Long frame (month, feature, psi): the score's PSI by month and each monitored feature's, the score on top,
+    then the feature drifting most last month (a heat map: one glyph for every row and month, where a line per
+    feature costs ~60 ms to draw). The rows are listed bottom first, as the heat map's axis reads them."""
     rows = [(m.month, feature_label(labels, f, language), m.feature_psi.get(f, 0.0))
             for f in reversed(features_by_last_psi(months)) for m in months]
+    score = t("score_series", language)
+    rows += [(m.month, score, m.score_psi if m.score_psi is not None else math.nan) for m in months]
     return pd.DataFrame(rows, columns=["month", "feature", "psi"])
 
 
@@ -260,6 +265,13 @@ class GovernanceView(pn.viewable.Viewer):
         self._limits = fairness_limits(card)
         self._built: set[str] = set()
         self.notice = notice_alert(self.state.governance.param.notice, self.state.param.language)
+        # the monthly charts' streams, a feature's distributions and the table of months: made with their panel
+        self._month_pipes: dict[str, streams.Pipe] = {}
+        self._drift_pipe = self.months_table = None
+        gov = self.state.governance
+        gov.param.watch(self._months_loaded, ["months"])
+        gov.param.watch(self._send_drift, ["drift"])
+        self.state.param.watch(self._monitoring_language, ["language"])
 
     # -------------------------------------------------------------- the objects of each panel
     def _build_fairness(self) -> None:
@@ -276,39 +288,21 @@ class GovernanceView(pn.viewable.Viewer):
             selectable=False, pagination="local", page_size=12, layout="fit_data_stretch",
             sizing_mode="stretch_width", css_classes=["fairness-table"], stylesheets=[TABLE_CSS])
 
-    def _build_monitoring(self) -> None:
-        gov, lang = self.state.governance, self.state.param.language
+    def _build_drift(self) -> None:
+        gov = self.state.governance
         loading = gov.param.loading
-        self._month_pipes: dict[str, streams.Pipe] = {}
-        self.psi_chart = pn.pane.HoloViews(self._streamed(self._psi_plot),
-                                           sizing_mode="stretch_width", css_classes=["psi-chart"], linked_axes=False,
-                                           loading=loading)
         self.psi_heatmap = pn.pane.HoloViews(self._streamed(self._psi_heatmap),
                                              sizing_mode="stretch_width", css_classes=["psi-heatmap"],
                                              linked_axes=False, loading=loading)
-        self.rates_chart = pn.pane.HoloViews(self._streamed(self._rates_plot),
-                                             sizing_mode="stretch_width", css_classes=["rates-chart"],
-                                             linked_axes=False, loading=loading)
-        self.estimate_note = pn.pane.HTML(pn.bind(lambda l: f'<p class="note">{html.escape(t("estimate_note", l))}</p>',
-                                                  lang), stylesheets=[CARD_CSS], sizing_mode="stretch_width")
-        # a feature's distributions and the table of months: nothing to show before the figures arrive, drawn then
-        # (on the tick they arrive on, after the page shows): the first draw of the panel does not pay for them
-        self._drift_pipe = None
+        # a feature's distributions: nothing to show before the figures arrive, drawn then (on the tick they arrive
+        # on, after the page shows): the first draw of the panel does not pay for them
         self.drift_area = pn.Row(sizing_mode="stretch_width", min_height=CHART_HEIGHT + 40, css_classes=["drift-area"])
-        self.months_area = pn.Column(sizing_mode="stretch_width", css_classes=["months-area"])
         if gov.months:
-            self._build_when_loaded()
-        gov.param.watch(self._months_loaded, ["months"])
-        gov.param.watch(self._send_drift, ["drift"])
-        self.state.param.watch(self._monitoring_language, ["language"])
+            self._build_distributions()
 
-    def _build_when_loaded(self) -> None:
-        """The table of months and a feature's distributions (with the table of features and the month chosen)."""
+    def _build_distributions(self) -> None:
+        """The table of features, the month compared and a feature's two distributions."""
         gov, lang = self.state.governance, self.state.param.language
-        self.months_table = pn.widgets.Tabulator(
-            pn.bind(months_frame, gov.param.months, lang, self.labels), show_index=False, disabled=True,
-            sortable=False, selectable=False, pagination="local", page_size=12, layout="fit_data_stretch",
-            sizing_mode="stretch_width", css_classes=["months-table"], stylesheets=[TABLE_CSS])
         self.features_table = pn.widgets.Tabulator(
             pn.bind(features_frame, gov.param.months, lang, self.labels), show_index=False, disabled=True,
             sortable=False, selectable=False, pagination=None, height=300, layout="fit_columns",
@@ -328,6 +322,25 @@ class GovernanceView(pn.viewable.Viewer):
             pn.Column(section_title("drift_features", lang, level=4), self.features_table, self.month_select,
                       width=520),
             pn.Column(self.drift_title, self.drift_chart, sizing_mode="stretch_width")]
+
+    def _build_outcomes(self) -> None:
+        gov, lang = self.state.governance, self.state.param.language
+        self.rates_chart = pn.pane.HoloViews(self._streamed(self._rates_plot),
+                                             sizing_mode="stretch_width", css_classes=["rates-chart"],
+                                             linked_axes=False, loading=gov.param.loading)
+        self.estimate_note = pn.pane.HTML(pn.bind(lambda l: f'<p class="note">{html.escape(t("estimate_note", l))}</p>',
+                                                  lang), stylesheets=[CARD_CSS], sizing_mode="stretch_width")
+        # the table of months: nothing to show before the figures arrive, drawn then
+        self.months_area = pn.Column(sizing_mode="stretch_width", css_classes=["months-area"])
+        if gov.months:
+            self._build_months_table()
+
+    def _build_months_table(self) -> None:
+        gov, lang = self.state.governance, self.state.param.language
+        self.months_table = pn.widgets.Tabulator(
+            pn.bind(months_frame, gov.param.months, lang, self.labels), show_index=False, disabled=True,
+            sortable=False, selectable=False, pagination="local", page_size=12, layout="fit_data_stretch",
+            sizing_mode="stretch_width", css_classes=["months-table"], stylesheets=[TABLE_CSS])
         self.months_area.objects = [self.months_table]
 
     def _build_performance(self) -> None:
@@ -386,16 +399,21 @@ class GovernanceView(pn.viewable.Viewer):
 
     # -------------------------------------------------------------- choices
     def _months_loaded(self, *events):
-        """The months arrived: streamed into the three charts, the document's models recomputed once for all
-        (Panel's `hold(freeze=True)`: each chart's update would otherwise walk every model of the page again)."""
+        """The months arrived: streamed into the monthly charts drawn, the document's models recomputed once for all
+        (Panel's `hold(freeze=True)`: each chart's update would otherwise walk every model of the page again); the
+        parts that wait for them drawn."""
+        months = self.state.governance.months
         with pn.io.hold(freeze=True):
             self._send_months()
-            if self._drift_pipe is None:
-                if self.state.governance.months:
-                    self._build_when_loaded()
-            else:
-                self.month_select.param.update(options=self._month_options(),
-                                               value=self.state.governance.month or "")
+            if "drift" in self._built:
+                if self._drift_pipe is None:
+                    if months:
+                        self._build_distributions()
+                else:
+                    self.month_select.param.update(options=self._month_options(),
+                                                   value=self.state.governance.month or "")
+            if "outcomes" in self._built and self.months_table is None and months:
+                self._build_months_table()
 
     def _segments_loaded(self, *events):
         self.segment_select.param.update(options=self._segment_options(), value=self.state.governance.segment)
@@ -441,23 +459,11 @@ class GovernanceView(pn.viewable.Viewer):
     # -------------------------------------------------------------- plots (HoloViews elements of the frames above)
     # A series is named by its text key, shown in the legend in the language (`legend_labels`): a streamed chart
     # matches the series of a new frame to those drawn by name, so the names must not change with the language.
-    def _psi_plot(self, months, language):
-        """The score's PSI by month against the alert line (HoloViews elements built directly: lighter to draw than
-        hvplot's, which add their own options and hover columns)."""
-        # before the figures arrive, one blank month: the axis is one of months from the first frame on
-        line = hv.Curve(([m.month for m in months] or [""], [m.score_psi for m in months] or [math.nan]),
-                        hv.Dimension("month", label=t("month", language)), hv.Dimension("psi", label="PSI"),
-                        label="score_series").opts(color=REPAID, responsive=True, height=CHART_HEIGHT,
-                                                                 xrotation=45, framewise=True, **TOOLS)
-        alert = hv.HLine(PSI_ALERT, label="psi_alert").opts(color=REFUSED, line_dash="dashed", line_width=2)
-        return (line * alert).opts(legend_position="top_left", responsive=True, legend_labels=_legend(
-                                       ("score_series", "psi_alert"), language),
-                                   title=t("psi_chart", language, limit=fmt_number(PSI_ALERT, language, 1)))
-
     def _psi_heatmap(self, months, language):
-        """Each monitored feature's PSI by month, coloured by band: stable, moderate (>= 0.1), drift (>= 0.2)."""
+        """The score's and each monitored feature's PSI by month, coloured by band: stable, moderate (>= 0.1), drift
+        (>= 0.2: an alert)."""
         frame = psi_frame(months, language, self.labels)
-        top = max([PSI_ALERT * 2, *frame["psi"]])
+        top = max([PSI_ALERT * 2, *frame["psi"].dropna()])
         if frame.empty:   # one blank cell: axes of months and features from the first frame on
             frame = pd.DataFrame({"month": [""], "feature": [""], "psi": [math.nan]})
         return hv.HeatMap(frame, [hv.Dimension("month", label=t("month", language)), "feature"],
@@ -536,15 +542,17 @@ class GovernanceView(pn.viewable.Viewer):
         return pn.Column(section_title("fairness", lang), self.fairness_help, self.fairness_summary,
                          self.fairness_table, sizing_mode="stretch_width", css_classes=["fairness-panel"])
 
-    def monitoring_panel(self) -> pn.Column:
-        self._once("monitoring")
+    def drift_panel(self) -> pn.Column:
+        self._once("drift")
         lang = self.state.param.language
-        return pn.Column(section_title("monitoring", lang),
-                         pn.Row(self.psi_chart, self.rates_chart, sizing_mode="stretch_width"),
-                         self.psi_heatmap,
-                         self.estimate_note,
-                         self.drift_area,
-                         self.months_area, sizing_mode="stretch_width", css_classes=["monitoring-panel"])
+        return pn.Column(section_title("drift_panel", lang), self.psi_heatmap, self.drift_area,
+                         sizing_mode="stretch_width", css_classes=["drift-panel"])
+
+    def outcomes_panel(self) -> pn.Column:
+        self._once("outcomes")
+        lang = self.state.param.language
+        return pn.Column(section_title("outcomes_panel", lang), self.rates_chart, self.estimate_note,
+                         self.months_area, sizing_mode="stretch_width", css_classes=["outcomes-panel"])
 
     def performance_panel(self) -> pn.Column:
         self._once("performance")
@@ -554,11 +562,14 @@ class GovernanceView(pn.viewable.Viewer):
                          pn.Row(self.roc_chart, self.pr_chart, self.reliability_chart, sizing_mode="stretch_width"),
                          self.confusion, sizing_mode="stretch_width", css_classes=["performance-panel"])
 
+    PANELS = ("fairness", "drift", "outcomes", "performance")
+
     def panel(self, name: str) -> pn.Column:
-        """One of the three panels by name: "fairness", "monitoring" or "performance"."""
-        return {"fairness": self.fairness_panel, "monitoring": self.monitoring_panel,
-                "performance": self.performance_panel}[name]()
+        """One of the panels by name (`PANELS`): "fairness", "drift", "outcomes" or "performance"."""
+        if name not in self.PANELS:
+            raise ValueError(f"no analyst panel {name!r}: one of {', '.join(self.PANELS)}")
+        return getattr(self, f"{name}_panel")()
 
     def __panel__(self):
-        return pn.Column(self.notice, self.fairness_panel(), self.monitoring_panel(), self.performance_panel(),
-                         sizing_mode="stretch_width", css_classes=["governance"])
+        return pn.Column(self.notice, *(self.panel(name) for name in self.PANELS), sizing_mode="stretch_width",
+                         css_classes=["governance"])

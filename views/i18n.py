@@ -255,18 +255,18 @@ TEXTS: dict[str, tuple[str, str]] = {  # key -> (French, English)
     "fair_alert": ("ALERTE {metric} : {value} (limite {limit})", "ALERT {metric}: {value} (limit {limit})"),
     "fair_ok": ("Dans les limites", "Within the limits"),
     "fair_small": ("Trop petits pour être comparés : {groups}", "Too small to be compared: {groups}"),
-    "monitoring": ("Suivi mensuel du modèle", "Monthly monitoring of the model"),
-    "psi_chart": ("Dérive du score par mois de demande (PSI ; alerte à {limit})",
-                  "Score drift by month of application (PSI; alert at {limit})"),
-    "psi_heatmap": ("Dérive des variables suivies par mois (PSI : vert stable, jaune ≥ 0,1, rouge ≥ 0,2 : alerte)",
-                    "Drift of the monitored features by month (PSI: green stable, yellow >= 0.1, red >= 0.2: alert)"),
+    "drift_panel": ("Dérive du score et des variables par mois", "Drift of the score and the features by month"),
+    "outcomes_panel": ("Résultats et erreurs par mois de décision", "Outcomes and errors by month of decision"),
+    "psi_heatmap": ("Dérive du score et des variables suivies par mois de demande (PSI : vert stable, jaune ≥ 0,1, "
+                    "rouge ≥ 0,2 : alerte)",
+                    "Drift of the score and the monitored features by month of application (PSI: green stable, "
+                    "yellow >= 0.1, red >= 0.2: alert)"),
     "outcomes_chart": ("Défauts, erreurs et AUC par mois", "Defaults, errors and AUC by month"),
     "estimate_note": ("Les taux « estimés » viennent des probabilités du modèle, avant que les remboursements ne "
                       "soient connus : une estimation (exacte si le modèle est calibré), pas une mesure.",
                       "The “estimated” rates come from the model's own probabilities, before the repayments are "
                       "known: an estimate (exact if the model is calibrated), not a measurement."),
     "month": ("Mois", "Month"),
-    "psi_alert": ("Seuil d'alerte", "Alert threshold"),
     "score_series": ("Score", "Score"),
     "rate_axis": ("Taux", "Rate"),
     "observed_default": ("Défaut observé", "Observed default rate"),
@@ -318,6 +318,15 @@ TEXTS: dict[str, tuple[str, str]] = {  # key -> (French, English)
     "cm_cost": ("Coût d'un défaut accepté : {missed} ; d'un bon client refusé : {refused}. Coût moyen par "
                 "dossier : {cost}.", "Cost of a missed default: {missed}; of a good client refused: {refused}. "
                 "Mean cost per application: {cost}."),
+    # the analysts' sections, one shown at a time (views/sections.py): the titles of the bar's buttons
+    "section_audit": ("Journal d'audit", "Audit trail"),
+    "section_fairness": ("Équité", "Fairness"),
+    "section_drift": ("Dérive", "Drift"),
+    "section_outcomes": ("Résultats", "Outcomes"),
+    "section_performance": ("Performance", "Performance"),
+    "section_policy": ("Politique de seuil", "Threshold policy"),
+    "section_versions": ("Versions du modèle", "Model versions"),
+    "sections_label": ("Vue d'analyste", "Analyst view"),
     # the threshold policy (analysts, views/policy.py)
     "policy": ("Politique de seuil", "Threshold policy"),
     "policy_help": ("Simulation sur les {n} demandes historiques (probabilités hors échantillon) : ce que chaque seuil "
@@ -332,6 +341,9 @@ TEXTS: dict[str, tuple[str, str]] = {  # key -> (French, English)
     "policy_cost_missed": ("Coût d'un défaut accepté", "Cost of a missed default"),
     "policy_cost_refused": ("Coût d'un bon client refusé", "Cost of a refused good client"),
     "policy_target": ("Taux d'acceptation visé (0-1)", "Target acceptance rate (0-1)"),
+    "policy_chart_rates": ("Taux", "Rates"),
+    "policy_chart_loss": ("Perte attendue", "Expected loss"),
+    "policy_chart_fairness": ("Équité", "Fairness"),
     "policy_curves": ("Taux selon le seuil", "Rates by threshold"),
     "policy_loss_chart": ("Perte attendue par demande selon le seuil", "Expected loss per application by threshold"),
     "policy_fairness_chart": ("Équité selon le seuil", "Fairness by threshold"),

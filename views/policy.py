@@ -5,7 +5,8 @@ the two compared in a table, the proposed one adopted with a reason, and the his
 Display only: every number comes from `PolicyState` (the service's `threshold_simulation` and
 `threshold_history`). Tables get plain text; HTML panes escape every value. The charts are `hv.DynamicMap`s fed
 by a `streams.Pipe`: a new simulation (about 50 thresholds) is streamed into the figures, which are not drawn again
-(redrawing the three cost ~0.8 s of the server's time at each input, streaming a fraction of it).
+(redrawing the three cost ~0.8 s of the server's time at each input, streaming a fraction of it). One chart is
+shown at a time (rates, expected loss, fairness: `views.sections.Sections`), each drawn the first time it is chosen.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from scoring.contracts import ThresholdChange, ThresholdSimulation
 from .charts import ACCEPTED, DEFAULTED, POPULATION, REFUSED, REPAID
 from .common import CARD_CSS, TABLE_CSS, notice_alert, section_title
 from .i18n import TEXTS, fmt_number, fmt_percent, t
+from .sections import Sections
 from .state import DashboardState, PolicyState
 
 CHART_HEIGHT = 280
@@ -163,6 +165,11 @@ class PolicyView(pn.viewable.Viewer):
                                                 sizing_mode="stretch_width", css_classes=["policy-fairness-chart"],
                                                 linked_axes=False)
         policy.param.watch(self._send, ["simulation"])
+        # one chart at a time, each drawn when first chosen: the three drawn together cost ~330 ms of the server's
+        # time (13 curves), over the panel's budget (issue 13: 300 ms)
+        self.charts = Sections({"rates": lambda: self.rates_chart, "loss": lambda: self.loss_chart,
+                                "fairness": lambda: self.fairness_chart}, state=self.state, prefix="policy_chart_",
+                               css="policy-charts")
         self.comparison = pn.pane.HTML(pn.bind(lambda _, l: comparison_html(policy, l), policy.param.simulation, lang),
                                        stylesheets=[POLICY_CSS], css_classes=["policy-comparison-pane"])
         self.reason = pn.widgets.TextAreaInput.from_param(policy.param.reason, label=t("policy_reason", language),
@@ -267,8 +274,7 @@ class PolicyView(pn.viewable.Viewer):
             self.title, self.help,
             pn.Row(self.mode, self.cost_missed, self.cost_refused, self.target),
             self.notice, self.marks_legend,
-            pn.Row(self.rates_chart, self.loss_chart, sizing_mode="stretch_width"),
-            self.fairness_chart, self.comparison,
+            self.charts, self.comparison,
             pn.Row(self.reason, self.adopt, sizing_mode="stretch_width"),
             self.history_title, self.history_empty, self.history,
             sizing_mode="stretch_width", css_classes=["policy-panel"])
