@@ -36,3 +36,9 @@ def log_in(page, server, role: str = "analyst") -> str:
     page.locator("input[name=password]").press("Enter")
     page.wait_for_url(re.compile(r"/dashboard"))
     return user
+
+
+def open_section(page, title: str, bar: str = ".analyst-sections"):
+    """Click the button `title` of a bar of sections (`views.sections`: the analysts' sections, or a panel's charts
+    with `bar=".policy-charts"`)."""
+    page.locator(bar).get_by_role("button", name=title, exact=True).click()

@@ -12,7 +12,7 @@ from playwright.sync_api import expect
 from dashboard_server import DashboardServer
 from scoring.credentials import ensure_secrets
 from views.i18n import feature_label, fmt_number, labels_for
-from page_checks import log_in, watched
+from page_checks import log_in, open_section, watched
 
 pytestmark = pytest.mark.browser
 
@@ -36,12 +36,21 @@ def page(page, request):
 def test_an_analyst_sees_fairness_and_drift_and_a_features_two_distributions(page, secured, service):
     log_in(page, secured, "analyst")
 
+    expect(page.locator(".audit-panel")).to_be_visible(timeout=30_000)      # the first section
+    assert page.locator(".fairness-table").count() == 0                    # the others drawn when chosen
+    open_section(page, "Équité")
     fairness = page.locator(".fairness-table")
     expect(fairness).to_contain_text("Genre", timeout=30_000)
     expect(fairness).to_contain_text("Nouvelles demandes")
     expect(page.locator(".fairness-card").first).to_contain_text("Ratio d'impact disparate")
-    expect(page.locator(".psi-chart canvas").first).to_be_visible()
+    expect(page.locator(".audit-panel")).to_be_hidden()
+    page.wait_for_function("() => window.location.search.includes('section=fairness')")   # a link to share
+    open_section(page, "Résultats")
     expect(page.locator(".months-table")).to_contain_text(service.monitoring()[-1].month)
+    expect(page.locator(".rates-chart canvas").first).to_be_visible()
+
+    open_section(page, "Dérive")
+    expect(page.locator(".psi-heatmap canvas").first).to_be_visible()
 
     labels = labels_for(service)
     months = service.monitoring()
@@ -55,6 +64,7 @@ def test_an_analyst_sees_fairness_and_drift_and_a_features_two_distributions(pag
     drift = service.feature_drift(chosen)
     assert drift.reference_applications > 0 and drift.current_applications > 0
     expect(page.locator(".drift-chart")).to_be_visible()
+    open_section(page, "Performance")
     page.locator(".perf-segment select").select_option(label="Tranche d'âge")
     youngest = next(f for f in service.performance() if f.segment == "age")      # the first band shown
     expect(page.locator(".perf-summary-pane")).to_contain_text(f"{fmt_number(youngest.applications, 'fr')} dossiers, "

@@ -235,12 +235,13 @@ def test_the_english_switch_relabels_and_reformats(dashboard, server, service, c
     expect_client(dashboard, client_id)
     # the switch once every panel has drawn (the analysts' charts arrive last): switching while Bokeh still draws
     # a chart that the switch replaces raises a JavaScript error in Bokeh (see the closing notes)
-    expect(dashboard.locator(".psi-chart canvas").first).to_be_visible()
+    expect(dashboard.locator(".audit-panel")).to_be_visible()
     expect(dashboard.locator(".reasons-pane li").first).to_be_visible()
     dashboard.locator(".language-switch").get_by_text("EN", exact=True).click()
     expect(dashboard.locator(".decision-badge")).to_have_text("Refused")
     expect(dashboard.locator(".probability")).to_have_text(fmt_percent(scorer_probability(service, client_id), "en"))
     expect(dashboard.get_by_text("Why this score?")).to_be_visible()
+    expect(dashboard.locator(".analyst-sections")).to_contain_text("Audit trail")   # the analysts' bar too
     dashboard.wait_for_function("() => window.location.search.includes('lang=en')")
 
 

@@ -12,6 +12,7 @@ import pytest
 from playwright.sync_api import expect
 
 from dashboard_server import DashboardServer
+from page_checks import open_section
 from scoring.client import HttpScoringService
 from scoring.contracts import ClientQuery
 from views.i18n import fmt_number, fmt_percent
@@ -58,6 +59,7 @@ def test_an_api_outage_shows_a_message_and_the_page_recovers(page, dashboard_ove
     expect(page.locator(".client-id")).to_have_text(str(first))
     box = page.locator(".client-id-input input")
     # every panel loaded before the outage (the analysts' figures arrive last): the outage hits the client switch
+    open_section(page, "Équité")
     expect(page.locator(".fairness-card").first).to_be_visible()
     expect(page.locator(".reasons-pane li").first).to_be_visible()
 

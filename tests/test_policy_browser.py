@@ -14,7 +14,7 @@ from dashboard_server import DashboardServer
 from scoring.config import Workdir
 from scoring.credentials import ensure_secrets
 from views.i18n import fmt_number
-from page_checks import log_in, watched
+from page_checks import log_in, open_section, watched
 
 pytestmark = pytest.mark.browser
 
@@ -46,13 +46,16 @@ def page(page, request):
 
 def test_an_analyst_sets_a_target_acceptance_and_adopts_its_threshold_with_a_reason(page, secured):
     user = log_in(page, secured, "analyst")
+    open_section(page, "Politique de seuil")
 
     panel = page.locator(".policy-panel")
     served = secured.service.threshold_simulation()
     expect(panel.locator(".policy-comparison-pane")).to_contain_text(
         f"Seuil servi ({fmt_number(served.current_threshold, 'fr', 4)})", timeout=30_000)
     expect(panel.locator(".policy-rates-chart canvas").first).to_be_visible()
+    open_section(page, "Équité", bar=".policy-charts")                     # one chart at a time
     expect(panel.locator(".policy-fairness-chart canvas").first).to_be_visible()
+    expect(panel.locator(".policy-rates-chart")).to_be_hidden()
     expect(panel.locator(".policy-history-empty")).to_contain_text("Aucun seuil adopté")
 
     panel.locator(".policy-mode").get_by_text("un taux d'acceptation visé").click()

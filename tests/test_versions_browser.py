@@ -18,7 +18,7 @@ from scoring.credentials import ensure_secrets
 from scoring.model import CostWeights
 from scoring.registry import Registry
 from scoring.serving import ReloadingService
-from page_checks import log_in, watched
+from page_checks import log_in, open_section, watched
 
 pytestmark = pytest.mark.browser
 
@@ -52,6 +52,7 @@ def page(page, request):
 def test_an_analyst_compares_two_versions_and_serves_the_other_with_a_reason(page, secured, two_versions):
     wd, first, second = two_versions
     user = log_in(page, secured, "analyst")
+    open_section(page, "Versions du modèle")
 
     table = page.locator(".versions-table")
     served_row = table.locator(".tabulator-row", has_text="● servie")
