@@ -3,11 +3,16 @@
     python -m bench.bench_analyst [--workdir DIR] [--sessions N] [--clicks N] [--profile PANEL|CLICK]
 
 In process, the figures already warm (`start_governance` run to its end, as a server does at start). For each of
-`--sessions` new sessions and each panel (fairness, monitoring, performance, then the whole view): an analyst's
-state and `GovernanceView` (its audited service calls, the model card), the panel added to its own Bokeh
-document as a served page's is (Panel objects and Bokeh models, HoloViews plots included); as served, the state
-fetches its figures on the next tick (after the page shows), so that tick is timed too ("its figures arrive").
-Then, in one session with the whole view in a document: a feature chosen in the drift table, a month chosen, a
+`--sessions` new sessions:
+- the analyst's page as served (`DashboardApp.template()`: the portfolio, the bar of sections and the first
+  section, the audit trail), then the tick its figures arrive on; then each section opened from the bar (in an
+  order that turns with each session: the page holds more or fewer sections already drawn), as the click's
+  callback runs it. This is what an analyst waits for.
+- each governance panel (fairness, drift, outcomes, performance) alone: an analyst's state and `GovernanceView`
+  (its audited service calls, the model card), the panel added to its own Bokeh document (Panel objects and Bokeh
+  models, HoloViews plots included) before its figures arrive (a link naming the section: `?section=drift`), then
+  the tick they arrive on ("its figures arrive").
+Then, in one session with the four panels in a document: a feature chosen in the drift table, a month chosen, a
 performance segment chosen, the language switched; each run as a session's callback (the document current, its
 events held) and covering every view callback and Bokeh model update.
 Each time is given as wall time and as the CPU time of the thread: the machine these ran on is shared (2 cores,
@@ -35,7 +40,7 @@ from bench.common import Row, p50, p95, print_table
 from scoring.config import Workdir
 
 TARGET_MS = 300
-PANELS = ("fairness", "monitoring", "performance")
+PANELS = ("fairness", "drift", "outcomes", "performance")    # views.governance.GovernanceView.PANELS
 
 
 def _session(service, log, schedule=None):
@@ -101,9 +106,9 @@ def first_draws(service, log, sessions: int) -> list[Row]:
     from bokeh.document import Document
 
     clocks = {(p, step): Clock() for p in PANELS for step in ("draw", "load")}
-    whole, whole_load, models = Clock(), Clock(), {}
+    models = {}
     for i in range(sessions + 3):                     # the first three warm the imports and caches up
-        for panel in [*PANELS, "all"]:
+        for panel in PANELS:
             # the sessions before are never closed here (a server closes them): collected between the draws
             gc.collect()
             loads = []
@@ -111,14 +116,8 @@ def first_draws(service, log, sessions: int) -> list[Row]:
             def new_session(panel=panel):
                 """A session's state and view (the figures to fetch on the next tick), the panel drawn."""
                 state, view = _session(service, log, schedule=loads.append)
-                if panel == "all":
-                    return pn.panel(view).server_doc(Document())
                 return _draw(view, panel)
 
-            if panel == "all":
-                document = whole(new_session)
-                whole_load(lambda: _in_session(document, loads.pop()))
-                continue
             document = clocks[panel, "draw"](new_session)
             clocks[panel, "load"](lambda: _in_session(document, loads.pop()))
             models[panel] = len(document.models)
@@ -138,13 +137,46 @@ def first_draws(service, log, sessions: int) -> list[Row]:
         rows += draw.rows(f"{panel}: first draw ({models[panel]} Bokeh models)",
                           note=f"{p95(draw.wall) / p95(chart.wall):.1f} x one chart")
         rows += load.rows(f"{panel}: its figures arrive (next tick)")
-    rows += whole.drop(3).rows("whole analyst view: first draw", target=False)
-    rows += whole_load.drop(3).rows("whole analyst view: the figures arrive", target=False)
+    return rows
+
+
+def sections_opened(service, log, sessions: int) -> list[Row]:
+    """The analyst's page as served, its figures arriving, then each section opened from the bar."""
+    from bokeh.document import Document
+
+    from scoring.backends import session_service
+    from views.app import DashboardApp
+    from views.state import DashboardState
+
+    page, figures, opened, keys = Clock(), Clock(), {}, []
+    for i in range(sessions + 3):                     # the first three warm the imports and caches up
+        gc.collect()
+        loads = []
+
+        def new_page():
+            state = DashboardState(session_service(service, "bench", log), role="analyst", language="fr",
+                                   schedule=loads.append)
+            app = DashboardApp(state=state)
+            return app, app.template().server_doc(Document())
+
+        app, document = page(new_page)
+        figures(lambda: _in_session(document, lambda: [load() for load in loads]))
+        keys = app.sections.keys
+        others = keys[1:]
+        for key in others[i % len(others):] + others[:i % len(others)]:
+            gc.collect()
+            opened.setdefault(key, Clock())(lambda: _in_session(document, lambda: app.sections.param.update(
+                active=key)))
+    rows = [*page.drop(3).rows(f"analyst page: first draw (the bar and the {keys[0]} section)"),
+            *figures.drop(3).rows("analyst page: its figures arrive (next tick)")]
+    for key in keys[1:]:
+        rows += opened[key].drop(3).rows(f"section opened from the bar: {key}")
     return rows
 
 
 def clicks(service, log, n: int) -> list[Row]:
-    """In one session with the whole view in a document: each click's view callbacks and Bokeh model updates."""
+    """In one session with the four governance panels in a document: each click's view callbacks and Bokeh model
+    updates."""
     import panel as pn
     from bokeh.document import Document
 
@@ -189,7 +221,7 @@ def clicks(service, log, n: int) -> list[Row]:
 
 def policy(service, log, sessions: int, n: int) -> list[Row]:
     """The threshold policy panel (`views.policy`): its first draw in a new session's document (its simulation
-    fetched then: cached by the service), then, in one session, new costs or a target acceptance typed (a new
+    fetched then: cached by the service) and its two other charts chosen, then, in one session, new costs or a target acceptance typed (a new
     simulation streamed into the three charts, the table and the legend redrawn)."""
     import panel as pn
     from bokeh.document import Document
@@ -204,10 +236,12 @@ def policy(service, log, sessions: int, n: int) -> list[Row]:
         view = PolicyView(state=state)
         return view, pn.panel(view).server_doc(Document())
 
-    draw = Clock()
+    draw, charts = Clock(), {"loss": Clock(), "fairness": Clock()}
     for _ in range(sessions + 3):
         gc.collect()
-        draw(new_view)
+        view, document = draw(new_view)
+        for key, clock in charts.items():            # the other charts, each drawn when first chosen
+            clock(lambda: _in_session(document, lambda: view.charts.param.update(active=key)))
     view, document = new_view()
     inputs = [{"mode": "costs", "cost_missed_default": 2.0 + 0.37 * i} for i in range(n + 3)]
     inputs += [{"mode": "target", "target_acceptance": 0.45 + 0.011 * i} for i in range(n + 3)]
@@ -215,7 +249,9 @@ def policy(service, log, sessions: int, n: int) -> list[Row]:
     for i, values in enumerate(inputs):
         typed(lambda: _in_session(document, lambda: view.policy.param.update(**values)))
         call(lambda: view.state.service.threshold_simulation(cost_missed_default=1.5 + 0.29 * i))
-    return [*draw.drop(3).rows("threshold policy: first draw"),
+    return [*draw.drop(3).rows("threshold policy: first draw (the rates chart)"),
+            *charts["loss"].drop(3).rows("threshold policy: expected-loss chart chosen"),
+            *charts["fairness"].drop(3).rows("threshold policy: fairness chart chosen"),
             *typed.drop(3).rows("threshold policy: costs or target typed",
                                 note=f"audited simulation alone p95 {p95(call.drop(3).wall):.1f} ms")]
 
@@ -289,6 +325,7 @@ def main(argv=None) -> int:
         rows = [Row(f"service load ({service.portfolio().n_applications:,} applications)", load_s, "s"),
                 Row("analyst figures warm-up (start_governance)", warm_s, "s")]
         rows += monthly(service)
+        rows += sections_opened(service, log, args.sessions)
         rows += first_draws(service, log, args.sessions)
         rows += clicks(service, log, args.clicks)
         rows += policy(service, log, args.sessions, args.clicks)

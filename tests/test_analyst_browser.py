@@ -12,7 +12,7 @@ from playwright.sync_api import expect
 from dashboard_server import DashboardServer
 from scoring.credentials import ensure_secrets
 from views.i18n import feature_label, fmt_number, labels_for
-from page_checks import log_in, open_section, watched
+from page_checks import ARTIFACTS, log_in, open_section, watched
 
 pytestmark = pytest.mark.browser
 
@@ -64,6 +64,7 @@ def test_an_analyst_sees_fairness_and_drift_and_a_features_two_distributions(pag
     drift = service.feature_drift(chosen)
     assert drift.reference_applications > 0 and drift.current_applications > 0
     expect(page.locator(".drift-chart")).to_be_visible()
+    page.screenshot(path=str(ARTIFACTS / "analyst_drift_section.png"), full_page=True)   # for a look
     open_section(page, "Performance")
     page.locator(".perf-segment select").select_option(label="Tranche d'âge")
     youngest = next(f for f in service.performance() if f.segment == "age")      # the first band shown

@@ -134,7 +134,7 @@ def test_the_drift_heat_map_has_the_scores_row_on_top_and_the_distribution_two_s
     frame = psi_frame(months, "fr", view.labels)
     score = frame[frame["feature"] == "Score"]
     assert list(score["psi"]) == pytest.approx([m.score_psi for m in months])
-    mapper = next(r.glyph.fill_color["transform"] for r in heatmap.renderers if hasattr(r, "glyph"))
+    mapper = next(r.glyph.color_mapper for r in heatmap.renderers if hasattr(r, "glyph"))   # one image of cells
     colour = lambda psi: mapper.palette[int((psi - mapper.low) / (mapper.high - mapper.low) * len(mapper.palette))]  # noqa: E731
     assert [colour(v).lower() for v in (0.05, PSI_MODERATE + 0.01, PSI_ALERT + 0.01)] == PSI_COLORS   # the bands
     drift = app.state.governance.drift

@@ -25,6 +25,7 @@ import html
 import math
 
 import holoviews as hv
+import numpy as np
 import pandas as pd
 import panel as pn
 import param
@@ -165,15 +166,23 @@ def features_frame(months: list[MonthFigures], language: str, labels: LabelDicti
                         dtype=object)
 
 
+def psi_grid(months: list[MonthFigures], language: str, labels: LabelDictionary):
+    """(months, rows, psi): the score's PSI by month and each monitored feature's, `psi[row][month]`, the rows
+    listed bottom first as the heat map's axis reads them: the score on top, then the feature drifting most last
+    month. Given to the heat map as a grid: HoloViews then draws it without grouping a long frame by cell (which
+    cost ~40 ms a draw)."""
+    features = list(reversed(features_by_last_psi(months)))
+    rows = [feature_label(labels, f, language) for f in features] + [t("score_series", language)]
+    psi = [[m.feature_psi.get(f, 0.0) for m in months] for f in features]
+    psi.append([math.nan if m.score_psi is None else m.score_psi for m in months])
+    return [m.month for m in months], rows, np.array(psi, dtype=float).reshape(len(rows), len(months))
+
+
 def psi_frame(months: list[MonthFigures], language: str, labels: LabelDictionary) -> pd.DataFrame:
-    """Long frame (month, feature, psi): the score's PSI by month and each monitored feature's, the score on top,
-    then the feature drifting most last month (a heat map: one glyph for every row and month, where a line per
-    feature costs ~60 ms to draw). The rows are listed bottom first, as the heat map's axis reads them."""
-    rows = [(m.month, feature_label(labels, f, language), m.feature_psi.get(f, 0.0))
-            for f in reversed(features_by_last_psi(months)) for m in months]
-    score = t("score_series", language)
-    rows += [(m.month, score, m.score_psi if m.score_psi is not None else math.nan) for m in months]
-    return pd.DataFrame(rows, columns=["month", "feature", "psi"])
+    """`psi_grid` as a long frame (month, feature, psi), bottom row first."""
+    columns, rows, psi = psi_grid(months, language, labels)
+    return pd.DataFrame([(m, r, psi[i, j]) for i, r in enumerate(rows) for j, m in enumerate(columns)],
+                        columns=["month", "feature", "psi"])
 
 
 # the rates by month: (text key, colour, the model's estimate rather than a measure)
@@ -462,11 +471,11 @@ class GovernanceView(pn.viewable.Viewer):
     def _psi_heatmap(self, months, language):
         """The score's and each monitored feature's PSI by month, coloured by band: stable, moderate (>= 0.1), drift
         (>= 0.2: an alert)."""
-        frame = psi_frame(months, language, self.labels)
-        top = max([PSI_ALERT * 2, *frame["psi"].dropna()])
-        if frame.empty:   # one blank cell: axes of months and features from the first frame on
-            frame = pd.DataFrame({"month": [""], "feature": [""], "psi": [math.nan]})
-        return hv.HeatMap(frame, [hv.Dimension("month", label=t("month", language)), "feature"],
+        columns, rows, psi = psi_grid(months, language, self.labels)
+        top = max(PSI_ALERT * 2, float(np.nanmax(psi, initial=0.0)))
+        if not columns:   # one blank cell: axes of months and features from the first frame on
+            columns, rows, psi = [""], [""], np.full((1, 1), math.nan)
+        return hv.HeatMap((columns, rows, psi), [hv.Dimension("month", label=t("month", language)), "feature"],
                           hv.Dimension("psi", label="PSI")).opts(
             responsive=True, height=CHART_HEIGHT + 60, xrotation=45, ylabel="", colorbar=True,
             title=t("psi_heatmap", language),

@@ -69,7 +69,7 @@ class Sections(pn.viewable.Viewer):
         if key not in self._builders:
             self.active = next(iter(self._builders))     # calls this again
             return
-        with pn.io.hold():
+        with pn.io.hold(freeze=True):
             if key not in self._views:
                 view = pn.Column(self._builders[key](), sizing_mode="stretch_width",
                                  css_classes=[f"{self.css}-{key}"])
