@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import html
 import math
+import warnings
 
 import holoviews as hv
 import numpy as np
@@ -37,6 +38,9 @@ from .charts import ACCEPTED, DEFAULTED, POPULATION, REFUSED, REPAID
 from .common import CARD_CSS, TABLE_CSS, notice_alert, section_title
 from .i18n import TEXTS, LabelDictionary, card_labels, feature_label, fmt_number, fmt_percent, t
 from .state import DashboardState, features_by_last_psi
+
+# the heat map's one blank cell before the figures arrive (NaN: no colour) makes HoloViews' range of the grid warn
+warnings.filterwarnings("ignore", "All-NaN slice encountered", RuntimeWarning, "holoviews.core.data.grid")
 
 PSI_ALERT = 0.2              # the PSI past which a feature drifts (scoring.monitoring.PSI_DRIFT; alerts drawn at it)
 PSI_MODERATE = 0.1
