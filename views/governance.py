@@ -14,9 +14,12 @@ figures arriving after the page shows (`GovernanceState` loads on the next tick)
 chosen update the charts drawn (empty) at first instead of drawing them again; a feature's distributions (empty
 until then) are drawn when the figures arrive; several charts updated together recompute the document's models once
 (`pn.io.hold(freeze=True)`). A language switch is streamed too: HoloViews relabels a chart's title, axes and
-legend in place (an overlay keeps its series, matched in order, and their styles): no chart is replaced. (Switching
-while the page still draws still raised Bokeh's "Cannot read properties of null (reading 'firstChild')" in a
-browser check on 2026-11-29: something else on the analysts' page is replaced; tests still switch once it drew.)
+legend in place (an overlay keeps its series, matched in order, and their styles): no chart is replaced.
+
+Known defect (Panel 1.9.4): a language switch within ~300 ms of a section's first draw (before Chromium has built
+its tables) raises "Cannot read properties of null (reading 'firstChild')" in Tabulator's `setColumns`, called by
+Panel's Tabulator view for the translated column titles on a table not yet built (stack traced 2026-11-29; a switch
+300 ms later, or once the section drew, raises nothing). The tests switch once the section drew.
 """
 
 from __future__ import annotations
