@@ -234,13 +234,36 @@ def served_threshold(workdir: Workdir, version: str, built: float) -> tuple[floa
 
 
 @contextmanager
-def _exclusive(workdir: Workdir) -> Iterator[None]:
-    """One adoption at a time, across the processes serving this work directory (API workers, dashboard)."""
+def exclusive(workdir: Workdir) -> Iterator[None]:
+    """One change of what is served at a time (a threshold adopted, a model version activated: both rewrite the
+    store's decisions), across the processes serving this work directory (API workers, dashboard)."""
     lock_path = workdir.model / ".policy.lock"
     with _lock, open(lock_path, "a") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
         try:
             yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+@contextmanager
+def settled(workdir: Workdir) -> Iterator[bool]:
+    """Whether no change of what is served (`exclusive`) is under way, in any process; while True, none starts.
+    A server opening the artefacts again (`scoring.serving`) holds it: it never opens a change half-made (an
+    adoption's new decisions before its policy line, an activation's new card before its store)."""
+    try:
+        handle = open(workdir.model / ".policy.lock", "a")
+    except OSError:     # a read-only volume: no change is made from here either
+        yield True
+        return
+    with handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            yield False
+            return
+        try:
+            yield True
         finally:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
@@ -266,7 +289,7 @@ def adopt(workdir: Workdir, threshold: float, reason: str, user: str, cost_misse
                              "refused_good_client": cost_refused_good or 1.0})
         origin.update(cost_missed_default=None if cost_missed_default is None else costs.missed_default,
                       cost_refused_good=None if cost_refused_good is None else costs.refused_good_client)
-    with _exclusive(workdir.require_built()):
+    with exclusive(workdir.require_built()):
         card = json.loads(workdir.card_path.read_text())
         previous, _ = served_threshold(workdir, card["version"], float(card["threshold"]))
         if threshold == previous:

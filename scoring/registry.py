@@ -30,7 +30,7 @@ import pandas as pd
 from .config import Workdir
 from .contracts import REFUSED, ModelVersion, VersionComparison, decide
 from .errors import ModelError, RegistryError, UnknownVersionError
-from .policy import served_threshold
+from .policy import exclusive, served_threshold
 from .store import rewrite_decisions
 
 VERSIONS_DIR = "versions"
@@ -172,8 +172,10 @@ class Registry:
     # ----------------------------------------------------------------- serving another version
     def activate(self, version: str, user: str, reason: str) -> dict:
         """Serve `version` again: its models replace the served ones, the client files take its probabilities and
-        decisions (at the threshold an analyst adopted for it, `scoring.policy`, else its build's). Refused without a reason or a user, for an unknown version, or for one built on other data or
-        reading other features. Returns the history event."""
+        decisions (at the threshold an analyst adopted for it, `scoring.policy`, else its build's). Refused without
+        a reason or a user, for an unknown version, for one built on other data or reading other features, and for
+        the one served. Checked and done under `scoring.policy.exclusive`: one change of what is served at a time,
+        across processes. Returns the history event."""
         reason, user = (reason or "").strip(), (user or "").strip()
         if not reason:
             raise RegistryError("a reason is required to change the model version served")
@@ -183,6 +185,10 @@ class Registry:
             raise RegistryError("say who changes the model version served (--user)")
         source = self._version_dir(version)
         card = self.card(version)
+        with exclusive(self.workdir):     # with any other activation or adoption, in any process: checked, then done
+            return self._activate(version, source, card, user, reason)
+
+    def _activate(self, version: str, source: Path, card: dict, user: str, reason: str) -> dict:
         served = json.loads(self.workdir.card_path.read_text())
         if card["data_fingerprint"] != served["data_fingerprint"]:
             raise RegistryError(f"version {version} was built on other data ({card['data_fingerprint'][:12]}, the "

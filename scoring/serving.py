@@ -8,7 +8,8 @@ last: inode, mtime and size; ~40 µs) with the stamp it opened. When they differ
 `LocalScoringService` and swaps it in under a lock, then starts its background warm-up (`start_governance`); calls
 meanwhile keep the one they have (a call in flight finishes on the instance it started on). An open that fails
 (e.g. a build half-way through replacing its files) is logged and the old instance keeps serving; the open is tried
-again when the stamp changes again.
+again when the stamp changes again. No open starts while a change of what is served (an adoption, an activation:
+`scoring.policy.exclusive`) is under way in any process: the old instance serves until the change is whole.
 
 The old instance is freed when nothing holds it any more: its calls in flight and its warm-up thread (the
 engine's caches are its own, `scoring.service.CACHED_METHODS`, and go with it).
@@ -23,6 +24,7 @@ from typing import Any
 
 from .config import Workdir
 from .contracts import ScoringService
+from .policy import settled
 from .service import LocalScoringService
 
 log = logging.getLogger(__name__)
@@ -85,6 +87,11 @@ class ReloadingService:
         return self._current
 
     def _reload(self) -> None:
+        with settled(self.workdir) as ready:
+            if ready:   # else a change is under way (another process's): keep serving, look again next call
+                self._reload_settled()
+
+    def _reload_settled(self) -> None:
         stamp = artefacts_stamp(self._files)   # taken before opening: a change during the open is seen next call
         if stamp == self._stamp or stamp == self._failed:
             return

@@ -101,6 +101,36 @@ def test_the_cli_lists_compares_and_activates(two_versions, tmp_path, capsys):
     assert "unknown model version 'missing'" in capsys.readouterr().err
 
 
+def test_two_processes_activating_at_once_change_the_version_once(two_versions, tmp_path):
+    """Two analysts (two server processes) activate the same version while a third change of what is served (a
+    threshold adopted, here held by the test) is under way: both wait for it, then one activation is done and the
+    other is told the version is already served. The lock is across processes (`scoring.policy.exclusive`)."""
+    import subprocess
+    import sys
+    import time
+
+    from scoring.policy import exclusive
+
+    wd, first, second = two_versions
+    copy = Workdir(tmp_path / "copy")
+    shutil.copytree(wd.root, copy.root)
+    command = [sys.executable, "-m", "scoring", "activate", first, "--workdir", str(copy.root), "--user", "anne",
+               "--reason", "rollback"]
+    served = lambda: json.loads(copy.card_path.read_text())["version"]   # noqa: E731
+    with exclusive(copy):
+        runs = [subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                for _ in range(2)]
+        deadline = time.monotonic() + 6             # an activation alone takes ~3 s here: both would be done
+        while time.monotonic() < deadline:
+            assert served() == second and all(run.poll() is None for run in runs), "an activation did not wait"
+            time.sleep(0.2)
+    outcomes = sorted((run.wait(120), run.stderr.read()) for run in runs)
+    assert [code for code, _ in outcomes] == [0, 2], outcomes
+    assert f"now served (was {second})" in outcomes[0][1] and "already the one served" in outcomes[1][1]
+    events = [e for e in Registry(copy).history() if e["event"] == "activated"]
+    assert [(e["version"], e["previous"]) for e in events] == [(first, second)] and served() == first
+
+
 # ------------------------------------------------------------------ the same, through the service and the API
 TOKEN, ADVISOR = "registry-analyst-token", "registry-advisor-token"
 

@@ -89,6 +89,22 @@ def test_a_change_that_cannot_be_opened_keeps_the_old_model_until_the_next_chang
     assert service.model_versions()[0].version == second and not service.model_versions()[0].active
 
 
+def test_a_change_under_way_is_not_opened_until_it_is_whole(copy):
+    """An adoption rewrites the client files' decisions, then writes its policy line (under `exclusive`): a server
+    looking at the files in between keeps serving what it served, and opens the change once it is whole."""
+    from scoring.policy import adopt, exclusive
+
+    wd, first, second = copy
+    service = ReloadingService(wd, warm_up=False)
+    before = service.model_card()["threshold"]
+    with exclusive(wd):
+        wd.store_path.touch()                       # the files changed, the change not done yet
+        assert service.model_card()["threshold"] == before and service.generation == 0
+    assert service.model_card()["threshold"] == before and service.generation == 1   # opened once whole
+    change = adopt(wd, 0.3, reason="plan 2027", user="anne")
+    assert service.model_card()["threshold"] == change.threshold == 0.3 and service.generation == 2
+
+
 def test_the_api_command_follows_an_activation_without_a_restart(copy, tmp_path):
     """`python -m scoring api` itself (its service is `scoring.backends.local_service`, the reloading one)."""
     from api_server import ApiProcess
