@@ -251,11 +251,15 @@ def settled(workdir: Workdir) -> Iterator[bool]:
     """Whether no change of what is served (`exclusive`) is under way, in any process; while True, none starts.
     A server opening the artefacts again (`scoring.serving`) holds it: it never opens a change half-made (an
     adoption's new decisions before its policy line, an activation's new card before its store)."""
+    path = workdir.model / ".policy.lock"
     try:
-        handle = open(workdir.model / ".policy.lock", "a")
-    except OSError:     # a read-only volume: no change is made from here either
-        yield True
-        return
+        handle = open(path, "a")
+    except OSError:     # a read-only volume (changes made from elsewhere, e.g. the host): a shared lock reads it
+        try:
+            handle = open(path, "r")
+        except FileNotFoundError:   # no change was ever made under the lock (`exclusive` creates it first)
+            yield True
+            return
     with handle:
         try:
             fcntl.flock(handle, fcntl.LOCK_SH | fcntl.LOCK_NB)

@@ -71,3 +71,10 @@ def test_an_analyst_sees_fairness_and_drift_and_a_features_two_distributions(pag
     expect(page.locator(".perf-summary-pane")).to_contain_text(f"{fmt_number(youngest.applications, 'fr')} dossiers, "
                                                                f"{fmt_number(youngest.defaults, 'fr')} défauts")
     expect(page.locator(".confusion-pane")).to_contain_text("Coût d'un défaut accepté")
+
+    # a language switch reaches the sections drawn and hidden: the table of months is in English when shown again
+    page.locator(".language-switch").get_by_text("EN", exact=True).click()
+    expect(page.locator(".confusion-pane")).to_contain_text("Cost of a missed default")
+    open_section(page, "Outcomes")
+    expect(page.locator(".months-table")).to_contain_text("Known outcomes")
+    expect(page.locator(".perf-summary-pane")).to_be_hidden()

@@ -233,9 +233,9 @@ def test_the_english_switch_relabels_and_reformats(dashboard, server, service, c
     client_id = clients["refused"]
     open_dashboard(dashboard, f"{server.url}?client={client_id}")
     expect_client(dashboard, client_id)
-    # the switch once every panel has drawn (the analysts' charts arrive last): switching while Bokeh still draws
-    # a chart that the switch replaces raises a JavaScript error in Bokeh (see the closing notes)
-    expect(dashboard.locator(".audit-panel")).to_be_visible()
+    # the switch once every panel has drawn, the audit trail's table last: a switch while Chromium still builds a
+    # table raises a JavaScript error in Panel's Tabulator (see views/governance.py)
+    expect(dashboard.locator(".audit-table").get_by_text("Utilisateur", exact=True)).to_be_visible()
     expect(dashboard.locator(".reasons-pane li").first).to_be_visible()
     dashboard.locator(".language-switch").get_by_text("EN", exact=True).click()
     expect(dashboard.locator(".decision-badge")).to_have_text("Refused")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -101,6 +102,13 @@ def test_the_cli_lists_compares_and_activates(two_versions, tmp_path, capsys):
     assert "unknown model version 'missing'" in capsys.readouterr().err
 
 
+def _waiting_on(path: Path) -> int:
+    """How many processes wait for a flock on `path` now (Linux's /proc/locks: blocked requests are marked "->")."""
+    inode = path.stat().st_ino
+    lines = Path("/proc/locks").read_text().splitlines()
+    return sum(1 for line in lines if "->" in line and "FLOCK" in line and line.split()[-3].endswith(f":{inode}"))
+
+
 def test_two_processes_activating_at_once_change_the_version_once(two_versions, tmp_path):
     """Two analysts (two server processes) activate the same version while a third change of what is served (a
     threshold adopted, here held by the test) is under way: both wait for it, then one activation is done and the
@@ -120,10 +128,12 @@ def test_two_processes_activating_at_once_change_the_version_once(two_versions, 
     with exclusive(copy):
         runs = [subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
                 for _ in range(2)]
-        deadline = time.monotonic() + 6             # an activation alone takes ~3 s here: both would be done
-        while time.monotonic() < deadline:
+        deadline = time.monotonic() + 120
+        while _waiting_on(copy.model / ".policy.lock") < 2:     # both started and now wait for the lock
             assert served() == second and all(run.poll() is None for run in runs), "an activation did not wait"
-            time.sleep(0.2)
+            assert time.monotonic() < deadline, "the activations never asked for the lock"
+            time.sleep(0.1)
+        assert served() == second
     outcomes = sorted((run.wait(120), run.stderr.read()) for run in runs)
     assert [code for code, _ in outcomes] == [0, 2], outcomes
     assert f"now served (was {second})" in outcomes[0][1] and "already the one served" in outcomes[1][1]

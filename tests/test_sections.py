@@ -52,6 +52,13 @@ def test_an_analysts_page_draws_the_first_section_only_and_each_other_when_chose
     assert [v.visible for v in sections.area.objects] == [False, False, True]
 
 
+def test_a_link_naming_a_section_draws_that_section_only(app):
+    app.sections.active = "drift"                     # as `?section=drift` sets it, before the page is made
+    document = Document()
+    app.template().server_doc(document)
+    assert app.sections.built() == ["drift"] and app.sections.bar.value == "drift"
+
+
 def test_the_bar_follows_the_language_and_keeps_the_section_chosen(app):
     sections = app.sections
     sections.active = "outcomes"

@@ -43,9 +43,11 @@ from .i18n import TEXTS, LabelDictionary, card_labels, feature_label, fmt_number
 from .state import DashboardState, features_by_last_psi
 
 # the heat map's one blank cell before the figures arrive (NaN: no colour) makes HoloViews' range of the grid warn
+# (numpy's nanmin of an all-NaN array, called in that module): silenced for that message from there only. Should
+# HoloViews move that code, the warning shows again in the log, nothing else changes.
 warnings.filterwarnings("ignore", "All-NaN slice encountered", RuntimeWarning, "holoviews.core.data.grid")
 
-PSI_ALERT = 0.2              # the PSI past which a feature drifts (scoring.monitoring.PSI_DRIFT; alerts drawn at it)
+PSI_ALERT = 0.2              # the PSI past which a feature drifts (scoring.monitoring.PSI_DRIFT): the heat map's red
 PSI_MODERATE = 0.1
 CHART_HEIGHT = 280
 PSI_COLORS = ["#2f855a", "#ecc94b", "#c53030"]   # stable, moderate, drift: the heat map's colour per PSI band
@@ -185,13 +187,6 @@ def psi_grid(months: list[MonthFigures], language: str, labels: LabelDictionary)
     return [m.month for m in months], rows, np.array(psi, dtype=float).reshape(len(rows), len(months))
 
 
-def psi_frame(months: list[MonthFigures], language: str, labels: LabelDictionary) -> pd.DataFrame:
-    """`psi_grid` as a long frame (month, feature, psi), bottom row first."""
-    columns, rows, psi = psi_grid(months, language, labels)
-    return pd.DataFrame([(m, r, psi[i, j]) for i, r in enumerate(rows) for j, m in enumerate(columns)],
-                        columns=["month", "feature", "psi"])
-
-
 # the rates by month: (text key, colour, the model's estimate rather than a measure)
 RATE_SERIES = (("observed_default", DEFAULTED, False), ("realised_error", REFUSED, False),
                ("auc_series", REPAID, False), ("expected_default", DEFAULTED, True), ("expected_error", REFUSED, True))
@@ -267,7 +262,8 @@ def curve_frame(f: PerformanceFigures | None, curve: str) -> pd.DataFrame:
 
 # ------------------------------------------------------------------------------------------ the panels
 class GovernanceView(pn.viewable.Viewer):
-    """Fairness, monitoring (with a feature's two distributions) and performance, for analysts.
+    """Fairness, drift by month (with a feature's two distributions), outcomes by month and performance, for
+    analysts: four panels (`PANELS`), each a section of the analysts' page.
 
     Each panel's objects are built the first time the panel is asked for (`panel`, `fairness_panel`, ...), with
     the callbacks that update them: a page showing one panel pays for that one only."""

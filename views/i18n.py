@@ -226,7 +226,7 @@ TEXTS: dict[str, tuple[str, str]] = {  # key -> (French, English)
                       "Réessayez dans un instant ou appelez le support.",
                       "The audit log could not be written, so nothing is shown for this request. "
                       "Try again in a moment or call the support desk."),
-    # the analysts' governance panels (fairness, monitoring by month, performance)
+    # the analysts' governance panels (fairness, drift and outcomes by month, performance)
     "governance_loading": ("Calcul des indicateurs…", "Computing the figures…"),
     "na": ("n.d.", "n/a"),
     "fairness": ("Équité par attribut protégé", "Fairness by protected attribute"),
@@ -326,7 +326,6 @@ TEXTS: dict[str, tuple[str, str]] = {  # key -> (French, English)
     "section_performance": ("Performance", "Performance"),
     "section_policy": ("Politique de seuil", "Threshold policy"),
     "section_versions": ("Versions du modèle", "Model versions"),
-    "sections_label": ("Vue d'analyste", "Analyst view"),
     # the threshold policy (analysts, views/policy.py)
     "policy": ("Politique de seuil", "Threshold policy"),
     "policy_help": ("Simulation sur les {n} demandes historiques (probabilités hors échantillon) : ce que chaque seuil "

@@ -51,7 +51,9 @@ class Sections(pn.viewable.Viewer):
                                                stylesheets=[SECTIONS_CSS])
         self.bar.param.watch(lambda event: setattr(self, "active", event.new), "value")
         self.area = pn.Column(sizing_mode="stretch_width", css_classes=[f"{self.css}-area"])
-        self._show()
+        self._shown: str | None = None
+        # nothing built yet: the section a link names (`active` set from the URL after this) is the only one built
+        # when the page is made (`__panel__`)
         self.param.watch(self._show, ["active"])
         self.state.param.watch(lambda event: setattr(self.bar, "options", self._options()), ["language"])
 
@@ -64,24 +66,31 @@ class Sections(pn.viewable.Viewer):
 
     def _show(self, *events) -> None:
         """The chosen section shown, built (and appended to the area) the first time; an unknown key (a mistyped
-        link) shows the first section."""
+        link) shows the first section. A section that fails to build leaves the one shown before (the error goes
+        to the session's log)."""
         key = self.active
         if key not in self._builders:
             self.active = next(iter(self._builders))     # calls this again
             return
         with pn.io.hold(freeze=True):
             if key not in self._views:
-                view = pn.Column(self._builders[key](), sizing_mode="stretch_width",
-                                 css_classes=[f"{self.css}-{key}"])
+                try:
+                    content = self._builders[key]()
+                except Exception:
+                    self.active = self._shown or next(iter(self._builders))
+                    raise
+                view = pn.Column(content, sizing_mode="stretch_width", css_classes=[f"{self.css}-{key}"])
                 self._views[key] = view
                 self.area.append(view)
             for name, view in self._views.items():
                 view.visible = name == key
-            self.bar.value = key
+            self.bar.value = self._shown = key
 
     def built(self) -> list[str]:
         """The sections drawn so far, in the order they were first chosen."""
         return list(self._views)
 
     def __panel__(self):
+        if self._shown is None:
+            self._show()
         return pn.Column(self.bar, self.area, sizing_mode="stretch_width")
