@@ -1,10 +1,12 @@
-"""The analysts' governance panels in headless Chromium: an analyst logs in, sees the fairness table and the PSI
-chart, clicks a monitored feature and sees its reference and current distributions.
+"""The analysts' sections in headless Chromium: an analyst logs in, opens the fairness, outcomes, drift and
+performance sections from the bar, clicks a monitored feature and sees its reference and current distributions;
+a link names the section it opens.
 
 Needs Debian's /usr/bin/chromium (skipped without it, failed if REQUIRE_BROWSER=1)."""
 
 from __future__ import annotations
 
+import re
 
 import pytest
 from playwright.sync_api import expect
@@ -78,3 +80,14 @@ def test_an_analyst_sees_fairness_and_drift_and_a_features_two_distributions(pag
     open_section(page, "Outcomes")
     expect(page.locator(".months-table")).to_contain_text("Known outcomes")
     expect(page.locator(".perf-summary-pane")).to_be_hidden()
+
+
+def test_a_link_to_a_section_opens_that_section_only(page, secured, service):
+    """An analyst shares `?section=drift`: the page opens on the drift section, the others not drawn."""
+    log_in(page, secured, "analyst")
+    page.goto(page.url.split("?")[0] + "?section=drift")
+    last = service.monitoring()[-1].feature_psi
+    top = feature_label(labels_for(service), max(last, key=last.get), "fr")      # the table's first row
+    expect(page.locator(".drift-features-table")).to_contain_text(top, timeout=30_000)
+    expect(page.locator(".analyst-sections button", has_text="Dérive")).to_have_class(re.compile("active"))
+    assert page.locator(".audit-panel").count() == 0 and page.locator(".fairness-table").count() == 0
