@@ -19,6 +19,7 @@ import math
 import threading
 from contextlib import contextmanager
 from datetime import datetime, timezone
+from pathlib import Path
 from typing import Iterator
 
 import numpy as np
@@ -233,12 +234,16 @@ def served_threshold(workdir: Workdir, version: str, built: float) -> tuple[floa
     return float(built), "build"
 
 
+def lock_path(workdir: Workdir) -> Path:
+    """The file whose flock says a change of what is served is under way (`exclusive`, `settled`)."""
+    return workdir.model / ".policy.lock"
+
+
 @contextmanager
 def exclusive(workdir: Workdir) -> Iterator[None]:
     """One change of what is served at a time (a threshold adopted, a model version activated: both rewrite the
     store's decisions), across the processes serving this work directory (API workers, dashboard)."""
-    lock_path = workdir.model / ".policy.lock"
-    with _lock, open(lock_path, "a") as handle:
+    with _lock, open(lock_path(workdir), "a") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
         try:
             yield
@@ -251,7 +256,7 @@ def settled(workdir: Workdir) -> Iterator[bool]:
     """Whether no change of what is served (`exclusive`) is under way, in any process; while True, none starts.
     A server opening the artefacts again (`scoring.serving`) holds it: it never opens a change half-made (an
     adoption's new decisions before its policy line, an activation's new card before its store)."""
-    path = workdir.model / ".policy.lock"
+    path = lock_path(workdir)
     try:
         handle = open(path, "a")
     except OSError:     # a read-only volume (changes made from elsewhere, e.g. the host): a shared lock reads it

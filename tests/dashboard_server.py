@@ -43,14 +43,19 @@ class FlakyLog:
         return self.log.recent(limit)
 
 
-def make_secrets(directory) -> dict[str, str]:
-    """Dashboard secrets in `directory` (as `python -m scoring secrets` makes them); the generated logins'
-    passwords, {user: password} (the file keeps only their hashes)."""
+def role_logins(directory) -> dict[str, tuple[str, str]]:
+    """Dashboard secrets in `directory` (as `python -m scoring secrets` makes them); the generated logins, told
+    once (the users file keeps only their hashes): {user: (role, password)}, as `page_checks.log_in` reads them."""
     from scoring.credentials import ensure_secrets
 
-    logins: dict[str, str] = {}
-    ensure_secrets(directory, on_new_login=lambda name, role, password: logins.__setitem__(name, password))
+    logins: dict[str, tuple[str, str]] = {}
+    ensure_secrets(directory, on_new_login=lambda name, role, password: logins.__setitem__(name, (role, password)))
     return logins
+
+
+def make_secrets(directory) -> dict[str, str]:
+    """`role_logins` without the roles: {user: password}."""
+    return {name: password for name, (_, password) in role_logins(directory).items()}
 
 
 def free_port() -> int:

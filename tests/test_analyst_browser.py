@@ -11,8 +11,7 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from dashboard_server import DashboardServer
-from scoring.credentials import ensure_secrets
+from dashboard_server import DashboardServer, role_logins
 from views.i18n import feature_label, fmt_number, labels_for
 from page_checks import ARTIFACTS, log_in, open_section, watched
 
@@ -22,8 +21,7 @@ pytestmark = pytest.mark.browser
 @pytest.fixture(scope="module")
 def secured(service, audit, tmp_path_factory):
     secrets = tmp_path_factory.mktemp("secrets")
-    logins = {}
-    ensure_secrets(secrets, on_new_login=lambda name, role, password: logins.__setitem__(name, (role, password)))
+    logins = role_logins(secrets)
     with DashboardServer(service, audit, secrets=secrets) as running:
         running.logins = logins
         yield running

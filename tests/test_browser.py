@@ -18,8 +18,7 @@ import httpx
 import pytest
 from playwright.sync_api import expect
 
-from dashboard_server import DashboardServer, FlakyLog, free_port
-from scoring.credentials import ensure_secrets
+from dashboard_server import DashboardServer, FlakyLog, free_port, role_logins
 from scoring.contracts import ClientQuery
 from views.i18n import fmt_number, fmt_percent, t
 
@@ -276,8 +275,7 @@ def test_first_load_is_local_compressed_and_under_3_mb(dashboard, server, client
 @pytest.fixture(scope="module")
 def secured(service, audit, tmp_path_factory):
     secrets = tmp_path_factory.mktemp("secrets")
-    logins = {}       # the generated passwords, told once (the users file keeps only their hashes)
-    ensure_secrets(secrets, on_new_login=lambda name, role, password: logins.__setitem__(name, (role, password)))
+    logins = role_logins(secrets)
     with DashboardServer(service, audit, secrets=secrets) as running:
         running.logins = logins
         yield running

@@ -10,9 +10,8 @@ import shutil
 import pytest
 from playwright.sync_api import expect
 
-from dashboard_server import DashboardServer
+from dashboard_server import DashboardServer, role_logins
 from scoring.config import Workdir
-from scoring.credentials import ensure_secrets
 from views.i18n import fmt_number
 from page_checks import log_in, open_section, watched
 
@@ -28,8 +27,7 @@ def secured(workdir, audit, tmp_path_factory):
     shutil.copytree(workdir.root, copy.root)
     service = LocalScoringService(copy)
     secrets = tmp_path_factory.mktemp("secrets")
-    logins = {}
-    ensure_secrets(secrets, on_new_login=lambda name, role, password: logins.__setitem__(name, (role, password)))
+    logins = role_logins(secrets)
     try:
         with DashboardServer(service, audit, secrets=secrets) as running:
             running.logins, running.service = logins, service

@@ -116,7 +116,7 @@ def test_two_processes_activating_at_once_change_the_version_once(two_versions, 
     import sys
     import time
 
-    from scoring.policy import exclusive
+    from scoring.policy import exclusive, lock_path
 
     wd, first, second = two_versions
     copy = Workdir(tmp_path / "copy")
@@ -128,7 +128,7 @@ def test_two_processes_activating_at_once_change_the_version_once(two_versions, 
         runs = [subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
                 for _ in range(2)]
         deadline = time.monotonic() + 120
-        while _waiting_on(copy.model / ".policy.lock") < 2:     # both started and now wait for the lock
+        while _waiting_on(lock_path(copy)) < 2:     # both started and now wait for the lock
             assert served() == second and all(run.poll() is None for run in runs), "an activation did not wait"
             assert time.monotonic() < deadline, "the activations never asked for the lock"
             time.sleep(0.1)

@@ -10,11 +10,10 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import expect
 
-from dashboard_server import DashboardServer
+from dashboard_server import DashboardServer, role_logins
 from scoring.audit import AuditLog
 from scoring.build import build
 from scoring.config import Workdir
-from scoring.credentials import ensure_secrets
 from scoring.model import CostWeights
 from scoring.registry import Registry
 from scoring.serving import ReloadingService
@@ -35,8 +34,7 @@ def two_versions(tmp_path_factory):
 def secured(two_versions, tmp_path_factory):
     wd, _, _ = two_versions
     secrets = tmp_path_factory.mktemp("secrets")
-    logins = {}
-    ensure_secrets(secrets, on_new_login=lambda name, role, password: logins.__setitem__(name, (role, password)))
+    logins = role_logins(secrets)
     audit = AuditLog(tmp_path_factory.mktemp("audit") / "audit.sqlite")
     with DashboardServer(ReloadingService(wd, warm_up=False), audit, secrets=secrets) as running:
         running.logins, running.audit = logins, audit
