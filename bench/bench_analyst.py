@@ -38,14 +38,14 @@ import numpy as np
 
 from bench.common import Row, p50, p95, print_table
 from scoring.config import Workdir
+from views.governance import GovernanceView
 
 TARGET_MS = 300
-PANELS = ("fairness", "drift", "outcomes", "performance")    # views.governance.GovernanceView.PANELS
+PANELS = GovernanceView.PANELS                 # fairness, drift, outcomes, performance
 
 
 def _session(service, log, schedule=None):
     from scoring.backends import session_service
-    from views.governance import GovernanceView
     from views.state import DashboardState
 
     state = DashboardState(session_service(service, "bench", log), role="analyst", language="fr", schedule=schedule)

@@ -122,9 +122,9 @@ class DashboardApp(pn.viewable.Viewer):
                 sections[name] = partial(self.governance.panel, name)
             sections["policy"] = lambda: PolicyView(state=self.state)
         if "governance" in self.state.parts:
-            # loaded at once: a section is built when chosen, the page long shown (a versions table filled on the
-            # tick after its creation stayed empty in Chromium)
-            sections["versions"] = lambda: VersionsView(state=self.state, schedule=lambda load: load())
+            # loaded at once (no schedule): a section is built when chosen, the page long shown (a versions table
+            # filled on the tick after its creation stayed empty in Chromium)
+            sections["versions"] = lambda: VersionsView(state=self.state, schedule=None)
         return Sections(sections, state=self.state) if sections else None
 
     def centre(self, defer: bool = False) -> list:
